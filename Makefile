@@ -1,0 +1,44 @@
+# Every target bootstraps .venv itself: a fresh clone needs only python3 (>= 3.11) and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format bench realdata clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "agentos needs Python >= 3.11 (set PYTHON=python3.11)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+## run: the demo — a real pipeline in a scratch copy of examples/
+run: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
+
+## test: the whole suite (unit, property, CLI, end-to-end, conformance, real data)
+test: $(STAMP) realdata
+	$(BIN)/python -m pytest -q
+
+## lint: exactly what CI runs
+lint: $(STAMP)
+	$(BIN)/ruff check packages tests bench
+	$(BIN)/ruff format --check packages tests bench
+	$(BIN)/mypy --strict
+
+format: $(STAMP)
+	$(BIN)/ruff format packages tests bench
+	$(BIN)/ruff check --fix packages tests bench
+
+## realdata: two releases of a PyPI package, fetched once into .cache/realdata
+realdata: $(STAMP)
+	$(BIN)/python bench/realdata.py fetch
+
+## bench: performance ratios of SPEC §11, written to docs/benchmarks.md
+bench: $(STAMP) realdata
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

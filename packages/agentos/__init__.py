@@ -1,0 +1,5 @@
+"""agentos: a governed changeset executor."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,87 @@
+"""``agentos init``: give a workspace its policy file, its ``.agentos/`` and a .gitignore entry.
+
+Idempotent: what exists is left alone, and a second run reports that nothing changed. The
+policy written is the packaged default with ``executor.allowed_paths`` derived from the
+workspace's top-level entries, so a fresh repository can change its own files from day one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+
+from agentos.statefs import write_atomic
+from agentos.workspace import DEFAULT_POLICY_RELPATH, STATE_DIR_NAME, Workspace, ensure_state_dir
+
+GITIGNORE_ENTRY = ".agentos/"
+_IGNORED_ENTRIES = {".git", STATE_DIR_NAME}
+_ALLOWED_LINE = re.compile(r"^(?P<indent>\s*)allowed_paths:\s*\[.*\]\s*$", re.MULTILINE)
+# Entries never offered as writable: they match the default forbidden_paths.
+_SECRET_NAMES = re.compile(r"^(\.env(\..*)?|.*\.pem|.*\.key|id_rsa.*|\.ssh)$")
+
+
+@dataclass
+class InitReport:
+    """What ``init`` created and what it found already in place."""
+
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    allowed_paths: list[str] = field(default_factory=list)
+
+
+def default_policy_text() -> str:
+    """The packaged default policy, exactly as shipped."""
+    return resources.files("agentos").joinpath("data/default_policy.yaml").read_text("utf-8")
+
+
+def derive_allowed_paths(workspace: Workspace) -> list[str]:
+    """``dir/**`` for each top-level directory and the name of each top-level file."""
+    allowed: list[str] = []
+    for name in sorted(os.listdir(workspace.root)):
+        if name in _IGNORED_ENTRIES or _SECRET_NAMES.match(name):
+            continue
+        path = workspace.root / name
+        if path.is_symlink():
+            continue
+        allowed.append(f"{name}/**" if path.is_dir() else name)
+    if "agent/**" not in allowed:
+        allowed.append("agent/**")
+    return allowed
+
+
+def policy_for(allowed_paths: list[str]) -> str:
+    """The default policy text with its ``allowed_paths`` line replaced."""
+    text = default_policy_text()
+    rendered = json.dumps(allowed_paths, ensure_ascii=False)
+    return _ALLOWED_LINE.sub(
+        lambda m: f"{m.group('indent')}allowed_paths: {rendered}", text, count=1
+    )
+
+
+def init_workspace(workspace: Workspace) -> InitReport:
+    """Create what is missing; never overwrite a policy or rewrite an existing entry."""
+    report = InitReport()
+    state_existed = workspace.state_dir.is_dir()
+    policy_path = workspace.root / DEFAULT_POLICY_RELPATH
+    if policy_path.exists():
+        report.unchanged.append(DEFAULT_POLICY_RELPATH)
+    else:
+        report.allowed_paths = derive_allowed_paths(workspace)
+        write_atomic(policy_path, policy_for(report.allowed_paths).encode("utf-8"))
+        report.created.append(DEFAULT_POLICY_RELPATH)
+    ensure_state_dir(workspace)
+    (report.unchanged if state_existed else report.created).append(STATE_DIR_NAME + "/")
+    gitignore = workspace.root / ".gitignore"
+    existing = gitignore.read_text("utf-8") if gitignore.exists() else ""
+    entries = {line.strip().rstrip("/").lstrip("/") for line in existing.splitlines()}
+    if STATE_DIR_NAME in entries:
+        report.unchanged.append(".gitignore")
+    else:
+        separator = "" if not existing or existing.endswith("\n") else "\n"
+        mode = gitignore.stat().st_mode & 0o777 if gitignore.exists() else 0o644
+        write_atomic(gitignore, f"{existing}{separator}{GITIGNORE_ENTRY}\n".encode(), mode=mode)
+        report.created.append(".gitignore entry .agentos/")
+    return report

@@ -1,0 +1,79 @@
+"""The typer application: command registration and the top-level run loop.
+
+Usage errors from the argument parser are rendered here (exit 2, and the JSON envelope with
+``--json``); everything a command raises is handled by ``agentos.cli.context.execute``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from agentos import __version__
+from agentos.cli.context import EXIT_ABORTED
+from agentos.cli.render import envelope, print_error, print_json
+
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    name="agentos",
+    help="agentos: the governed changeset executor. Plan, check, approve and apply file "
+    "changes atomically, with an audit trail.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"agentos {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """agentos: the governed changeset executor."""
+
+
+def _register() -> None:
+    # Importing a command module registers its commands on ``app``.
+    from agentos.cli import audit_cmd, init_cmd, plan_cmd, show_cmd  # noqa: F401
+
+
+def run(argv: list[str]) -> int:
+    """Parse ``argv``, run the command, and return its exit code (never raises)."""
+    from typer._click.exceptions import ClickException
+    from typer.exceptions import Abort
+
+    _register()
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="agentos", standalone_mode=False)
+    except ClickException as exc:
+        message = exc.format_message()
+        name = " ".join(a for a in argv[:2] if not a.startswith("-")) or "agentos"
+        print_error(f"{message} (see 'agentos {name} --help')".replace("agentos agentos", "agentos"))
+        if "--json" in argv:
+            print_json(
+                envelope(
+                    name,
+                    exit_code=EXIT_USAGE,
+                    result=None,
+                    error={"type": "usage_error", "message": message, "details": {}},
+                )
+            )
+        return EXIT_USAGE
+    except Abort:
+        return EXIT_ABORTED
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,51 @@
+"""``agentos init``: set a workspace up for agentos (idempotent)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agentos.cli.app import app
+from agentos.cli.context import GlobalOptions, command
+from agentos.cli.plan_cmd import default_author
+from agentos.cli.render import Outcome
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agentos.bootstrap import InitReport
+
+
+@command(app, "init")
+def init(opts: GlobalOptions) -> Outcome:
+    """Write agent/policies/default.yaml, create .agentos/, add it to .gitignore."""
+    from agentos.audit.trail import AuditTrail
+    from agentos.bootstrap import init_workspace
+
+    workspace = opts.workspace()
+    report = init_workspace(workspace)
+    if report.created:
+        AuditTrail(workspace.audit_dir).append(
+            "workspace.initialised",
+            actor=default_author(),
+            data={"created": report.created, "allowed_paths": report.allowed_paths},
+        )
+    result = {
+        "workspace": str(workspace.root),
+        "created": report.created,
+        "unchanged": report.unchanged,
+        "allowed_paths": report.allowed_paths,
+    }
+    return Outcome(result=result, human=lambda out: _render(out, report))
+
+
+def _render(out: Console, report: InitReport) -> None:
+    if not report.created:
+        out.print("Already initialised; nothing changed.")
+        return
+    for item in report.created:
+        out.print(f"created   {item}")
+    for item in report.unchanged:
+        out.print(f"unchanged {item}")
+    if report.allowed_paths:
+        out.print(f"allowed_paths: {', '.join(report.allowed_paths)}")
+    out.print("Next: agentos plan <patch> to plan a change.")

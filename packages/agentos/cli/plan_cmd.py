@@ -1,0 +1,198 @@
+"""``agentos plan``: build a ChangePlan from diffs, Codex patches, manifests or edit lists."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from agentos.cli.app import app
+from agentos.cli.context import GlobalOptions, command
+from agentos.cli.render import Outcome
+from agentos.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agentos.model import ChangePlan
+    from agentos.planner.plan import PlanInput
+
+FORMATS = ("auto", "diff", "codex", "manifest", "edits")
+
+
+def default_author() -> str:
+    """The plan's author when ``--author`` is not given: the OS user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "unknown"
+
+
+def read_inputs(names: list[str], fmt: str) -> tuple[PlanInput, ...]:
+    """Read every input (``-`` is stdin, read once) into ``PlanInput`` values."""
+    from agentos.planner.plan import PlanInput
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    inputs = []
+    stdin_used = False
+    for name in names:
+        if name == "-":
+            if stdin_used:
+                raise UsageError("'-' (stdin) can be given only once")
+            stdin_used = True
+            data = sys.stdin.buffer.read()
+        else:
+            try:
+                data = Path(name).read_bytes()
+            except FileNotFoundError:
+                raise UsageError(f"input file {name!r} does not exist") from None
+            except IsADirectoryError:
+                raise UsageError(f"input {name!r} is a directory; pass a patch file") from None
+            except OSError as exc:
+                raise UsageError(f"cannot read input {name!r}: {exc.strerror}") from None
+        inputs.append(PlanInput(name=name, data=data, format=fmt))  # type: ignore[arg-type]
+    return tuple(inputs)
+
+
+@command(app, "plan")
+def plan(
+    opts: GlobalOptions,
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Patch, Codex patch, manifest or edit files; '-' reads stdin.",
+            show_default=False,
+        ),
+    ],
+    input_format: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="auto | diff | codex | manifest | edits (default: auto)."
+        ),
+    ] = "auto",
+    intent: Annotated[
+        str | None, typer.Option("--intent", help="Why this change is made (kept in the plan).")
+    ] = None,
+    plan_id: Annotated[
+        str | None,
+        typer.Option("--plan-id", help="Set the plan id (e.g. a CI build or PR number)."),
+    ] = None,
+    author: Annotated[
+        str | None, typer.Option("--author", help="Who proposes the change (default: OS user).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Plan file to write (default: .agentos/plans/<plan_id>.json)."
+        ),
+    ] = None,
+    strip: Annotated[
+        int | None,
+        typer.Option(
+            "--strip",
+            "-p",
+            min=0,
+            help="Leading path components to strip from diff file names, like git apply -p "
+            "(default: 1, or 0 for plain diffs whose names have no slash).",
+        ),
+    ] = None,
+) -> Outcome:
+    """Build a ChangePlan from one or more inputs; never writes workspace files."""
+    from agentos.planner.plan import PlanRequest
+    from agentos.planner.plan import plan as make_plan
+
+    workspace = opts.workspace()
+    request = PlanRequest(
+        workspace=workspace,
+        inputs=read_inputs(inputs, input_format),
+        author=author or default_author(),
+        intent=intent,
+        plan_id=plan_id,
+        strip=strip,
+    )
+    made = make_plan(request, output=output)
+    result = plan_result(made.plan, made.plan_file)
+    return Outcome(result=result, human=lambda out: _render(out, made.plan, made.plan_file))
+
+
+def plan_result(plan: ChangePlan, plan_file: Path) -> dict[str, Any]:
+    """The pinned ``--json`` result of ``agentos plan``."""
+    return {
+        "plan_id": plan.plan_id,
+        "plan_file": str(plan_file),
+        "checksum": plan.changeset.checksum,
+        "decision": None,
+        "intent": plan.intent,
+        "author": plan.author,
+        "risk": plan.risk.model_dump(mode="json"),
+        "stats": {
+            "files": plan.stats.files,
+            "added_lines": plan.stats.added_lines,
+            "removed_lines": plan.stats.removed_lines,
+            "bytes": plan.stats.bytes,
+        },
+        "changes": [change_row(plan, i) for i in range(len(plan.changeset.changes))],
+        "sources": [s.model_dump(mode="json") for s in plan.sources],
+    }
+
+
+def change_row(plan: ChangePlan, index: int) -> dict[str, Any]:
+    """One change as the JSON results list it: op, path, from, counts."""
+    change = plan.changeset.changes[index]
+    counts = {f.path: (f.added, f.removed) for f in plan.stats.per_file}
+    added, removed = counts.get(change.path, (0, 0))
+    row: dict[str, Any] = {"op": change.op, "path": change.path}
+    row["from"] = change.from_path if change.op == "rename" else None
+    row["added"] = added
+    row["removed"] = removed
+    return row
+
+
+OpStyle = Literal["green", "yellow", "red", "cyan"]
+OP_STYLES: dict[str, OpStyle] = {
+    "create": "green",
+    "modify": "yellow",
+    "delete": "red",
+    "rename": "cyan",
+}
+
+
+def render_changes_table(out: Console, plan: ChangePlan) -> None:
+    """The files / ops / +- table shared by ``plan`` and ``show``."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("op")
+    table.add_column("path", overflow="fold")
+    table.add_column("+", justify="right", style="green")
+    table.add_column("-", justify="right", style="red")
+    for index, change in enumerate(plan.changeset.changes):
+        row = change_row(plan, index)
+        name = f"{row['from']} -> {change.path}" if row["from"] else change.path
+        table.add_row(
+            Text(change.op, style=OP_STYLES[change.op]),
+            Text(name),
+            str(row["added"]) if row["added"] else "",
+            str(row["removed"]) if row["removed"] else "",
+        )
+    out.print(table)
+
+
+def _render(out: Console, plan: ChangePlan, plan_file: Path) -> None:
+    stats = plan.stats
+    out.print(
+        f"Planned {plan.plan_id}: {stats.files} file(s), +{stats.added_lines} "
+        f"-{stats.removed_lines}, risk {plan.risk.level}"
+    )
+    render_changes_table(out, plan)
+    for reason in plan.risk.reasons:
+        out.print(f"  risk {reason.level}: {reason.reason}")
+    out.print(f"Plan file: {plan_file}")
+    out.print(f"Checksum:  {plan.changeset.checksum}")
+    out.print(f"Review it: agentos show {plan_file} --diff")

@@ -1,0 +1,93 @@
+"""``agentos show PLAN [--diff]``: a plan's summary, risk, and its coloured diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from agentos.cli.app import app
+from agentos.cli.context import GlobalOptions, command
+from agentos.cli.plan_cmd import plan_result, render_changes_table
+from agentos.cli.render import Outcome
+from agentos.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agentos.model import ChangePlan
+    from agentos.planner.preview import DiffLine
+    from agentos.workspace import Workspace
+
+DIFF_STYLES = {
+    "header": "bold",
+    "hunk": "cyan",
+    "add": "green",
+    "del": "red",
+    "context": "",
+    "note": "yellow",
+}
+
+
+def resolve_plan_file(workspace: Workspace, ref: str) -> Path:
+    """A plan file given as a path, or as a plan id stored under ``.agentos/plans/``."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    stored = workspace.plans_dir / f"{ref}.json"
+    if "/" not in ref and stored.is_file():
+        return stored
+    raise UsageError(
+        f"{ref!r} is neither a plan file nor the id of a plan in {workspace.plans_dir}; "
+        "pass the file 'agentos plan' wrote"
+    )
+
+
+@command(app, "show")
+def show(
+    opts: GlobalOptions,
+    ref: Annotated[str, typer.Argument(metavar="PLAN", help="A plan file or plan id.")],
+    diff: Annotated[bool, typer.Option("--diff", help="Also show the unified diff.")] = False,
+) -> Outcome:
+    """Show a plan: summary, risk, files, and with --diff the full diff."""
+    from agentos.planner.planfile import load_plan
+    from agentos.planner.preview import plan_diff
+    from agentos.planner.tree import Baseline
+
+    workspace = opts.workspace()
+    plan_file = resolve_plan_file(workspace, ref)
+    plan = load_plan(plan_file)
+    result: dict[str, Any] = plan_result(plan, plan_file)
+    result["created_at"] = plan.created_at
+    result["base"] = plan.base.model_dump(mode="json")
+    lines = plan_diff(plan, Baseline(workspace.root)) if diff else None
+    result["diff"] = "\n".join(line.text for line in lines) + "\n" if lines else None
+    return Outcome(result=result, human=lambda out: _render(out, plan, plan_file, lines))
+
+
+def _render(out: Console, plan: ChangePlan, plan_file: Path, lines: list[DiffLine] | None) -> None:
+    from rich.text import Text
+
+    stats = plan.stats
+    out.print(Text(f"Plan {plan.plan_id}", style="bold"))
+    out.print(f"  file:     {plan_file}")
+    out.print(f"  intent:   {plan.intent or '(none)'}")
+    out.print(f"  author:   {plan.author}   created {plan.created_at}")
+    out.print(f"  checksum: {plan.changeset.checksum}")
+    if plan.base.git_head:
+        out.print(f"  base:     git {plan.base.git_head}")
+    out.print(
+        f"  size:     {stats.files} file(s), +{stats.added_lines} -{stats.removed_lines}, "
+        f"{stats.bytes} bytes of new content"
+    )
+    out.print(f"  risk:     {plan.risk.level}")
+    for reason in plan.risk.reasons:
+        paths = f" ({', '.join(reason.paths[:5])}{', ...' if len(reason.paths) > 5 else ''})"
+        out.print(f"            {reason.level}: {reason.reason}{paths if reason.paths else ''}")
+    out.print()
+    render_changes_table(out, plan)
+    if lines:
+        out.print()
+        for line in lines:
+            out.print(Text(line.text, style=DIFF_STYLES[line.kind]))

@@ -1,0 +1,204 @@
+"""The domain models (SPEC §5): file changes, the changeset and the plan file.
+
+Every model is strict, frozen and forbids unknown keys, so a plan file either means exactly one
+thing or is refused. ``FileChange`` is a union discriminated on ``op`` with no default.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agentos.digest import canonical_json, sha256_hex
+
+PLAN_FORMAT = "agentos.plan/1"
+PLAN_FORMAT_PREFIX = "agentos.plan/"
+PLAN_FORMAT_VERSION = 1
+
+FileMode = Literal["100644", "100755"]
+RiskLevel = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+RISK_ORDER: tuple[RiskLevel, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+PlanId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+RelPath = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class Frozen(BaseModel):
+    """Base of every agentos model: strict types, no unknown keys, immutable."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        validate_by_alias=True,
+        validate_by_name=True,
+        serialize_by_alias=True,
+    )
+
+
+class Content(Frozen):
+    """A file's full contents: UTF-8 text when it is text, base64 otherwise."""
+
+    encoding: Literal["utf-8", "base64"]
+    data: str
+
+    @field_validator("data")
+    @classmethod
+    def _base64_is_valid(cls, value: str, info: Any) -> str:
+        if info.data.get("encoding") == "base64":
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"invalid base64 data: {exc}") from None
+        return value
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Content:
+        """Pick the encoding: text that is valid UTF-8 without NUL bytes stays readable."""
+        if b"\0" not in data:
+            try:
+                return cls(encoding="utf-8", data=data.decode("utf-8"))
+            except UnicodeDecodeError:
+                pass
+        return cls(encoding="base64", data=base64.b64encode(data).decode("ascii"))
+
+    def to_bytes(self) -> bytes:
+        """The exact bytes this content stands for."""
+        if self.encoding == "utf-8":
+            return self.data.encode("utf-8")
+        return base64.b64decode(self.data, validate=True)
+
+
+class CreateChange(Frozen):
+    """A file that does not exist yet; the executor refuses if it appears before apply."""
+
+    op: Literal["create"]
+    path: RelPath
+    mode: FileMode
+    content: Content
+    sha256: Sha256
+
+
+class ModifyChange(Frozen):
+    """New contents (and mode) for an existing file whose pre-image is pinned."""
+
+    op: Literal["modify"]
+    path: RelPath
+    old_sha256: Sha256
+    mode: FileMode
+    content: Content
+    sha256: Sha256
+
+
+class DeleteChange(Frozen):
+    """Removal of an existing file whose pre-image is pinned."""
+
+    op: Literal["delete"]
+    path: RelPath
+    old_sha256: Sha256
+
+
+class RenameChange(Frozen):
+    """A move of ``from`` (pinned) to ``path`` (absent), with the contents ``path`` gets."""
+
+    op: Literal["rename"]
+    from_path: RelPath = Field(alias="from")
+    path: RelPath
+    old_sha256: Sha256
+    mode: FileMode
+    content: Content
+    sha256: Sha256
+
+
+FileChange = Annotated[
+    CreateChange | ModifyChange | DeleteChange | RenameChange, Field(discriminator="op")
+]
+
+
+def changes_checksum(changes: list[dict[str, Any]] | tuple[FileChange, ...]) -> str:
+    """``sha256:`` + the hash of the canonical JSON of ``changes`` (SPEC §5)."""
+    plain = [c if isinstance(c, dict) else c.model_dump(mode="json") for c in changes]
+    return "sha256:" + sha256_hex(canonical_json(plain))
+
+
+class ChangeSet(Frozen):
+    """The ordered file changes and the checksum that seals them."""
+
+    changes: tuple[FileChange, ...]
+    checksum: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+
+
+class RiskReason(Frozen):
+    """One reason the risk level was raised, with the paths that caused it."""
+
+    level: RiskLevel
+    reason: str
+    paths: tuple[str, ...] = ()
+
+
+class Risk(Frozen):
+    """The plan's risk level: the highest level any reason raised it to (LOW without reasons)."""
+
+    level: RiskLevel
+    reasons: tuple[RiskReason, ...] = ()
+
+
+class FileStat(Frozen):
+    """Lines added and removed in one path (0/0 for binary files)."""
+
+    path: str
+    added: int
+    removed: int
+
+
+class Stats(Frozen):
+    """Size of the change; ``bytes`` counts the new contents carried by the plan."""
+
+    files: int
+    added_lines: int
+    removed_lines: int
+    bytes: int
+    per_file: tuple[FileStat, ...] = ()
+
+
+class Source(Frozen):
+    """One input the plan was built from (file name or ``-``, its format and hash)."""
+
+    name: str
+    format: Literal["diff", "codex", "manifest", "edits"]
+    sha256: Sha256
+    bytes: int
+
+
+class Base(Frozen):
+    """What the workspace was at planning time, where known."""
+
+    git_head: str | None = None
+
+
+class ChangePlan(Frozen):
+    """A plan file (``agentos.plan/1``): self-contained, checksummed, reviewable."""
+
+    format: Literal["agentos.plan/1"]
+    plan_id: PlanId
+    intent: str
+    author: str
+    created_at: str
+    base: Base
+    risk: Risk
+    stats: Stats
+    sources: tuple[Source, ...] = ()
+    changeset: ChangeSet
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the plan format, as published in ``docs/schemas/plan.schema.json``."""
+    schema = ChangePlan.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://agentos.dev/schemas/plan.schema.json"
+    schema["title"] = "agentos plan file (agentos.plan/1)"
+    return schema

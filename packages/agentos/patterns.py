@@ -1,0 +1,34 @@
+"""Path patterns as policies write them: gitignore-style globs (``**/*.pem``, ``apps/**``).
+
+A pattern without a slash matches the name at any depth (``.env`` matches ``sub/.env``); one
+with a slash is anchored at the workspace root; ``**`` spans directories. The first pattern
+that matches is reported, so findings can name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class PathPatterns:
+    """An ordered list of compiled patterns; ``first_match`` names the one a path hits."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        # pathspec is imported here, not at module load, to keep `agentos --version` fast.
+        from pathspec import lookup_pattern
+
+        factory = lookup_pattern("gitignore")
+        self.patterns = tuple(patterns)
+        self._compiled: list[tuple[str, Any]] = [(p, factory(p)) for p in self.patterns]
+
+    def first_match(self, path: str) -> str | None:
+        """The first pattern that includes ``path``, or None."""
+        for text, compiled in self._compiled:
+            if compiled.include and compiled.match_file(path) is not None:
+                return text
+        return None
+
+    def matches(self, path: str) -> bool:
+        """True when some pattern includes ``path``."""
+        return self.first_match(path) is not None

@@ -1,0 +1,670 @@
+"""Parse unified and git diffs into ``FilePatch`` values, reading headers the way git does.
+
+Supported: ``diff --git`` with every extended header (new / deleted file mode, old / new mode,
+rename / copy from / to, similarity, index), plain ``---``/``+++`` diffs with ``/dev/null`` and
+epoch timestamps, C-quoted paths, paths with spaces, ``\\ No newline at end of file``, several
+hunks per file, and ``GIT binary patch`` literal and delta payloads. Text between patches (a
+commit message, a mail header) is skipped, as git skips it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from agentos.errors import PatchParseError, UnsupportedFileError
+from agentos.planner.binary import BinaryHunk, BinaryPatchError, decode_line, inflate
+from agentos.planner.hunks import Hunk, split_lines
+
+_FRAGMENT = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_MODE = re.compile(rb"^([0-7]{6})\s*$")
+_REGULAR_MODES = {"100644", "100755"}
+_MODE_NAMES = {"120000": "a symlink", "160000": "a submodule", "040000": "a directory"}
+_ESCAPES = {
+    ord("a"): 7,
+    ord("b"): 8,
+    ord("f"): 12,
+    ord("n"): 10,
+    ord("r"): 13,
+    ord("t"): 9,
+    ord("v"): 11,
+    ord("\\"): ord("\\"),
+    ord('"'): ord('"'),
+}
+# Timestamps diff(1) writes after a file name: ISO ("2024-01-31 10:00:00.000 +0100") or ctime.
+_ISO_STAMP = re.compile(
+    rb"\s+(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.\d+)?(?: ?([+-])(\d\d):?(\d\d))?\s*$"
+)
+_CTIME_STAMP = re.compile(rb"\s+[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\s*$")
+_CTIME_EPOCH = re.compile(rb"Thu Jan\s+1 00:00:00 1970")
+
+
+@dataclass(frozen=True)
+class FilePatch:
+    """One file's part of a diff, with names already stripped of their ``a/`` ``b/`` prefixes."""
+
+    old_path: str | None
+    new_path: str | None
+    line: int
+    is_git: bool = False
+    is_new: bool | None = None  # None: a plain diff that does not say (decided by the disk)
+    is_delete: bool | None = None
+    is_rename: bool = False
+    is_copy: bool = False
+    old_mode: str | None = None
+    new_mode: str | None = None
+    old_oid: str | None = None
+    new_oid: str | None = None
+    hunks: tuple[Hunk, ...] = ()
+    binary: BinaryHunk | None = None
+    binary_without_data: bool = False
+
+    @property
+    def display_path(self) -> str:
+        """The name to show in messages: the new name, else the old one."""
+        return self.new_path or self.old_path or "?"
+
+
+@dataclass
+class _Header:
+    line: int
+    is_git: bool = False
+    def_name: str | None = None
+    old_name: str | None = None
+    new_name: str | None = None
+    is_new: bool | None = None
+    is_delete: bool | None = None
+    is_rename: bool = False
+    is_copy: bool = False
+    old_mode: str | None = None
+    new_mode: str | None = None
+    old_oid: str | None = None
+    new_oid: str | None = None
+    extensions: list[int] = field(default_factory=list)
+
+
+class DiffParser:
+    """Reads one diff input; ``strip`` is git's ``-p`` (None: 1, or 0 for slash-free names)."""
+
+    def __init__(self, data: bytes, *, source: str, strip: int | None = None) -> None:
+        self.lines = split_lines(data)
+        self.source = source
+        self.strip = 1 if strip is None else strip
+        self.strip_known = strip is not None
+
+    def error(self, lineno: int, message: str) -> PatchParseError:
+        return PatchParseError(
+            f"{self.source}:{lineno}: {message}",
+            details={"input": self.source, "line": lineno},
+        )
+
+    def parse(self) -> list[FilePatch]:
+        """Every file patch in the input, in order; ``PatchParseError`` if one is corrupt."""
+        patches: list[FilePatch] = []
+        i = 0
+        lines = self.lines
+        while i < len(lines):
+            line = lines[i]
+            if line.startswith(b"@@ -") and _FRAGMENT.match(line):
+                raise self.error(i + 1, "hunk without a file header (no diff --git or ---/+++)")
+            if line.startswith(b"diff --git "):
+                header, consumed = self._git_header(i)
+                if consumed <= 1:
+                    i += 1
+                    continue
+                i += consumed
+            elif (
+                line.startswith(b"--- ")
+                and i + 2 < len(lines)
+                and lines[i + 1].startswith(b"+++ ")
+                and lines[i + 2].startswith(b"@@ -")
+            ):
+                header = self._traditional_header(i)
+                i += 2
+            else:
+                i += 1
+                continue
+            patch, i = self._body(header, i)
+            patches.append(patch)
+        return patches
+
+    # -- headers -------------------------------------------------------------------------
+
+    def _git_header(self, start: int) -> tuple[_Header, int]:
+        lines = self.lines
+        header = _Header(line=start + 1, is_git=True)
+        header.def_name = self._git_header_name(lines[start][len(b"diff --git ") :])
+        i = start + 1
+        while i < len(lines):
+            line = lines[i]
+            if not line.endswith(b"\n"):
+                break
+            lineno = i + 1
+            if line.startswith(b"@@ -"):
+                break
+            if line.startswith(b"--- "):
+                header.old_name = self._verify_name(
+                    line[4:], header.old_name, expect_null=bool(header.is_new), lineno=lineno
+                )
+            elif line.startswith(b"+++ "):
+                header.new_name = self._verify_name(
+                    line[4:], header.new_name, expect_null=bool(header.is_delete), lineno=lineno
+                )
+            elif line.startswith(b"old mode "):
+                header.old_mode = self._mode(line[9:], lineno)
+            elif line.startswith(b"new mode "):
+                header.new_mode = self._mode(line[9:], lineno)
+            elif line.startswith(b"deleted file mode "):
+                header.is_delete = True
+                header.new_name = None
+                header.old_mode = self._mode(line[18:], lineno)
+                header.extensions.append(lineno)
+            elif line.startswith(b"new file mode "):
+                header.is_new = True
+                header.old_name = None
+                header.new_mode = self._mode(line[14:], lineno)
+                header.extensions.append(lineno)
+            elif line.startswith((b"copy from ", b"rename from ", b"rename old ")):
+                is_copy = line.startswith(b"copy")
+                prefix_len = line.index(b" ", line.index(b" ") + 1) + 1
+                header.old_name = self._name(line[prefix_len:], max(self.strip - 1, 0), lineno)
+                header.is_copy = header.is_copy or is_copy
+                header.is_rename = header.is_rename or not is_copy
+                header.extensions.append(lineno)
+            elif line.startswith((b"copy to ", b"rename to ", b"rename new ")):
+                prefix_len = line.index(b" ", line.index(b" ") + 1) + 1
+                header.new_name = self._name(line[prefix_len:], max(self.strip - 1, 0), lineno)
+                is_copy = line.startswith(b"copy")
+                header.is_copy = header.is_copy or is_copy
+                header.is_rename = header.is_rename or not is_copy
+            elif line.startswith((b"similarity index ", b"dissimilarity index ")):
+                pass
+            elif line.startswith(b"index "):
+                self._index_line(header, line[6:], lineno)
+            else:
+                break
+            if len(header.extensions) > 1 and (header.is_new or header.is_delete):
+                raise self.error(lineno, "inconsistent header lines (new/deleted with another)")
+            if (header.is_new or header.is_delete) and (header.is_rename or header.is_copy):
+                raise self.error(lineno, "inconsistent header lines (rename/copy of new file)")
+            i += 1
+        consumed = i - start
+        if consumed <= 1:
+            return header, consumed
+        if header.old_name is None and header.new_name is None:
+            if header.def_name is None:
+                raise self.error(
+                    start + 1,
+                    "the diff --git header has no usable file name "
+                    f"after removing {self.strip} leading component(s)",
+                )
+            if not header.is_new:
+                header.old_name = header.def_name
+            if not header.is_delete:
+                header.new_name = header.def_name
+        if header.is_new and header.new_name is None:
+            header.new_name = header.def_name
+        if header.is_delete and header.old_name is None:
+            header.old_name = header.def_name
+        if (header.new_name is None and not header.is_delete) or (
+            header.old_name is None and not header.is_new
+        ):
+            raise self.error(start + 1, "the diff --git header lacks file name information")
+        return header, consumed
+
+    def _verify_name(
+        self, raw: bytes, current: str | None, *, expect_null: bool, lineno: int
+    ) -> str | None:
+        """Check a ``---``/``+++`` line of a git diff against what the header already said."""
+        if current is None and not expect_null:
+            return self._name(raw, self.strip, lineno, terminate_at_tab=True)
+        if current is not None:
+            if expect_null:
+                raise self.error(lineno, f"expected /dev/null, found {current!r}")
+            other = self._name(raw, self.strip, lineno, terminate_at_tab=True)
+            if other != current:
+                raise self.error(lineno, f"inconsistent file name {other!r} (expected {current!r})")
+            return current
+        if not _is_dev_null(raw):
+            raise self.error(lineno, "expected /dev/null for a new or deleted file")
+        return None
+
+    def _traditional_header(self, start: int) -> _Header:
+        first = self.lines[start][4:]
+        second = self.lines[start + 1][4:]
+        lineno = start + 1
+        if not self.strip_known:
+            first_guess, second_guess = _guess_strip(first), _guess_strip(second)
+            guess = second_guess if first_guess is None else first_guess
+            if guess is not None and guess == second_guess:
+                self.strip, self.strip_known = guess, True
+        header = _Header(line=lineno)
+        if _is_dev_null(first):
+            header.is_new, header.is_delete = True, False
+            header.new_name = self._traditional_name(second, None, lineno + 1)
+        elif _is_dev_null(second):
+            header.is_new, header.is_delete = False, True
+            header.old_name = self._traditional_name(first, None, lineno)
+        else:
+            first_name = self._traditional_name(first, None, lineno)
+            name = self._traditional_name(second, first_name, lineno + 1)
+            if _has_epoch_timestamp(first):
+                header.is_new, header.is_delete = True, False
+                header.new_name = name
+            elif _has_epoch_timestamp(second):
+                header.is_new, header.is_delete = False, True
+                header.old_name = name
+            else:
+                header.old_name = header.new_name = name
+        return header
+
+    def _traditional_name(self, raw: bytes, default: str | None, lineno: int) -> str:
+        body = _traditional_body(raw)
+        name = self._name(body, self.strip, lineno, default=default)
+        if default is not None and len(default) < len(name) and name.startswith(default):
+            return default
+        return name
+
+    def _git_header_name(self, rest: bytes) -> str | None:
+        """The name both sides of ``diff --git a/X b/X`` share, or None (renames, copies)."""
+        rest = rest.rstrip(b"\n")
+        strip = self.strip
+        if rest.startswith(b'"'):
+            first, after = _unquote(rest)
+            first_name = _skip_prefix(first, strip) if first is not None else None
+            second = after.lstrip()
+            if first_name is None or not second:
+                return None
+            if second.startswith(b'"'):
+                other, _ = _unquote(second)
+                second = other if other is not None else b""
+            return _decode_or_none(first_name) if _skip_prefix(second, strip) == first_name else None
+        name = _skip_prefix(rest, strip)
+        if name is None:
+            return None
+        quote = name.find(b'"')
+        if quote >= 0:
+            # The first name is unquoted, so a quote must open the second one.
+            other, _ = _unquote(name[quote:])
+            other_name = _skip_prefix(other, strip) if other is not None else None
+            size = len(other_name) if other_name is not None else -1
+            if 0 <= size < quote and name[:size] == other_name and name[size] in b" \t":
+                return _decode_or_none(name[:size])
+            return None
+        # Unquoted on both sides: accept the split where both halves name the same file.
+        for pos, char in enumerate(name):
+            if char in b" \t" and _skip_prefix(name[pos + 1 :], strip) == name[:pos]:
+                return _decode_or_none(name[:pos])
+        return None
+
+    def _name(
+        self,
+        raw: bytes,
+        strip: int,
+        lineno: int,
+        *,
+        terminate_at_tab: bool = False,
+        default: str | None = None,
+    ) -> str:
+        body = raw.rstrip(b"\n")
+        if body.startswith(b'"'):
+            unquoted, _ = _unquote(body)
+            if unquoted is None:
+                raise self.error(lineno, "badly quoted file name")
+            body = unquoted
+        elif terminate_at_tab and b"\t" in body:
+            body = body[: body.index(b"\t")]
+        stripped = _strip_components(body, strip)
+        if not stripped:
+            if default is not None:
+                return default
+            raise self.error(
+                lineno,
+                f"file name {body.decode('utf-8', 'replace')!r} has fewer than {strip} "
+                "leading component(s) to strip (see --strip)",
+            )
+        try:
+            return _decode_name(re.sub(rb"/{2,}", b"/", stripped))
+        except UnicodeDecodeError:
+            raise self.error(lineno, "a file name is not valid UTF-8") from None
+
+    def _mode(self, raw: bytes, lineno: int) -> str:
+        match = _MODE.match(raw)
+        if not match:
+            raise self.error(lineno, f"invalid file mode {raw.strip().decode('ascii', 'replace')!r}")
+        mode = match.group(1).decode("ascii")
+        if mode not in _REGULAR_MODES:
+            what = _MODE_NAMES.get(mode, f"a file of mode {mode}")
+            raise UnsupportedFileError(
+                f"{self.source}:{lineno}: the patch changes {what}; agentos only writes regular "
+                "files (modes 100644 and 100755) — apply that part another way",
+                details={"input": self.source, "line": lineno, "mode": mode},
+            )
+        return mode
+
+    def _index_line(self, header: _Header, rest: bytes, lineno: int) -> None:
+        text = rest.rstrip(b"\n")
+        dots = text.find(b"..")
+        if dots <= 0 or dots > 64:
+            return
+        old = text[:dots]
+        tail = text[dots + 2 :]
+        space = tail.find(b" ")
+        new = tail if space < 0 else tail[:space]
+        if len(new) > 64:
+            return
+        header.old_oid = old.decode("ascii", "replace")
+        header.new_oid = new.decode("ascii", "replace")
+        if space >= 0:
+            header.old_mode = self._mode(tail[space + 1 :], lineno)
+
+    # -- bodies --------------------------------------------------------------------------
+
+    def _body(self, header: _Header, i: int) -> tuple[FilePatch, int]:
+        lines = self.lines
+        hunks: list[Hunk] = []
+        while i < len(lines) and lines[i].startswith(b"@@ -"):
+            hunk, i = self._hunk(i, header)
+            hunks.append(hunk)
+        binary: BinaryHunk | None = None
+        without_data = False
+        if not hunks and i < len(lines):
+            line = lines[i]
+            if line == b"GIT binary patch\n":
+                binary, i = self._binary(i + 1)
+            elif line.endswith(b" differ\n") and line.startswith((b"Binary files ", b"Files ")):
+                without_data = True
+                i += 1
+        old_total = sum(h.old_count for h in hunks)
+        new_total = sum(h.new_count for h in hunks)
+        is_new, is_delete = header.is_new, header.is_delete
+        if is_new is None and (old_total or len(hunks) > 1):
+            is_new = False
+        if is_delete is None and (new_total or len(hunks) > 1):
+            is_delete = False
+        name = header.new_name or header.old_name or "?"
+        if is_new and old_total:
+            raise self.error(header.line, f"new file {name!r} depends on old contents")
+        if is_delete and new_total:
+            raise self.error(header.line, f"deleted file {name!r} still has contents")
+        metadata = (
+            header.is_rename
+            or header.is_copy
+            or bool(header.is_new)
+            or bool(header.is_delete)
+            or (header.old_mode is not None and header.new_mode is not None)
+        )
+        if not hunks and binary is None and not without_data and not metadata:
+            raise self.error(header.line, f"the patch for {name!r} has no hunks (only garbage)")
+        patch = FilePatch(
+            old_path=None if is_new else header.old_name,
+            new_path=None if is_delete else header.new_name,
+            line=header.line,
+            is_git=header.is_git,
+            is_new=is_new,
+            is_delete=is_delete,
+            is_rename=header.is_rename,
+            is_copy=header.is_copy,
+            old_mode=header.old_mode,
+            new_mode=header.new_mode,
+            old_oid=header.old_oid,
+            new_oid=header.new_oid,
+            hunks=tuple(hunks),
+            binary=binary,
+            binary_without_data=without_data,
+        )
+        return patch, i
+
+    def _hunk(self, i: int, header: _Header) -> tuple[Hunk, int]:
+        lines = self.lines
+        start_line = i + 1
+        match = _FRAGMENT.match(lines[i])
+        if not match or not lines[i].endswith(b"\n"):
+            raise self.error(start_line, "corrupt hunk header")
+        old_start = int(match.group(1))
+        old_count = int(match.group(2)) if match.group(2) is not None else 1
+        new_start = int(match.group(3))
+        new_count = int(match.group(4)) if match.group(4) is not None else 1
+        old_left, new_left = old_count, new_count
+        body: list[bytes] = []
+        leading = trailing = added = removed = 0
+        i += 1
+        while i < len(lines) and (old_left > 0 or new_left > 0):
+            line = lines[i]
+            if not line.endswith(b"\n"):
+                raise self.error(i + 1, "corrupt patch: the input ends inside a hunk line")
+            first = line[:1]
+            if first in (b" ", b"\n"):
+                old_left -= 1
+                new_left -= 1
+                if not added and not removed:
+                    leading += 1
+                trailing += 1
+            elif first == b"-":
+                removed += 1
+                old_left -= 1
+                trailing = 0
+            elif first == b"+":
+                added += 1
+                new_left -= 1
+                trailing = 0
+            elif first == b"\\":
+                if len(line) < 12 or not line.startswith(b"\\ "):
+                    raise self.error(i + 1, "corrupt patch: malformed '\\ No newline' marker")
+            else:
+                raise self.error(
+                    i + 1,
+                    f"corrupt patch: hunk line starts with {first.decode('latin-1')!r}; "
+                    "the @@ counts do not match the hunk body",
+                )
+            body.append(line)
+            i += 1
+        if old_left != 0 or new_left != 0:
+            raise self.error(
+                start_line,
+                f"corrupt patch: the hunk promises {old_count} old and {new_count} new lines "
+                "but the body does not have them",
+            )
+        if not added and not removed:
+            raise self.error(start_line, "corrupt patch: a hunk that changes nothing")
+        if i < len(lines) and lines[i].startswith(b"\\ ") and len(lines[i]) > 12:
+            body.append(lines[i])
+            i += 1
+        old_lines, new_lines = _images(body)
+        return (
+            Hunk(
+                old_start=old_start,
+                old_count=old_count,
+                new_start=new_start,
+                new_count=new_count,
+                old_lines=old_lines,
+                new_lines=new_lines,
+                leading=leading,
+                trailing=trailing,
+                added=added,
+                removed=removed,
+                line=start_line,
+            ),
+            i,
+        )
+
+    def _binary(self, i: int) -> tuple[BinaryHunk, int]:
+        forward, i = self._binary_hunk(i)
+        if forward is None:
+            raise self.error(i + 1, "GIT binary patch without a literal or delta block")
+        # The optional reverse hunk lets git undo the patch; agentos keeps backups instead.
+        _, i = self._binary_hunk(i)
+        return forward, i
+
+    def _binary_hunk(self, i: int) -> tuple[BinaryHunk | None, int]:
+        lines = self.lines
+        if i >= len(lines):
+            return None, i
+        head = lines[i]
+        match = re.match(rb"^(literal|delta) (\d+)\n$", head)
+        if not match:
+            return None, i
+        method = "literal" if match.group(1) == b"literal" else "delta"
+        size = int(match.group(2))
+        i += 1
+        chunks: list[bytes] = []
+        while True:
+            if i >= len(lines):
+                raise self.error(i, "corrupt binary patch: missing the blank line that ends it")
+            line = lines[i]
+            i += 1
+            if line == b"\n":
+                break
+            try:
+                chunks.append(decode_line(line.rstrip(b"\n")))
+            except BinaryPatchError as exc:
+                raise self.error(i, f"corrupt binary patch: {exc}") from None
+        try:
+            data = inflate(b"".join(chunks), size)
+        except BinaryPatchError as exc:
+            raise self.error(i, f"corrupt binary patch: {exc}") from None
+        return BinaryHunk(method=method, data=data), i
+
+
+def _images(body: list[bytes]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """The pre- and post-image lines of a hunk body (as git's apply_one_fragment builds them)."""
+    old: list[bytes] = []
+    new: list[bytes] = []
+    for index, line in enumerate(body):
+        first = line[:1]
+        if first == b"\\":
+            continue
+        no_newline = index + 1 < len(body) and body[index + 1][:1] == b"\\"
+        if first == b"\n":
+            if no_newline:
+                continue
+            old.append(b"\n")
+            new.append(b"\n")
+            continue
+        text = line[1:-1] if no_newline else line[1:]
+        if first in (b" ", b"-"):
+            old.append(text)
+        if first in (b" ", b"+"):
+            new.append(text)
+    return tuple(old), tuple(new)
+
+
+def _is_dev_null(raw: bytes) -> bool:
+    return raw.startswith(b"/dev/null") and raw[9:10] in (b"", b"\n", b"\t", b" ")
+
+
+def _traditional_body(raw: bytes) -> bytes:
+    """A plain diff's name field without its newline and trailing timestamp."""
+    body = raw.rstrip(b"\n")
+    if body.startswith(b'"'):
+        return body
+    if b"\t" in body:
+        return body[: body.index(b"\t")]
+    stamp = _ISO_STAMP.search(body) or _CTIME_STAMP.search(body)
+    return body[: stamp.start()] if stamp else body
+
+
+def _guess_strip(raw: bytes) -> int | None:
+    """Git's guess for plain diffs: names without a slash mean ``-p0``; otherwise no guess."""
+    if _is_dev_null(raw):
+        return None
+    return 0 if b"/" not in _traditional_body(raw) else None
+
+
+def _strip_components(name: bytes, strip: int) -> bytes | None:
+    """``name`` after its first ``strip`` slash-separated components (git's ``-p``)."""
+    rest = name
+    for _ in range(strip):
+        slash = rest.find(b"/")
+        if slash < 0:
+            return None
+        rest = rest[slash + 1 :]
+    return rest
+
+
+def _skip_prefix(name: bytes, strip: int) -> bytes | None:
+    """Like ``_strip_components`` for ``diff --git`` names, which may not start with ``/``."""
+    if strip == 0:
+        return None if name.startswith(b"/") else name
+    remaining = strip
+    for pos, char in enumerate(name):
+        if char == 0x2F:
+            remaining -= 1
+            if remaining <= 0:
+                return None if pos == 0 else name[pos + 1 :]
+    return None
+
+
+def _unquote(text: bytes) -> tuple[bytes | None, bytes]:
+    """Undo git's C-style quoting of ``"..."``; returns the name and what follows it."""
+    if not text.startswith(b'"'):
+        return None, text
+    out = bytearray()
+    i = 1
+    while i < len(text):
+        char = text[i]
+        if char == ord('"'):
+            return bytes(out), text[i + 1 :]
+        if char == ord("\\"):
+            i += 1
+            if i >= len(text):
+                return None, b""
+            esc = text[i]
+            if esc in _ESCAPES:
+                out.append(_ESCAPES[esc])
+            elif ord("0") <= esc <= ord("3"):
+                digits = text[i : i + 3]
+                if len(digits) < 3 or not all(ord("0") <= d <= ord("7") for d in digits):
+                    return None, b""
+                out.append(int(digits, 8))
+                i += 2
+            else:
+                return None, b""
+        elif char == ord("\n"):
+            return None, b""
+        else:
+            out.append(char)
+        i += 1
+    return None, b""
+
+
+def _decode_name(name: bytes) -> str:
+    return name.decode("utf-8")
+
+
+def _decode_or_none(name: bytes) -> str | None:
+    try:
+        return name.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _has_epoch_timestamp(raw: bytes) -> bool:
+    """True when a plain diff marks a side as absent with the Unix epoch (``diff -N``)."""
+    body = raw.rstrip(b"\n")
+    if _CTIME_EPOCH.search(body):
+        return True
+    match = _ISO_STAMP.search(body)
+    if not match:
+        return False
+    year, month, day, hour, minute, second = (int(match.group(k)) for k in range(1, 7))
+    try:
+        stamp = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        return False
+    if match.group(7):
+        offset = timedelta(hours=int(match.group(8)), minutes=int(match.group(9)))
+        stamp -= offset if match.group(7) == b"+" else -offset
+    return stamp == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_diff(data: bytes, *, source: str, strip: int | None = None) -> list[FilePatch]:
+    """Every file patch in a unified / git diff; ``PatchParseError`` on corrupt input."""
+    patches = DiffParser(data, source=source, strip=strip).parse()
+    if not patches:
+        raise PatchParseError(
+            f"{source}: no file changes found (expected 'diff --git' or '---'/'+++' headers)",
+            details={"input": source},
+        )
+    return patches

@@ -1,0 +1,299 @@
+"""Structured inputs: manifests (full new contents per file) and edit lists (string replaces).
+
+Manifest (YAML or JSON)::
+
+    intent: "rename the helper"
+    changes:
+      - {op: create, path: src/new.py, content: "print(1)\\n"}
+      - {op: modify, path: README.md, content: "new text\\n", mode: "100644"}
+      - {op: create, path: logo.png, content_base64: "iVBORw0..."}
+      - {op: delete, path: old.txt}
+      - {op: rename, from: a.txt, path: b.txt}
+
+Edits: a list (or ``{intent, edits: [...]}``) of ``{path, old_string, new_string,
+replace_all?}``; ``old_string`` must occur exactly once unless ``replace_all`` is true, and an
+empty ``old_string`` creates a file that does not exist yet.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+from typing import Any
+
+from agentos.errors import ConflictError, PatchConflictError, PatchParseError
+from agentos.model import FileMode
+from agentos.planner.tree import MODE_EXECUTABLE, MODE_REGULAR, FileState, Overlay, line_count
+from agentos.workspace import normalise_path
+
+_MODES: dict[object, FileMode] = {
+    "100644": MODE_REGULAR,
+    "644": MODE_REGULAR,
+    "0644": MODE_REGULAR,
+    100644: MODE_REGULAR,
+    644: MODE_REGULAR,
+    "100755": MODE_EXECUTABLE,
+    "755": MODE_EXECUTABLE,
+    "0755": MODE_EXECUTABLE,
+    100755: MODE_EXECUTABLE,
+    755: MODE_EXECUTABLE,
+}
+_MANIFEST_KEYS = {"op", "path", "from", "content", "content_base64", "mode"}
+_EDIT_KEYS = {"path", "old_string", "new_string", "replace_all"}
+
+
+def load_structured(data: bytes, *, source: str) -> Any:
+    """Parse YAML or JSON (JSON is YAML), turning syntax errors into one-line messages."""
+    import yaml
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PatchParseError(f"{source}: is not UTF-8 text", details={"input": source}) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise PatchParseError(
+            f"{source}:{line}: invalid YAML/JSON: {exc.problem or exc}",
+            details={"input": source, "line": line},
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PatchParseError(f"{source}: invalid YAML/JSON: {exc}", details={"input": source}) from None
+
+
+def is_manifest(doc: Any) -> bool:
+    """True for ``{changes: [...]}``."""
+    return isinstance(doc, dict) and isinstance(doc.get("changes"), list)
+
+
+def is_edits(doc: Any) -> bool:
+    """True for a list of edits or ``{edits: [...]}``."""
+    items = doc.get("edits") if isinstance(doc, dict) else doc
+    return isinstance(items, list) and all(
+        isinstance(item, dict) and "old_string" in item for item in items
+    )
+
+
+def _fail(source: str, where: str, message: str) -> PatchParseError:
+    return PatchParseError(f"{source}: {where}: {message}", details={"input": source, "at": where})
+
+
+def _text(item: dict[str, Any], key: str, source: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise _fail(source, f"{where}.{key}", f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def manifest_intent(doc: Any) -> str | None:
+    """The ``intent`` a manifest or edit list carries, if any."""
+    if isinstance(doc, dict) and isinstance(doc.get("intent"), str):
+        return str(doc["intent"])
+    return None
+
+
+def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
+    """Apply every entry of a manifest in order."""
+    if not is_manifest(doc):
+        raise PatchParseError(
+            f"{source}: a manifest is a mapping with a 'changes' list", details={"input": source}
+        )
+    unknown = set(doc) - {"intent", "changes"}
+    if unknown:
+        raise _fail(source, "top level", f"unknown key(s) {sorted(unknown)}; allowed: intent, changes")
+    if not doc["changes"]:
+        raise _fail(source, "changes", "is empty")
+    for index, item in enumerate(doc["changes"]):
+        where = f"changes[{index}]"
+        if not isinstance(item, dict):
+            raise _fail(source, where, "must be a mapping with 'op' and 'path'")
+        unknown = set(item) - _MANIFEST_KEYS
+        if unknown:
+            raise _fail(source, where, f"unknown key(s) {sorted(unknown)}")
+        op = item.get("op")
+        if op not in ("create", "modify", "delete", "rename"):
+            raise _fail(source, f"{where}.op", "must be one of create, modify, delete, rename")
+        path = normalise_path(_text(item, "path", source, where), source=f"{source}: {where}")
+        content = _content(item, source, where, required=op in ("create", "modify"))
+        if op == "delete" and (content is not None or "mode" in item):
+            raise _fail(source, where, "a delete takes no content or mode")
+        mode = _mode(item, source, where)
+        label = f"{source}: {where}"
+        before = overlay.get(path)
+        if op == "create":
+            if before is not None or overlay.is_dir(path):
+                raise ConflictError(
+                    f"{label}: cannot create {path}: it already exists (use op: modify)",
+                    details={"input": source, "path": path},
+                )
+            assert content is not None
+            overlay.write(
+                path,
+                FileState(content, mode or MODE_REGULAR),
+                origin=None,
+                added=line_count(content),
+                removed=0,
+                what=label,
+            )
+        elif op == "modify":
+            existing = _require(before, path, label, "modify")
+            assert content is not None
+            added, removed = diff_counts(existing.content, content)
+            overlay.write(
+                path,
+                FileState(content, mode or existing.mode),
+                origin=overlay.origin(path),
+                added=added,
+                removed=removed,
+                what=label,
+            )
+        elif op == "delete":
+            _require(before, path, label, "delete")
+            overlay.delete(path)
+        else:
+            source_path = normalise_path(_text(item, "from", source, where), source=label)
+            existing = _require(overlay.get(source_path), source_path, label, "rename")
+            if before is not None or overlay.is_dir(path):
+                raise ConflictError(
+                    f"{label}: cannot rename {source_path} to {path}: {path} already exists",
+                    details={"input": source, "path": path},
+                )
+            new_content = existing.content if content is None else content
+            added, removed = diff_counts(existing.content, new_content)
+            prev_added, prev_removed = overlay.counts(source_path)
+            origin = overlay.origin(source_path)
+            overlay.delete(source_path)
+            overlay.write(
+                path,
+                FileState(new_content, mode or existing.mode),
+                origin=origin,
+                added=prev_added + added,
+                removed=prev_removed + removed,
+                what=label,
+            )
+
+
+def _require(state: FileState | None, path: str, label: str, verb: str) -> FileState:
+    if state is None:
+        raise PatchConflictError(
+            f"{label}: cannot {verb} {path}: it does not exist in the workspace",
+            details={"path": path},
+        )
+    return state
+
+
+def _content(item: dict[str, Any], source: str, where: str, *, required: bool) -> bytes | None:
+    has_text, has_b64 = "content" in item, "content_base64" in item
+    if has_text and has_b64:
+        raise _fail(source, where, "give either 'content' or 'content_base64', not both")
+    if has_text:
+        return _text(item, "content", source, where).encode("utf-8")
+    if has_b64:
+        raw = _text(item, "content_base64", source, where)
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise _fail(source, f"{where}.content_base64", "is not valid base64") from None
+    if required:
+        raise _fail(source, where, "needs 'content' or 'content_base64'")
+    return None
+
+
+def _mode(item: dict[str, Any], source: str, where: str) -> FileMode | None:
+    if "mode" not in item:
+        return None
+    mode = _MODES.get(item["mode"])
+    if mode is None:
+        raise _fail(
+            source, f"{where}.mode", f"{item['mode']!r} is not a file mode; use '100644' or '100755'"
+        )
+    return mode
+
+
+def diff_counts(old: bytes, new: bytes) -> tuple[int, int]:
+    """Lines added and removed between two contents (0/0 when either is binary)."""
+    if b"\0" in old[:8000] or b"\0" in new[:8000]:
+        return 0, 0
+    a, b = old.splitlines(), new.splitlines()
+    added = removed = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
+        if tag in ("replace", "delete"):
+            removed += i2 - i1
+        if tag in ("replace", "insert"):
+            added += j2 - j1
+    return added, removed
+
+
+def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
+    """Apply string-replace edits in order; each must match as the spec says."""
+    items = doc.get("edits") if isinstance(doc, dict) else doc
+    if isinstance(doc, dict):
+        unknown = set(doc) - {"intent", "edits"}
+        if unknown:
+            raise _fail(source, "top level", f"unknown key(s) {sorted(unknown)}; allowed: intent, edits")
+    if not isinstance(items, list) or not items:
+        raise PatchParseError(
+            f"{source}: an edit list is a non-empty list of {{path, old_string, new_string}}",
+            details={"input": source},
+        )
+    for index, item in enumerate(items):
+        where = f"edits[{index}]"
+        if not isinstance(item, dict):
+            raise _fail(source, where, "must be a mapping")
+        unknown = set(item) - _EDIT_KEYS
+        if unknown:
+            raise _fail(source, where, f"unknown key(s) {sorted(unknown)}")
+        label = f"{source}: {where}"
+        path = normalise_path(_text(item, "path", source, where), source=label)
+        old = _text(item, "old_string", source, where)
+        new = _text(item, "new_string", source, where)
+        replace_all = item.get("replace_all", False)
+        if not isinstance(replace_all, bool):
+            raise _fail(source, f"{where}.replace_all", "must be true or false")
+        if old == new:
+            raise _fail(source, where, "old_string and new_string are the same; nothing to change")
+        before = overlay.get(path)
+        if old == "":
+            if before is not None or overlay.is_dir(path):
+                raise ConflictError(
+                    f"{label}: an empty old_string creates a file, but {path} already exists",
+                    details={"path": path},
+                )
+            data = new.encode("utf-8")
+            overlay.write(
+                path, FileState(data, MODE_REGULAR), origin=None, added=line_count(data),
+                removed=0, what=label,
+            )
+            continue
+        existing = _require(before, path, label, "edit")
+        try:
+            text = existing.content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PatchConflictError(
+                f"{label}: cannot edit {path}: it is not UTF-8 text", details={"path": path}
+            ) from None
+        found = text.count(old)
+        if found == 0:
+            raise PatchConflictError(
+                f"{label}: old_string was not found in {path}; re-read the file and retry",
+                details={"path": path},
+            )
+        if found > 1 and not replace_all:
+            raise PatchConflictError(
+                f"{label}: old_string occurs {found} times in {path}; make it unique "
+                "or set replace_all: true",
+                details={"path": path, "occurrences": found},
+            )
+        updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
+        times = found if replace_all else 1
+        overlay.write(
+            path,
+            FileState(updated.encode("utf-8"), existing.mode),
+            origin=overlay.origin(path),
+            added=times * (new.count("\n") + (0 if new.endswith("\n") or not new else 1)),
+            removed=times * (old.count("\n") + (0 if old.endswith("\n") else 1)),
+            what=label,
+        )

@@ -1,0 +1,170 @@
+"""Reading and writing plan files, with every integrity check done on load.
+
+Load order matters: the format version first (a newer plan is refused with a clear message),
+then the checksum over the ``changes`` exactly as stored (so any altered byte is an integrity
+violation, exit 6, even when the change also breaks the schema), then the schema, then each
+change's content against its own hash and the changeset's invariants.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from agentos.digest import sha256_hex
+from agentos.errors import ChecksumMismatchError, IntegrityError, PlanFormatError, UsageError
+from agentos.model import (
+    PLAN_FORMAT,
+    PLAN_FORMAT_PREFIX,
+    PLAN_FORMAT_VERSION,
+    ChangePlan,
+    changes_checksum,
+)
+from agentos.statefs import write_atomic
+
+_PLAN_MARKER = b'"' + PLAN_FORMAT_PREFIX.encode() + b""
+
+
+def dump_plan(plan: ChangePlan) -> bytes:
+    """The plan as stored on disk: indented JSON, UTF-8, ending in a newline."""
+    doc = plan.model_dump(mode="json")
+    return json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def write_plan(plan: ChangePlan, path: Path) -> None:
+    """Write ``plan`` to ``path`` atomically and durably."""
+    write_atomic(path, dump_plan(plan))
+
+
+def read_plan_bytes(path: Path) -> bytes:
+    """The raw bytes of a plan file, or a ``UsageError`` that names it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(
+            f"plan file {str(path)!r} does not exist; create one with 'agentos plan'"
+        ) from None
+    except IsADirectoryError:
+        raise UsageError(f"plan file {str(path)!r} is a directory, not a plan file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read plan file {str(path)!r}: {exc.strerror}") from None
+
+
+def load_plan(path: Path) -> ChangePlan:
+    """A plan file, verified: version, checksum, schema, content hashes, invariants."""
+    return parse_plan(read_plan_bytes(path), name=str(path))
+
+
+def parse_plan(raw: bytes, *, name: str) -> ChangePlan:
+    """Verify and parse the bytes of a plan file (see the module docstring for the order)."""
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        if _PLAN_MARKER in raw:
+            raise IntegrityError(
+                f"{name}{where}: the plan file is corrupt (no longer valid JSON); it was "
+                "altered after planning — plan again from the original input",
+                details={"plan_file": name},
+            ) from None
+        raise PlanFormatError(
+            f"{name}{where}: not a plan file (invalid JSON); pass a file written by "
+            "'agentos plan'",
+            details={"plan_file": name},
+        ) from None
+    if not isinstance(doc, dict):
+        raise PlanFormatError(f"{name}: not a plan file (expected a JSON object)")
+    _check_version(doc, name)
+    _check_checksum(doc, name)
+    try:
+        plan = ChangePlan.model_validate_json(raw)
+    except ValidationError as exc:
+        raise PlanFormatError(
+            f"{name}: invalid plan file: {_first_errors(exc)}",
+            details={"plan_file": name, "errors": exc.error_count()},
+        ) from None
+    _check_contents(plan, name)
+    return plan
+
+
+def _check_version(doc: dict[str, Any], name: str) -> None:
+    fmt = doc.get("format")
+    if not isinstance(fmt, str) or not fmt.startswith(PLAN_FORMAT_PREFIX):
+        raise PlanFormatError(
+            f"{name}: not an agentos plan file (its 'format' is {fmt!r}, "
+            f"expected {PLAN_FORMAT!r})",
+            details={"plan_file": name},
+        )
+    version = fmt[len(PLAN_FORMAT_PREFIX) :]
+    if not version.isdigit():
+        raise PlanFormatError(f"{name}: unknown plan format {fmt!r}", details={"plan_file": name})
+    if int(version) > PLAN_FORMAT_VERSION:
+        raise PlanFormatError(
+            f"{name}: this plan was written by a newer agentos (format {fmt}); this agentos "
+            f"reads {PLAN_FORMAT} — upgrade agentos, or plan again with this version",
+            details={"plan_file": name, "format": fmt},
+        )
+    if int(version) < PLAN_FORMAT_VERSION:
+        raise PlanFormatError(f"{name}: unsupported old plan format {fmt!r}")
+
+
+def _check_checksum(doc: dict[str, Any], name: str) -> None:
+    changeset = doc.get("changeset")
+    if not isinstance(changeset, dict):
+        raise PlanFormatError(f"{name}: invalid plan file: 'changeset' is missing")
+    changes = changeset.get("changes")
+    recorded = changeset.get("checksum")
+    if not isinstance(changes, list) or not isinstance(recorded, str):
+        raise PlanFormatError(
+            f"{name}: invalid plan file: 'changeset' needs 'changes' and 'checksum'"
+        )
+    try:
+        actual = changes_checksum(changes)
+    except (TypeError, ValueError):
+        raise IntegrityError(f"{name}: the changes cannot be hashed; the file was altered") from None
+    if actual != recorded:
+        raise ChecksumMismatchError(
+            f"{name}: checksum mismatch: the changes hash to {actual} but the plan records "
+            f"{recorded}; the plan was altered after it was made — do not apply it, plan again",
+            details={"plan_file": name, "expected": recorded, "actual": actual},
+        )
+
+
+def _check_contents(plan: ChangePlan, name: str) -> None:
+    seen: set[str] = set()
+    previous = ""
+    for index, change in enumerate(plan.changeset.changes):
+        touched = (change.from_path, change.path) if change.op == "rename" else (change.path,)
+        for path in touched:
+            if path in seen:
+                raise IntegrityError(
+                    f"{name}: changes[{index}] touches {path} a second time; agentos never "
+                    "writes such a plan, so it was forged",
+                    details={"plan_file": name, "path": path},
+                )
+            seen.add(path)
+        if change.path < previous:
+            raise IntegrityError(
+                f"{name}: changes[{index}] is out of order; agentos writes changes sorted by "
+                "path, so the plan was rearranged",
+                details={"plan_file": name, "path": change.path},
+            )
+        previous = change.path
+        if change.op != "delete" and sha256_hex(change.content.to_bytes()) != change.sha256:
+            raise IntegrityError(
+                f"{name}: the content of {change.path} does not hash to its recorded sha256; "
+                "the plan was altered",
+                details={"plan_file": name, "path": change.path},
+            )
+
+
+def _first_errors(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for error in exc.errors()[:limit]:
+        location = ".".join(str(p) for p in error["loc"]) or "(top)"
+        parts.append(f"{location}: {error['msg']}")
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -1,0 +1,297 @@
+"""The planner's view of files: the workspace as it is (``Baseline``) and as it will be (``Overlay``).
+
+Inputs are applied one after another to an ``Overlay``; nothing touches the disk but reads.
+At the end ``Overlay.changes`` turns the difference between the two views into the plan's
+create / modify / delete / rename operations, each pinned to the pre-image it was planned on.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from agentos.digest import sha256_hex
+from agentos.errors import ConflictError, PathSafetyError, UnsupportedFileError
+from agentos.model import (
+    Content,
+    CreateChange,
+    DeleteChange,
+    FileChange,
+    FileMode,
+    ModifyChange,
+    RenameChange,
+)
+from agentos.planner.hunks import count_lines
+
+MODE_REGULAR: FileMode = "100644"
+MODE_EXECUTABLE: FileMode = "100755"
+# Git's rule for telling binary from text: a NUL byte in the first 8,000 bytes.
+BINARY_SNIFF_BYTES = 8000
+
+Kind = Literal["file", "dir", "missing"]
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A regular file's bytes and git-style mode."""
+
+    content: bytes
+    mode: FileMode
+
+    def sha256(self) -> str:
+        """The hash that pins this state in a plan."""
+        return sha256_hex(self.content)
+
+
+def is_binary(data: bytes) -> bool:
+    """True when git would treat ``data`` as binary."""
+    return b"\0" in data[:BINARY_SNIFF_BYTES]
+
+
+def line_count(data: bytes) -> int:
+    """Lines counted for the plan's statistics (0 for binary contents)."""
+    return 0 if is_binary(data) else count_lines(data)
+
+
+class Baseline:
+    """Read-only, cached access to the workspace's regular files, refusing links and devices."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, FileState | None] = {}
+        self._kinds: dict[str, Kind] = {}
+
+    def kind(self, path: str) -> Kind:
+        """What ``path`` is on disk; a path under a file counts as missing."""
+        if path in self._kinds:
+            return self._kinds[path]
+        parent, _, _ = path.rpartition("/")
+        if parent and self.kind(parent) != "dir":
+            kind: Kind = "missing"
+        else:
+            kind = self._lstat_kind(path)
+        self._kinds[path] = kind
+        return kind
+
+    def _lstat_kind(self, path: str) -> Kind:
+        try:
+            info = os.lstat(self.root / path)
+        except FileNotFoundError:
+            return "missing"
+        except OSError as exc:
+            if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG):
+                return "missing"
+            raise
+        if stat.S_ISLNK(info.st_mode):
+            self._refuse_symlink(path)
+        if stat.S_ISDIR(info.st_mode):
+            return "dir"
+        if stat.S_ISREG(info.st_mode):
+            return "file"
+        raise UnsupportedFileError(
+            f"{path}: is a device, FIFO or socket; agentos only changes regular files",
+            details={"path": path},
+        )
+
+    def _refuse_symlink(self, path: str) -> None:
+        raise PathSafetyError(
+            f"path-safety: {path} is a symbolic link; agentos never writes through links "
+            "(a symlink could point outside the workspace)",
+            details={"path": path, "rule": "path-safety", "problems": ["is a symlink"]},
+        )
+
+    def parent_is_file(self, path: str) -> str | None:
+        """The nearest ancestor of ``path`` that is a regular file on disk, if any."""
+        parts = path.split("/")
+        for end in range(1, len(parts)):
+            prefix = "/".join(parts[:end])
+            kind = self.kind(prefix)
+            if kind == "file":
+                return prefix
+            if kind == "missing":
+                return None
+        return None
+
+    def get(self, path: str) -> FileState | None:
+        """The file at ``path`` (None when absent); ``ConflictError`` if it is a directory."""
+        if path in self._files:
+            return self._files[path]
+        kind = self.kind(path)
+        state: FileState | None = None
+        if kind == "file":
+            state = self._read(path)
+        self._files[path] = state
+        return state
+
+    def _read(self, path: str) -> FileState:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.root / path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self._refuse_symlink(path)
+            raise
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsupportedFileError(f"{path}: is not a regular file", details={"path": path})
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        mode = MODE_EXECUTABLE if info.st_mode & stat.S_IXUSR else MODE_REGULAR
+        return FileState(b"".join(chunks), mode)
+
+
+@dataclass
+class _Entry:
+    state: FileState | None  # None: deleted
+    origin: str | None  # the baseline path whose file this continues (renames), if any
+    added: int = 0
+    removed: int = 0
+
+
+class Overlay:
+    """The workspace as the inputs so far would leave it."""
+
+    def __init__(self, baseline: Baseline) -> None:
+        self.baseline = baseline
+        self._entries: dict[str, _Entry] = {}
+        self._created_dirs: set[str] = set()
+
+    def get(self, path: str) -> FileState | None:
+        """The file at ``path`` after the changes so far (None when absent)."""
+        entry = self._entries.get(path)
+        if entry is not None:
+            return entry.state
+        return self.baseline.get(path)
+
+    def is_dir(self, path: str) -> bool:
+        """True when ``path`` is a directory on disk or holds files created so far."""
+        return path in self._created_dirs or self.baseline.kind(path) == "dir"
+
+    def origin(self, path: str) -> str | None:
+        """The baseline path whose file ``path`` continues, for rename detection."""
+        entry = self._entries.get(path)
+        if entry is not None:
+            return entry.origin
+        return path if self.baseline.get(path) is not None else None
+
+    def counts(self, path: str) -> tuple[int, int]:
+        """Lines added and removed at ``path`` by the changes so far."""
+        entry = self._entries.get(path)
+        return (entry.added, entry.removed) if entry is not None else (0, 0)
+
+    def check_writable(self, path: str, *, what: str) -> None:
+        """``ConflictError`` when ``path`` cannot hold a file (a directory, or under a file)."""
+        if self.is_dir(path):
+            raise ConflictError(
+                f"{what}: {path} is a directory; a file cannot replace it in one changeset",
+                details={"path": path},
+            )
+        parts = path.split("/")
+        for end in range(1, len(parts)):
+            prefix = "/".join(parts[:end])
+            if self.get(prefix) is not None or self.baseline.kind(prefix) == "file":
+                raise ConflictError(
+                    f"{what}: cannot create {path} because {prefix} is a file; "
+                    "replacing a file by a directory needs two plans",
+                    details={"path": path, "blocking": prefix},
+                )
+
+    def write(
+        self,
+        path: str,
+        state: FileState,
+        *,
+        origin: str | None,
+        added: int,
+        removed: int,
+        what: str,
+    ) -> None:
+        """Give ``path`` new contents; line counts add to what earlier inputs did there."""
+        self.check_writable(path, what=what)
+        prev_added, prev_removed = self.counts(path)
+        self._entries[path] = _Entry(state, origin, prev_added + added, prev_removed + removed)
+        parts = path.split("/")
+        self._created_dirs.update("/".join(parts[:end]) for end in range(1, len(parts)))
+
+    def delete(self, path: str) -> None:
+        """Remove the file at ``path`` (the caller checked it exists)."""
+        self._entries[path] = _Entry(None, None)
+
+    def changes(self) -> tuple[list[FileChange], dict[str, tuple[int, int]]]:
+        """The net operations from the baseline to this overlay, sorted by path, with counts."""
+        baseline = self.baseline
+        changes: list[FileChange] = []
+        counts: dict[str, tuple[int, int]] = {}
+        consumed: set[str] = set()
+        for path in sorted(self._entries):
+            entry = self._entries[path]
+            state = entry.state
+            if state is None:
+                continue
+            content = Content.from_bytes(state.content)
+            before = baseline.get(path) if baseline.kind(path) == "file" else None
+            source = entry.origin
+            if (
+                source is not None
+                and source != path
+                and before is None
+                and source not in consumed
+                and self.get(source) is None
+                and (old := baseline.get(source)) is not None
+            ):
+                consumed.add(source)
+                changes.append(
+                    RenameChange(
+                        op="rename",
+                        from_path=source,
+                        path=path,
+                        old_sha256=old.sha256(),
+                        mode=state.mode,
+                        content=content,
+                        sha256=state.sha256(),
+                    )
+                )
+                counts[path] = (entry.added, entry.removed)
+            elif before is not None:
+                if before == state:
+                    continue
+                changes.append(
+                    ModifyChange(
+                        op="modify",
+                        path=path,
+                        old_sha256=before.sha256(),
+                        mode=state.mode,
+                        content=content,
+                        sha256=state.sha256(),
+                    )
+                )
+                counts[path] = (entry.added, entry.removed)
+            else:
+                changes.append(
+                    CreateChange(
+                        op="create",
+                        path=path,
+                        mode=state.mode,
+                        content=content,
+                        sha256=state.sha256(),
+                    )
+                )
+                counts[path] = (line_count(state.content), 0)
+        for path in sorted(self._entries):
+            if self._entries[path].state is not None or path in consumed:
+                continue
+            before = baseline.get(path) if baseline.kind(path) == "file" else None
+            if before is None:
+                continue
+            changes.append(DeleteChange(op="delete", path=path, old_sha256=before.sha256()))
+            counts[path] = (0, line_count(before.content))
+        changes.sort(key=lambda change: change.path)
+        return changes, counts

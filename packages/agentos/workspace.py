@@ -1,0 +1,172 @@
+"""The workspace: its root, the ``.agentos/`` state paths, and path normalisation and safety.
+
+Every path agentos handles is a relative POSIX path inside the workspace. ``path_problems`` is
+the pure, built-in part of the ``path-safety`` rule (SPEC §6.1): it looks only at the string,
+never at the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentos.errors import PathSafetyError, UsageError
+
+STATE_DIR_NAME = ".agentos"
+DEFAULT_POLICY_RELPATH = "agent/policies/default.yaml"
+# Longest name most file systems accept for one component, and a whole path (Linux PATH_MAX).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace root and the locations of agentos's own state inside it."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, directory: str | Path) -> Workspace:
+        """The workspace at ``directory``, which must exist."""
+        path = Path(directory)
+        if not path.is_dir():
+            raise UsageError(
+                f"workspace {str(path)!r} is not a directory; pass an existing one with -C DIR"
+            )
+        return cls(path.resolve())
+
+    @property
+    def state_dir(self) -> Path:
+        """``<root>/.agentos``: lock, journal, plans, audit trail, logs."""
+        return self.root / STATE_DIR_NAME
+
+    @property
+    def plans_dir(self) -> Path:
+        """Where ``agentos plan`` writes plan files by default."""
+        return self.state_dir / "plans"
+
+    @property
+    def audit_dir(self) -> Path:
+        """The hash-chained audit trail and its HEAD."""
+        return self.state_dir / "audit"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Tracebacks of internal errors."""
+        return self.state_dir / "logs"
+
+    @property
+    def policy_path(self) -> Path:
+        """The workspace's own policy file (it may not exist)."""
+        return self.root / DEFAULT_POLICY_RELPATH
+
+
+def path_problems(raw: str) -> list[str]:
+    """Everything wrong with ``raw`` as a workspace path, judged on the string alone."""
+    problems: list[str] = []
+    if not raw:
+        return ["the path is empty"]
+    if _CONTROL.search(raw):
+        problems.append("contains a NUL or control character")
+    if raw.startswith("/"):
+        problems.append("is absolute")
+    if _DRIVE.match(raw):
+        problems.append("has a Windows drive prefix")
+    if raw.startswith(("\\\\", "//")):
+        problems.append("is a UNC network path")
+    if "\\" in raw:
+        problems.append("contains a backslash (a Windows separator)")
+    parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        problems.append("contains a '..' component")
+    folded = [p.casefold() for p in parts]
+    if ".git" in folded:
+        problems.append("is inside a .git directory")
+    if folded and folded[0] == STATE_DIR_NAME:
+        problems.append("is inside agentos's own .agentos directory")
+    if not parts:
+        problems.append("names the workspace root itself")
+    if any(len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for p in parts):
+        problems.append(f"has a name longer than {MAX_NAME_BYTES} bytes")
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        problems.append(f"is longer than {MAX_PATH_BYTES} bytes")
+    return problems
+
+
+def normalise_path(raw: str, *, source: str = "input") -> str:
+    """``raw`` as a normalised relative POSIX path, or ``PathSafetyError`` naming the problem.
+
+    ``./`` prefixes, repeated slashes and ``.`` components are dropped; nothing else is
+    rewritten, so a path that needs more than that (``..``, absolute, backslashes) is refused.
+    """
+    problems = path_problems(raw)
+    if problems:
+        raise PathSafetyError(
+            f"path-safety: {source}: path {raw!r} {'; '.join(problems)}; "
+            "agentos only writes relative paths inside the workspace",
+            details={"path": raw, "problems": problems, "rule": "path-safety"},
+        )
+    return "/".join(p for p in raw.split("/") if p not in ("", "."))
+
+
+def relative_to_workspace(workspace: Workspace, path: Path) -> str | None:
+    """``path`` relative to the workspace root as POSIX, or None when it lies outside."""
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(workspace.root)
+    except ValueError:
+        return None
+    return rel.as_posix()
+
+
+def git_head(root: Path) -> str | None:
+    """The commit the workspace's git checkout is at, read from ``.git`` without running git."""
+    dot_git = root / ".git"
+    try:
+        if dot_git.is_file():
+            pointer = dot_git.read_text("utf-8").strip()
+            if not pointer.startswith("gitdir:"):
+                return None
+            git_dir = (root / pointer[len("gitdir:") :].strip()).resolve()
+        elif dot_git.is_dir():
+            git_dir = dot_git
+        else:
+            return None
+        head = (git_dir / "HEAD").read_text("utf-8").strip()
+        if not head.startswith("ref:"):
+            return head if re.fullmatch(r"[0-9a-f]{40,64}", head) else None
+        ref = head[len("ref:") :].strip()
+        common = git_dir
+        commondir = git_dir / "commondir"
+        if commondir.is_file():
+            common = (git_dir / commondir.read_text("utf-8").strip()).resolve()
+        for base in (git_dir, common):
+            ref_file = base / ref
+            if ref_file.is_file():
+                value = ref_file.read_text("utf-8").strip()
+                return value if re.fullmatch(r"[0-9a-f]{40,64}", value) else None
+        packed = common / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text("utf-8").splitlines():
+                parts = line.split(" ", 1)
+                if len(parts) == 2 and parts[1] == ref and re.fullmatch(r"[0-9a-f]{40,64}", parts[0]):
+                    return parts[0]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def ensure_state_dir(workspace: Workspace) -> Path:
+    """Create ``.agentos/`` if needed, with a ``.gitignore`` so git never tracks its contents."""
+    from agentos.statefs import ensure_dir, write_atomic
+
+    state = workspace.state_dir
+    ensure_dir(state)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        write_atomic(ignore, b"# agentos state: never committed\n*\n")
+    return state
