@@ -8,7 +8,6 @@ workspace's top-level entries, so a fresh repository can change its own files fr
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -40,11 +39,9 @@ def default_policy_text() -> str:
 def derive_allowed_paths(workspace: Workspace) -> list[str]:
     """``dir/**`` for each top-level directory and the name of each top-level file."""
     allowed: list[str] = []
-    for name in sorted(os.listdir(workspace.root)):
-        if name in _IGNORED_ENTRIES or _SECRET_NAMES.match(name):
-            continue
-        path = workspace.root / name
-        if path.is_symlink():
+    for path in sorted(workspace.root.iterdir()):
+        name = path.name
+        if name in _IGNORED_ENTRIES or _SECRET_NAMES.match(name) or path.is_symlink():
             continue
         allowed.append(f"{name}/**" if path.is_dir() else name)
     if "agent/**" not in allowed:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentos.digest import canonical_json, sha256_hex
 
-PLAN_FORMAT = "agentos.plan/1"
+PLAN_FORMAT: Literal["agentos.plan/1"] = "agentos.plan/1"
 PLAN_FORMAT_PREFIX = "agentos.plan/"
 PLAN_FORMAT_VERSION = 1
 

@@ -50,12 +50,12 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
             os.fsync(fd)
         os.close(fd)
         fd = -1
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+            Path(tmp).unlink()
         raise
     if durable:
         fsync_dir(path.parent)

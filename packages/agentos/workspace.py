@@ -7,7 +7,6 @@ never at the disk.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,15 +113,6 @@ def normalise_path(raw: str, *, source: str = "input") -> str:
     return "/".join(p for p in raw.split("/") if p not in ("", "."))
 
 
-def relative_to_workspace(workspace: Workspace, path: Path) -> str | None:
-    """``path`` relative to the workspace root as POSIX, or None when it lies outside."""
-    try:
-        rel = Path(os.path.abspath(path)).relative_to(workspace.root)
-    except ValueError:
-        return None
-    return rel.as_posix()
-
-
 def git_head(root: Path) -> str | None:
     """The commit the workspace's git checkout is at, read from ``.git`` without running git."""
     dot_git = root / ".git"
@@ -153,7 +143,11 @@ def git_head(root: Path) -> str | None:
         if packed.is_file():
             for line in packed.read_text("utf-8").splitlines():
                 parts = line.split(" ", 1)
-                if len(parts) == 2 and parts[1] == ref and re.fullmatch(r"[0-9a-f]{40,64}", parts[0]):
+                if (
+                    len(parts) == 2
+                    and parts[1] == ref
+                    and re.fullmatch(r"[0-9a-f]{40,64}", parts[0])
+                ):
                     return parts[0]
     except (OSError, UnicodeDecodeError):
         return None

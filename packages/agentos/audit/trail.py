@@ -147,7 +147,7 @@ class AuditTrail:
         tail, complete_end = self._last_line()
         if complete_end < size:
             # A torn write from a crash: never acknowledged (HEAD did not move), so drop it.
-            with open(self.path, "r+b") as handle:
+            with self.path.open("r+b") as handle:
                 handle.truncate(complete_end)
                 if self.durable:
                     os.fsync(handle.fileno())
@@ -191,7 +191,7 @@ class AuditTrail:
 
     def _last_line(self) -> tuple[bytes | None, int]:
         """The last complete line and the offset where complete lines end."""
-        with open(self.path, "rb") as handle:
+        with self.path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             end = handle.tell()
             block = 8192
@@ -217,7 +217,7 @@ class AuditTrail:
         """Every complete event, in order (without verifying the chain)."""
         if not self.path.exists():
             return
-        with open(self.path, "rb") as handle:
+        with self.path.open("rb") as handle:
             for line in handle:
                 if line.endswith(b"\n"):
                     yield json.loads(line)
@@ -230,7 +230,7 @@ class AuditTrail:
         warnings: list[str] = []
         torn = False
         if self.path.exists():
-            with open(self.path, "rb") as handle:
+            with self.path.open("rb") as handle:
                 for lineno, line in enumerate(handle, start=1):
                     if not line.endswith(b"\n"):
                         torn = True

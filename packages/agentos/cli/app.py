@@ -63,7 +63,9 @@ def run(argv: list[str]) -> int:
     except ClickException as exc:
         message = exc.format_message()
         name = " ".join(a for a in argv[:2] if not a.startswith("-")) or "agentos"
-        print_error(f"{message} (see 'agentos {name} --help')".replace("agentos agentos", "agentos"))
+        print_error(
+            f"{message} (see 'agentos {name} --help')".replace("agentos agentos", "agentos")
+        )
         if "--json" in argv:
             print_json(
                 envelope(

@@ -39,7 +39,9 @@ def verify(opts: GlobalOptions) -> Outcome:
 
     report = AuditTrail(opts.workspace().audit_dir).verify()
     result = {"events": report.events, "head": report.head, "warnings": list(report.warnings)}
-    return Outcome(result=result, warnings=list(report.warnings), human=lambda out: _verified(out, report))
+    return Outcome(
+        result=result, warnings=list(report.warnings), human=lambda out: _verified(out, report)
+    )
 
 
 def _verified(out: Console, report: VerifyReport) -> None:
@@ -69,7 +71,9 @@ def show(
     event: Annotated[
         str | None, typer.Option("--event", help="Only this event type (or prefix, e.g. apply).")
     ] = None,
-    plan_id: Annotated[str | None, typer.Option("--plan", help="Only events of this plan id.")] = None,
+    plan_id: Annotated[
+        str | None, typer.Option("--plan", help="Only events of this plan id.")
+    ] = None,
     execution_id: Annotated[
         str | None, typer.Option("--execution", help="Only events of this execution id.")
     ] = None,
@@ -89,7 +93,9 @@ def _listed(out: Console, events: list[dict[str, Any]]) -> None:
         ids = " ".join(
             f"{key}={record[key]}" for key in ("plan_id", "execution_id") if record.get(key)
         )
-        out.print(f"{record['seq']:>6}  {record['ts']}  {record['event']:<22} {record['actor']}  {ids}")
+        out.print(
+            f"{record['seq']:>6}  {record['ts']}  {record['event']:<22} {record['actor']}  {ids}"
+        )
 
 
 @command(audit_app, "export", full_name="audit export")
@@ -123,7 +129,9 @@ def export(
     if output is not None:
         write_atomic(output, text.encode("utf-8"))
         result["output"] = str(output)
-        return Outcome(result=result, human=lambda out: out.print(f"{len(events)} event(s) -> {output}"))
+        return Outcome(
+            result=result, human=lambda out: out.print(f"{len(events)} event(s) -> {output}")
+        )
     if not opts.quiet:
         sys.stdout.write(text)
     return Outcome(result=result)

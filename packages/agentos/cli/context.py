@@ -93,9 +93,7 @@ _GLOBAL_PARAMETERS = [
         "quiet",
         inspect.Parameter.KEYWORD_ONLY,
         default=False,
-        annotation=Annotated[
-            bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")
-        ],
+        annotation=Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")],
     ),
 ]
 
@@ -140,7 +138,7 @@ def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:
         return report_error(opts, exc.exit_code, exc.kind, exc.message, exc.details)
     except KeyboardInterrupt:
         return report_error(opts, EXIT_ABORTED, "aborted", "interrupted", {})
-    except Exception as exc:  # noqa: BLE001 - the boundary: a bug must never show a traceback
+    except Exception as exc:  # the boundary: a bug must never show the user a traceback
         log = save_traceback(opts.workspace_dir, exc)
         message = (
             f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "

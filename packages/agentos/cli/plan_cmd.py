@@ -69,6 +69,7 @@ def plan(
             show_default=False,
         ),
     ],
+    *,
     input_format: Annotated[
         str,
         typer.Option(

@@ -124,4 +124,3 @@ def apply_binary_hunk(source: bytes, hunk: BinaryHunk) -> bytes:
     if hunk.method == "literal":
         return hunk.data
     return apply_delta(source, hunk.data)
-

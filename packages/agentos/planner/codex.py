@@ -135,7 +135,9 @@ def _parse_hunk(body: list[str], start: int, source: str, base: int) -> tuple[Co
         while index < len(body) and body[index].startswith("+"):
             contents.append(body[index][1:] + "\n")
             index += 1
-        return CodexHunk("add", first[len(ADD) :], lineno, contents="".join(contents)), index - start
+        return CodexHunk(
+            "add", first[len(ADD) :], lineno, contents="".join(contents)
+        ), index - start
     if first.startswith(DELETE):
         return CodexHunk("delete", first[len(DELETE) :], lineno), 1
     if first.startswith(UPDATE):

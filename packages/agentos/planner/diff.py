@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from agentos.errors import PatchParseError, UnsupportedFileError
+from agentos.model import FileMode
 from agentos.planner.binary import BinaryHunk, BinaryPatchError, decode_line, inflate
 from agentos.planner.hunks import Hunk, split_lines
 
@@ -52,8 +54,8 @@ class FilePatch:
     is_delete: bool | None = None
     is_rename: bool = False
     is_copy: bool = False
-    old_mode: str | None = None
-    new_mode: str | None = None
+    old_mode: FileMode | None = None
+    new_mode: FileMode | None = None
     old_oid: str | None = None
     new_oid: str | None = None
     hunks: tuple[Hunk, ...] = ()
@@ -77,8 +79,8 @@ class _Header:
     is_delete: bool | None = None
     is_rename: bool = False
     is_copy: bool = False
-    old_mode: str | None = None
-    new_mode: str | None = None
+    old_mode: FileMode | None = None
+    new_mode: FileMode | None = None
     old_oid: str | None = None
     new_oid: str | None = None
     extensions: list[int] = field(default_factory=list)
@@ -279,7 +281,9 @@ class DiffParser:
             if second.startswith(b'"'):
                 other, _ = _unquote(second)
                 second = other if other is not None else b""
-            return _decode_or_none(first_name) if _skip_prefix(second, strip) == first_name else None
+            return (
+                _decode_or_none(first_name) if _skip_prefix(second, strip) == first_name else None
+            )
         name = _skip_prefix(rest, strip)
         if name is None:
             return None
@@ -329,10 +333,12 @@ class DiffParser:
         except UnicodeDecodeError:
             raise self.error(lineno, "a file name is not valid UTF-8") from None
 
-    def _mode(self, raw: bytes, lineno: int) -> str:
+    def _mode(self, raw: bytes, lineno: int) -> FileMode:
         match = _MODE.match(raw)
         if not match:
-            raise self.error(lineno, f"invalid file mode {raw.strip().decode('ascii', 'replace')!r}")
+            raise self.error(
+                lineno, f"invalid file mode {raw.strip().decode('ascii', 'replace')!r}"
+            )
         mode = match.group(1).decode("ascii")
         if mode not in _REGULAR_MODES:
             what = _MODE_NAMES.get(mode, f"a file of mode {mode}")
@@ -341,7 +347,7 @@ class DiffParser:
                 "files (modes 100644 and 100755) — apply that part another way",
                 details={"input": self.source, "line": lineno, "mode": mode},
             )
-        return mode
+        return "100755" if mode == "100755" else "100644"
 
     def _index_line(self, header: _Header, rest: bytes, lineno: int) -> None:
         text = rest.rstrip(b"\n")
@@ -505,7 +511,7 @@ class DiffParser:
         match = re.match(rb"^(literal|delta) (\d+)\n$", head)
         if not match:
             return None, i
-        method = "literal" if match.group(1) == b"literal" else "delta"
+        method: Literal["literal", "delta"] = "literal" if match.group(1) == b"literal" else "delta"
         size = int(match.group(2))
         i += 1
         chunks: list[bytes] = []

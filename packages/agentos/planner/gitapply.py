@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from agentos.digest import git_blob_sha1
 from agentos.errors import ConflictError, InvalidInputError, PatchConflictError
+from agentos.model import FileMode
 from agentos.planner.binary import BinaryPatchError, apply_binary_hunk
 from agentos.planner.diff import FilePatch
 from agentos.planner.hunks import HunkMismatch, apply_hunks
@@ -38,68 +39,47 @@ def apply_file_patches(patches: list[FilePatch], overlay: Overlay, *, source: st
     results: dict[str, _Result] = {}
     gone: set[str] = set()
     removals: list[str] = []
-    for patch, old, new in named:
+    for patch, old_name, new_name in named:
         where = f"{source}:{patch.line}"
-        pre: FileState | None = None
-        origin: str | None = None
-        base_added = base_removed = 0
-        is_new = bool(patch.is_new)
-        if old is not None and not is_new:
-            if patch.is_rename or patch.is_copy:
-                pre, origin = overlay.get(old), overlay.origin(old)
-                base_added, base_removed = overlay.counts(old)
-            elif old in results:
-                found = results.pop(old)
-                pre, origin = found.state, found.origin
-                base_added, base_removed = found.added, found.removed
-            elif old in gone:
+        loaded = _load_pre_image(
+            patch,
+            old_name,
+            overlay=overlay,
+            results=results,
+            gone=gone,
+            where=where,
+            source=source,
+        )
+        old = old_name if loaded is not None else None
+        is_new = loaded is None
+        if new_name is not None and (is_new or patch.is_rename or patch.is_copy):
+            exists = new_name in results or overlay.get(new_name) is not None
+            if (exists or overlay.is_dir(new_name)) and new_name not in leaving | gone:
                 raise PatchConflictError(
-                    f"{where}: {old} was already renamed or deleted earlier in this diff",
-                    details={"input": source, "path": old},
+                    f"{where}: cannot create {new_name}: it already exists in the workspace",
+                    details={"input": source, "path": new_name},
                 )
-            else:
-                pre, origin = overlay.get(old), overlay.origin(old)
-            if pre is None:
-                if patch.is_new is None and not any(h.old_lines for h in patch.hunks):
-                    is_new, old = True, None
-                else:
-                    what = "is a directory" if overlay.is_dir(old) else "does not exist"
-                    raise PatchConflictError(
-                        f"{where}: cannot patch {old}: it {what} in the workspace",
-                        details={"input": source, "path": old},
-                    )
-        if new is not None and (is_new or patch.is_rename or patch.is_copy):
-            exists = new in results or overlay.get(new) is not None or overlay.is_dir(new)
-            if exists and new not in leaving and new not in gone:
-                raise PatchConflictError(
-                    f"{where}: cannot create {new}: it already exists in the workspace",
-                    details={"input": source, "path": new},
-                )
-        content = _new_content(patch, pre, old or new or "?", where, source)
-        added = base_added + sum(h.added for h in patch.hunks)
-        removed = base_removed + sum(h.removed for h in patch.hunks)
-        if patch.is_delete:
+        pre = loaded.state if loaded is not None else None
+        content = _new_content(patch, pre, old or new_name or "?", where=where, source=source)
+        added = sum(h.added for h in patch.hunks) + (loaded.added if loaded else 0)
+        removed = sum(h.removed for h in patch.hunks) + (loaded.removed if loaded else 0)
+        if new_name is None:
             if content:
                 raise PatchConflictError(
                     f"{where}: the patch deletes {old} but its hunks leave content behind "
                     "(the file on disk holds more than the patch removes)",
                     details={"input": source, "path": old},
                 )
-            assert old is not None
-            gone.add(old)
-            removals.append(old)
+            if old is not None:
+                gone.add(old)
+                removals.append(old)
             continue
-        assert new is not None
         if old is not None and patch.is_rename:
             gone.add(old)
             removals.append(old)
-        mode = patch.new_mode or (pre.mode if pre is not None else MODE_REGULAR)
-        results[new] = _Result(
-            FileState(content, mode),  # type: ignore[arg-type]
-            None if patch.is_copy else origin,
-            added,
-            removed,
-        )
+        mode: FileMode = patch.new_mode or (pre.mode if pre is not None else MODE_REGULAR)
+        origin = None if patch.is_copy or loaded is None else loaded.origin
+        results[new_name] = _Result(FileState(content, mode), origin, added, removed)
     for path in removals:
         overlay.delete(path)
     for path, result in results.items():
@@ -113,6 +93,45 @@ def apply_file_patches(patches: list[FilePatch], overlay: Overlay, *, source: st
         )
 
 
+def _load_pre_image(
+    patch: FilePatch,
+    old: str | None,
+    *,
+    overlay: Overlay,
+    results: dict[str, _Result],
+    gone: set[str],
+    where: str,
+    source: str,
+) -> _Result | None:
+    """The file a patch applies to, or None when the patch creates its file."""
+    if old is None or patch.is_new:
+        return None
+    if patch.is_rename or patch.is_copy:
+        # Git reads rename and copy sources as they were before this diff.
+        state = overlay.get(old)
+        found = _Result(state, overlay.origin(old), *overlay.counts(old)) if state else None
+    elif old in results:
+        found = results.pop(old)
+    elif old in gone:
+        raise PatchConflictError(
+            f"{where}: {old} was already renamed or deleted earlier in this diff",
+            details={"input": source, "path": old},
+        )
+    else:
+        state = overlay.get(old)
+        found = _Result(state, overlay.origin(old), 0, 0) if state else None
+    if found is not None:
+        return found
+    if patch.is_new is None and not any(h.old_lines for h in patch.hunks):
+        # A plain diff with no old lines for a missing file creates it, as in git.
+        return None
+    what = "is a directory" if overlay.is_dir(old) else "does not exist"
+    raise PatchConflictError(
+        f"{where}: cannot patch {old}: it {what} in the workspace",
+        details={"input": source, "path": old},
+    )
+
+
 def _normalised(patch: FilePatch, source: str) -> tuple[FilePatch, str | None, str | None]:
     where = f"{source}:{patch.line}"
     old = normalise_path(patch.old_path, source=where) if patch.old_path is not None else None
@@ -121,7 +140,7 @@ def _normalised(patch: FilePatch, source: str) -> tuple[FilePatch, str | None, s
 
 
 def _new_content(
-    patch: FilePatch, pre: FileState | None, name: str, where: str, source: str
+    patch: FilePatch, pre: FileState | None, name: str, *, where: str, source: str
 ) -> bytes:
     before = pre.content if pre is not None else b""
     if patch.binary_without_data:
@@ -131,7 +150,7 @@ def _new_content(
             details={"input": source, "path": name},
         )
     if patch.binary is not None:
-        return _apply_binary(patch, pre, before, name, where, source)
+        return _apply_binary(patch, pre, name, where=where, source=source)
     if not patch.hunks:
         return before
     try:
@@ -153,9 +172,11 @@ def _new_content(
 
 
 def _apply_binary(
-    patch: FilePatch, pre: FileState | None, before: bytes, name: str, where: str, source: str
+    patch: FilePatch, pre: FileState | None, name: str, *, where: str, source: str
 ) -> bytes:
-    assert patch.binary is not None
+    if patch.binary is None:
+        return pre.content if pre is not None else b""
+    before = pre.content if pre is not None else b""
     old_oid, new_oid = patch.old_oid or "", patch.new_oid or ""
     if len(old_oid) not in (40, 64) or len(new_oid) not in (40, 64):
         raise InvalidInputError(

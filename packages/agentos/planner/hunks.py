@@ -36,7 +36,7 @@ class Hunk:
     line: int = 0  # 1-based line of the @@ header in its input, for messages
 
 
-class HunkMismatch(Exception):  # noqa: N818 - a result, caught by the caller, not an error name
+class HunkMismatch(Exception):
     """A hunk's pre-image was found nowhere it is allowed to match."""
 
     def __init__(self, index: int, hunk: Hunk, reason: str) -> None:
@@ -65,9 +65,7 @@ def count_lines(data: bytes) -> int:
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
-def _matches(
-    image: list[bytes], patched: list[bool], pre: tuple[bytes, ...], at: int
-) -> bool:
+def _matches(image: list[bytes], patched: list[bool], pre: tuple[bytes, ...], at: int) -> bool:
     end = at + len(pre)
     if end > len(image):
         return False
@@ -108,9 +106,9 @@ def find_position(
         if forward > limit and backward < 0:
             break
         for at in (forward, backward) if distance else (forward,):
-            if 0 <= at <= limit and (first is None or image[at] == first):
-                if _matches(image, patched, pre, at):
-                    return at
+            candidate = 0 <= at <= limit and (first is None or image[at] == first)
+            if candidate and _matches(image, patched, pre, at):
+                return at
     return -1
 
 

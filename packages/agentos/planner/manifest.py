@@ -61,7 +61,9 @@ def load_structured(data: bytes, *, source: str) -> Any:
             details={"input": source, "line": line},
         ) from None
     except yaml.YAMLError as exc:
-        raise PatchParseError(f"{source}: invalid YAML/JSON: {exc}", details={"input": source}) from None
+        raise PatchParseError(
+            f"{source}: invalid YAML/JSON: {exc}", details={"input": source}
+        ) from None
 
 
 def is_manifest(doc: Any) -> bool:
@@ -103,7 +105,9 @@ def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
         )
     unknown = set(doc) - {"intent", "changes"}
     if unknown:
-        raise _fail(source, "top level", f"unknown key(s) {sorted(unknown)}; allowed: intent, changes")
+        raise _fail(
+            source, "top level", f"unknown key(s) {sorted(unknown)}; allowed: intent, changes"
+        )
     if not doc["changes"]:
         raise _fail(source, "changes", "is empty")
     for index, item in enumerate(doc["changes"]):
@@ -117,7 +121,7 @@ def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
         if op not in ("create", "modify", "delete", "rename"):
             raise _fail(source, f"{where}.op", "must be one of create, modify, delete, rename")
         path = normalise_path(_text(item, "path", source, where), source=f"{source}: {where}")
-        content = _content(item, source, where, required=op in ("create", "modify"))
+        content = _content(item, source, where)
         if op == "delete" and (content is not None or "mode" in item):
             raise _fail(source, where, "a delete takes no content or mode")
         mode = _mode(item, source, where)
@@ -129,7 +133,7 @@ def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
                     f"{label}: cannot create {path}: it already exists (use op: modify)",
                     details={"input": source, "path": path},
                 )
-            assert content is not None
+            content = _required(content, source, where)
             overlay.write(
                 path,
                 FileState(content, mode or MODE_REGULAR),
@@ -140,7 +144,7 @@ def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
             )
         elif op == "modify":
             existing = _require(before, path, label, "modify")
-            assert content is not None
+            content = _required(content, source, where)
             added, removed = diff_counts(existing.content, content)
             overlay.write(
                 path,
@@ -185,7 +189,14 @@ def _require(state: FileState | None, path: str, label: str, verb: str) -> FileS
     return state
 
 
-def _content(item: dict[str, Any], source: str, where: str, *, required: bool) -> bytes | None:
+def _required(content: bytes | None, source: str, where: str) -> bytes:
+    if content is None:
+        raise _fail(source, where, "needs 'content' or 'content_base64'")
+    return content
+
+
+def _content(item: dict[str, Any], source: str, where: str) -> bytes | None:
+    """The bytes an entry's ``content`` or ``content_base64`` gives, if any."""
     has_text, has_b64 = "content" in item, "content_base64" in item
     if has_text and has_b64:
         raise _fail(source, where, "give either 'content' or 'content_base64', not both")
@@ -197,8 +208,6 @@ def _content(item: dict[str, Any], source: str, where: str, *, required: bool) -
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             raise _fail(source, f"{where}.content_base64", "is not valid base64") from None
-    if required:
-        raise _fail(source, where, "needs 'content' or 'content_base64'")
     return None
 
 
@@ -208,7 +217,9 @@ def _mode(item: dict[str, Any], source: str, where: str) -> FileMode | None:
     mode = _MODES.get(item["mode"])
     if mode is None:
         raise _fail(
-            source, f"{where}.mode", f"{item['mode']!r} is not a file mode; use '100644' or '100755'"
+            source,
+            f"{where}.mode",
+            f"{item['mode']!r} is not a file mode; use '100644' or '100755'",
         )
     return mode
 
@@ -233,7 +244,9 @@ def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
     if isinstance(doc, dict):
         unknown = set(doc) - {"intent", "edits"}
         if unknown:
-            raise _fail(source, "top level", f"unknown key(s) {sorted(unknown)}; allowed: intent, edits")
+            raise _fail(
+                source, "top level", f"unknown key(s) {sorted(unknown)}; allowed: intent, edits"
+            )
     if not isinstance(items, list) or not items:
         raise PatchParseError(
             f"{source}: an edit list is a non-empty list of {{path, old_string, new_string}}",
@@ -264,8 +277,12 @@ def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
                 )
             data = new.encode("utf-8")
             overlay.write(
-                path, FileState(data, MODE_REGULAR), origin=None, added=line_count(data),
-                removed=0, what=label,
+                path,
+                FileState(data, MODE_REGULAR),
+                origin=None,
+                added=line_count(data),
+                removed=0,
+                what=label,
             )
             continue
         existing = _require(before, path, label, "edit")

@@ -6,11 +6,11 @@ result of the ones before, and the net difference becomes the changeset.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from agentos.digest import sha256_hex
@@ -54,7 +54,7 @@ class PlanRequest:
     intent: str | None = None
     plan_id: str | None = None
     strip: int | None = None
-    risk: RiskSettings = RiskSettings()
+    risk: RiskSettings = field(default_factory=RiskSettings)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -82,7 +82,11 @@ def detect_format(data: bytes, *, source: str) -> InputFormat:
     from agentos.planner.manifest import is_edits, is_manifest, load_structured
 
     stripped = text.lstrip()
-    if stripped.startswith(("{", "[")) or ":" in stripped.split("\n", 1)[0] or stripped.startswith("-"):
+    if (
+        stripped.startswith(("{", "["))
+        or ":" in stripped.split("\n", 1)[0]
+        or stripped.startswith("-")
+    ):
         try:
             doc = load_structured(data, source=source)
         except PatchParseError:
@@ -98,7 +102,9 @@ def detect_format(data: bytes, *, source: str) -> InputFormat:
     )
 
 
-def apply_input(item: PlanInput, overlay: Overlay, *, strip: int | None) -> tuple[InputFormat, str | None]:
+def apply_input(
+    item: PlanInput, overlay: Overlay, *, strip: int | None
+) -> tuple[InputFormat, str | None]:
     """Apply one input to ``overlay``; returns its format and any intent it declares."""
     fmt: InputFormat = (
         detect_format(item.data, source=item.name) if item.format == "auto" else item.format
@@ -107,7 +113,9 @@ def apply_input(item: PlanInput, overlay: Overlay, *, strip: int | None) -> tupl
         from agentos.planner.diff import parse_diff
         from agentos.planner.gitapply import apply_file_patches
 
-        apply_file_patches(parse_diff(item.data, source=item.name, strip=strip), overlay, source=item.name)
+        apply_file_patches(
+            parse_diff(item.data, source=item.name, strip=strip), overlay, source=item.name
+        )
         return fmt, None
     if fmt == "codex":
         from agentos.planner.codex import apply_codex, parse_codex
@@ -120,7 +128,12 @@ def apply_input(item: PlanInput, overlay: Overlay, *, strip: int | None) -> tupl
             ) from None
         apply_codex(parse_codex(text, source=item.name), overlay, source=item.name)
         return fmt, None
-    from agentos.planner.manifest import apply_edits, apply_manifest, load_structured, manifest_intent
+    from agentos.planner.manifest import (
+        apply_edits,
+        apply_manifest,
+        load_structured,
+        manifest_intent,
+    )
 
     doc = load_structured(item.data, source=item.name)
     if fmt == "manifest":
@@ -165,9 +178,7 @@ def plan_changes(request: PlanRequest) -> ChangePlan:
     per_file = tuple(FileStat(path=p, added=a, removed=r) for p, (a, r) in sorted(counts.items()))
     added = sum(f.added for f in per_file)
     removed = sum(f.removed for f in per_file)
-    new_bytes = sum(
-        len(c.content.to_bytes()) if c.op != "delete" else 0 for c in changes
-    )
+    new_bytes = sum(len(c.content.to_bytes()) if c.op != "delete" else 0 for c in changes)
     stats = Stats(
         files=len(changes),
         added_lines=added,

@@ -71,8 +71,7 @@ def parse_plan(raw: bytes, *, name: str) -> ChangePlan:
                 details={"plan_file": name},
             ) from None
         raise PlanFormatError(
-            f"{name}{where}: not a plan file (invalid JSON); pass a file written by "
-            "'agentos plan'",
+            f"{name}{where}: not a plan file (invalid JSON); pass a file written by 'agentos plan'",
             details={"plan_file": name},
         ) from None
     if not isinstance(doc, dict):
@@ -94,8 +93,7 @@ def _check_version(doc: dict[str, Any], name: str) -> None:
     fmt = doc.get("format")
     if not isinstance(fmt, str) or not fmt.startswith(PLAN_FORMAT_PREFIX):
         raise PlanFormatError(
-            f"{name}: not an agentos plan file (its 'format' is {fmt!r}, "
-            f"expected {PLAN_FORMAT!r})",
+            f"{name}: not an agentos plan file (its 'format' is {fmt!r}, expected {PLAN_FORMAT!r})",
             details={"plan_file": name},
         )
     version = fmt[len(PLAN_FORMAT_PREFIX) :]
@@ -124,7 +122,9 @@ def _check_checksum(doc: dict[str, Any], name: str) -> None:
     try:
         actual = changes_checksum(changes)
     except (TypeError, ValueError):
-        raise IntegrityError(f"{name}: the changes cannot be hashed; the file was altered") from None
+        raise IntegrityError(
+            f"{name}: the changes cannot be hashed; the file was altered"
+        ) from None
     if actual != recorded:
         raise ChecksumMismatchError(
             f"{name}: checksum mismatch: the changes hash to {actual} but the plan records "

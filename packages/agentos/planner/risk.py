@@ -80,7 +80,7 @@ def assess_risk(
         reasons.append(
             RiskReason(level="CRITICAL", reason="changes the policy or the CI pipeline", paths=hit)
         )
-    level = max((r.level for r in reasons), key=RISK_ORDER.index, default="LOW")
+    level: RiskLevel = max((r.level for r in reasons), key=RISK_ORDER.index, default="LOW")
     return Risk(level=level, reasons=tuple(reasons))
 
 

@@ -1,4 +1,4 @@
-"""The planner's view of files: the workspace as it is (``Baseline``) and as it will be (``Overlay``).
+"""The planner's view of files: the workspace as it is (``Baseline``) and will be (``Overlay``).
 
 Inputs are applied one after another to an ``Overlay``; nothing touches the disk but reads.
 At the end ``Overlay.changes`` turns the difference between the two views into the plan's

@@ -1,0 +1,77 @@
+"""Shared test helpers: build trees from dicts, read trees back, materialise plans."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from agentos.model import ChangePlan
+
+Tree = dict[str, tuple[bytes, str]]
+
+
+def write_tree(root: Path, files: dict[str, bytes | str | tuple[bytes | str, str]]) -> None:
+    """Create ``files`` under ``root``; a value may be ``(content, "100755")``."""
+    for rel, value in files.items():
+        content, mode = value if isinstance(value, tuple) else (value, "100644")
+        data = content.encode() if isinstance(content, str) else content
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(0o755 if mode == "100755" else 0o644)
+
+
+def read_tree(root: Path, *, skip: tuple[str, ...] = (".git", ".agentos")) -> Tree:
+    """Every regular file under ``root`` as ``{relpath: (bytes, mode)}``."""
+    tree: Tree = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root)
+        if rel_dir.parts and rel_dir.parts[0] in skip:
+            continue
+        dirnames[:] = [d for d in dirnames if not (not rel_dir.parts and d in skip)]
+        for name in filenames:
+            path = Path(dirpath) / name
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            mode = "100755" if info.st_mode & stat.S_IXUSR else "100644"
+            tree[(rel_dir / name).as_posix()] = (path.read_bytes(), mode)
+    return tree
+
+
+def materialise(plan: ChangePlan, root: Path) -> None:
+    """Apply ``plan`` to the files under ``root`` (a test stand-in for the executor).
+
+    Checks every pre-image first; removes directories a deletion leaves empty, as git does.
+    """
+    from agentos.digest import sha256_hex
+
+    changes = plan.changeset.changes
+    for change in changes:
+        if change.op == "create":
+            assert not (root / change.path).exists(), change.path
+        else:
+            old = change.from_path if change.op == "rename" else change.path
+            assert sha256_hex((root / old).read_bytes()) == change.old_sha256, old
+    for change in changes:
+        if change.op in ("delete", "rename"):
+            old = change.from_path if change.op == "rename" else change.path
+            (root / old).unlink()
+            parent = (root / old).parent
+            while parent != root and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+    for change in changes:
+        if change.op == "delete":
+            continue
+        path = root / change.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(change.content.to_bytes())
+        path.chmod(0o755 if change.mode == "100755" else 0o644)
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    """Copy a directory (used to keep an untouched reference)."""
+    shutil.copytree(src, dst, symlinks=True)
