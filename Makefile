@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench realdata clean
+.PHONY: run test lint format bench realdata schemas clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -42,3 +42,7 @@ bench: $(STAMP) realdata
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+
+## schemas: regenerate docs/schemas/ from the models (a test keeps them in sync)
+schemas: $(STAMP)
+	$(BIN)/python -c 'import json; from agentos.model import plan_json_schema as s; open("docs/schemas/plan.schema.json", "w").write(json.dumps(s(), indent=2, sort_keys=True) + "\n")'

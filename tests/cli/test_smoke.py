@@ -24,7 +24,9 @@ def test_version(cli: Callable[..., CliResult]) -> None:
     assert result.out.startswith("agentos ")
 
 
-def test_plan_writes_plan_file(cli: Callable[..., CliResult], workspace: Path, tmp_path: Path) -> None:
+def test_plan_writes_plan_file(
+    cli: Callable[..., CliResult], workspace: Path, tmp_path: Path
+) -> None:
     write_tree(workspace, {"a.txt": "hello\nworld\n"})
     patch = tmp_path / "p.diff"
     patch.write_bytes(DIFF)

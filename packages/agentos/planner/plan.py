@@ -15,6 +15,7 @@ from typing import Literal
 
 from agentos.digest import sha256_hex
 from agentos.errors import PatchParseError, UsageError
+from agentos.faults import fault_point
 from agentos.model import (
     PLAN_FORMAT,
     Base,
@@ -81,20 +82,14 @@ def detect_format(data: bytes, *, source: str) -> InputFormat:
             return "diff"
     from agentos.planner.manifest import is_edits, is_manifest, load_structured
 
-    stripped = text.lstrip()
-    if (
-        stripped.startswith(("{", "["))
-        or ":" in stripped.split("\n", 1)[0]
-        or stripped.startswith("-")
-    ):
-        try:
-            doc = load_structured(data, source=source)
-        except PatchParseError:
-            doc = None
-        if is_manifest(doc):
-            return "manifest"
-        if is_edits(doc):
-            return "edits"
+    try:
+        doc = load_structured(data, source=source)
+    except PatchParseError:
+        doc = None
+    if is_manifest(doc):
+        return "manifest"
+    if is_edits(doc):
+        return "edits"
     raise PatchParseError(
         f"{source}: cannot tell what this input is (not a git/unified diff, Codex patch, "
         "manifest or edit list); pass --format",
@@ -218,6 +213,7 @@ def plan(request: PlanRequest, *, output: Path | None = None) -> PlanResult:
 
     built = plan_changes(request)
     workspace = request.workspace
+    fault_point("plan.before_write")
     ensure_state_dir(workspace)
     target = output if output is not None else workspace.plans_dir / f"{built.plan_id}.json"
     write_plan(built, target)

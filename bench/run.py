@@ -1,0 +1,167 @@
+"""``make bench``: the performance ratios of SPEC §11, measured in one run on this machine.
+
+Each figure is a ratio to a reference measured in the same run (wall-clock medians of several
+runs), so results from different machines can be compared. Results go to stdout and to
+``docs/benchmarks.md``. Ratios for stages not implemented yet are reported as such.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+import realdata  # noqa: E402
+
+AGENTOS = Path(sys.executable).with_name("agentos")
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+
+
+def timed(command: list[str], *, cwd: Path | None = None, runs: int = RUNS) -> float:
+    """Median wall time of ``command`` over ``runs`` runs (after one warm-up)."""
+    samples = []
+    for index in range(runs + 1):
+        start = time.perf_counter()
+        proc = subprocess.run(command, cwd=cwd, capture_output=True, check=False)
+        elapsed = time.perf_counter() - start
+        if proc.returncode not in (0,):
+            raise SystemExit(f"bench: {' '.join(command)} failed: {proc.stderr.decode()[-500:]}")
+        if index:
+            samples.append(elapsed)
+    return statistics.median(samples)
+
+
+def timed_call(fn: Callable[[], object], *, runs: int = RUNS) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One benchmark figure (``note`` instead of figures when it could not run)."""
+
+    id: str
+    what: str
+    target: str
+    seconds: float | None = None
+    reference: float | None = None
+    rate: float | None = None
+    note: str = ""
+
+    def row(self) -> str:
+        if self.seconds is None:
+            return f"| {self.id} | {self.what} | — | — | {self.note} | {self.target} |"
+        if self.rate is not None:
+            return (
+                f"| {self.id} | {self.what} | {self.seconds:.3f} s | — | "
+                f"{self.rate:,.0f} events/s | {self.target} |"
+            )
+        ratio = self.seconds / (self.reference or self.seconds)
+        return (
+            f"| {self.id} | {self.what} | {self.seconds * 1000:.1f} ms | "
+            f"{self.reference * 1000:.1f} ms | {ratio:.2f} x | {self.target} |"
+        )
+
+
+def bench_b6() -> Result:
+    python = timed([sys.executable, "-c", "pass"])
+    version = timed([str(AGENTOS), "--version"])
+    return Result("B6", "`agentos --version` vs `python -c pass`", "<= 3 x", version, python)
+
+
+def bench_b3() -> Result:
+    what = "`agentos plan` of a real git diff vs `git apply --check`"
+    if not realdata.ready():
+        return Result("B3", what, "<= 10 x", note="run make realdata")
+    with tempfile.TemporaryDirectory() as scratch:
+        ws = Path(scratch) / "ws"
+        shutil.copytree(realdata.OLD_DIR, ws)
+        diff = str(realdata.DIFF_FILE)
+        out = str(Path(scratch) / "plan.json")
+        git = timed(["git", "apply", "--check", f"-p{realdata.STRIP}", diff], cwd=ws)
+        plan = timed(
+            [str(AGENTOS), "plan", diff, "-p", str(realdata.STRIP), "-q", "-o", out], cwd=ws
+        )
+    size = realdata.DIFF_FILE.stat().st_size / 1e6
+    return Result("B3", f"{what} ({size:.2f} MB)", "<= 10 x", plan, git)
+
+
+def bench_b5(events: int = 100_000) -> Result:
+    sys.path.insert(0, str(REPO / "packages"))
+    from agentos.audit.trail import GENESIS, AuditTrail, event_hash
+    from agentos.digest import canonical_json
+
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        prev = GENESIS
+        lines = []
+        for seq in range(1, events + 1):
+            record = {
+                "seq": seq,
+                "ts": "2026-01-01T00:00:00.000000+00:00",
+                "event": "plan.created",
+                "actor": "bench",
+                "plan_id": f"plan-{seq:016x}",
+                "data": {
+                    "checksum": "sha256:" + "ab" * 32,
+                    "files": [{"op": "modify", "path": f"src/m{seq % 97}.py"}],
+                },
+                "prev": prev,
+            }
+            record["hash"] = prev = event_hash(prev, canonical_json(record))
+            lines.append(canonical_json(record) + b"\n")
+        (directory / "audit.jsonl").write_bytes(b"".join(lines))
+        (directory / "HEAD").write_text(json.dumps({"seq": events, "hash": prev}))
+        seconds = timed_call(AuditTrail(directory).verify, runs=3)
+    what = f"`audit verify` of {events:,} events"
+    return Result("B5", what, ">= 100,000 events/s", seconds, rate=events / seconds)
+
+
+NOT_YET = [
+    Result("B1", "one-file apply, full pipeline", "<= 8 x", note="apply not implemented yet"),
+    Result(
+        "B2", "2,000 x 4 KiB files, full durability", "<= 1.5 x", note="apply not implemented yet"
+    ),
+    Result(
+        "B4", "four 1-second health checks", "<= 1.2 x", note="health checks not implemented yet"
+    ),
+]
+
+
+def main() -> int:
+    results = [bench_b6(), bench_b3(), bench_b5(), *NOT_YET]
+    header = (
+        "| id | what | measured | reference | ratio / rate | target |\n|---|---|---|---|---|---|"
+    )
+    table = header + "\n" + "\n".join(r.row() for r in sorted(results, key=lambda r: r.id))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    doc = (
+        "# Benchmarks\n\n"
+        "Measured by `make bench` (`bench/run.py`): each figure is a median of several runs,\n"
+        "compared with a reference measured in the same run (SPEC §11). Never timed in tests.\n\n"
+        f"Last run: {stamp} on {machine}.\n\n{table}\n"
+    )
+    (REPO / "docs" / "benchmarks.md").write_text(doc, encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

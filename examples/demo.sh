@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The agentos demo (`make run`): the pipeline on a scratch copy of examples/workspace.
+# Every step runs the real CLI; nothing outside the scratch directory is touched.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/agentos-demo.XXXXXX")"
+ws="$scratch/demo-service"
+cp -R "$here/workspace" "$ws"
+patches="$here/patches"
+
+bold=$'\033[1m'
+dim=$'\033[2m'
+reset=$'\033[0m'
+if [[ -n "${NO_COLOR:-}" || ! -t 1 ]]; then bold="" dim="" reset=""; fi
+
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$reset"; }
+say() { printf '%s%s%s\n' "$dim" "$*" "$reset"; }
+run() { printf '%s$ %s%s\n' "$bold" "$*" "$reset"; "$@"; }
+# Runs a command that must fail with the given exit code.
+expect_exit() {
+  local want=$1
+  shift
+  printf '%s$ %s%s\n' "$bold" "$*" "$reset"
+  local code=0
+  "$@" || code=$?
+  if [[ $code -ne $want ]]; then
+    echo "demo: expected exit $want, got $code" >&2
+    exit 1
+  fi
+  say "(exit $code, as expected)"
+}
+fingerprint() { (cd "$ws" && find . -path ./.agentos -prune -o -path ./.git -prune -o -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
+
+say "Scratch workspace: $ws"
+if command -v git >/dev/null 2>&1; then
+  (cd "$ws" && git init -q && git add -A &&
+    git -c user.name=demo -c user.email=demo@example.invalid commit -qm "demo base")
+fi
+cd "$ws"
+
+step "1. init: a policy, the .agentos/ state directory, a .gitignore entry"
+run agentos init
+
+step "2. plan a git diff (a rename with edits, a new module, a modified file)"
+say "Planning reads the workspace and pins every pre-image by sha256; it never writes a file."
+say "Plan files go to .agentos/plans/ by default; here -o keeps them beside the workspace."
+before="$(fingerprint)"
+run agentos plan "$patches/feature.diff" --intent "move greet() into its own module" -o "$scratch/feature.plan.json"
+
+step "3. show the plan: summary, risk, and the diff a reviewer signs off"
+run agentos show "$scratch/feature.plan.json" --diff
+
+step "4. plan a Codex apply_patch envelope (an agent's native output)"
+run agentos plan "$patches/tests.codex.patch" --intent "test the greeting" -o "$scratch/tests.plan.json"
+
+step "5. several inputs become one changeset, applied in order"
+run agentos plan "$patches/feature.diff" "$patches/tests.codex.patch" --plan-id demo-combined \
+  --intent "greeting module with tests" -o "$scratch/combined.plan.json"
+after="$(fingerprint)"
+if [[ "$before" != "$after" ]]; then
+  echo "demo: planning changed the workspace" >&2
+  exit 1
+fi
+say "Workspace files unchanged by planning (fingerprint $after)."
+
+step "6. a plan is sealed: one altered byte is an integrity violation (exit 6)"
+sed 's/Hello, {name}!/Hello, {name}?/' "$scratch/combined.plan.json" >"$scratch/tampered.plan.json"
+expect_exit 6 agentos show "$scratch/tampered.plan.json"
+
+step "7. a patch that does not fit the files is a conflict (exit 5), named precisely"
+cat >"$scratch/stale.diff" <<'EOF'
+--- a/src/demo/app.py
++++ b/src/demo/app.py
+@@ -5,3 +5,3 @@
+ def greet(name):
+-    return "Hi, " + name
++    return "Hey, " + name
+ 
+EOF
+expect_exit 5 agentos plan "$scratch/stale.diff"
+
+step "8. the audit trail: every step above, hash-chained"
+run agentos audit show --limit 10
+run agentos audit verify
+
+printf '\n%sDemo complete.%s Scratch workspace kept at %s\n' "$bold" "$reset" "$ws"

@@ -1,0 +1,1 @@
+"""demo-service: a tiny package the agentos demo changes."""

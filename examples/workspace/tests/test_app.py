@@ -1,0 +1,5 @@
+from demo.app import greet
+
+
+def test_greet():
+    assert greet("Ada") == "Hello, Ada"
