@@ -29,7 +29,10 @@ LOCK_NAME = "lock"
 LOCK_TIMEOUT_SECONDS = 30.0
 _HASH_FIELD = b',"hash":"'
 _HASH_SPAN = len(_HASH_FIELD) - 1 + 64 + 2  # '"hash":"' + 64 hex + '",'
-_REQUIRED = ("seq", "ts", "event", "actor", "data", "prev", "hash")
+_REQUIRED = frozenset({"seq", "ts", "event", "actor", "data", "prev", "hash"})
+# raw_decode skips json.loads's per-call encoding detection and whitespace handling, which cost
+# about as much as parsing an event line; verify's throughput (SPEC §11 B5) rests on it.
+_DECODE = json.JSONDecoder().raw_decode
 
 
 def utc_now() -> datetime:
@@ -39,7 +42,8 @@ def utc_now() -> datetime:
 
 def event_hash(prev: str, body: bytes) -> str:
     """The chain hash of an event whose canonical form without ``hash`` is ``body``."""
-    return sha256_hex(prev.encode("ascii") + body)
+    # UTF-8, not ASCII: a tampered, non-hex prev must fail the comparison, not crash it.
+    return sha256_hex(prev.encode() + body)
 
 
 @dataclass(frozen=True)
@@ -137,27 +141,36 @@ class AuditTrail:
         """The (seq, hash) to chain onto, repairing what an interrupted append left behind."""
         head = self._read_head()
         size = self.path.stat().st_size if self.path.exists() else 0
-        if size == 0:
+        tail, complete_end = self._last_line() if size else (None, 0)
+        if tail is None:
             if head is not None and head[0] != 0:
                 raise AuditChainError(
-                    f"{self.head_path}: HEAD says {head[0]} events but {self.path} is empty; "
-                    "the trail was truncated — run 'agentos audit verify'"
+                    f"{self.head_path}: HEAD says {head[0]} events but {self.path} holds no "
+                    "complete event; the trail was truncated — run 'agentos audit verify'"
                 )
-            return 0, GENESIS
-        tail, complete_end = self._last_line()
+            seq, digest = 0, GENESIS
+        else:
+            seq, digest = self._chain_onto(head, tail)
         if complete_end < size:
-            # A torn write from a crash: never acknowledged (HEAD did not move), so drop it.
+            # A torn write from a crash. Only now, with the complete events shown to agree with
+            # HEAD, is it known to be unacknowledged and safe to drop; otherwise we raised above
+            # and left the evidence in place.
             with self.path.open("r+b") as handle:
                 handle.truncate(complete_end)
                 if self.durable:
                     os.fsync(handle.fileno())
-            tail, _ = self._last_line()
-        if tail is None:
-            return 0, GENESIS
-        last = _parse_line(tail, where=f"{self.path} (last line)")
+        return seq, digest
+
+    def _chain_onto(self, head: tuple[int, str] | None, tail: bytes) -> tuple[int, str]:
+        """Check the last complete event against HEAD; roll HEAD forward over one residue.
+
+        A residue (an event HEAD does not acknowledge yet) is accepted only if it is exactly
+        what an interrupted append writes: the next seq, linked to HEAD, and hashing right.
+        """
+        last = _parse_line(tail, path=self.path)
         last_seq, last_hash = last["seq"], last["hash"]
         if head is None:
-            if last_seq == 1 and last["prev"] == GENESIS:
+            if _is_next(last, tail, 0, GENESIS):
                 return 1, last_hash
             raise AuditChainError(
                 f"{self.head_path} is missing while {self.path} holds {last_seq} events; "
@@ -166,7 +179,7 @@ class AuditTrail:
         head_seq, head_hash = head
         if (last_seq, last_hash) == (head_seq, head_hash):
             return last_seq, last_hash
-        if last_seq == head_seq + 1 and last["prev"] == head_hash:
+        if _is_next(last, tail, head_seq, head_hash):
             self._write_head(last_seq, last_hash)
             return last_seq, last_hash
         raise AuditChainError(
@@ -183,7 +196,8 @@ class AuditTrail:
             raise AuditChainError(f"{self.head_path}: HEAD is unreadable or corrupt") from None
         if (
             not isinstance(doc, dict)
-            or not isinstance(doc.get("seq"), int)
+            or type(doc.get("seq")) is not int  # a JSON true is not a count
+            or doc["seq"] < 0
             or not isinstance(doc.get("hash"), str)
         ):
             raise AuditChainError(f"{self.head_path}: HEAD is not {{seq, hash}}")
@@ -214,51 +228,62 @@ class AuditTrail:
     # -- reading ---------------------------------------------------------------------------
 
     def events(self) -> Iterator[dict[str, Any]]:
-        """Every complete event, in order (without verifying the chain)."""
+        """Every complete event, in order, without verifying the chain.
+
+        A line that is not an event raises ``AuditChainError`` naming it; a torn last line (an
+        interrupted append) is skipped.
+        """
         if not self.path.exists():
             return
         with self.path.open("rb") as handle:
-            for line in handle:
+            for lineno, line in enumerate(handle, start=1):
                 if line.endswith(b"\n"):
-                    yield json.loads(line)
+                    yield _parse_line(line, path=self.path, lineno=lineno)
 
     def verify(self) -> VerifyReport:
         """Check every link of the chain and HEAD; ``AuditChainError`` names the first break."""
         head = self._read_head()
         prev = GENESIS
+        # The hash of the event before the last: what a HEAD one event behind must hold.
+        before_last = GENESIS
         count = 0
         warnings: list[str] = []
         torn = False
         if self.path.exists():
             with self.path.open("rb") as handle:
-                for lineno, line in enumerate(handle, start=1):
+                for line in handle:
                     if not line.endswith(b"\n"):
                         torn = True
                         break
-                    where = f"{self.path}:{lineno}"
-                    record = _parse_line(line, where=where)
-                    if record["seq"] != count + 1:
+                    # Every earlier line was a good event, so line number and seq coincide.
+                    lineno = count + 1
+                    record = _parse_line(line, path=self.path, lineno=lineno)
+                    if record["seq"] != lineno:
                         raise AuditChainError(
-                            f"{where}: event seq {record['seq']} where seq {count + 1} was "
-                            "expected; events were deleted, duplicated or reordered",
+                            f"{self.path}:{lineno}: event seq {record['seq']} where seq {lineno} "
+                            "was expected; events were deleted, duplicated or reordered",
                             details={"line": lineno, "seq": record["seq"]},
                         )
                     if record["prev"] != prev:
                         raise AuditChainError(
-                            f"{where}: event seq {record['seq']} does not link to the event "
-                            "before it (prev hash differs); the trail was altered",
-                            details={"line": lineno, "seq": record["seq"]},
+                            f"{self.path}:{lineno}: event seq {lineno} does not link to the "
+                            "event before it (prev hash differs); the trail was altered",
+                            details={"line": lineno, "seq": lineno},
                         )
-                    body = _without_hash(line)
-                    if event_hash(prev, body) != record["hash"]:
+                    if event_hash(prev, _without_hash(line)) != record["hash"]:
                         raise AuditChainError(
-                            f"{where}: event seq {record['seq']} ({record['event']}) does not "
-                            "match its hash; it was edited",
-                            details={"line": lineno, "seq": record["seq"]},
+                            f"{self.path}:{lineno}: event seq {lineno} ({record['event']}) does "
+                            "not match its hash; it was edited",
+                            details={"line": lineno, "seq": lineno},
                         )
-                    prev = record["hash"]
-                    count += 1
-        self._check_head(head, count, prev, torn, warnings)
+                    before_last, prev = prev, record["hash"]
+                    count = lineno
+        self._check_head(head, count, prev, before_last, warnings)
+        if torn:
+            warnings.append(
+                "the file ends in an incomplete line (an interrupted append); "
+                "the next append removes it"
+            )
         return VerifyReport(events=count, head=prev, warnings=tuple(warnings))
 
     def _check_head(
@@ -266,13 +291,14 @@ class AuditTrail:
         head: tuple[int, str] | None,
         count: int,
         last_hash: str,
-        torn: bool,
+        before_last: str,
         warnings: list[str],
     ) -> None:
         if head is None:
             if count > 1:
                 raise AuditChainError(
-                    f"{self.head_path} is missing: cannot tell whether {self.path} was truncated"
+                    f"{self.head_path} is missing: cannot tell whether {self.path} was truncated",
+                    details={"events": count},
                 )
             if count == 1:
                 warnings.append("HEAD is missing after the first event (an interrupted append)")
@@ -280,44 +306,77 @@ class AuditTrail:
         head_seq, head_hash = head
         if head_seq > count:
             raise AuditChainError(
-                f"{self.path}: truncated: HEAD records {head_seq} events but only {count} "
-                "complete events remain",
-                details={"head_seq": head_seq, "events": count},
+                f"{self.path}:{count + 1}: truncated: event seq {count + 1} is missing or cut "
+                f"short; HEAD records {head_seq} events but only {count} complete events remain",
+                details={
+                    "line": count + 1,
+                    "seq": count + 1,
+                    "head_seq": head_seq,
+                    "events": count,
+                },
             )
-        if head_seq == count and head_hash != last_hash:
-            raise AuditChainError(
-                f"{self.head_path}: HEAD hash does not match event seq {count}; "
-                "the trail or HEAD was altered",
-                details={"head_seq": head_seq},
-            )
-        if head_seq == count - 1:
+        if head_seq == count:
+            if head_hash != last_hash:
+                raise AuditChainError(
+                    f"{self.head_path}: HEAD hash does not match event seq {count}; "
+                    "the trail or HEAD was altered",
+                    details={"head_seq": head_seq, "events": count},
+                )
+        elif head_seq == count - 1:
+            if head_hash != before_last:
+                raise AuditChainError(
+                    f"{self.head_path}: HEAD hash does not match event seq {head_seq}; "
+                    "the trail or HEAD was altered",
+                    details={"head_seq": head_seq, "events": count},
+                )
             warnings.append(
                 f"the last event (seq {count}) is not yet in HEAD (an interrupted append); "
                 "the next append repairs it"
             )
-        elif head_seq < count - 1:
+        else:
             raise AuditChainError(
-                f"{self.path}: {count - head_seq} events follow the one HEAD records "
-                f"(seq {head_seq}); events were appended outside agentos",
-                details={"head_seq": head_seq, "events": count},
-            )
-        if torn:
-            warnings.append(
-                "the file ends in an incomplete line (an interrupted append); "
-                "the next append removes it"
+                f"{self.path}:{head_seq + 2}: event seq {head_seq + 2} is one of "
+                f"{count - head_seq} events after the last one HEAD records (seq {head_seq}); "
+                "only one can be an interrupted append, so events were appended outside agentos",
+                details={
+                    "line": head_seq + 2,
+                    "seq": head_seq + 2,
+                    "head_seq": head_seq,
+                    "events": count,
+                },
             )
 
 
-def _parse_line(line: bytes, *, where: str) -> dict[str, Any]:
+def _parse_line(line: bytes, *, path: Path, lineno: int | None = None) -> dict[str, Any]:
+    """One newline-terminated event line as a dict; ``AuditChainError`` names a bad one."""
+    record: Any = None
     try:
-        record = json.loads(line)
-    except ValueError:
-        raise AuditChainError(f"{where}: not a valid JSON event; the trail was altered") from None
-    if not isinstance(record, dict) or any(key not in record for key in _REQUIRED):
-        raise AuditChainError(f"{where}: an event lacks required fields; the trail was altered")
-    if not isinstance(record["seq"], int) or not isinstance(record["hash"], str):
-        raise AuditChainError(f"{where}: an event has a malformed seq or hash")
-    return record
+        text = line.decode("utf-8")
+        record, end = _DECODE(text)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+        problem = "not a valid JSON event"
+    else:
+        if text[end:] != "\n" or not isinstance(record, dict):
+            problem = "not a valid JSON event"
+        elif not record.keys() >= _REQUIRED:
+            problem = "an event lacks required fields"
+        elif type(record["seq"]) is not int or not isinstance(record["hash"], str):
+            problem = "an event has a malformed seq or hash"
+        else:
+            return record
+    where = f"{path} (last complete line)" if lineno is None else f"{path}:{lineno}"
+    seq = record.get("seq") if isinstance(record, dict) else None
+    details: dict[str, Any] = {"line": lineno} if seq is None else {"line": lineno, "seq": seq}
+    raise AuditChainError(f"{where}: {problem}; the trail was altered", details=details)
+
+
+def _is_next(record: dict[str, Any], line: bytes, seq: int, digest: str) -> bool:
+    """Whether ``record`` (stored as ``line``) is a well-formed successor of (seq, digest)."""
+    return bool(
+        record["seq"] == seq + 1
+        and record["prev"] == digest
+        and event_hash(digest, _without_hash(line)) == record["hash"]
+    )
 
 
 def _without_hash(line: bytes) -> bytes:

@@ -107,6 +107,7 @@ def export(
     ] = None,
 ) -> Outcome:
     """Export every event as JSON Lines or CSV."""
+    from agentos.digest import canonical_json
     from agentos.statefs import write_atomic
 
     if export_format not in ("jsonl", "csv"):
@@ -115,7 +116,8 @@ def export(
         raise UsageError("with --json, give --output FILE (stdout carries the JSON result)")
     events = _select(opts, None, None, None)
     if export_format == "jsonl":
-        text = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in events)
+        # Canonical, as stored: each exported line still hashes to its event's "hash".
+        text = "".join(canonical_json(e).decode("utf-8") + "\n" for e in events)
     else:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

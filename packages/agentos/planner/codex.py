@@ -287,11 +287,13 @@ def derive_contents(original: str, chunks: tuple[Chunk, ...], path: str, where: 
                 new_lines = new_lines[:-1]
             found = _seek(lines, pattern, index, chunk.end_of_file)
         if found is None:
-            expected = "\n".join(chunk.old_lines)
+            # Errors are one line on stderr: name the first missing line, keep all in details.
+            count = len(chunk.old_lines)
             raise PatchConflictError(
-                f"patch does not apply: {where}: {path}: the lines of the chunk at line "
-                f"{chunk.line} were not found:\n{expected}",
-                details={"path": path, "line": chunk.line},
+                f"patch does not apply: {where}: {path}: the {count} line(s) of the chunk at "
+                f"line {chunk.line} (starting {chunk.old_lines[0]!r}) were not found; "
+                "re-read the file and regenerate the patch",
+                details={"path": path, "line": chunk.line, "expected": list(chunk.old_lines)},
             )
         replacements.append((found, len(pattern), new_lines))
         index = found + len(pattern)

@@ -38,6 +38,9 @@ _MODES: dict[object, FileMode] = {
     "0755": MODE_EXECUTABLE,
     100755: MODE_EXECUTABLE,
     755: MODE_EXECUTABLE,
+    # YAML 1.1 reads an unquoted 0644 / 0755 as an octal number.
+    0o644: MODE_REGULAR,
+    0o755: MODE_EXECUTABLE,
 }
 _MANIFEST_KEYS = {"op", "path", "from", "content", "content_base64", "mode"}
 _EDIT_KEYS = {"path", "old_string", "new_string", "replace_all"}
@@ -53,17 +56,33 @@ def load_structured(data: bytes, *, source: str) -> Any:
         raise PatchParseError(f"{source}: is not UTF-8 text", details={"input": source}) from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise PatchParseError(
+            f"{source}: invalid YAML/JSON: nested too deeply", details={"input": source}
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        # Its text spans two lines and gives a character offset; errors are one line.
+        line = text.count("\n", 0, exc.position) + 1
+        raise PatchParseError(
+            f"{source}:{line}: invalid YAML/JSON: character #x{exc.character:04x}: {exc.reason}",
+            details={"input": source, "line": line},
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else 0
         raise PatchParseError(
-            f"{source}:{line}: invalid YAML/JSON: {exc.problem or exc}",
+            f"{source}:{line}: invalid YAML/JSON: {_one_line(exc.problem or str(exc))}",
             details={"input": source, "line": line},
         ) from None
     except yaml.YAMLError as exc:
         raise PatchParseError(
-            f"{source}: invalid YAML/JSON: {exc}", details={"input": source}
+            f"{source}: invalid YAML/JSON: {_one_line(str(exc))}", details={"input": source}
         ) from None
+
+
+def _one_line(message: str) -> str:
+    """``message`` with its line breaks folded, since errors are one line on stderr."""
+    return " ".join(message.split())
 
 
 def is_manifest(doc: Any) -> bool:
@@ -83,10 +102,20 @@ def _fail(source: str, where: str, message: str) -> PatchParseError:
     return PatchParseError(f"{source}: {where}: {message}", details={"input": source, "at": where})
 
 
+def _names(keys: set[Any]) -> list[str]:
+    """Unknown keys for a message, sorted even when YAML made some of them numbers."""
+    return sorted(str(key) for key in keys)
+
+
 def _text(item: dict[str, Any], key: str, source: str, where: str) -> str:
     value = item.get(key)
     if not isinstance(value, str):
         raise _fail(source, f"{where}.{key}", f"must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # A JSON/YAML escape such as "\ud800" gives a lone surrogate, which no file can hold.
+        raise _fail(source, f"{where}.{key}", "is not valid Unicode (a lone surrogate)") from None
     return value
 
 
@@ -106,7 +135,7 @@ def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
     unknown = set(doc) - {"intent", "changes"}
     if unknown:
         raise _fail(
-            source, "top level", f"unknown key(s) {sorted(unknown)}; allowed: intent, changes"
+            source, "top level", f"unknown key(s) {_names(unknown)}; allowed: intent, changes"
         )
     if not doc["changes"]:
         raise _fail(source, "changes", "is empty")
@@ -116,7 +145,7 @@ def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
             raise _fail(source, where, "must be a mapping with 'op' and 'path'")
         unknown = set(item) - _MANIFEST_KEYS
         if unknown:
-            raise _fail(source, where, f"unknown key(s) {sorted(unknown)}")
+            raise _fail(source, where, f"unknown key(s) {_names(unknown)}")
         op = item.get("op")
         if op not in ("create", "modify", "delete", "rename"):
             raise _fail(source, f"{where}.op", "must be one of create, modify, delete, rename")
@@ -214,7 +243,10 @@ def _content(item: dict[str, Any], source: str, where: str) -> bytes | None:
 def _mode(item: dict[str, Any], source: str, where: str) -> FileMode | None:
     if "mode" not in item:
         return None
-    mode = _MODES.get(item["mode"])
+    raw = item["mode"]
+    # Only strings and integers name modes (a list is unhashable, True == 1, 755.0 == 755).
+    plain = isinstance(raw, str) or (isinstance(raw, int) and not isinstance(raw, bool))
+    mode = _MODES.get(raw) if plain else None
     if mode is None:
         raise _fail(
             source,
@@ -245,7 +277,7 @@ def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
         unknown = set(doc) - {"intent", "edits"}
         if unknown:
             raise _fail(
-                source, "top level", f"unknown key(s) {sorted(unknown)}; allowed: intent, edits"
+                source, "top level", f"unknown key(s) {_names(unknown)}; allowed: intent, edits"
             )
     if not isinstance(items, list) or not items:
         raise PatchParseError(
@@ -258,7 +290,7 @@ def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
             raise _fail(source, where, "must be a mapping")
         unknown = set(item) - _EDIT_KEYS
         if unknown:
-            raise _fail(source, where, f"unknown key(s) {sorted(unknown)}")
+            raise _fail(source, where, f"unknown key(s) {_names(unknown)}")
         label = f"{source}: {where}"
         path = normalise_path(_text(item, "path", source, where), source=label)
         old = _text(item, "old_string", source, where)

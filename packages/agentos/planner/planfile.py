@@ -9,23 +9,26 @@ change's content against its own hash and the changeset's invariants.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from agentos.digest import sha256_hex
+from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import ChecksumMismatchError, IntegrityError, PlanFormatError, UsageError
 from agentos.model import (
     PLAN_FORMAT,
     PLAN_FORMAT_PREFIX,
     PLAN_FORMAT_VERSION,
     ChangePlan,
-    changes_checksum,
 )
 from agentos.statefs import write_atomic
 
 _PLAN_MARKER = b'"' + PLAN_FORMAT_PREFIX.encode() + b""
+_CHECKSUM = re.compile(r"sha256:[0-9a-f]{64}")
+# More digits than any format version this code will ever meet: such a version is "newer".
+_MAX_VERSION_DIGITS = 9
 
 
 def dump_plan(plan: ChangePlan) -> bytes:
@@ -62,7 +65,8 @@ def parse_plan(raw: bytes, *, name: str) -> ChangePlan:
     """Verify and parse the bytes of a plan file (see the module docstring for the order)."""
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers.
         where = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         if _PLAN_MARKER in raw:
             raise IntegrityError(
@@ -97,9 +101,11 @@ def _check_version(doc: dict[str, Any], name: str) -> None:
             details={"plan_file": name},
         )
     version = fmt[len(PLAN_FORMAT_PREFIX) :]
-    if not version.isdigit():
+    # ASCII digits only: str.isdigit() accepts "²", which int() then rejects.
+    if not re.fullmatch(r"[0-9]+", version):
         raise PlanFormatError(f"{name}: unknown plan format {fmt!r}", details={"plan_file": name})
-    if int(version) > PLAN_FORMAT_VERSION:
+    significant = version.lstrip("0")
+    if len(significant) > _MAX_VERSION_DIGITS or int(version) > PLAN_FORMAT_VERSION:
         raise PlanFormatError(
             f"{name}: this plan was written by a newer agentos (format {fmt}); this agentos "
             f"reads {PLAN_FORMAT} — upgrade agentos, or plan again with this version",
@@ -120,15 +126,17 @@ def _check_checksum(doc: dict[str, Any], name: str) -> None:
             f"{name}: invalid plan file: 'changeset' needs 'changes' and 'checksum'"
         )
     try:
-        actual = changes_checksum(changes)
-    except (TypeError, ValueError):
+        # The checksum is over ``changes`` exactly as stored (SPEC §5), whatever they hold.
+        actual = "sha256:" + sha256_hex(canonical_json(changes))
+    except (TypeError, ValueError, RecursionError):
         raise IntegrityError(
             f"{name}: the changes cannot be hashed; the file was altered"
         ) from None
     if actual != recorded:
+        shown = recorded if _CHECKSUM.fullmatch(recorded) else repr(recorded)
         raise ChecksumMismatchError(
             f"{name}: checksum mismatch: the changes hash to {actual} but the plan records "
-            f"{recorded}; the plan was altered after it was made — do not apply it, plan again",
+            f"{shown}; the plan was altered after it was made — do not apply it, plan again",
             details={"plan_file": name, "expected": recorded, "actual": actual},
         )
 
@@ -165,6 +173,8 @@ def _first_errors(exc: ValidationError, limit: int = 3) -> str:
     parts = []
     for error in exc.errors()[:limit]:
         location = ".".join(str(p) for p in error["loc"]) or "(top)"
+        if not location.isprintable():  # keys come from the file; keep the message one line
+            location = repr(location)
         parts.append(f"{location}: {error['msg']}")
     more = exc.error_count() - limit
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
