@@ -437,14 +437,8 @@ def test_seeds_plan_cleanly(cli: Callable[..., CliResult], name: str) -> None:
         assert [s["format"] for s in sources] == [SEED_FORMATS[name]]
 
 
-# git refuses these ("No such file or directory"); agentos plans them as creations.
-# The fix belongs in diff.py / gitapply.py: a ``diff --git`` header states new/deleted files
-# explicitly (git's apply.c: "A git diff has explicit new/delete information, so we don't
-# guess"), and a binary patch's pre-image must exist unless its old index is the null id.
-GIT_GUESSES_CREATION = pytest.mark.xfail(
-    reason="a git patch for a missing file is planned as a creation (diff.py/gitapply.py)",
-    strict=True,
-)
+# Git refuses these ("No such file or directory"): a ``diff --git`` header states new and
+# deleted files explicitly, and a binary patch's pre-image must exist unless it is created.
 MISSING_FILE_PATCHES = {
     "git_header_hunk": b"diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -0,0 +1 @@\n+hi\n",
     "git_header_mode_only": b"diff --git a/x b/x\nold mode 100644\nnew mode 100755\n",
@@ -455,25 +449,13 @@ MISSING_FILE_PATCHES = {
 }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=GIT_GUESSES_CREATION) if name == "binary_diff" else name
-        for name in sorted(SEEDS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(SEEDS))
 def test_seeds_for_missing_files_do_not_apply(cli: Callable[..., CliResult], name: str) -> None:
     result = run_plan(cli, SEEDS[name], "auto", variant="empty")
     assert result.code == 5, result.err
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=GIT_GUESSES_CREATION) if name.startswith("git_") else name
-        for name in sorted(MISSING_FILE_PATCHES)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(MISSING_FILE_PATCHES))
 def test_patches_for_a_missing_file_do_not_apply(cli: Callable[..., CliResult], name: str) -> None:
     result = run_plan(cli, MISSING_FILE_PATCHES[name], "auto", variant="empty")
     assert result.code == 5, result.err

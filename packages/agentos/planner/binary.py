@@ -10,6 +10,8 @@ from typing import Literal
 # Git encodes 4 bytes per 5 characters and prefixes each line with its byte count as one letter.
 _BYTES_PER_GROUP = 4
 _CHARS_PER_GROUP = 5
+# Git refuses a delta shorter than this (two size headers and one instruction).
+_DELTA_SIZE_MIN = 4
 
 
 class BinaryPatchError(Exception):
@@ -46,11 +48,22 @@ def decode_line(line: bytes) -> bytes:
 
 
 def inflate(data: bytes, expected_size: int) -> bytes:
-    """Decompress a hunk and check it has the size its header announced."""
+    """Decompress a hunk and check it has the size its header announced.
+
+    Inflation stops one byte past the announced size, so a small hostile payload cannot
+    expand without bound; like git, bytes after the end of the zlib stream are ignored.
+    """
+    stream = zlib.decompressobj()
     try:
-        out = zlib.decompress(data)
+        out = stream.decompress(data, expected_size + 1)
     except zlib.error as exc:
         raise BinaryPatchError(f"the compressed data is corrupt ({exc})") from None
+    if len(out) > expected_size:
+        raise BinaryPatchError(
+            f"the data inflates to more than the {expected_size} bytes its header says"
+        )
+    if not stream.eof:
+        raise BinaryPatchError("the compressed data is truncated")
     if len(out) != expected_size:
         raise BinaryPatchError(
             f"the data inflates to {len(out)} bytes, the header says {expected_size}"
@@ -74,6 +87,8 @@ def _varint(delta: bytes, pos: int) -> tuple[int, int]:
 
 def apply_delta(source: bytes, delta: bytes) -> bytes:
     """Rebuild the target from ``source`` and a git delta (copy and insert instructions)."""
+    if len(delta) < _DELTA_SIZE_MIN:
+        raise BinaryPatchError(f"the delta is {len(delta)} bytes long, too short to be valid")
     source_size, pos = _varint(delta, 0)
     if source_size != len(source):
         raise BinaryPatchError(

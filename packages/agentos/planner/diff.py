@@ -10,8 +10,7 @@ commit message, a mail header) is skipped, as git skips it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from typing import Literal
 
 from agentos.errors import PatchParseError, UnsupportedFileError
@@ -20,9 +19,15 @@ from agentos.planner.binary import BinaryHunk, BinaryPatchError, decode_line, in
 from agentos.planner.hunks import Hunk, split_lines
 
 _FRAGMENT = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
-_MODE = re.compile(rb"^([0-7]{6})\s*$")
-_REGULAR_MODES = {"100644", "100755"}
-_MODE_NAMES = {"120000": "a symlink", "160000": "a submodule", "040000": "a directory"}
+# Git reads a mode with strtoul(..., 8) and wants whitespace after it.
+_MODE = re.compile(rb"[ \t]*([0-7]+)[ \t\n\v\f\r]")
+_TYPE_MASK = 0o170000
+_TYPE_REGULAR = 0o100000
+_TYPE_NAMES = {0o120000: "a symlink", 0o040000: "a directory", 0o160000: "a submodule"}
+# An unquoted name ends at the line's end or at other whitespace than a space (git's
+# find_name_common), and at a tab on ---/+++ lines; so a CRLF patch still names "x", not "x\r".
+_NAME_END = re.compile(rb"[\n\v\f\r]")
+_NAME_END_TAB = re.compile(rb"[\t\n\v\f\r]")
 _ESCAPES = {
     ord("a"): 7,
     ord("b"): 8,
@@ -39,7 +44,12 @@ _ISO_STAMP = re.compile(
     rb"\s+(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.\d+)?(?: ?([+-])(\d\d):?(\d\d))?\s*$"
 )
 _CTIME_STAMP = re.compile(rb"\s+[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\s*$")
-_CTIME_EPOCH = re.compile(rb"Thu Jan\s+1 00:00:00 1970")
+# The time of day and zone that may follow an epoch date (git's has_epoch_timestamp).
+_EPOCH_TIME = re.compile(
+    rb"([0-2][0-9]):([0-5][0-9]):00(?:\.0+)? ([-+])([0-2][0-9]):?([0-5][0-9])\n"
+)
+# What diff(1) prints instead of a hunk when a file is binary: nothing agentos could apply.
+_GNU_BINARY = re.compile(rb"^Binary files .+ and .+ differ\r?\n?$")
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,7 @@ class _Header:
     new_mode: FileMode | None = None
     old_oid: str | None = None
     new_oid: str | None = None
-    extensions: list[int] = field(default_factory=list)
+    extension_line: int | None = None
 
 
 class DiffParser:
@@ -124,6 +134,14 @@ class DiffParser:
             ):
                 header = self._traditional_header(i)
                 i += 2
+            elif _GNU_BINARY.match(line):
+                # Git skips this line as noise; agentos refuses rather than drop a change.
+                raise self.error(
+                    i + 1,
+                    f"{line.rstrip().decode('utf-8', 'replace')!r} (from diff(1)) carries no "
+                    "data for the binary file; regenerate the diff with 'git diff --binary' "
+                    "(or 'git diff --no-index --binary' outside a repository)",
+                )
             else:
                 i += 1
                 continue
@@ -135,7 +153,8 @@ class DiffParser:
 
     def _git_header(self, start: int) -> tuple[_Header, int]:
         lines = self.lines
-        header = _Header(line=start + 1, is_git=True)
+        # A git diff says explicitly when a file is new or deleted, so nothing is guessed.
+        header = _Header(line=start + 1, is_git=True, is_new=False, is_delete=False)
         header.def_name = self._git_header_name(lines[start][len(b"diff --git ") :])
         i = start + 1
         while i < len(lines):
@@ -159,21 +178,18 @@ class DiffParser:
                 header.new_mode = self._mode(line[9:], lineno)
             elif line.startswith(b"deleted file mode "):
                 header.is_delete = True
-                header.new_name = None
+                header.old_name = header.def_name
                 header.old_mode = self._mode(line[18:], lineno)
-                header.extensions.append(lineno)
             elif line.startswith(b"new file mode "):
                 header.is_new = True
-                header.old_name = None
+                header.new_name = header.def_name
                 header.new_mode = self._mode(line[14:], lineno)
-                header.extensions.append(lineno)
             elif line.startswith((b"copy from ", b"rename from ", b"rename old ")):
                 is_copy = line.startswith(b"copy")
                 prefix_len = line.index(b" ", line.index(b" ") + 1) + 1
                 header.old_name = self._name(line[prefix_len:], max(self.strip - 1, 0), lineno)
                 header.is_copy = header.is_copy or is_copy
                 header.is_rename = header.is_rename or not is_copy
-                header.extensions.append(lineno)
             elif line.startswith((b"copy to ", b"rename to ", b"rename new ")):
                 prefix_len = line.index(b" ", line.index(b" ") + 1) + 1
                 header.new_name = self._name(line[prefix_len:], max(self.strip - 1, 0), lineno)
@@ -186,14 +202,9 @@ class DiffParser:
                 self._index_line(header, line[6:], lineno)
             else:
                 break
-            if len(header.extensions) > 1 and (header.is_new or header.is_delete):
-                raise self.error(lineno, "inconsistent header lines (new/deleted with another)")
-            if (header.is_new or header.is_delete) and (header.is_rename or header.is_copy):
-                raise self.error(lineno, "inconsistent header lines (rename/copy of new file)")
+            self._check_extensions(header, lineno)
             i += 1
-        consumed = i - start
-        if consumed <= 1:
-            return header, consumed
+        # Like git, check the names even when only the "diff --git" line is there.
         if header.old_name is None and header.new_name is None:
             if header.def_name is None:
                 raise self.error(
@@ -201,19 +212,27 @@ class DiffParser:
                     "the diff --git header has no usable file name "
                     f"after removing {self.strip} leading component(s)",
                 )
-            if not header.is_new:
-                header.old_name = header.def_name
-            if not header.is_delete:
-                header.new_name = header.def_name
-        if header.is_new and header.new_name is None:
-            header.new_name = header.def_name
-        if header.is_delete and header.old_name is None:
-            header.old_name = header.def_name
+            header.old_name = header.new_name = header.def_name
         if (header.new_name is None and not header.is_delete) or (
             header.old_name is None and not header.is_new
         ):
             raise self.error(start + 1, "the diff --git header lacks file name information")
-        return header, consumed
+        return header, i - start
+
+    def _check_extensions(self, header: _Header, lineno: int) -> None:
+        """At most one of new / deleted / rename / copy, as git's ``check_header_line``."""
+        flags = sum(
+            bool(flag)
+            for flag in (header.is_new, header.is_delete, header.is_rename, header.is_copy)
+        )
+        if flags > 1:
+            raise self.error(
+                lineno,
+                f"inconsistent header lines {header.extension_line} and {lineno} "
+                "(a file can be new, deleted, renamed or copied, only one of them)",
+            )
+        if flags and header.extension_line is None:
+            header.extension_line = lineno
 
     def _verify_name(
         self, raw: bytes, current: str | None, *, expect_null: bool, lineno: int
@@ -317,8 +336,8 @@ class DiffParser:
             if unquoted is None:
                 raise self.error(lineno, "badly quoted file name")
             body = unquoted
-        elif terminate_at_tab and b"\t" in body:
-            body = body[: body.index(b"\t")]
+        elif end := (_NAME_END_TAB if terminate_at_tab else _NAME_END).search(body):
+            body = body[: end.start()]
         stripped = _strip_components(body, strip)
         if not stripped:
             if default is not None:
@@ -339,20 +358,23 @@ class DiffParser:
             raise self.error(
                 lineno, f"invalid file mode {raw.strip().decode('ascii', 'replace')!r}"
             )
-        mode = match.group(1).decode("ascii")
-        if mode not in _REGULAR_MODES:
-            what = _MODE_NAMES.get(mode, f"a file of mode {mode}")
+        value = int(match.group(1), 8)
+        kind = value & _TYPE_MASK
+        if kind != _TYPE_REGULAR:
+            mode = f"{value:06o}"
+            what = _TYPE_NAMES.get(kind, "a file of an unknown type")
             raise UnsupportedFileError(
-                f"{self.source}:{lineno}: the patch changes {what}; agentos only writes regular "
-                "files (modes 100644 and 100755) — apply that part another way",
+                f"{self.source}:{lineno}: the patch changes {what} (mode {mode}); agentos only "
+                "writes regular files (modes 100644 and 100755) — apply that part another way",
                 details={"input": self.source, "line": lineno, "mode": mode},
             )
-        return "100755" if mode == "100755" else "100644"
+        # Like git's canon_mode: a regular file is executable when its owner may execute it.
+        return "100755" if value & 0o100 else "100644"
 
     def _index_line(self, header: _Header, rest: bytes, lineno: int) -> None:
         text = rest.rstrip(b"\n")
-        dots = text.find(b"..")
-        if dots <= 0 or dots > 64:
+        dots = text.find(b".")
+        if dots < 0 or dots > 64 or text[dots + 1 : dots + 2] != b".":
             return
         old = text[:dots]
         tail = text[dots + 2 :]
@@ -363,7 +385,7 @@ class DiffParser:
         header.old_oid = old.decode("ascii", "replace")
         header.new_oid = new.decode("ascii", "replace")
         if space >= 0:
-            header.old_mode = self._mode(tail[space + 1 :], lineno)
+            header.old_mode = self._mode(tail[space + 1 :] + b"\n", lineno)
 
     # -- bodies --------------------------------------------------------------------------
 
@@ -399,7 +421,7 @@ class DiffParser:
             or header.is_copy
             or bool(header.is_new)
             or bool(header.is_delete)
-            or (header.old_mode is not None and header.new_mode is not None)
+            or (header.old_mode is not None and header.new_mode not in (None, header.old_mode))
         )
         if not hunks and binary is None and not without_data and not metadata:
             raise self.error(header.line, f"the patch for {name!r} has no hunks (only garbage)")
@@ -474,7 +496,9 @@ class DiffParser:
             )
         if not added and not removed:
             raise self.error(start_line, "corrupt patch: a hunk that changes nothing")
-        if i < len(lines) and lines[i].startswith(b"\\ ") and len(lines[i]) > 12:
+        # Git takes a final "\\ " marker when more than 12 bytes of input are left (any
+        # translation of "No newline at end of file" is at least that long).
+        if i < len(lines) and lines[i].startswith(b"\\ ") and _remaining(lines, i) > 12:
             body.append(lines[i])
             i += 1
         old_lines, new_lines = _images(body)
@@ -554,6 +578,16 @@ def _images(body: list[bytes]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
         if first in (b" ", b"+"):
             new.append(text)
     return tuple(old), tuple(new)
+
+
+def _remaining(lines: list[bytes], start: int, enough: int = 13) -> int:
+    """How many bytes ``lines[start:]`` hold, counting no further than ``enough``."""
+    total = 0
+    for line in lines[start:]:
+        total += len(line)
+        if total >= enough:
+            break
+    return total
 
 
 def _is_dev_null(raw: bytes) -> bool:
@@ -647,22 +681,32 @@ def _decode_or_none(name: bytes) -> str | None:
 
 
 def _has_epoch_timestamp(raw: bytes) -> bool:
-    """True when a plain diff marks a side as absent with the Unix epoch (``diff -N``)."""
-    body = raw.rstrip(b"\n")
-    if _CTIME_EPOCH.search(body):
-        return True
-    match = _ISO_STAMP.search(body)
+    """True when a plain diff marks a side as absent with the Unix epoch (``diff -N``).
+
+    Git's exact test: after the line's last tab, 1970-01-01 or 1969-12-31, seconds ``00``
+    (any fraction all zeros) and a zone that makes the moment the epoch. Nothing else counts,
+    so a side that only looks old is patched like any other file.
+    """
+    end = raw.find(b"\n")
+    if end < 0:
+        return False
+    tab = raw.rfind(b"\t", 0, end)
+    if tab < 0:
+        return False
+    stamp = raw[tab + 1 : end + 1]
+    if stamp.startswith(b"1969-12-31 "):
+        epoch_minutes = 24 * 60
+    elif stamp.startswith(b"1970-01-01 "):
+        epoch_minutes = 0
+    else:
+        return False
+    match = _EPOCH_TIME.match(stamp, len(b"1970-01-01 "))
     if not match:
         return False
-    year, month, day, hour, minute, second = (int(match.group(k)) for k in range(1, 7))
-    try:
-        stamp = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except ValueError:
-        return False
-    if match.group(7):
-        offset = timedelta(hours=int(match.group(8)), minutes=int(match.group(9)))
-        stamp -= offset if match.group(7) == b"+" else -offset
-    return stamp == datetime(1970, 1, 1, tzinfo=UTC)
+    zone = int(match.group(4)) * 60 + int(match.group(5))
+    if match.group(3) == b"-":
+        zone = -zone
+    return int(match.group(1)) * 60 + int(match.group(2)) - zone == epoch_minutes
 
 
 def parse_diff(data: bytes, *, source: str, strip: int | None = None) -> list[FilePatch]:

@@ -17,7 +17,7 @@ from agentos.errors import ConflictError, InvalidInputError, PatchConflictError
 from agentos.model import FileMode
 from agentos.planner.binary import BinaryPatchError, apply_binary_hunk
 from agentos.planner.diff import FilePatch
-from agentos.planner.hunks import HunkMismatch, apply_hunks
+from agentos.planner.hunks import Hunk, HunkMismatch, apply_hunks
 from agentos.planner.tree import MODE_REGULAR, FileState, Overlay
 from agentos.workspace import normalise_path
 
@@ -53,8 +53,16 @@ def apply_file_patches(patches: list[FilePatch], overlay: Overlay, *, source: st
         old = old_name if loaded is not None else None
         is_new = loaded is None
         if new_name is not None and (is_new or patch.is_rename or patch.is_copy):
+            if overlay.is_dir(new_name):
+                # Git accepts this when the diff empties the directory; the overlay cannot
+                # turn a directory into a file in one changeset, so say so plainly.
+                raise PatchConflictError(
+                    f"{where}: cannot create {new_name}: it is a directory in the workspace; "
+                    "replacing a directory by a file needs two plans (remove its files first)",
+                    details={"input": source, "path": new_name},
+                )
             exists = new_name in results or overlay.get(new_name) is not None
-            if (exists or overlay.is_dir(new_name)) and new_name not in leaving | gone:
+            if exists and new_name not in leaving | gone:
                 raise PatchConflictError(
                     f"{where}: cannot create {new_name}: it already exists in the workspace",
                     details={"input": source, "path": new_name},
@@ -76,6 +84,10 @@ def apply_file_patches(patches: list[FilePatch], overlay: Overlay, *, source: st
             continue
         if old is not None and patch.is_rename:
             gone.add(old)
+            removals.append(old)
+        elif old is not None and old != new_name and not patch.is_copy:
+            # Git writes a patch whose two names differ to the new name and removes the old
+            # one even without rename headers (apply.c, write_out_one_result).
             removals.append(old)
         mode: FileMode = patch.new_mode or (pre.mode if pre is not None else MODE_REGULAR)
         origin = None if patch.is_copy or loaded is None else loaded.origin
@@ -126,10 +138,21 @@ def _load_pre_image(
         # A plain diff with no old lines for a missing file creates it, as in git.
         return None
     what = "is a directory" if overlay.is_dir(old) else "does not exist"
+    details: dict[str, object] = {"input": source, "path": old}
+    hunk_note = ""
+    if patch.hunks:
+        first = patch.hunks[0]
+        details.update(hunk=1, line=first.line)
+        hunk_note = f" (hunk #1, {_hunk_header(first)} at line {first.line}, needs it)"
     raise PatchConflictError(
-        f"{where}: cannot patch {old}: it {what} in the workspace",
-        details={"input": source, "path": old},
+        f"patch does not apply: {where}: cannot patch {old}: it {what} in the workspace"
+        f"{hunk_note}; check the path (and --strip) or plan against the right directory",
+        details=details,
     )
+
+
+def _hunk_header(hunk: Hunk) -> str:
+    return f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@"
 
 
 def _normalised(patch: FilePatch, source: str) -> tuple[FilePatch, str | None, str | None]:
@@ -157,7 +180,7 @@ def _new_content(
         return apply_hunks(before, patch.hunks)
     except HunkMismatch as failure:
         hunk = failure.hunk
-        header = f"@@ -{hunk.old_start},{hunk.old_count} +{hunk.new_start},{hunk.new_count} @@"
+        header = _hunk_header(hunk)
         raise PatchConflictError(
             f"patch does not apply: {source}:{hunk.line}: {name}: hunk #{failure.index + 1} "
             f"({header}): {failure.reason}; re-create the patch against the current file",
