@@ -32,7 +32,7 @@ format: $(STAMP)
 	$(BIN)/ruff format packages tests bench
 	$(BIN)/ruff check --fix packages tests bench
 
-## realdata: two releases of a PyPI package, fetched once into .cache/realdata
+## realdata: two releases of a PyPI package and the requests tests, fetched once into .cache/realdata
 realdata: $(STAMP)
 	$(BIN)/python bench/realdata.py fetch
 
@@ -46,3 +46,4 @@ clean:
 ## schemas: regenerate docs/schemas/ from the models (a test keeps them in sync)
 schemas: $(STAMP)
 	$(BIN)/python -c 'import json; from agentos.model import plan_json_schema as s; open("docs/schemas/plan.schema.json", "w").write(json.dumps(s(), indent=2, sort_keys=True) + "\n")'
+	$(BIN)/python -c 'import json; from agentos.governance.policy import policy_json_schema as s; open("docs/schemas/policy.schema.json", "w").write(json.dumps(s(), indent=2, sort_keys=True) + "\n")'

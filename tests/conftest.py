@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 CODEX_SCENARIOS = SHARED / "conformance" / "codex-apply-patch" / "scenarios"
+# For planner tests: every safe path allowed, nothing needs approval (path-safety still holds).
+PERMISSIVE_POLICY = REPO_ROOT / "tests" / "data" / "permissive-policy.yaml"
 
 settings.register_profile(
     "default",

@@ -2,7 +2,9 @@
 
 Idempotent: what exists is left alone, and a second run reports that nothing changed. The
 policy written is the packaged default with ``executor.allowed_paths`` derived from the
-workspace's top-level entries, so a fresh repository can change its own files from day one.
+workspace's top-level entries, so a fresh repository can change its own files from day one,
+and its ``# yaml-language-server`` line pointing at ``policy.schema.json``, written beside it
+so that editors validate and complete the file offline.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 
+from agentos.governance.policyfile import packaged_policy_text
 from agentos.statefs import write_atomic
 from agentos.workspace import DEFAULT_POLICY_RELPATH, STATE_DIR_NAME, Workspace, ensure_state_dir
 
 GITIGNORE_ENTRY = ".agentos/"
 _IGNORED_ENTRIES = {".git", STATE_DIR_NAME}
+SCHEMA_NAME = "policy.schema.json"
+_SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=\S+$", re.MULTILINE)
 _ALLOWED_LINE = re.compile(r"^(?P<indent>\s*)allowed_paths:\s*\[.*\]\s*$", re.MULTILINE)
 # Entries never offered as writable: they match the default forbidden_paths.
 _SECRET_NAMES = re.compile(r"^(\.env(\..*)?|.*\.pem|.*\.key|id_rsa.*|\.ssh)$")
@@ -29,11 +33,6 @@ class InitReport:
     created: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     allowed_paths: list[str] = field(default_factory=list)
-
-
-def default_policy_text() -> str:
-    """The packaged default policy, exactly as shipped."""
-    return resources.files("agentos").joinpath("data/default_policy.yaml").read_text("utf-8")
 
 
 def derive_allowed_paths(workspace: Workspace) -> list[str]:
@@ -50,12 +49,21 @@ def derive_allowed_paths(workspace: Workspace) -> list[str]:
 
 
 def policy_for(allowed_paths: list[str]) -> str:
-    """The default policy text with its ``allowed_paths`` line replaced."""
-    text = default_policy_text()
+    """The default policy text with its ``allowed_paths`` line replaced and its schema line
+    pointing at the schema file written beside it."""
+    text = packaged_policy_text()
     rendered = json.dumps(allowed_paths, ensure_ascii=False)
+    text = _SCHEMA_LINE.sub(f"# yaml-language-server: $schema={SCHEMA_NAME}", text, count=1)
     return _ALLOWED_LINE.sub(
         lambda m: f"{m.group('indent')}allowed_paths: {rendered}", text, count=1
     )
+
+
+def schema_text() -> str:
+    """The policy JSON Schema, as written beside an initialised policy for editors."""
+    from agentos.governance.policy import policy_json_schema
+
+    return json.dumps(policy_json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 def init_workspace(workspace: Workspace) -> InitReport:
@@ -69,6 +77,10 @@ def init_workspace(workspace: Workspace) -> InitReport:
         report.allowed_paths = derive_allowed_paths(workspace)
         write_atomic(policy_path, policy_for(report.allowed_paths).encode("utf-8"))
         report.created.append(DEFAULT_POLICY_RELPATH)
+        schema_path = policy_path.with_name(SCHEMA_NAME)
+        if not schema_path.exists():
+            write_atomic(schema_path, schema_text().encode("utf-8"))
+            report.created.append(schema_path.relative_to(workspace.root).as_posix())
     ensure_state_dir(workspace)
     (report.unchanged if state_existed else report.created).append(STATE_DIR_NAME + "/")
     gitignore = workspace.root / ".gitignore"

@@ -202,3 +202,46 @@ def plan_json_schema() -> dict[str, Any]:
     schema["$id"] = "https://agentos.dev/schemas/plan.schema.json"
     schema["title"] = "agentos plan file (agentos.plan/1)"
     return schema
+
+
+DecisionKind = Literal["ALLOW", "NEED_APPROVAL", "DENY"]
+Severity = Literal["NEED_APPROVAL", "DENY"]
+DECISION_ORDER: tuple[DecisionKind, ...] = ("ALLOW", "NEED_APPROVAL", "DENY")
+
+
+class Finding(Frozen):
+    """One reason the WriteGate did not simply allow a plan (SPEC §6).
+
+    ``path`` is None for findings about the plan as a whole (its size, its risk); ``pattern``
+    names the policy pattern that matched; ``line`` points into the new content (secrets).
+    """
+
+    rule: str
+    path: str | None
+    severity: Severity
+    message: str
+    pattern: str | None = None
+    line: int | None = None
+
+
+class Decision(Frozen):
+    """The WriteGate's verdict on one plan under one policy: the most severe finding wins."""
+
+    decision: DecisionKind
+    findings: tuple[Finding, ...]
+    risk: Risk
+    plan_id: str
+    checksum: str
+    policy_digest: str
+
+
+class Approval(Frozen):
+    """A person's approval of one plan, bound to its exact bytes and the policy (SPEC §7)."""
+
+    plan_id: PlanId
+    checksum: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    approver: Annotated[str, Field(min_length=1, max_length=200)]
+    approved_at: str
+    comment: str = ""
+    policy_digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    signature: Annotated[str, Field(pattern=r"^hmac-sha256:[0-9a-f]{64}$")] | None = None

@@ -55,6 +55,11 @@ class Workspace:
         return self.state_dir / "audit"
 
     @property
+    def approvals_dir(self) -> Path:
+        """Approvals recorded by ``agentos approve``, one folder per plan id."""
+        return self.state_dir / "approvals"
+
+    @property
     def logs_dir(self) -> Path:
         """Tracebacks of internal errors."""
         return self.state_dir / "logs"
@@ -83,10 +88,12 @@ def path_problems(raw: str) -> list[str]:
     parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
         problems.append("contains a '..' component")
-    folded = [p.casefold() for p in parts]
-    if ".git" in folded:
+    # Windows drops trailing dots and spaces and answers to 8.3 short names, so ".git." and
+    # "GIT~1" can reach the repository's own directory there; refuse them everywhere.
+    folded = [p.casefold().rstrip(". ") for p in parts]
+    if any(name in (".git", "git~1") for name in folded):
         problems.append("is inside a .git directory")
-    if folded and folded[0] == STATE_DIR_NAME:
+    if STATE_DIR_NAME in folded:
         problems.append("is inside agentos's own .agentos directory")
     if not parts:
         problems.append("names the workspace root itself")

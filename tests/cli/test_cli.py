@@ -20,6 +20,7 @@ PLAN_RESULT_KEYS = {
     "plan_file",
     "checksum",
     "decision",
+    "findings",
     "intent",
     "author",
     "risk",
@@ -272,11 +273,11 @@ def test_init_writes_policy_state_and_gitignore_idempotently(cli: Cli, workspace
 
 
 def test_packaged_policy_and_repository_policy_are_one_source(tmp_path: Path) -> None:
-    from agentos.bootstrap import default_policy_text
+    from agentos.governance.policyfile import packaged_policy_text
     from conftest import REPO_ROOT
 
     repo_policy = (REPO_ROOT / "agent" / "policies" / "default.yaml").read_text()
-    assert repo_policy == default_policy_text()
+    assert repo_policy == packaged_policy_text()
 
 
 def test_plan_records_an_audit_event_without_contents(cli: Cli, project: tuple[Path, Path]) -> None:
@@ -285,7 +286,9 @@ def test_plan_records_an_audit_event_without_contents(cli: Cli, project: tuple[P
         "plan_id"
     ]
     trail = (workspace / ".agentos" / "audit" / "audit.jsonl").read_text()
-    event = json.loads(trail.splitlines()[-1])
+    events = [json.loads(line) for line in trail.splitlines()]
+    assert [e["event"] for e in events[-2:]] == ["plan.created", "gate.evaluated"]
+    event = events[-2]
     assert event["event"] == "plan.created"
     assert event["plan_id"] == plan_id
     assert event["actor"] == "ada"

@@ -28,6 +28,7 @@ def test_plan_writes_plan_file(
     cli: Callable[..., CliResult], workspace: Path, tmp_path: Path
 ) -> None:
     write_tree(workspace, {"a.txt": "hello\nworld\n"})
+    write_tree(workspace, {"agent/policies/default.yaml": 'executor: {allowed_paths: ["a.txt"]}\n'})
     patch = tmp_path / "p.diff"
     patch.write_bytes(DIFF)
     result = cli("plan", patch, "-C", workspace, "--json")

@@ -67,7 +67,8 @@ def test_pipeline_through_the_installed_script(tmp_path: Path) -> None:
     assert show.returncode == 0
     assert "+x = 2" in json.loads(show.stdout)["result"]["diff"]
     verify = run("audit", "verify", "--json", "-C", ws, cwd=tmp_path)
-    assert json.loads(verify.stdout)["result"]["events"] == 2
+    # workspace.initialised, plan.created, gate.evaluated (plan), gate.evaluated (show)
+    assert json.loads(verify.stdout)["result"]["events"] == 4
     assert read_tree(ws)["src/a.py"][0] == b"x = 1\n"
 
 

@@ -19,7 +19,7 @@ from agentos.planner.codex import looks_like_codex, parse_codex
 from agentos.planner.plan import PlanInput, PlanRequest, detect_format, plan_changes
 from agentos.planner.planfile import load_plan
 from agentos.workspace import Workspace
-from conftest import CODEX_SCENARIOS, CliResult
+from conftest import CODEX_SCENARIOS, PERMISSIVE_POLICY, CliResult
 from helpers import materialise, read_tree, write_tree
 
 # Codex keeps what a failing patch applied before it failed; agentos must not (SPEC §4.2).
@@ -111,7 +111,7 @@ def test_scenario(scenario: Path, cli: Callable[..., CliResult], tmp_path: Path)
     before = snapshot(ws)
     patch = scenario / "patch.txt"
 
-    result = cli("plan", patch, "-C", ws, "--json")
+    result = cli("plan", patch, "-C", ws, "--json", "--policy", PERMISSIVE_POLICY)
 
     doc = result.json()
     assert doc["exit_code"] == result.code
@@ -443,7 +443,7 @@ def test_missing_chunk_through_the_cli_is_one_line(
     write_tree(workspace, {"a.txt": "alpha\n"})
     patch = tmp_path / "p.patch"
     patch.write_text(envelope("*** Update File: a.txt\n@@\n-first\n-second\n+x\n"))
-    result = cli("plan", patch, "-C", workspace, "--json")
+    result = cli("plan", patch, "-C", workspace, "--json", "--policy", PERMISSIVE_POLICY)
     assert result.code == 5
     assert result.err.count("\n") == 1
     assert result.err.startswith("agentos: error: patch does not apply")

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CliResult
+from conftest import PERMISSIVE_POLICY, CliResult
 from helpers import read_tree, write_tree
 
 FORMATS = ("auto", "diff", "codex", "manifest", "edits")
@@ -397,7 +397,9 @@ def run_plan(
         source.write_bytes(data)
         files, dirs = read_tree(ws), directories(ws)
 
-        result = cli("plan", source, "-C", ws, "--format", fmt, "--json")
+        result = cli(
+            "plan", source, "-C", ws, "--format", fmt, "--json", "--policy", PERMISSIVE_POLICY
+        )
 
         assert "Traceback" not in result.err and "Traceback" not in result.out
         assert result.code != 70, result.err

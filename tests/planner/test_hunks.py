@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentos.planner.hunks import (
-    Hunk,
-    HunkMismatch,
-    apply_hunks,
-    count_lines,
-    find_position,
-    split_lines,
-)
+from agentos.planner.hunks import Hunk, HunkMismatch, apply_hunks, find_position
+from agentos.textlines import count_lines, split_lines
 
 
 def make_hunk(body: list[bytes], old_start: int, new_start: int | None = None) -> Hunk:

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from agentos.errors import AgentosError, UsageError
 from agentos.planner.diff import parse_diff
-from agentos.planner.hunks import split_lines
 from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.textlines import split_lines
 from agentos.workspace import Workspace
 from conftest import GIT_ENV, needs_git, run_git
 

@@ -31,7 +31,7 @@ from agentos.model import ChangePlan
 from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
 from agentos.planner.planfile import dump_plan, load_plan, parse_plan, write_plan
 from agentos.workspace import Workspace
-from conftest import CliResult
+from conftest import PERMISSIVE_POLICY, CliResult
 from helpers import write_tree
 
 FIXED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -476,7 +476,17 @@ def test_invalid_plan_ids_are_usage_errors(
     write_tree(workspace, BASELINE)
     source = tmp_path / "m.json"
     source.write_text(json.dumps(MANIFEST))
-    result = cli("plan", source, "-C", workspace, "--plan-id", plan_id, "--json")
+    result = cli(
+        "plan",
+        source,
+        "-C",
+        workspace,
+        "--plan-id",
+        plan_id,
+        "--json",
+        "--policy",
+        PERMISSIVE_POLICY,
+    )
     assert result.code == 2
     assert "plan id" in result.err
     assert result.err.count("\n") == 1
@@ -489,7 +499,17 @@ def test_plan_id_names_the_plan_file(
     write_tree(workspace, BASELINE)
     source = tmp_path / "m.json"
     source.write_text(json.dumps(MANIFEST))
-    result = cli("plan", source, "-C", workspace, "--plan-id", "PR-42", "--json")
+    result = cli(
+        "plan",
+        source,
+        "-C",
+        workspace,
+        "--plan-id",
+        "PR-42",
+        "--json",
+        "--policy",
+        PERMISSIVE_POLICY,
+    )
     assert result.code == 0, result.err
     doc = result.json()["result"]
     assert doc["plan_id"] == "PR-42"
@@ -508,7 +528,7 @@ def test_show_refuses_a_tampered_plan(
     write_tree(workspace, BASELINE)
     source = tmp_path / "m.json"
     source.write_text(json.dumps(MANIFEST))
-    planned = cli("plan", source, "-C", workspace, "--json")
+    planned = cli("plan", source, "-C", workspace, "--json", "--policy", PERMISSIVE_POLICY)
     assert planned.code == 0, planned.err
     plan_file = Path(planned.json()["result"]["plan_file"])
 

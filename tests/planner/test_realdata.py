@@ -17,7 +17,7 @@ import pytest
 
 from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
 from agentos.workspace import Workspace
-from conftest import REPO_ROOT, needs_git
+from conftest import PERMISSIVE_POLICY, REPO_ROOT, needs_git
 from helpers import materialise, read_tree
 
 
@@ -73,7 +73,18 @@ def test_release_diff_through_the_cli(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     shutil.copytree(realdata.OLD_DIR, ws)
     proc = subprocess.run(
-        [sys.executable, "-m", "agentos", "plan", str(realdata.DIFF_FILE), "-p", "2", "-q"],
+        [
+            sys.executable,
+            "-m",
+            "agentos",
+            "plan",
+            str(realdata.DIFF_FILE),
+            "-p",
+            "2",
+            "-q",
+            "--policy",
+            str(PERMISSIVE_POLICY),
+        ],
         cwd=ws,
         capture_output=True,
         check=False,

@@ -48,7 +48,14 @@ def _root(
 
 def _register() -> None:
     # Importing a command module registers its commands on ``app``.
-    from agentos.cli import audit_cmd, init_cmd, plan_cmd, show_cmd  # noqa: F401
+    from agentos.cli import (  # noqa: F401
+        audit_cmd,
+        gate_cmd,
+        init_cmd,
+        plan_cmd,
+        policy_cmd,
+        show_cmd,
+    )
 
 
 def run(argv: list[str]) -> int:

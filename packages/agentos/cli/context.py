@@ -189,6 +189,16 @@ def save_traceback(workspace_dir: Path, exc: BaseException) -> Path:
     return Path("(unsaved)")
 
 
+def current_user() -> str:
+    """Who runs this command: the OS user (the default author of plans, the actor of events)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "unknown"
+
+
 def usage(message: str) -> UsageError:
     """Shorthand for a usage error raised by a command."""
     return UsageError(message)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agentos.cli.app import app
-from agentos.cli.context import GlobalOptions, command
-from agentos.cli.plan_cmd import default_author
+from agentos.cli.context import GlobalOptions, command, current_user
 from agentos.cli.render import Outcome
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ def init(opts: GlobalOptions) -> Outcome:
     if report.created:
         AuditTrail(workspace.audit_dir).append(
             "workspace.initialised",
-            actor=default_author(),
+            actor=current_user(),
             data={"created": report.created, "allowed_paths": report.allowed_paths},
         )
     result = {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -11,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from agentos.cli.app import app
-from agentos.cli.context import GlobalOptions, command
+from agentos.cli.context import GlobalOptions, command, current_user
 from agentos.cli.render import Outcome
 from agentos.errors import UsageError
 
@@ -22,14 +20,6 @@ if TYPE_CHECKING:
     from agentos.planner.plan import PlanInput
 
 FORMATS = ("auto", "diff", "codex", "manifest", "edits")
-
-
-def default_author() -> str:
-    """The plan's author when ``--author`` is not given: the OS user."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER") or "unknown"
 
 
 def read_inputs(names: list[str], fmt: str) -> tuple[PlanInput, ...]:
@@ -104,6 +94,8 @@ def plan(
     ] = None,
 ) -> Outcome:
     """Build a ChangePlan from one or more inputs; never writes workspace files."""
+    from agentos.cli.gate_cmd import VERDICT_EXIT, finding_row, render_decision
+    from agentos.governance.policyfile import load_policy
     from agentos.planner.plan import PlanRequest
     from agentos.planner.plan import plan as make_plan
 
@@ -111,14 +103,21 @@ def plan(
     request = PlanRequest(
         workspace=workspace,
         inputs=read_inputs(inputs, input_format),
-        author=author or default_author(),
+        author=author or current_user(),
         intent=intent,
         plan_id=plan_id,
         strip=strip,
     )
-    made = make_plan(request, output=output)
+    made = make_plan(request, load_policy(opts.policy, workspace), output=output)
     result = plan_result(made.plan, made.plan_file)
-    return Outcome(result=result, human=lambda out: _render(out, made.plan, made.plan_file))
+    result["decision"] = made.decision.decision
+    result["findings"] = [finding_row(f) for f in made.decision.findings]
+
+    def human(out: Console) -> None:
+        _render(out, made.plan, made.plan_file)
+        render_decision(out, made.decision)
+
+    return Outcome(result=result, exit_code=VERDICT_EXIT[made.decision.decision], human=human)
 
 
 def plan_result(plan: ChangePlan, plan_file: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``agentos show PLAN [--diff]``: a plan's summary, risk, and its coloured diff."""
+"""``agentos show PLAN [--diff]``: a plan's summary, risk, decision preview and coloured diff."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agentos.cli.app import app
-from agentos.cli.context import GlobalOptions, command
+from agentos.cli.context import GlobalOptions, command, current_user
 from agentos.cli.plan_cmd import plan_result, render_changes_table
 from agentos.cli.render import Outcome
 from agentos.errors import UsageError
@@ -16,7 +16,7 @@ from agentos.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from agentos.model import ChangePlan
+    from agentos.model import ChangePlan, Decision
     from agentos.planner.preview import DiffLine
     from agentos.workspace import Workspace
 
@@ -51,6 +51,9 @@ def show(
     diff: Annotated[bool, typer.Option("--diff", help="Also show the unified diff.")] = False,
 ) -> Outcome:
     """Show a plan: summary, risk, files, and with --diff the full diff."""
+    from agentos.cli.gate_cmd import finding_row
+    from agentos.governance.gate import decide_plan, record_decision
+    from agentos.governance.policyfile import load_policy
     from agentos.planner.planfile import load_plan
     from agentos.planner.preview import plan_diff
     from agentos.planner.tree import Baseline
@@ -58,16 +61,33 @@ def show(
     workspace = opts.workspace()
     plan_file = resolve_plan_file(workspace, ref)
     plan = load_plan(plan_file)
+    loaded = load_policy(opts.policy, workspace)
+    decision = decide_plan(plan, workspace, loaded)
+    record_decision(workspace, decision, actor=current_user(), command="show", policy=loaded)
     result: dict[str, Any] = plan_result(plan, plan_file)
+    result["decision"] = decision.decision
+    result["findings"] = [finding_row(f) for f in decision.findings]
     result["created_at"] = plan.created_at
     result["base"] = plan.base.model_dump(mode="json")
     lines = plan_diff(plan, Baseline(workspace.root)) if diff else None
     result["diff"] = "\n".join(line.text for line in lines) + "\n" if lines else None
-    return Outcome(result=result, human=lambda out: _render(out, plan, plan_file, lines))
+
+    def human(out: Console) -> None:
+        _render(out, plan, plan_file, lines, decision)
+
+    return Outcome(result=result, human=human)
 
 
-def _render(out: Console, plan: ChangePlan, plan_file: Path, lines: list[DiffLine] | None) -> None:
+def _render(
+    out: Console,
+    plan: ChangePlan,
+    plan_file: Path,
+    lines: list[DiffLine] | None,
+    decision: Decision,
+) -> None:
     from rich.text import Text
+
+    from agentos.cli.gate_cmd import render_decision
 
     stats = plan.stats
     out.print(Text(f"Plan {plan.plan_id}", style="bold"))
@@ -87,6 +107,8 @@ def _render(out: Console, plan: ChangePlan, plan_file: Path, lines: list[DiffLin
         out.print(f"            {reason.level}: {reason.reason}{paths if reason.paths else ''}")
     out.print()
     render_changes_table(out, plan)
+    out.print()
+    render_decision(out, decision)
     if lines:
         out.print()
         for line in lines:

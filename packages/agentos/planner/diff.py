@@ -16,7 +16,8 @@ from typing import Literal
 from agentos.errors import PatchParseError, UnsupportedFileError
 from agentos.model import FileMode
 from agentos.planner.binary import BinaryHunk, BinaryPatchError, decode_line, inflate
-from agentos.planner.hunks import Hunk, split_lines
+from agentos.planner.hunks import Hunk
+from agentos.textlines import split_lines
 
 _FRAGMENT = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 # Git reads a mode with strtoul(..., 8) and wants whitespace after it.

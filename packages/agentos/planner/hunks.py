@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agentos.textlines import split_lines
+
 
 @dataclass(frozen=True)
 class Hunk:
@@ -44,25 +46,6 @@ class HunkMismatch(Exception):
         self.index = index
         self.hunk = hunk
         self.reason = reason
-
-
-def split_lines(data: bytes) -> list[bytes]:
-    """``data`` as lines that keep their ``\\n``; only ``\\n`` ends a line (never CR)."""
-    if not data:
-        return []
-    parts = data.split(b"\n")
-    last = parts.pop()
-    lines = [part + b"\n" for part in parts]
-    if last:
-        lines.append(last)
-    return lines
-
-
-def count_lines(data: bytes) -> int:
-    """How many lines ``data`` holds, counting an unterminated last line."""
-    if not data:
-        return 0
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
 def _matches(image: list[bytes], patched: list[bool], pre: tuple[bytes, ...], at: int) -> bool:

@@ -24,7 +24,8 @@ from typing import Any
 
 from agentos.errors import ConflictError, PatchConflictError, PatchParseError
 from agentos.model import FileMode
-from agentos.planner.tree import MODE_EXECUTABLE, MODE_REGULAR, FileState, Overlay, line_count
+from agentos.planner.tree import MODE_EXECUTABLE, MODE_REGULAR, FileState, Overlay
+from agentos.textlines import line_count
 from agentos.workspace import normalise_path
 
 _MODES: dict[object, FileMode] = {

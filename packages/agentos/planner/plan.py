@@ -8,28 +8,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from agentos.digest import sha256_hex
 from agentos.errors import PatchParseError, UsageError
 from agentos.faults import fault_point
+from agentos.governance.risk import RiskSettings, assess_risk
 from agentos.model import (
     PLAN_FORMAT,
     Base,
     ChangePlan,
     ChangeSet,
+    Decision,
     FileChange,
     FileStat,
     Source,
     Stats,
     changes_checksum,
 )
-from agentos.planner.risk import RiskSettings, assess_risk
 from agentos.planner.tree import Baseline, Overlay
 from agentos.workspace import Workspace, ensure_state_dir, git_head
+
+if TYPE_CHECKING:
+    from agentos.governance.policyfile import LoadedPolicy
 
 InputFormat = Literal["diff", "codex", "manifest", "edits"]
 FormatChoice = Literal["auto", "diff", "codex", "manifest", "edits"]
@@ -197,22 +201,31 @@ def plan_changes(request: PlanRequest) -> ChangePlan:
 
 @dataclass(frozen=True)
 class PlanResult:
-    """A plan as written: the plan and where its file is."""
+    """A plan as written: the plan, where its file is, and the WriteGate's decision on it."""
 
     plan: ChangePlan
     plan_file: Path
+    decision: Decision
 
 
-def plan(request: PlanRequest, *, output: Path | None = None) -> PlanResult:
-    """Plan, write the plan file (default ``.agentos/plans/<plan_id>.json``), record it.
+def plan(request: PlanRequest, policy: LoadedPolicy, *, output: Path | None = None) -> PlanResult:
+    """Plan, preview the WriteGate's decision, write the plan file, record both.
 
-    The WriteGate's decision preview slots in between building the plan and writing it.
+    The plan file is written whatever the decision (SPEC §3), so a DENY can be reviewed; the
+    default place is ``.agentos/plans/<plan_id>.json``.
     """
     from agentos.audit.trail import AuditTrail
+    from agentos.governance.facts import relative_inside
+    from agentos.governance.gate import decide_plan, record_decision
+    from agentos.governance.writegate import risk_settings
     from agentos.planner.planfile import write_plan
 
-    built = plan_changes(request)
     workspace = request.workspace
+    settings = risk_settings(
+        policy.policy, policy_path=relative_inside(policy.path, workspace.root)
+    )
+    built = plan_changes(replace(request, risk=settings))
+    decision = decide_plan(built, workspace, policy)
     fault_point("plan.before_write")
     ensure_state_dir(workspace)
     target = output if output is not None else workspace.plans_dir / f"{built.plan_id}.json"
@@ -236,7 +249,8 @@ def plan(request: PlanRequest, *, output: Path | None = None) -> PlanResult:
             },
         },
     )
-    return PlanResult(plan=built, plan_file=target)
+    record_decision(workspace, decision, actor=request.author, command="plan", policy=policy)
+    return PlanResult(plan=built, plan_file=target, decision=decision)
 
 
 def _summary(change: FileChange) -> dict[str, str]:

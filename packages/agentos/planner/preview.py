@@ -15,8 +15,8 @@ from typing import Literal
 from agentos.digest import sha256_hex
 from agentos.errors import AgentosError
 from agentos.model import ChangePlan, FileChange
-from agentos.planner.hunks import split_lines
-from agentos.planner.tree import Baseline, is_binary
+from agentos.planner.tree import Baseline
+from agentos.textlines import is_binary, split_lines
 
 LineKind = Literal["header", "hunk", "add", "del", "context", "note"]
 CONTEXT_LINES = 3

@@ -25,12 +25,10 @@ from agentos.model import (
     ModifyChange,
     RenameChange,
 )
-from agentos.planner.hunks import count_lines
+from agentos.textlines import line_count
 
 MODE_REGULAR: FileMode = "100644"
 MODE_EXECUTABLE: FileMode = "100755"
-# Git's rule for telling binary from text: a NUL byte in the first 8,000 bytes.
-BINARY_SNIFF_BYTES = 8000
 
 Kind = Literal["file", "dir", "missing"]
 
@@ -45,16 +43,6 @@ class FileState:
     def sha256(self) -> str:
         """The hash that pins this state in a plan."""
         return sha256_hex(self.content)
-
-
-def is_binary(data: bytes) -> bool:
-    """True when git would treat ``data`` as binary."""
-    return b"\0" in data[:BINARY_SNIFF_BYTES]
-
-
-def line_count(data: bytes) -> int:
-    """Lines counted for the plan's statistics (0 for binary contents)."""
-    return 0 if is_binary(data) else count_lines(data)
 
 
 class Baseline:

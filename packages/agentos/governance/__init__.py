@@ -1,0 +1,1 @@
+"""The WriteGate: policy, decisions, approvals and policy tooling."""

@@ -1,0 +1,132 @@
+"""The built-in ``path-safety`` rule (SPEC §6.1): paths no policy can allow.
+
+Three sources of danger, all DENY:
+- the string itself (absolute, ``..``, control characters, drive and UNC forms, ``.git/`` or
+  ``.agentos/`` at any depth, over-long names) — ``workspace.path_problems``;
+- the disk: a path whose leading part is a symlink would write outside what it names;
+- the changeset: a path under a file the same plan writes, and names that collide once case
+  is folded or Unicode is normalised (the same file on macOS and Windows, two in git).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+
+from agentos.governance.facts import WorkspaceFacts, created_paths, plan_paths
+from agentos.model import ChangePlan, Finding
+from agentos.workspace import path_problems
+
+RULE = "path-safety"
+
+
+def path_safety_findings(plan: ChangePlan, facts: WorkspaceFacts) -> Iterator[Finding]:
+    """Every path-safety finding of ``plan``, in plan order."""
+    paths = plan_paths(plan)
+    for path in paths:
+        problems = path_problems(path)
+        if problems:
+            yield _deny(path, f"path {path!r} {'; '.join(problems)}")
+            continue
+        link = _symlink_prefix(path, facts.symlinks)
+        if link == path:
+            yield _deny(path, f"{path} is a symlink on disk; agentos never writes through links")
+        elif link is not None:
+            yield _deny(
+                path, f"{path} lies under {link}, which is a symlink on disk (it could escape)"
+            )
+    yield from _under_written_files(plan)
+    written = [c.path for c in plan.changeset.changes if c.op != "delete"]
+    yield from _collisions(plan, written, facts)
+
+
+def _deny(path: str, message: str) -> Finding:
+    return Finding(rule=RULE, path=path, severity="DENY", message=message)
+
+
+def _symlink_prefix(path: str, symlinks: frozenset[str]) -> str | None:
+    if not symlinks:
+        return None
+    parts = path.split("/")
+    for end in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:end])
+        if prefix in symlinks:
+            return prefix
+    return None
+
+
+def _under_written_files(plan: ChangePlan) -> Iterator[Finding]:
+    """A path below a file that the same changeset writes (or moves, perhaps a link) earlier."""
+    written: set[str] = set()
+    for change in plan.changeset.changes:
+        parts = change.path.split("/")
+        for end in range(1, len(parts)):
+            prefix = "/".join(parts[:end])
+            if prefix in written:
+                yield _deny(
+                    change.path,
+                    f"{change.path} lies under {prefix}, which this same changeset writes as a "
+                    "file; a file cannot be a directory",
+                )
+                break
+        if change.op != "delete":
+            written.add(change.path)
+
+
+def fold(name: str) -> str:
+    """The form two names share when a file system treats them as one (case, Unicode)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def _collisions(plan: ChangePlan, written: list[str], facts: WorkspaceFacts) -> Iterator[Finding]:
+    """Names that fold together among the files the plan leaves, or with a file on disk.
+
+    Only what exists afterwards counts: a case-only rename (``README.MD`` -> ``README.md``)
+    leaves one file, not two.
+    """
+    removed = {c.path for c in plan.changeset.changes if c.op == "delete"}
+    removed |= {c.from_path for c in plan.changeset.changes if c.op == "rename"}
+    seen: dict[str, str] = {}
+    reported: set[str] = set()
+    for path in written:
+        if path_problems(path):
+            continue
+        parts = path.split("/")
+        for end in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:end])
+            other = seen.setdefault(fold(prefix), prefix)
+            if other != prefix:
+                reported.add(path)
+                yield _deny(path, _collision_message(path, prefix, other, "in this changeset"))
+                break
+    for path in created_paths(plan):
+        if path in reported or path_problems(path):
+            continue
+        parts = path.split("/")
+        for end in range(1, len(parts) + 1):
+            parent, name = "/".join(parts[: end - 1]), parts[end - 1]
+            names = facts.siblings.get(parent, frozenset())
+            if name in names:
+                continue
+            twins = [n for n in sorted(names) if fold(n) == fold(name)]
+            twins = [n for n in twins if (f"{parent}/{n}" if parent else n) not in removed]
+            if twins:
+                existing = f"{parent}/{twins[0]}" if parent else twins[0]
+                yield _deny(
+                    path, _collision_message(path, "/".join(parts[:end]), existing, "on disk")
+                )
+                break
+
+
+def _collision_message(path: str, mine: str, other: str, where: str) -> str:
+    if unicodedata.normalize("NFC", mine) == unicodedata.normalize("NFC", other):
+        kind = "Unicode normalisation (NFC/NFD)"
+    else:
+        kind = "case"
+    shown = f"{mine!a}" if not mine.isascii() else mine
+    other_shown = f"{other!a}" if not other.isascii() else other
+    target = "" if mine == path else f" (in {path})"
+    return (
+        f"{shown}{target} and {other_shown} {where} differ only by {kind}; they are the same "
+        "file on macOS and Windows — use one spelling"
+    )

@@ -1,0 +1,286 @@
+"""The policy model (SPEC §6, §9): every key of ``agent/policies/default.yaml``, strictly typed.
+
+Defaults equal the shipped default policy (a test keeps them equal), so a policy file may leave
+out whatever it does not change. Unknown keys and wrong types are errors; ``policyfile`` turns
+them into ``file:line: key: message``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agentos.digest import canonical_json, sha256_hex
+from agentos.model import RiskLevel
+
+BinaryPolicy = Literal["allow", "review", "deny"]
+RetryStrategy = Literal["fixed", "linear", "exponential", "fibonacci"]
+Jitter = Literal["none", "full", "equal", "decorrelated"]
+FailureKind = Literal["timeout", "connection_error", "nonzero_exit", "unexpected_status"]
+Pattern = Annotated[str, Field(min_length=1)]
+PositiveInt = Annotated[int, Field(ge=1)]
+Seconds = Annotated[float, Field(gt=0)]
+NonNegativeSeconds = Annotated[float, Field(ge=0)]
+
+ALL_RISKS: tuple[RiskLevel, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+def _risks(*levels: RiskLevel) -> list[RiskLevel]:
+    return list(levels)
+
+
+def _all_failures() -> list[FailureKind]:
+    return ["timeout", "connection_error", "nonzero_exit", "unexpected_status"]
+
+
+class Strict(BaseModel):
+    """Base of the policy's sections: strict types, unknown keys refused, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class RiskRuleSpec(Strict):
+    """Paths whose change raises the plan's risk to ``level``, with the reason shown."""
+
+    paths: list[Pattern] = Field(min_length=1)
+    level: RiskLevel
+    reason: str = Field(min_length=1)
+
+
+class SizeRisk(Strict):
+    """Files touched and lines changed from which a plan is MEDIUM or HIGH risk."""
+
+    medium_files: PositiveInt = 10
+    high_files: PositiveInt = 30
+    medium_lines: PositiveInt = 300
+    high_lines: PositiveInt = 2000
+
+
+class ContentRules(Strict):
+    """Checks of the new contents: secrets, the largest file, binary files."""
+
+    detect_secrets: bool = True
+    max_file_bytes: PositiveInt = 1_048_576
+    binary_files: BinaryPolicy = "review"
+
+
+def _default_risk_rules() -> list[RiskRuleSpec]:
+    return [
+        RiskRuleSpec(
+            paths=["**/migrations/**", "**/*.sql"], level="HIGH", reason="database schema change"
+        ),
+        RiskRuleSpec(paths=[".github/workflows/**", ".ci/**"], level="HIGH", reason="CI pipeline"),
+    ]
+
+
+class WriteGateRules(Strict):
+    """What the WriteGate refuses, and what needs a person's approval."""
+
+    forbidden_paths: list[Pattern] = Field(
+        default_factory=lambda: [
+            ".env",
+            ".env.*",
+            "**/*.pem",
+            "**/*.key",
+            "**/id_rsa*",
+            "**/.ssh/**",
+        ]
+    )
+    require_approval_for_risk: list[RiskLevel] = Field(
+        default_factory=lambda: _risks("HIGH", "CRITICAL")
+    )
+    deny_risk: list[RiskLevel] = Field(default_factory=list)
+    risk_rules: list[RiskRuleSpec] = Field(default_factory=_default_risk_rules)
+    size_risk: SizeRisk = Field(default_factory=SizeRisk)
+    content: ContentRules = Field(default_factory=ContentRules)
+
+
+class Constraints(Strict):
+    """Hard limits of one plan and one apply."""
+
+    max_files_touched: PositiveInt = 50
+    max_patch_lines: PositiveInt = 5000
+    max_execution_time: Seconds = 300
+    max_step_time: Seconds = 60
+
+
+class Concurrency(Strict):
+    """One apply at a time per repository; how long to wait for the lock."""
+
+    enabled: bool = True
+    lock_scope: Literal["repository"] = "repository"
+    lock_timeout: NonNegativeSeconds = 600
+
+
+class Idempotency(Strict):
+    """Re-running a committed plan is a no-op while its record lives."""
+
+    enabled: bool = True
+    key_format: Literal["plan_id + changeset.checksum"] = "plan_id + changeset.checksum"
+    cached_result_ttl: NonNegativeSeconds = 3600
+
+
+class Backups(Strict):
+    """How many executions keep their backups (and so can be rolled back)."""
+
+    keep: PositiveInt = 50
+
+
+class RollbackRules(Strict):
+    """Whether rolling back a committed execution needs approval like a new change."""
+
+    require_approval: bool = False
+
+
+class ExecutorRules(Strict):
+    """Where the Executor may write and how it applies."""
+
+    allowed_paths: list[Pattern] = Field(
+        default_factory=lambda: [
+            "apps/**",
+            "packages/**",
+            "docs/**",
+            "tests/**",
+            "src/**",
+            "agent/**",
+            "README.md",
+        ]
+    )
+    constraints: Constraints = Field(default_factory=Constraints)
+    require_health_checks_for_risk: list[RiskLevel] = Field(
+        default_factory=lambda: _risks("MEDIUM", "HIGH", "CRITICAL")
+    )
+    require_verification_for_risk: list[RiskLevel] = Field(
+        default_factory=lambda: _risks(*ALL_RISKS)
+    )
+    always_review_categories: list[Pattern] = Field(
+        default_factory=lambda: [
+            "**/*schema*.py",
+            "**/security/**",
+            "agent/policies/**",
+            "packages/executor/**",
+            "packages/governance/**",
+        ]
+    )
+    concurrency: Concurrency = Field(default_factory=Concurrency)
+    idempotency: Idempotency = Field(default_factory=Idempotency)
+    durability: Literal["full", "none"] = "full"
+    backups: Backups = Field(default_factory=Backups)
+    rollback: RollbackRules = Field(default_factory=RollbackRules)
+
+
+class Verification(Strict):
+    """Syntax checks of changed .py / .json / .yaml / .toml files after writing."""
+
+    syntax_checks: bool = True
+
+
+class RetrySpec(Strict):
+    """How a failing health check is retried (SPEC §9)."""
+
+    strategy: RetryStrategy = "fixed"
+    max_attempts: PositiveInt = 1
+    base_delay: NonNegativeSeconds = 0.5
+    multiplier: Annotated[float, Field(ge=1)] = 2.0
+    max_delay: NonNegativeSeconds = 10.0
+    jitter: Jitter = "none"
+    retry_on: list[FailureKind] = Field(default_factory=_all_failures)
+
+
+class BreakerSpec(Strict):
+    """Circuit breaker of one check: OPEN after failures, HALF_OPEN after a pause."""
+
+    failure_threshold: PositiveInt = 3
+    recovery_timeout: NonNegativeSeconds = 60
+    success_threshold: PositiveInt = 1
+
+
+class HttpProbe(Strict):
+    """An HTTP request that must answer with the expected status (and body text)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    expect_status: (
+        Annotated[int, Field(ge=100, le=599)] | list[Annotated[int, Field(ge=100, le=599)]]
+    ) = 200
+    body_contains: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class FileProbe(Strict):
+    """A workspace file that must exist (or be absent), and optionally parse."""
+
+    path: Pattern
+    exists: bool = True
+    parses: bool = False
+
+
+class HealthCheckSpec(Strict):
+    """One health check: exactly one of ``command``, ``http`` or ``file``."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    command: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = None
+    http: HttpProbe | None = None
+    file: FileProbe | None = None
+    when_paths: list[Pattern] = Field(default_factory=list)
+    timeout: Seconds | None = None
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    circuit_breaker: BreakerSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_probe(self) -> HealthCheckSpec:
+        kinds = [k for k in ("command", "http", "file") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) if kinds else "none"
+            raise ValueError(f"needs exactly one of command, http or file (found: {found})")
+        return self
+
+    @property
+    def kind(self) -> Literal["command", "http", "file"]:
+        """Which probe this check runs."""
+        if self.command is not None:
+            return "command"
+        return "http" if self.http is not None else "file"
+
+
+class ApprovalRules(Strict):
+    """Who may approve, how many distinct approvers, and whether approvals are signed."""
+
+    min_approvals: PositiveInt = 1
+    allowed_approvers: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    forbid_self_approval: bool = True
+    require_signature: bool = False
+
+
+class Policy(Strict):
+    """A whole policy file (``version: 1``)."""
+
+    version: Literal[1] = 1
+    writegate: WriteGateRules = Field(default_factory=WriteGateRules)
+    executor: ExecutorRules = Field(default_factory=ExecutorRules)
+    verification: Verification = Field(default_factory=Verification)
+    health_checks: list[HealthCheckSpec] = Field(default_factory=list)
+    approvals: ApprovalRules = Field(default_factory=ApprovalRules)
+
+    @model_validator(mode="after")
+    def _unique_check_names(self) -> Policy:
+        seen: set[str] = set()
+        for check in self.health_checks:
+            if check.name in seen:
+                raise ValueError(f"two health checks are named {check.name!r}; names must differ")
+            seen.add(check.name)
+        return self
+
+    def digest(self) -> str:
+        """``sha256:`` + the hash of the canonical parsed policy (comments and order aside)."""
+        return "sha256:" + sha256_hex(canonical_json(self.model_dump(mode="json")))
+
+
+def policy_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the policy file, as published in ``docs/schemas/policy.schema.json``."""
+    schema = Policy.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://agentos.dev/schemas/policy.schema.json"
+    schema["title"] = "agentos policy (agent/policies/default.yaml, version 1)"
+    return schema

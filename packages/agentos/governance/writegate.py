@@ -1,0 +1,257 @@
+"""The WriteGate: plan + policy + disk facts -> Decision, every finding explained (SPEC §6).
+
+``evaluate`` is a pure function. It trusts nothing in the plan that the checksum does not
+seal: risk and line counts are computed again here from the changes themselves (and the
+pre-images the facts carry), so editing a plan's ``risk`` or ``stats`` gains nothing.
+
+Rules, in order: path-safety, forbidden-path, outside-allowed-paths, constraint, secret,
+binary, always-review, risk, unverified-risk. The decision is the most severe finding.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from agentos.governance.facts import WorkspaceFacts, plan_paths
+from agentos.governance.pathsafety import path_safety_findings
+from agentos.governance.policy import HealthCheckSpec, Policy
+from agentos.governance.risk import CRITICAL_PATHS, RiskRule, RiskSettings, assess_risk
+from agentos.model import (
+    DECISION_ORDER,
+    ChangePlan,
+    Decision,
+    DecisionKind,
+    Finding,
+    Risk,
+)
+from agentos.patterns import PathPatterns
+from agentos.textlines import is_binary, split_lines
+
+RULES: tuple[str, ...] = (
+    "path-safety",
+    "forbidden-path",
+    "outside-allowed-paths",
+    "constraint",
+    "secret",
+    "binary",
+    "always-review",
+    "risk",
+    "unverified-risk",
+)
+
+
+def evaluate(plan: ChangePlan, policy: Policy, facts: WorkspaceFacts) -> Decision:
+    """The decision on ``plan`` under ``policy``, with every finding."""
+    lines = changed_lines(plan, facts)
+    risk = assess_risk(
+        plan.changeset.changes, lines, risk_settings(policy, policy_path=facts.policy_path)
+    )
+    findings = list(_findings(plan, policy, lines, risk, facts))
+    return Decision(
+        decision=decide(findings),
+        findings=tuple(findings),
+        risk=risk,
+        plan_id=plan.plan_id,
+        checksum=plan.changeset.checksum,
+        policy_digest=policy.digest(),
+    )
+
+
+def decide(findings: list[Finding] | tuple[Finding, ...]) -> DecisionKind:
+    """The most severe severity among ``findings`` (ALLOW when there are none)."""
+    return max((f.severity for f in findings), key=DECISION_ORDER.index, default="ALLOW")
+
+
+def risk_settings(policy: Policy, *, policy_path: str | None = None) -> RiskSettings:
+    """The risk inputs of ``policy``; the policy file itself is always CRITICAL to change."""
+    size = policy.writegate.size_risk
+    critical = CRITICAL_PATHS if policy_path is None else (*CRITICAL_PATHS, policy_path)
+    return RiskSettings(
+        medium_files=size.medium_files,
+        high_files=size.high_files,
+        medium_lines=size.medium_lines,
+        high_lines=size.high_lines,
+        rules=tuple(
+            RiskRule(tuple(r.paths), r.level, r.reason) for r in policy.writegate.risk_rules
+        ),
+        critical_paths=critical,
+    )
+
+
+def changed_lines(plan: ChangePlan, facts: WorkspaceFacts) -> int:
+    """Lines added plus removed: the plan's count, or more if the changes themselves show more.
+
+    The recount compares line multisets, a lower bound of any diff's count, so an honest plan
+    keeps its own figure and an edited ``stats`` cannot hide lines.
+    """
+    stated = plan.stats.added_lines + plan.stats.removed_lines
+    recounted = 0
+    for change in plan.changeset.changes:
+        source = change.from_path if change.op == "rename" else change.path
+        old = None if change.op == "create" else facts.pre_images.get(source)
+        if change.op != "create" and old is None:
+            continue
+        new = None if change.op == "delete" else change.content.to_bytes()
+        recounted += _line_delta(old, new)
+    return max(stated, recounted)
+
+
+def _line_delta(old: bytes | None, new: bytes | None) -> int:
+    if (old is not None and is_binary(old)) or (new is not None and is_binary(new)):
+        return 0
+    before = Counter(split_lines(old or b""))
+    after = Counter(split_lines(new or b""))
+    return (after - before).total() + (before - after).total()
+
+
+def _findings(
+    plan: ChangePlan, policy: Policy, lines: int, risk: Risk, facts: WorkspaceFacts
+) -> Iterator[Finding]:
+    paths = plan_paths(plan)
+    gate = policy.writegate
+    yield from path_safety_findings(plan, facts)
+    forbidden = PathPatterns(gate.forbidden_paths)
+    for path in paths:
+        pattern = forbidden.first_match(path)
+        if pattern is not None:
+            yield Finding(
+                rule="forbidden-path",
+                path=path,
+                severity="DENY",
+                pattern=pattern,
+                message=f"{path} matches forbidden path {pattern!r}; agentos never writes it",
+            )
+    allowed = PathPatterns(policy.executor.allowed_paths)
+    for path in paths:
+        if not allowed.matches(path):
+            yield Finding(
+                rule="outside-allowed-paths",
+                path=path,
+                severity="DENY",
+                message=f"{path} is outside executor.allowed_paths; add a pattern for it to the "
+                "policy if agentos should write there",
+            )
+    yield from _constraints(plan, policy, lines)
+    if gate.content.detect_secrets:
+        yield from _secrets(plan)
+    if gate.content.binary_files != "allow":
+        for change in plan.changeset.changes:
+            if change.op != "delete" and is_binary(change.content.to_bytes()):
+                yield Finding(
+                    rule="binary",
+                    path=change.path,
+                    severity="DENY" if gate.content.binary_files == "deny" else "NEED_APPROVAL",
+                    message=f"{change.path} is a binary file; the policy says "
+                    f"binary_files: {gate.content.binary_files}",
+                )
+    review = PathPatterns(policy.executor.always_review_categories)
+    for path in paths:
+        pattern = review.first_match(path)
+        if pattern is not None:
+            yield Finding(
+                rule="always-review",
+                path=path,
+                severity="NEED_APPROVAL",
+                pattern=pattern,
+                message=f"{path} matches always-review pattern {pattern!r}; a person must "
+                "approve changes here",
+            )
+    yield from _risk_findings(plan, policy, risk)
+
+
+def _constraints(plan: ChangePlan, policy: Policy, lines: int) -> Iterator[Finding]:
+    limits = policy.executor.constraints
+    files = len(plan.changeset.changes)
+    if files > limits.max_files_touched:
+        yield Finding(
+            rule="constraint",
+            path=None,
+            severity="DENY",
+            message=f"the plan touches {files} files; the limit is "
+            f"constraints.max_files_touched = {limits.max_files_touched}; split the change",
+        )
+    if lines > limits.max_patch_lines:
+        yield Finding(
+            rule="constraint",
+            path=None,
+            severity="DENY",
+            message=f"the plan changes {lines} lines; the limit is "
+            f"constraints.max_patch_lines = {limits.max_patch_lines}; split the change",
+        )
+    most = policy.writegate.content.max_file_bytes
+    for change in plan.changeset.changes:
+        if change.op == "delete":
+            continue
+        size = len(change.content.to_bytes())
+        if size > most:
+            yield Finding(
+                rule="constraint",
+                path=change.path,
+                severity="DENY",
+                message=f"{change.path} would be {size} bytes; the limit is "
+                f"content.max_file_bytes = {most}",
+            )
+
+
+def _secrets(plan: ChangePlan) -> Iterator[Finding]:
+    from agentos.governance.secrets import find_secrets
+
+    for change in plan.changeset.changes:
+        if change.op == "delete":
+            continue
+        for hit in find_secrets(change.content.to_bytes()):
+            # The finding names the pattern and the line, never the secret itself.
+            yield Finding(
+                rule="secret",
+                path=change.path,
+                severity="DENY",
+                pattern=hit.kind,
+                line=hit.line,
+                message=f"{change.path}:{hit.line}: looks like {hit.description} "
+                f"({hit.kind}); keep secrets out of the repository (use the environment "
+                "or a secret store)",
+            )
+
+
+def applicable_checks(policy: Policy, paths: list[str]) -> list[HealthCheckSpec]:
+    """Health checks that cover a change of ``paths``: no ``when_paths``, or one matching."""
+    chosen = []
+    for check in policy.health_checks:
+        if not check.when_paths:
+            chosen.append(check)
+            continue
+        matcher = PathPatterns(check.when_paths)
+        if any(matcher.matches(p) for p in paths):
+            chosen.append(check)
+    return chosen
+
+
+def _risk_findings(plan: ChangePlan, policy: Policy, risk: Risk) -> Iterator[Finding]:
+    level = risk.level
+    why = "; ".join(r.reason for r in risk.reasons) or "no reason"
+    if level in policy.writegate.deny_risk:
+        yield Finding(
+            rule="risk",
+            path=None,
+            severity="DENY",
+            message=f"risk {level} ({why}) is in writegate.deny_risk",
+        )
+    elif level in policy.writegate.require_approval_for_risk:
+        yield Finding(
+            rule="risk",
+            path=None,
+            severity="NEED_APPROVAL",
+            message=f"risk {level} ({why}) needs approval (writegate.require_approval_for_risk)",
+        )
+    if level in policy.executor.require_health_checks_for_risk and not applicable_checks(
+        policy, plan_paths(plan)
+    ):
+        yield Finding(
+            rule="unverified-risk",
+            path=None,
+            severity="NEED_APPROVAL",
+            message=f"risk {level} needs a health check that covers the change "
+            "(executor.require_health_checks_for_risk) and no health check applies; add one "
+            "to health_checks or get an approval",
+        )
