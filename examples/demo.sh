@@ -80,8 +80,39 @@ cat >"$scratch/stale.diff" <<'EOF'
 EOF
 expect_exit 5 agentos plan "$scratch/stale.diff"
 
-step "8. the audit trail: every step above, hash-chained"
-run agentos audit show --limit 10
+step "8. the WriteGate: check a plan against the policy (ALLOW, exit 0)"
+run agentos check "$scratch/combined.plan.json"
+
+step "9. a riskier plan needs a person's approval (NEED_APPROVAL, exit 4)"
+say "Deleting a file makes a plan MEDIUM risk; no health check covers it yet, so a person decides."
+cat >"$scratch/cleanup.yaml" <<'EOF'
+intent: "drop the old guide"
+changes:
+  - {op: delete, path: docs/guide.md}
+EOF
+expect_exit 4 agentos plan "$scratch/cleanup.yaml" --plan-id demo-cleanup --author agent-7
+expect_exit 4 agentos check demo-cleanup
+say "The author may not approve their own plan:"
+expect_exit 6 agentos approve demo-cleanup --by agent-7
+run agentos approve demo-cleanup --by "Dana Reviewer" --comment "the guide moved to docs/usage.md"
+run agentos check demo-cleanup
+
+step "10. what the policy forbids is denied, with every finding explained (DENY, exit 3)"
+cat >"$scratch/leak.yaml" <<'EOF'
+changes:
+  - {op: create, path: .env, content: "DEBUG=1\n"}
+  - {op: modify, path: src/demo/app.py, content: "import os\n"}
+EOF
+expect_exit 3 agentos plan "$scratch/leak.yaml" --plan-id demo-leak
+expect_exit 3 agentos approve demo-leak --by "Dana Reviewer"
+run agentos policy explain demo-leak
+
+step "11. the policy is tested like code: validate it, run its test cases"
+run agentos policy validate
+run agentos policy test "$here/../agent/policies/tests" --policy "$here/../agent/policies/default.yaml"
+
+step "12. the audit trail: every step above, hash-chained"
+run agentos audit show --limit 12
 run agentos audit verify
 
 printf '\n%sDemo complete.%s Scratch workspace kept at %s\n' "$bold" "$reset" "$ws"

@@ -113,11 +113,13 @@ def validate_located(model: type[M], data: Any, lines: dict[Location, int], *, s
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [
+        located = [
             _describe(model, error, lines, source)
             for error in exc.errors(include_url=False, include_input=False)
         ]
-        raise PolicyError(problems, source=source) from None
+        # In file order, as a person reads the file (pydantic reports in field order).
+        located.sort(key=lambda item: item[0])
+        raise PolicyError([text for _, text in located], source=source) from None
 
 
 def load_yaml_with_lines(text: str, *, source: str) -> tuple[Any, dict[Location, int]]:
@@ -167,7 +169,9 @@ def _index(node: Any, location: Location, lines: dict[Location, int], source: st
             _index(item, (*location, index), lines, source)
 
 
-def _describe(model: type[Any], error: Any, lines: dict[Location, int], source: str) -> str:
+def _describe(
+    model: type[Any], error: Any, lines: dict[Location, int], source: str
+) -> tuple[int, str]:
     location: Location = tuple(
         part for part in error["loc"] if not (isinstance(part, str) and _is_union_tag(part))
     )
@@ -182,7 +186,7 @@ def _describe(model: type[Any], error: Any, lines: dict[Location, int], source: 
         message = _unknown_key_message(model, location)
     elif error["type"] == "value_error":
         message = message.removeprefix("Value error, ")
-    return f"{source}:{line}: {key}: {message}"
+    return line or 0, f"{source}:{line}: {key}: {message}"
 
 
 def _is_union_tag(part: str) -> bool:

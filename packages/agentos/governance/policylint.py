@@ -2,8 +2,8 @@
 
 - a pattern that can never match a path agentos writes (``..``, absolute, backslashes, ``!``
   negations, anything under ``.git/`` or ``.agentos/`` which path-safety denies anyway);
-- an always-review entry that is shadowed: every path it matches is forbidden or outside
-  ``allowed_paths``, so it is DENY before review could matter;
+- an always-review entry shadowed by forbidden paths: every path it matches is DENY before
+  review could matter;
 - a health check that never applies (its ``when_paths`` can never match an allowed path).
 
 Shadowing is judged on an example path built from the pattern (``**`` and ``*`` become a
@@ -108,7 +108,9 @@ def _lint(policy: Policy) -> Iterator[LintWarning]:
     for index, pattern in enumerate(executor.always_review_categories):
         if never_matches(pattern):
             continue
-        shadow = _shadow(pattern, forbidden, allowed, executor.allowed_paths)
+        # Only forbidden patterns shadow a review entry: one outside allowed_paths is idle
+        # today but starts to matter as soon as allowed_paths grows.
+        shadow = _shadow(pattern, forbidden, None, executor.allowed_paths)
         if shadow:
             yield LintWarning(
                 f"executor.always_review_categories[{index}]",
@@ -138,15 +140,19 @@ def _lint(policy: Policy) -> Iterator[LintWarning]:
 
 
 def _shadow(
-    pattern: str, forbidden: PathPatterns, allowed: PathPatterns, allowed_paths: list[str]
+    pattern: str,
+    forbidden: PathPatterns,
+    allowed: PathPatterns | None,
+    allowed_paths: list[str],
 ) -> str | None:
-    """Why no path ``pattern`` matches can get past the DENY rules (None when one can)."""
+    """Why no path ``pattern`` matches gets past forbidden_paths (and, given ``allowed``,
+    allowed_paths); None when one can."""
     reasons = []
     for example in example_paths(pattern, allowed_paths):
         hit = forbidden.first_match(example)
         if hit is not None:
             reasons.append(f"paths it matches (e.g. {example}) are forbidden by {hit!r}")
-        elif not allowed.matches(example):
+        elif allowed is not None and not allowed.matches(example):
             reasons.append(f"paths it matches (e.g. {example}) are outside executor.allowed_paths")
         else:
             return None
