@@ -240,7 +240,7 @@ class Approval(Frozen):
 
     plan_id: PlanId
     checksum: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
-    approver: Annotated[str, Field(min_length=1, max_length=200)]
+    approver: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
     approved_at: str
     comment: str = ""
     policy_digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]

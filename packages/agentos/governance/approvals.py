@@ -133,6 +133,20 @@ class ApprovalStatus:
         return len(self.approvers) >= self.required
 
 
+MAX_APPROVER_CHARS = 200
+
+
+def approver_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an approver's name (None when it can)."""
+    if not name.strip():
+        return "an approver needs a name"
+    if len(name) > MAX_APPROVER_CHARS:
+        return f"names are at most {MAX_APPROVER_CHARS} characters"
+    if not name.isprintable():
+        return "names cannot hold control characters or line breaks"
+    return None
+
+
 def approval_problem(
     approval: Approval, plan: ChangePlan, policy: Policy, key: bytes | None
 ) -> str | None:
@@ -180,7 +194,8 @@ def assess_approvals(
                 details={"approval": source, "approver": approval.approver, "reason": problem},
             )
         if approval.policy_digest != policy_digest:
-            stale.append(approval.approver)
+            if approval.approver not in stale:
+                stale.append(approval.approver)
         elif approval.approver not in approvers:
             approvers.append(approval.approver)
     return ApprovalStatus(

@@ -17,6 +17,7 @@ from agentos.governance.approvals import (
     ApprovalStatus,
     InvalidApprovalError,
     approval_problem,
+    approver_name_problem,
     assess_approvals,
     make_approval,
     read_approval,
@@ -71,9 +72,9 @@ def run_gate(
 ) -> GateResult:
     """Decide, count approvals (stored and ``approval_files``), record ``gate.evaluated``."""
     decision = decide_plan(plan, workspace, loaded)
-    presented: list[tuple[str, Approval]] = stored_approvals(workspace.approvals_dir, plan)
-    presented += [(str(path), read_approval(path)) for path in approval_files]
     try:
+        presented: list[tuple[str, Approval]] = stored_approvals(workspace.approvals_dir, plan)
+        presented += [(str(path), read_approval(path)) for path in approval_files]
         status = assess_approvals(plan, loaded.policy, loaded.digest, presented, key)
     finally:
         record_decision(workspace, decision, actor=actor, command=command, policy=loaded)
@@ -101,6 +102,9 @@ def approve_plan(
     """Record ``approver``'s approval of ``plan``; refuse DENY plans and invalid approvals."""
     from agentos.audit.trail import AuditTrail
 
+    problem = approver_name_problem(approver)
+    if problem is not None:
+        raise UsageError(f"--by {approver!r}: {problem}")
     decision = decide_plan(plan, workspace, loaded)
     record_decision(workspace, decision, actor=approver, command="approve", policy=loaded)
     if decision.decision == "DENY":

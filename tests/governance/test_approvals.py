@@ -1,0 +1,644 @@
+"""Approvals (SPEC §7): bound to a plan's exact bytes, its policy, its approvers and the key.
+
+The pure parts (``sign``, ``approval_problem``, ``assess_approvals``, ``GateResult.verdict``)
+are tested on plans built in-process; every refusal is then checked end to end through the
+CLI, where it must surface as the exit code of SPEC §3 (6 invalid, 4 not enough, 3 denied,
+2 usage) and never count towards ``min_approvals``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agentos.errors import DeniedError, UsageError
+from agentos.governance.approvals import (
+    KEY_ENV,
+    SIGNATURE_PREFIX,
+    ApprovalStatus,
+    InvalidApprovalError,
+    approval_path,
+    approval_problem,
+    assess_approvals,
+    make_approval,
+    read_approval,
+    save_approval,
+    sign,
+    signing_payload,
+    stored_approvals,
+)
+from agentos.governance.gate import GateResult, approve_plan, run_gate
+from agentos.governance.policy import ApprovalRules, Policy
+from agentos.governance.policyfile import LoadedPolicy
+from agentos.model import Approval, ChangePlan, Decision, DecisionKind, Risk
+from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.workspace import Workspace
+from conftest import CliResult
+from helpers import write_tree
+
+Cli = Callable[..., CliResult]
+Change = dict[str, Any]
+
+AUTHOR = "ada"
+KEY = b"approval-key-one"
+OTHER_KEY = b"approval-key-two"
+FIXED_CLOCK = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+TREE = {"src/a.py": "a = 1\n", "src/b.py": "b = 1\n", "src/c.py": "c = 1\n"}
+# With the default policy a deletion is MEDIUM risk, which needs an approval (unverified-risk).
+DELETE_A: list[Change] = [{"op": "delete", "path": "src/a.py"}]
+DELETE_B: list[Change] = [{"op": "delete", "path": "src/b.py"}]
+MODIFY_C: list[Change] = [{"op": "modify", "path": "src/c.py", "content": "c = 2\n"}]
+DENIED: list[Change] = [{"op": "create", "path": ".env", "content": "A=1\n"}]
+
+
+# ---------------------------------------------------------------------------------------------
+# building blocks
+
+
+@pytest.fixture
+def ws(workspace: Path) -> Path:
+    """A workspace with three small source files and no policy of its own."""
+    write_tree(workspace, dict(TREE))
+    return workspace
+
+
+def build_plan(root: Path, changes: list[Change], *, plan_id: str = "p1") -> ChangePlan:
+    """A plan built in-process (nothing written) from a manifest of ``changes``."""
+    data = json.dumps({"changes": changes}).encode()
+    request = PlanRequest(
+        workspace=Workspace.open(root),
+        inputs=(PlanInput(name="changes.json", data=data, format="manifest"),),
+        author=AUTHOR,
+        plan_id=plan_id,
+        clock=lambda: FIXED_CLOCK,
+    )
+    return plan_changes(request)
+
+
+def loaded(policy: Policy) -> LoadedPolicy:
+    """``policy`` as if loaded from a file."""
+    return LoadedPolicy(policy, "(test policy)", policy.digest(), None)
+
+
+def rules(**approvals: Any) -> Policy:
+    """The default policy with its ``approvals`` section replaced."""
+    return Policy(approvals=ApprovalRules(**approvals))
+
+
+def approval_by(
+    plan: ChangePlan, approver: str, *, policy: Policy | None = None, key: bytes | None = None
+) -> Approval:
+    """An approval of ``plan`` by ``approver`` under ``policy`` (default policy)."""
+    digest = (policy or Policy()).digest()
+    return make_approval(
+        plan,
+        approver=approver,
+        comment="looks fine",
+        policy_digest=digest,
+        key=key,
+        clock=lambda: FIXED_CLOCK,
+    )
+
+
+def write_policy(root: Path, approvals: dict[str, Any], **sections: Any) -> None:
+    """Write ``<root>/agent/policies/default.yaml`` with these approval rules (and sections)."""
+    path = root / "agent" / "policies" / "default.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"version": 1, "approvals": approvals, **sections}))
+
+
+def cli_plan(
+    cli: Cli, root: Path, changes: list[Change], *, plan_id: str = "p1", expect: int = 4
+) -> Path:
+    """Plan ``changes`` in ``root`` by ``AUTHOR`` under ``plan_id``; return the plan file."""
+    text = json.dumps({"changes": changes})
+    manifest = root.parent / f"manifest-{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
+    manifest.write_text(text)
+    result = cli("plan", manifest, "-C", root, "--author", AUTHOR, "--plan-id", plan_id, "--json")
+    assert result.code == expect, result.err
+    return Path(result.json()["result"]["plan_file"])
+
+
+def cli_approve(cli: Cli, root: Path, plan: Path, by: str, *extra: str) -> CliResult:
+    """``agentos approve PLAN --by NAME --json`` in ``root``."""
+    return cli("approve", plan, "-C", root, "--by", by, "--json", *extra)
+
+
+def cli_check(cli: Cli, root: Path, plan: Path, *extra: str | Path) -> CliResult:
+    """``agentos check PLAN --json`` in ``root``."""
+    return cli("check", plan, "-C", root, "--json", *extra)
+
+
+def stored_files(root: Path) -> list[Path]:
+    """Every approval file stored in ``root``'s ``.agentos/approvals/``."""
+    folder = root / ".agentos" / "approvals"
+    return sorted(folder.rglob("*.json")) if folder.is_dir() else []
+
+
+def error_of(result: CliResult) -> dict[str, Any]:
+    """The ``error`` object of a ``--json`` failure."""
+    error: dict[str, Any] = result.json()["error"]
+    return error
+
+
+# ---------------------------------------------------------------------------------------------
+# signatures, storage
+
+
+def test_signature_round_trip(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    approval = approval_by(plan, "bob", key=KEY)
+    assert approval.signature is not None
+    assert approval.signature.startswith(SIGNATURE_PREFIX)
+    assert approval.signature == sign(approval, KEY)
+    assert approval.signature != sign(approval, OTHER_KEY)
+    # The signature covers the record without itself, so signing is stable.
+    assert b"signature" not in signing_payload(approval)
+    unsigned = approval.model_copy(update={"signature": None})
+    assert signing_payload(unsigned) == signing_payload(approval)
+    policy = rules(require_signature=True)
+    assert approval_problem(approval, plan, policy, KEY) is None
+
+
+def test_make_approval_binds_plan_checksum_policy_and_utc_time(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    berlin = timezone(timedelta(hours=2))
+    approval = make_approval(
+        plan,
+        approver="bob",
+        comment="ok",
+        policy_digest=Policy().digest(),
+        key=None,
+        clock=lambda: datetime(2024, 1, 2, 3, 4, 5, tzinfo=berlin),
+    )
+    assert approval.plan_id == "p1"
+    assert approval.checksum == plan.changeset.checksum
+    assert approval.policy_digest == Policy().digest()
+    assert approval.approved_at == "2024-01-02T01:04:05Z"
+    assert approval.signature is None
+
+
+def test_save_and_read_round_trip_one_file_per_approver(ws: Path, tmp_path: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    store = tmp_path / "approvals"
+    bob = approval_by(plan, "bob", key=KEY)
+    path = save_approval(store, bob)
+    assert path == approval_path(store, bob)
+    assert path.parent == store / "p1"
+    assert read_approval(path) == bob
+    # The same person approving again replaces the record; another person gets their own.
+    again = bob.model_copy(update={"comment": "second look"})
+    assert save_approval(store, again) == path
+    carol = save_approval(store, approval_by(plan, "carol"))
+    assert carol != path
+    assert sorted(a.approver for _, a in stored_approvals(store, plan)) == ["bob", "carol"]
+    assert read_approval(path).comment == "second look"
+
+
+def test_stored_approvals_only_returns_this_checksum(ws: Path, tmp_path: Path) -> None:
+    store = tmp_path / "approvals"
+    old = build_plan(ws, DELETE_A)
+    new = build_plan(ws, DELETE_B)
+    assert old.plan_id == new.plan_id
+    save_approval(store, approval_by(old, "bob"))
+    assert stored_approvals(store, new) == []
+    assert [a.approver for _, a in stored_approvals(store, old)] == ["bob"]
+
+
+def test_read_approval_refuses_a_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text('{"plan_id": "p1"}')
+    with pytest.raises(InvalidApprovalError) as info:
+        read_approval(path)
+    assert info.value.exit_code == 6
+    assert str(path) in info.value.message
+    with pytest.raises(UsageError):
+        read_approval(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# approval_problem / assess_approvals: every refusal
+
+
+def _forged_field(approval: Approval) -> Approval:
+    return approval.model_copy(update={"comment": "edited after signing"})
+
+
+def _other_key(approval: Approval) -> Approval:
+    return approval.model_copy(update={"signature": sign(approval, OTHER_KEY)})
+
+
+@pytest.mark.parametrize(
+    ("case", "policy", "fiddle", "reason"),
+    [
+        ("plan id", rules(), lambda a: a.model_copy(update={"plan_id": "p2"}), "not 'p1'"),
+        (
+            "checksum",
+            rules(),
+            lambda a: a.model_copy(update={"checksum": "sha256:" + "0" * 64}),
+            "other bytes",
+        ),
+        ("unknown", rules(allowed_approvers=["carol"]), None, "allowed_approvers"),
+        ("self", rules(), lambda a: a.model_copy(update={"approver": AUTHOR}), "self-approval"),
+        (
+            "unsigned",
+            rules(require_signature=True),
+            lambda a: a.model_copy(update={"signature": None}),
+            "not signed",
+        ),
+        ("forged field", rules(require_signature=True), _forged_field, "does not verify"),
+        ("other key", rules(require_signature=True), _other_key, "does not verify"),
+        # A signature is checked whenever a key is set, required or not.
+        ("forged, optional", rules(), _forged_field, "does not verify"),
+    ],
+)
+def test_each_invalid_approval_is_refused_with_exit_6(
+    ws: Path,
+    case: str,
+    policy: Policy,
+    fiddle: Callable[[Approval], Approval] | None,
+    reason: str,
+) -> None:
+    plan = build_plan(ws, DELETE_A)
+    good = approval_by(plan, "bob", policy=policy, key=KEY)
+    bad = fiddle(good) if fiddle is not None else good
+    if case != "unknown":
+        assert approval_problem(good, plan, policy, KEY) is None, case
+    problem = approval_problem(bad, plan, policy, KEY)
+    assert problem is not None, case
+    assert reason in problem
+    with pytest.raises(InvalidApprovalError) as info:
+        assess_approvals(plan, policy, policy.digest(), [("given.json", bad)], KEY)
+    assert info.value.exit_code == 6
+    assert info.value.details["approval"] == "given.json"
+    assert reason in info.value.message
+
+
+def test_self_approval_is_allowed_when_not_forbidden(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    policy = rules(forbid_self_approval=False)
+    own = approval_by(plan, AUTHOR, policy=policy)
+    status = assess_approvals(plan, policy, policy.digest(), [("own", own)], None)
+    assert status.approvers == (AUTHOR,)
+    assert status.satisfied
+
+
+def test_signed_approval_without_key_is_a_usage_error_when_signatures_required(
+    ws: Path,
+) -> None:
+    plan = build_plan(ws, DELETE_A)
+    policy = rules(require_signature=True)
+    signed = approval_by(plan, "bob", policy=policy, key=KEY)
+    with pytest.raises(UsageError) as info:
+        approval_problem(signed, plan, policy, None)
+    assert info.value.exit_code == 2
+    assert KEY_ENV in info.value.message
+
+
+def test_same_person_twice_counts_once(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    policy = rules(min_approvals=2)
+    first = approval_by(plan, "bob", policy=policy)
+    second = first.model_copy(update={"comment": "really"})
+    status = assess_approvals(plan, policy, policy.digest(), [("1", first), ("2", second)], None)
+    assert status.approvers == ("bob",)
+    assert status.required == 2
+    assert not status.satisfied
+
+
+def test_two_distinct_approvers_satisfy_min_approvals_2(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    policy = rules(min_approvals=2)
+    presented = [(name, approval_by(plan, name, policy=policy)) for name in ("bob", "carol")]
+    status = assess_approvals(plan, policy, policy.digest(), presented, None)
+    assert status.approvers == ("bob", "carol")
+    assert status.satisfied
+
+
+def test_approval_under_another_policy_is_stale_not_counted(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    before = Policy()
+    after = before.model_copy(update={"approvals": ApprovalRules(allowed_approvers=["bob"])})
+    assert after.digest() != before.digest()
+    old = approval_by(plan, "bob", policy=before)
+    status = assess_approvals(plan, after, after.digest(), [("old", old)], None)
+    assert status.approvers == ()
+    assert status.stale == ("bob",)
+    assert not status.satisfied
+    # A fresh approval under the current policy counts, and the name leaves ``stale``.
+    fresh = approval_by(plan, "bob", policy=after)
+    status = assess_approvals(plan, after, after.digest(), [("old", old), ("new", fresh)], None)
+    assert status.approvers == ("bob",)
+    assert status.stale == ()
+
+
+def test_stale_lists_each_person_once(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    before = Policy()
+    after = rules(min_approvals=2)
+    old = approval_by(plan, "bob", policy=before)
+    copy = old.model_copy(update={"comment": "the CI artifact"})
+    status = assess_approvals(plan, after, after.digest(), [("a", old), ("b", copy)], None)
+    assert status.stale == ("bob",)
+
+
+@pytest.mark.parametrize(
+    ("decision", "approvers", "verdict"),
+    [
+        ("ALLOW", (), "ALLOW"),
+        ("NEED_APPROVAL", (), "NEED_APPROVAL"),
+        ("NEED_APPROVAL", ("bob",), "APPROVED"),
+        ("DENY", ("bob",), "DENY"),
+    ],
+)
+def test_gate_verdict(decision: DecisionKind, approvers: tuple[str, ...], verdict: str) -> None:
+    made = Decision(
+        decision=decision,
+        findings=(),
+        risk=Risk(level="LOW"),
+        plan_id="p1",
+        checksum="sha256:" + "0" * 64,
+        policy_digest="sha256:" + "1" * 64,
+    )
+    gate = GateResult(made, ApprovalStatus(required=1, approvers=approvers, stale=()))
+    assert gate.verdict == verdict
+
+
+# ---------------------------------------------------------------------------------------------
+# run_gate / approve_plan in-process
+
+
+def test_approve_plan_then_run_gate_is_approved(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    policy = loaded(Policy())
+    workspace = Workspace.open(ws)
+    recorded = approve_plan(plan, workspace, policy, approver="bob", comment="ok", key=None)
+    assert recorded.path.is_file()
+    assert read_approval(recorded.path) == recorded.approval
+    assert recorded.gate.verdict == "APPROVED"
+    gate = run_gate(plan, workspace, policy, actor="ci", command="check")
+    assert gate.decision.decision == "NEED_APPROVAL"
+    assert gate.approvals.approvers == ("bob",)
+    assert gate.verdict == "APPROVED"
+
+
+def test_approve_plan_refuses_deny_and_self_without_writing(ws: Path) -> None:
+    workspace = Workspace.open(ws)
+    policy = loaded(Policy())
+    with pytest.raises(DeniedError):
+        approve_plan(
+            build_plan(ws, DENIED), workspace, policy, approver="bob", comment="", key=None
+        )
+    with pytest.raises(InvalidApprovalError):
+        approve_plan(
+            build_plan(ws, DELETE_A), workspace, policy, approver=AUTHOR, comment="", key=None
+        )
+    assert stored_files(ws) == []
+
+
+def test_run_gate_counts_presented_files(ws: Path, tmp_path: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    policy = loaded(Policy())
+    elsewhere = save_approval(tmp_path / "artifact", approval_by(plan, "bob"))
+    workspace = Workspace.open(ws)
+    assert run_gate(plan, workspace, policy, actor="ci", command="check").verdict == (
+        "NEED_APPROVAL"
+    )
+    gate = run_gate(
+        plan, workspace, policy, approval_files=(elsewhere,), actor="ci", command="check"
+    )
+    assert gate.verdict == "APPROVED"
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end: exit codes
+
+
+def test_valid_approval_makes_check_exit_0(cli: Cli, ws: Path) -> None:
+    plan = cli_plan(cli, ws, DELETE_A)
+    assert cli_check(cli, ws, plan).code == 4
+    approved = cli_approve(cli, ws, plan, "bob")
+    assert approved.code == 0, approved.err
+    result = cli_check(cli, ws, plan)
+    assert result.code == 0, result.err
+    doc = result.json()["result"]
+    assert (doc["decision"], doc["verdict"]) == ("NEED_APPROVAL", "APPROVED")
+    assert doc["approvals"] == {
+        "required": 1,
+        "approvers": ["bob"],
+        "stale": [],
+        "satisfied": True,
+    }
+
+
+def test_self_approval_refused(cli: Cli, ws: Path) -> None:
+    plan = cli_plan(cli, ws, DELETE_A)
+    result = cli_approve(cli, ws, plan, AUTHOR)
+    assert result.code == 6
+    assert error_of(result)["type"] == "invalid_approval"
+    assert "self-approval" in result.err
+    assert stored_files(ws) == []
+    assert cli_check(cli, ws, plan).code == 4
+
+
+def test_self_approval_presented_as_file_refused(cli: Cli, ws: Path, tmp_path: Path) -> None:
+    plan = cli_plan(cli, ws, DELETE_A)
+    own = approval_by(build_plan(ws, DELETE_A), AUTHOR)
+    path = save_approval(tmp_path / "artifact", own)
+    assert cli_check(cli, ws, plan, "--approval", path).code == 6
+
+
+def test_unknown_approver_refused(cli: Cli, ws: Path) -> None:
+    write_policy(ws, {"allowed_approvers": ["carol"]})
+    plan = cli_plan(cli, ws, DELETE_A)
+    result = cli_approve(cli, ws, plan, "bob")
+    assert result.code == 6
+    assert "allowed_approvers" in result.err
+    assert stored_files(ws) == []
+    assert cli_approve(cli, ws, plan, "carol").code == 0
+    assert cli_check(cli, ws, plan).code == 0
+
+
+def test_approval_with_wrong_checksum_or_plan_id_refused(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    plan = cli_plan(cli, ws, DELETE_A)
+    good = approval_by(build_plan(ws, DELETE_A), "bob")
+    wrong_sum = tmp_path / "wrong-sum.json"
+    wrong_sum.write_text(
+        json.dumps(good.model_copy(update={"checksum": "sha256:" + "f" * 64}).model_dump())
+    )
+    wrong_id = tmp_path / "wrong-id.json"
+    wrong_id.write_text(json.dumps(good.model_copy(update={"plan_id": "p2"}).model_dump()))
+    right = tmp_path / "right.json"
+    right.write_text(json.dumps(good.model_dump()))
+    for path, reason in ((wrong_sum, "other bytes"), (wrong_id, "'p2'")):
+        result = cli_check(cli, ws, plan, "--approval", path)
+        assert result.code == 6, path
+        assert reason in result.err
+        assert error_of(result)["details"]["approval"] == str(path)
+    assert cli_check(cli, ws, plan, "--approval", right).code == 0
+
+
+def test_approval_does_not_survive_a_changed_plan(cli: Cli, ws: Path, tmp_path: Path) -> None:
+    plan = cli_plan(cli, ws, DELETE_A)
+    approved = cli_approve(cli, ws, plan, "bob")
+    assert approved.code == 0
+    kept = tmp_path / "old-approval.json"
+    kept.write_bytes(Path(approved.json()["result"]["approval_file"]).read_bytes())
+    assert cli_check(cli, ws, plan).code == 0
+    # Same plan id, other changes: the old approval must not count, and presenting it is false.
+    replanned = cli_plan(cli, ws, DELETE_B)
+    assert replanned == plan
+    result = cli_check(cli, ws, replanned)
+    assert result.code == 4
+    assert result.json()["result"]["approvals"]["approvers"] == []
+    presented = cli_check(cli, ws, replanned, "--approval", kept)
+    assert presented.code == 6
+    assert "other bytes" in presented.err
+
+
+def test_signature_required_flow(cli: Cli, ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_policy(ws, {"require_signature": True})
+    plan = cli_plan(cli, ws, DELETE_A)
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    unsigned = cli_approve(cli, ws, plan, "bob")
+    assert unsigned.code == 2
+    assert KEY_ENV in unsigned.err
+    assert stored_files(ws) == []
+    monkeypatch.setenv(KEY_ENV, KEY.decode())
+    signed = cli_approve(cli, ws, plan, "bob")
+    assert signed.code == 0, signed.err
+    assert signed.json()["result"]["approval"]["signature"].startswith(SIGNATURE_PREFIX)
+    assert cli_check(cli, ws, plan).code == 0
+    # Presented without the key, a signature cannot be verified: a usage error, not a pass.
+    monkeypatch.delenv(KEY_ENV)
+    without = cli_check(cli, ws, plan)
+    assert without.code == 2
+    assert KEY_ENV in without.err
+    monkeypatch.setenv(KEY_ENV, OTHER_KEY.decode())
+    forged = cli_check(cli, ws, plan)
+    assert forged.code == 6
+    assert "signature" in forged.err
+
+
+def test_approval_edited_after_signing_refused(
+    cli: Cli, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_policy(ws, {"require_signature": True})
+    monkeypatch.setenv(KEY_ENV, KEY.decode())
+    plan = cli_plan(cli, ws, DELETE_A)
+    path = Path(cli_approve(cli, ws, plan, "bob").json()["result"]["approval_file"])
+    assert cli_check(cli, ws, plan).code == 0
+    doc = json.loads(path.read_text())
+    doc["comment"] = "approved, honest"
+    path.write_text(json.dumps(doc))
+    result = cli_check(cli, ws, plan)
+    assert result.code == 6
+    assert str(path) in result.err
+    assert "does not verify" in result.err
+
+
+def test_unsigned_approval_refused_once_signatures_are_required(
+    cli: Cli, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    plan = cli_plan(cli, ws, DELETE_A)
+    assert cli_approve(cli, ws, plan, "bob").code == 0
+    write_policy(ws, {"require_signature": True})
+    monkeypatch.setenv(KEY_ENV, KEY.decode())
+    result = cli_check(cli, ws, plan)
+    assert result.code == 6
+    assert "not signed" in result.err
+
+
+def test_same_person_twice_still_needs_approval(cli: Cli, ws: Path, tmp_path: Path) -> None:
+    write_policy(ws, {"min_approvals": 2})
+    plan = cli_plan(cli, ws, DELETE_A)
+    first = cli_approve(cli, ws, plan, "bob", "--comment", "one")
+    second = cli_approve(cli, ws, plan, "bob", "--comment", "two")
+    assert (first.code, second.code) == (0, 0)
+    copy = tmp_path / "bob-again.json"
+    doc = second.json()["result"]["approval"]
+    copy.write_text(json.dumps({**doc, "comment": "three"}))
+    result = cli_check(cli, ws, plan, "--approval", copy)
+    assert result.code == 4
+    assert result.json()["result"]["approvals"] == {
+        "required": 2,
+        "approvers": ["bob"],
+        "stale": [],
+        "satisfied": False,
+    }
+    assert result.json()["result"]["verdict"] == "NEED_APPROVAL"
+
+
+def test_two_distinct_approvers_approve(cli: Cli, ws: Path) -> None:
+    write_policy(ws, {"min_approvals": 2})
+    plan = cli_plan(cli, ws, DELETE_A)
+    assert cli_approve(cli, ws, plan, "bob").code == 0
+    assert cli_check(cli, ws, plan).code == 4
+    assert cli_approve(cli, ws, plan, "carol").code == 0
+    result = cli_check(cli, ws, plan)
+    assert result.code == 0
+    assert sorted(result.json()["result"]["approvals"]["approvers"]) == ["bob", "carol"]
+    assert result.json()["result"]["verdict"] == "APPROVED"
+
+
+def test_policy_edited_after_approval_makes_it_stale(cli: Cli, ws: Path) -> None:
+    write_policy(ws, {"min_approvals": 1})
+    plan = cli_plan(cli, ws, DELETE_A)
+    assert cli_approve(cli, ws, plan, "bob").code == 0
+    assert cli_check(cli, ws, plan).code == 0
+    write_policy(ws, {"min_approvals": 1}, writegate={"size_risk": {"medium_files": 11}})
+    result = cli_check(cli, ws, plan)
+    assert result.code == 4
+    approvals = result.json()["result"]["approvals"]
+    assert approvals["approvers"] == []
+    assert approvals["stale"] == ["bob"]
+    human = cli("check", plan, "-C", ws)
+    assert "another policy" in human.out
+    assert "bob" in human.out
+    # Approving again under the edited policy replaces the stale record.
+    assert cli_approve(cli, ws, plan, "bob").code == 0
+    again = cli_check(cli, ws, plan)
+    assert again.code == 0
+    assert again.json()["result"]["approvals"]["stale"] == []
+
+
+def test_denied_plan_cannot_be_approved(cli: Cli, ws: Path) -> None:
+    plan = cli_plan(cli, ws, DENIED, expect=3)
+    result = cli_approve(cli, ws, plan, "bob")
+    assert result.code == 3
+    assert error_of(result)["type"] == "denied"
+    assert "forbidden-path" in result.err
+    assert stored_files(ws) == []
+    events = (ws / ".agentos" / "audit" / "audit.jsonl").read_text().splitlines()
+    assert not any(json.loads(e)["event"] == "approval.recorded" for e in events)
+
+
+def test_corrupt_stored_approval_exits_6_naming_the_file(cli: Cli, ws: Path) -> None:
+    plan = cli_plan(cli, ws, DELETE_A)
+    path = Path(cli_approve(cli, ws, plan, "bob").json()["result"]["approval_file"])
+    path.write_text(path.read_text()[:-20])
+    result = cli_check(cli, ws, plan)
+    assert result.code == 6
+    assert str(path) in result.err
+    assert error_of(result)["details"]["approval"] == str(path)
+
+
+def test_corrupt_stored_approval_still_records_the_decision(cli: Cli, ws: Path) -> None:
+    plan = cli_plan(cli, ws, DELETE_A)
+    path = Path(cli_approve(cli, ws, plan, "bob").json()["result"]["approval_file"])
+    path.write_text("{}")
+    trail = ws / ".agentos" / "audit" / "audit.jsonl"
+    before = len(trail.read_text().splitlines())
+    assert cli_check(cli, ws, plan).code == 6
+    after = [json.loads(line) for line in trail.read_text().splitlines()]
+    assert [e["event"] for e in after[before:]] == ["gate.evaluated"]
