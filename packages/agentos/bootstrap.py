@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 
 from agentos.governance.policyfile import packaged_policy_text
 from agentos.statefs import write_atomic
@@ -20,6 +21,7 @@ from agentos.workspace import DEFAULT_POLICY_RELPATH, STATE_DIR_NAME, Workspace,
 GITIGNORE_ENTRY = ".agentos/"
 _IGNORED_ENTRIES = {".git", STATE_DIR_NAME}
 SCHEMA_NAME = "policy.schema.json"
+EXAMPLE_TESTS = "data/policy_tests_example.yaml"
 _SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=\S+$", re.MULTILINE)
 _ALLOWED_LINE = re.compile(r"^(?P<indent>\s*)allowed_paths:\s*\[.*\]\s*$", re.MULTILINE)
 # Entries never offered as writable: they match the default forbidden_paths.
@@ -43,8 +45,10 @@ def derive_allowed_paths(workspace: Workspace) -> list[str]:
         if name in _IGNORED_ENTRIES or _SECRET_NAMES.match(name) or path.is_symlink():
             continue
         allowed.append(f"{name}/**" if path.is_dir() else name)
-    if "agent/**" not in allowed:
-        allowed.append("agent/**")
+    # init itself makes sure .gitignore and agent/ exist, so they are writable too.
+    for entry in (".gitignore", "agent/**"):
+        if entry not in allowed:
+            allowed.append(entry)
     return allowed
 
 
@@ -81,6 +85,13 @@ def init_workspace(workspace: Workspace) -> InitReport:
         if not schema_path.exists():
             write_atomic(schema_path, schema_text().encode("utf-8"))
             report.created.append(schema_path.relative_to(workspace.root).as_posix())
+        tests_dir = policy_path.parent / "tests"
+        if not tests_dir.exists():
+            example = resources.files("agentos").joinpath(EXAMPLE_TESTS).read_bytes()
+            write_atomic(tests_dir / "example.yaml", example)
+            report.created.append(
+                (tests_dir / "example.yaml").relative_to(workspace.root).as_posix()
+            )
     ensure_state_dir(workspace)
     (report.unchanged if state_existed else report.created).append(STATE_DIR_NAME + "/")
     gitignore = workspace.root / ".gitignore"

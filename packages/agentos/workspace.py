@@ -20,7 +20,8 @@ MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4096
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls, and the bidirectional overrides that make a name read as another.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def path_problems(raw: str) -> list[str]:
     if not raw:
         return ["the path is empty"]
     if _CONTROL.search(raw):
-        problems.append("contains a NUL or control character")
+        problems.append("contains a NUL, control or bidirectional-override character")
     if raw.startswith("/"):
         problems.append("is absolute")
     if _DRIVE.match(raw):

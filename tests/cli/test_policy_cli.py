@@ -38,12 +38,34 @@ def test_validate_reports_unknown_keys_and_wrong_types_with_file_and_line(
     result = cli("policy", "validate", path, "--json")
     assert result.code == 2
     lines = result.err.strip().splitlines()
+    assert len(lines) == 3, result.err
+    assert lines[0].startswith(f"agentos: error: {path}:3: writegate.forbiden_paths: unknown key")
+    assert lines[1].startswith(f"agentos: error: {path}:4: writegate.content.binary_files:")
+    assert lines[2] == (
+        "agentos: error: invalid policy: 2 problems (listed above) — fix the policy file, "
+        "then check it with 'agentos policy validate'"
+    )
+    error = result.json()["error"]
+    assert error["type"] == "policy_error"
+
+
+def test_other_commands_report_a_bad_policy_in_one_line(
+    cli: Cli, workspace: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("version: 1\nwritegate:\n  forbiden_paths: []\n  content: {binary_files: 3}\n")
+    write_tree(workspace, {"src/a.py": "x\n"})
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("changes: [{op: modify, path: src/a.py, content: y}]\n")
+    result = cli("plan", manifest, "-C", workspace, "--policy", path, "--json")
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
     assert len(lines) == 1, result.err
     assert f"{path}:3: writegate.forbiden_paths: unknown key" in lines[0]
     assert f"{path}:4: writegate.content.binary_files:" in lines[0]
-    error = result.json()["error"]
-    assert error["type"] == "policy_error"
-    assert error["details"]["problems"][0].startswith(f"{path}:3:")
+    problems = result.json()["error"]["details"]["problems"]
+    assert problems[0].startswith(f"{path}:3:")
+    assert not (workspace / ".agentos" / "plans").exists()
 
 
 def test_validate_prints_lint_warnings_and_still_passes(cli: Cli, tmp_path: Path) -> None:
@@ -147,6 +169,11 @@ def test_an_invalid_case_file_is_a_usage_error_with_its_line(
     result = cli("policy", "test", case, "-C", workspace)
     assert result.code == 2
     assert f"{case}:3: cases[0].expect:" in result.err
+    assert "invalid policy test file" in result.err
+    case.write_text("- name: x\n  changes: [{op: rename, form: a, path: b}]\n  expect: ALLOW\n")
+    result = cli("policy", "test", case, "-C", workspace)
+    assert "cases[0].changes[0].form: unknown key" in result.err
+    assert "did you mean 'from'?" in result.err
 
 
 def test_a_missing_case_directory_is_a_usage_error(cli: Cli, workspace: Path) -> None:
@@ -204,3 +231,8 @@ def test_init_writes_the_schema_beside_the_policy(cli: Cli, workspace: Path) -> 
     schema = json.loads((policy.parent / "policy.schema.json").read_text())
     assert schema == policy_json_schema()
     assert cli("policy", "validate", "-C", workspace).code == 0
+    assert "agent/policies/tests/example.yaml" in result.json()["result"]["created"]
+    tested = cli("policy", "test", "-C", workspace, "--json")
+    assert tested.code == 0, tested.out
+    assert tested.json()["result"]["total"] == 3
+    assert ".gitignore" in result.json()["result"]["allowed_paths"]

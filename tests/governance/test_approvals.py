@@ -231,6 +231,10 @@ def _forged_field(approval: Approval) -> Approval:
     return approval.model_copy(update={"comment": "edited after signing"})
 
 
+def _resigned(approval: Approval) -> Approval:
+    return approval.model_copy(update={"signature": sign(approval, KEY)})
+
+
 def _other_key(approval: Approval) -> Approval:
     return approval.model_copy(update={"signature": sign(approval, OTHER_KEY)})
 
@@ -246,7 +250,7 @@ def _other_key(approval: Approval) -> Approval:
             "other bytes",
         ),
         ("unknown", rules(allowed_approvers=["carol"]), None, "allowed_approvers"),
-        ("self", rules(), lambda a: a.model_copy(update={"approver": AUTHOR}), "self-approval"),
+        ("self", rules(), lambda a: _resigned(a.model_copy(update={"approver": AUTHOR})), "self"),
         (
             "unsigned",
             rules(require_signature=True),
@@ -546,17 +550,20 @@ def test_approval_edited_after_signing_refused(
     assert "does not verify" in result.err
 
 
-def test_unsigned_approval_refused_once_signatures_are_required(
+def test_unsigned_approval_goes_stale_once_signatures_are_required(
     cli: Cli, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Tightening the policy voids earlier approvals without calling them false (exit 4)."""
     monkeypatch.delenv(KEY_ENV, raising=False)
     plan = cli_plan(cli, ws, DELETE_A)
     assert cli_approve(cli, ws, plan, "bob").code == 0
     write_policy(ws, {"require_signature": True})
     monkeypatch.setenv(KEY_ENV, KEY.decode())
     result = cli_check(cli, ws, plan)
-    assert result.code == 6
-    assert "not signed" in result.err
+    assert result.code == 4, result.err
+    assert result.json()["result"]["approvals"]["stale"] == ["bob"]
+    assert cli_approve(cli, ws, plan, "bob").code == 0
+    assert cli_check(cli, ws, plan).code == 0
 
 
 def test_same_person_twice_still_needs_approval(cli: Cli, ws: Path, tmp_path: Path) -> None:

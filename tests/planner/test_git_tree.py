@@ -285,7 +285,7 @@ CASES: dict[str, Case] = {
         base={"keep.txt": "k\n"},
         head={"keep.txt": "k\n", "a\tb.txt": "x\n"},
         expect_in_diff=(b'"b/a\\tb.txt"',),
-        refused=(3, "contains a NUL or control character"),
+        refused=(3, "contains a NUL, control or bidirectional-override character"),
     ),
 }
 

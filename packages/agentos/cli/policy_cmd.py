@@ -39,12 +39,23 @@ def validate(
     ] = None,
 ) -> Outcome:
     """Check a policy against the schema (exit 2 with file:line) and lint it (warnings)."""
-    from agentos.governance.policyfile import load_policy
+    from agentos.cli.render import print_error
+    from agentos.governance.policyfile import PolicyError, load_policy
     from agentos.governance.policylint import lint_policy
     from agentos.workspace import Workspace
 
     workspace = Workspace.open(opts.workspace_dir) if file is None else None
-    loaded = load_policy(file or opts.policy, workspace)
+    try:
+        loaded = load_policy(file or opts.policy, workspace)
+    except PolicyError as exc:
+        if len(exc.problems) <= 1:
+            raise
+        # Validation is the one place where every problem is listed, a line each.
+        for problem in exc.problems:
+            print_error(problem)
+        raise PolicyError(
+            [f"{len(exc.problems)} problems (listed above)"], source=exc.details["policy"]
+        ) from None
     warnings = lint_policy(loaded.policy)
     result = {
         "policy": loaded.source,

@@ -113,10 +113,8 @@ def stored_approvals(directory: Path, plan: ChangePlan) -> list[tuple[str, Appro
     prefix = plan.changeset.checksum.removeprefix("sha256:")[:16] + "-"
     if not folder.is_dir():
         return []
-    found = []
-    for path in sorted(folder.glob(f"{prefix}*.json")):
-        found.append((str(path), read_approval(path)))
-    return found
+    found = [(str(path), read_approval(path)) for path in folder.glob(f"{prefix}*.json")]
+    return sorted(found, key=lambda item: (item[1].approved_at, item[0]))
 
 
 @dataclass(frozen=True)
@@ -150,8 +148,13 @@ def approver_name_problem(name: str) -> str | None:
 def approval_problem(
     approval: Approval, plan: ChangePlan, policy: Policy, key: bytes | None
 ) -> str | None:
-    """Why ``approval`` is invalid for ``plan`` under ``policy`` (None when it is valid)."""
-    rules = policy.approvals
+    """Why ``approval`` is invalid for ``plan`` under ``policy`` (None when it is valid).
+
+    What makes an approval false (other bytes, a signature that does not verify) counts
+    whatever the policy; the policy's own rules (approvers, self-approval, signatures
+    required) apply only to an approval given under this very policy — one given under
+    another is stale, not false.
+    """
     if approval.plan_id != plan.plan_id:
         return f"it approves plan {approval.plan_id!r}, not {plan.plan_id!r}"
     if approval.checksum != plan.changeset.checksum:
@@ -159,20 +162,24 @@ def approval_problem(
             f"it approves other bytes ({approval.checksum}); the plan is now "
             f"{plan.changeset.checksum} — the plan changed after approval, approve it again"
         )
+    if (
+        approval.signature is not None
+        and key is not None
+        and not hmac.compare_digest(approval.signature, sign(approval, key))
+    ):
+        return f"its signature does not verify with {KEY_ENV} (forged, or altered after signing)"
+    if approval.policy_digest != policy.digest():
+        return None
+    rules = policy.approvals
     if rules.allowed_approvers and approval.approver not in rules.allowed_approvers:
         return f"{approval.approver!r} is not in approvals.allowed_approvers"
     if rules.forbid_self_approval and approval.approver == plan.author:
         return f"{approval.approver!r} is the plan's author, and self-approval is forbidden"
-    if approval.signature is None:
-        if rules.require_signature:
+    if rules.require_signature:
+        if approval.signature is None:
             return "it is not signed, and approvals.require_signature is set"
-        return None
-    if key is None:
-        if rules.require_signature:
+        if key is None:
             raise UsageError(f"the policy requires signed approvals; set {KEY_ENV} to verify them")
-        return None
-    if not hmac.compare_digest(approval.signature, sign(approval, key)):
-        return f"its signature does not verify with {KEY_ENV} (forged, or altered after signing)"
     return None
 
 

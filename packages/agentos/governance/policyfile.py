@@ -32,13 +32,19 @@ class PolicyError(InvalidInputError):
 
     kind = "policy_error"
 
-    def __init__(self, problems: list[str], *, source: str) -> None:
+    def __init__(
+        self,
+        problems: list[str],
+        *,
+        source: str,
+        subject: str = "policy",
+        advice: str = "fix the policy file, then check it with 'agentos policy validate'",
+    ) -> None:
         shown = "; ".join(problems[:3]) + (
             f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         )
         super().__init__(
-            f"invalid policy: {shown} — fix the policy file, then check it with "
-            "'agentos policy validate'",
+            f"invalid {subject}: {shown} — {advice}",
             details={"policy": source, "problems": problems},
         )
         self.problems = problems
@@ -207,14 +213,19 @@ def _unknown_key_message(root: type[Any], location: Location) -> str:
     for part in location[:-1]:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        field = _keys_of(model).get(str(part)) if hasattr(model, "model_fields") else None
         model = _model_of(field.annotation) if field is not None else None
         if model is None:
             return "unknown key"
-    known = sorted(model.model_fields)
+    known = sorted(_keys_of(model))
     guess = difflib.get_close_matches(str(location[-1]), known, n=1)
     hint = f"; did you mean {guess[0]!r}?" if guess else ""
     return f"unknown key (allowed here: {', '.join(known)}){hint}"
+
+
+def _keys_of(model: Any) -> dict[str, Any]:
+    """A model's fields by the key a file spells them with (the alias, where there is one)."""
+    return {field.alias or name: field for name, field in model.model_fields.items()}
 
 
 def _model_of(annotation: Any) -> Any:

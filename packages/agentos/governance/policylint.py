@@ -78,7 +78,7 @@ def never_matches(pattern: str) -> str | None:
 
 
 def lint_policy(policy: Policy) -> list[LintWarning]:
-    """Every warning for ``policy``, in file order."""
+    """Every warning for ``policy``: pattern problems first, then shadowing, then the rest."""
     return list(_lint(policy))
 
 
@@ -103,7 +103,7 @@ def _lint(policy: Policy) -> Iterator[LintWarning]:
             why = never_matches(pattern)
             if why is not None:
                 yield LintWarning(f"{key}[{index}]", f"{pattern!r} can never match: {why}")
-    forbidden = PathPatterns(gate.forbidden_paths)
+    forbidden = PathPatterns(gate.forbidden_paths, fold_case=True)
     allowed = PathPatterns(executor.allowed_paths)
     for index, pattern in enumerate(executor.always_review_categories):
         if never_matches(pattern):

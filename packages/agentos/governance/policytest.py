@@ -236,14 +236,24 @@ def load_cases(path: Path) -> list[PolicyCase]:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise PolicyError([f"{path}: the file is not UTF-8 text"], source=str(path)) from None
+        raise PolicyError(
+            [f"{path}: the file is not UTF-8 text"], source=str(path), subject="policy test file"
+        ) from None
     except OSError as exc:
         raise UsageError(f"cannot read policy test file {str(path)!r}: {exc.strerror}") from None
-    data, lines = load_yaml_with_lines(text, source=str(path))
-    wrapped: Any = {"cases": data} if isinstance(data, list) else data
-    if isinstance(data, list):
-        lines = {("cases", *key): line for key, line in lines.items()}
-    return validate_located(CaseFile, wrapped, lines, source=str(path)).cases
+    try:
+        data, lines = load_yaml_with_lines(text, source=str(path))
+        wrapped: Any = {"cases": data} if isinstance(data, list) else data
+        if isinstance(data, list):
+            lines = {("cases", *key): line for key, line in lines.items()}
+        return validate_located(CaseFile, wrapped, lines, source=str(path)).cases
+    except PolicyError as exc:
+        raise PolicyError(
+            exc.problems,
+            source=str(path),
+            subject="policy test file",
+            advice="fix the case file (see docs/policy.md, 'Policy tests')",
+        ) from None
 
 
 def case_files(target: Path) -> list[Path]:
@@ -271,6 +281,8 @@ def run_policy_tests(target: Path, policy: Policy) -> list[CaseResult]:
                 raise PolicyError(
                     [f"{path}: two cases are named {case.name!r}; names must differ"],
                     source=str(path),
+                    subject="policy test file",
+                    advice="rename one of them",
                 )
             names.add(case.name)
             results.append(run_case(case, policy, file=str(path)))

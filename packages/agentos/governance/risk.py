@@ -70,11 +70,11 @@ def assess_risk(
         )
     paths = [p for c in changes for p in _paths_of(c)]
     for rule in settings.rules:
-        matcher = PathPatterns(rule.paths)
+        matcher = PathPatterns(rule.paths, fold_case=True)
         hit = tuple(p for p in paths if matcher.matches(p))
         if hit:
             reasons.append(RiskReason(level=rule.level, reason=rule.reason, paths=hit))
-    critical = PathPatterns(settings.critical_paths)
+    critical = PathPatterns(settings.critical_paths, fold_case=True)
     hit = tuple(p for p in paths if critical.matches(p))
     if hit:
         reasons.append(

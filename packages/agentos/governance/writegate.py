@@ -10,7 +10,7 @@ binary, always-review, risk, unverified-risk. The decision is the most severe fi
 
 from __future__ import annotations
 
-from collections import Counter
+import difflib
 from collections.abc import Iterator
 
 from agentos.governance.facts import WorkspaceFacts, plan_paths
@@ -82,27 +82,46 @@ def risk_settings(policy: Policy, *, policy_path: str | None = None) -> RiskSett
 def changed_lines(plan: ChangePlan, facts: WorkspaceFacts) -> int:
     """Lines added plus removed: the plan's count, or more if the changes themselves show more.
 
-    The recount compares line multisets, a lower bound of any diff's count, so an honest plan
-    keeps its own figure and an edited ``stats`` cannot hide lines.
+    Each file is recounted with a line diff against its pre-image on disk (where the facts
+    hold it; otherwise the plan's own per-file count stands), so an edited ``stats`` cannot
+    hide lines, moved ones included. An honest plan keeps its own figure, which may be larger
+    when several inputs edited the same lines.
     """
     stated = plan.stats.added_lines + plan.stats.removed_lines
+    per_file = {f.path: f.added + f.removed for f in plan.stats.per_file}
     recounted = 0
     for change in plan.changeset.changes:
         source = change.from_path if change.op == "rename" else change.path
         old = None if change.op == "create" else facts.pre_images.get(source)
         if change.op != "create" and old is None:
+            recounted += per_file.get(change.path, 0)
             continue
         new = None if change.op == "delete" else change.content.to_bytes()
-        recounted += _line_delta(old, new)
+        recounted += line_delta(old, new)
     return max(stated, recounted)
 
 
-def _line_delta(old: bytes | None, new: bytes | None) -> int:
+def line_delta(old: bytes | None, new: bytes | None) -> int:
+    """Lines removed plus lines added to turn ``old`` into ``new`` (0 for binary contents)."""
     if (old is not None and is_binary(old)) or (new is not None and is_binary(new)):
         return 0
-    before = Counter(split_lines(old or b""))
-    after = Counter(split_lines(new or b""))
-    return (after - before).total() + (before - after).total()
+    before = split_lines(old or b"")
+    after = split_lines(new or b"")
+    # Trim the common ends first: most edits are small, and the matcher is quadratic at worst.
+    start = 0
+    limit = min(len(before), len(after))
+    while start < limit and before[start] == after[start]:
+        start += 1
+    end = 0
+    while end < limit - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    before = before[start : len(before) - end]
+    after = after[start : len(after) - end]
+    if not before or not after:
+        return len(before) + len(after)
+    matcher = difflib.SequenceMatcher(None, before, after)
+    kept = sum(block.size for block in matcher.get_matching_blocks())
+    return len(before) + len(after) - 2 * kept
 
 
 def _findings(
@@ -111,7 +130,7 @@ def _findings(
     paths = plan_paths(plan)
     gate = policy.writegate
     yield from path_safety_findings(plan, facts)
-    forbidden = PathPatterns(gate.forbidden_paths)
+    forbidden = PathPatterns(gate.forbidden_paths, fold_case=True)
     for path in paths:
         pattern = forbidden.first_match(path)
         if pattern is not None:
@@ -134,7 +153,7 @@ def _findings(
             )
     yield from _constraints(plan, policy, lines)
     if gate.content.detect_secrets:
-        yield from _secrets(plan)
+        yield from _secrets(plan, facts)
     if gate.content.binary_files != "allow":
         for change in plan.changeset.changes:
             if change.op != "delete" and is_binary(change.content.to_bytes()):
@@ -145,7 +164,7 @@ def _findings(
                     message=f"{change.path} is a binary file; the policy says "
                     f"binary_files: {gate.content.binary_files}",
                 )
-    review = PathPatterns(policy.executor.always_review_categories)
+    review = PathPatterns(policy.executor.always_review_categories, fold_case=True)
     for path in paths:
         pattern = review.first_match(path)
         if pattern is not None:
@@ -194,13 +213,29 @@ def _constraints(plan: ChangePlan, policy: Policy, lines: int) -> Iterator[Findi
             )
 
 
-def _secrets(plan: ChangePlan) -> Iterator[Finding]:
+def _secrets(plan: ChangePlan, facts: WorkspaceFacts) -> Iterator[Finding]:
+    """Secrets in what the plan adds: a line already in the file's pre-image is not new.
+
+    So a file that already holds a flagged line can still be edited (the secret is in the
+    repository already; removing it is a separate change); with no pre-image known, every
+    line counts.
+    """
     from agentos.governance.secrets import find_secrets
 
     for change in plan.changeset.changes:
         if change.op == "delete":
             continue
-        for hit in find_secrets(change.content.to_bytes()):
+        data = change.content.to_bytes()
+        hits = find_secrets(data)
+        if not hits:
+            continue
+        source = change.from_path if change.op == "rename" else change.path
+        old = facts.pre_images.get(source) if change.op != "create" else None
+        known = set(split_lines(old)) if old else set()
+        lines = split_lines(data)
+        for hit in hits:
+            if known and 0 < hit.line <= len(lines) and lines[hit.line - 1] in known:
+                continue
             # The finding names the pattern and the line, never the secret itself.
             yield Finding(
                 rule="secret",

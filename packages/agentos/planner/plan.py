@@ -226,6 +226,8 @@ def plan(request: PlanRequest, policy: LoadedPolicy, *, output: Path | None = No
     )
     built = plan_changes(replace(request, risk=settings))
     decision = decide_plan(built, workspace, policy)
+    # The gate may count more changed lines than the hunks did; the plan shows its risk.
+    built = built.model_copy(update={"risk": decision.risk})
     fault_point("plan.before_write")
     ensure_state_dir(workspace)
     target = output if output is not None else workspace.plans_dir / f"{built.plan_id}.json"

@@ -185,6 +185,14 @@ class Overlay:
         parts = path.split("/")
         for end in range(1, len(parts)):
             prefix = "/".join(parts[:end])
+            entry = self._entries.get(prefix)
+            if entry is not None and entry.state is not None:
+                # The same changeset made ``prefix`` a file: the gate's path-safety rule.
+                raise PathSafetyError(
+                    f"path-safety: {what}: {path} lies under {prefix}, which this same "
+                    "changeset writes as a file; a file cannot be a directory",
+                    details={"path": path, "blocking": prefix, "rule": "path-safety"},
+                )
             if self.get(prefix) is not None or self.baseline.kind(prefix) == "file":
                 raise ConflictError(
                     f"{what}: cannot create {path} because {prefix} is a file; "
