@@ -1,20 +1,35 @@
-"""Named fault-injection points, driven by an environment variable that only tests set.
+"""Named fault-injection points, driven by environment variables that only tests set.
 
-Like SQLite's test VFS: code calls ``fault_point("plan.before_write")`` at the places where a
-crash or an I/O error matters, and ``AGENTOS_FAULTS="plan.before_write=crash"`` makes that point
-misbehave. With the variable unset (always, outside tests) a point costs one dict lookup.
+Like SQLite's test VFS: code calls ``fault_point("fsops.replace.before")`` wherever a crash or
+an I/O error matters, and ``AGENTOS_FAULTS`` makes chosen points misbehave. With the variables
+unset (always, outside tests) a point costs one dict lookup.
 
-Actions: ``crash`` (``os._exit(137)``, like a SIGKILL), ``error`` (a ``RuntimeError``, i.e. a
-bug), ``eio`` / ``enospc`` / ``eacces`` / ``eperm`` (the matching ``OSError``).
+``AGENTOS_FAULTS`` is a comma-separated list of ``name=action[@hits]``:
+
+- actions: ``crash`` (``os._exit(137)``, like a SIGKILL), ``error`` (a ``RuntimeError``, i.e.
+  a bug), ``eio`` / ``enospc`` / ``eacces`` / ``eperm`` (the matching ``OSError``), ``pause``
+  (write ``<name>.paused`` into ``AGENTOS_FAULTS_DIR`` and wait for ``<name>.resume``);
+- hits: none = every time the point is reached (persistent), ``@3`` = the third time only
+  (once), ``@3+`` = the third time and every time after.
+
+``AGENTOS_FAULTS_TRACE=FILE`` appends the name of every point reached to ``FILE``, one per
+line, so a test can enumerate every crash state of a run.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 ENV_VAR = "AGENTOS_FAULTS"
+TRACE_VAR = "AGENTOS_FAULTS_TRACE"
+DIR_VAR = "AGENTOS_FAULTS_DIR"
 CRASH_EXIT_CODE = 137
+PAUSE_LIMIT_SECONDS = 120.0
 _ERRNOS = {
     "eio": errno.EIO,
     "enospc": errno.ENOSPC,
@@ -23,26 +38,75 @@ _ERRNOS = {
 }
 
 
-def _armed() -> dict[str, str]:
-    spec = os.environ.get(ENV_VAR, "")
-    points: dict[str, str] = {}
+@dataclass(frozen=True)
+class _Fault:
+    action: str
+    first: int  # 1-based hit number from which the fault fires (0: every hit)
+    last: int | None  # last hit that fires (None: no end)
+
+    def fires(self, hit: int) -> bool:
+        return hit >= self.first and (self.last is None or hit <= self.last)
+
+
+_parsed: dict[str, dict[str, _Fault]] = {}
+_hits: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+def _faults(spec: str) -> dict[str, _Fault]:
+    if spec in _parsed:
+        return _parsed[spec]
+    faults: dict[str, _Fault] = {}
     for item in spec.split(","):
         name, _, action = item.strip().partition("=")
-        if name:
-            points[name] = action or "error"
-    return points
+        if not name:
+            continue
+        action, _, when = (action or "error").partition("@")
+        if not when:
+            faults[name] = _Fault(action, 0, None)
+        elif when.endswith("+"):
+            faults[name] = _Fault(action, int(when[:-1]), None)
+        else:
+            faults[name] = _Fault(action, int(when), int(when))
+    _parsed[spec] = faults
+    return faults
 
 
 def fault_point(name: str) -> None:
     """Misbehave here if a test armed ``name``; otherwise do nothing."""
-    if ENV_VAR not in os.environ:
+    if ENV_VAR not in os.environ and TRACE_VAR not in os.environ:
         return
-    action = _armed().get(name)
-    if action is None:
+    with _lock:
+        hit = _hits[name] = _hits.get(name, 0) + 1
+        trace = os.environ.get(TRACE_VAR)
+        if trace:
+            with Path(trace).open("a", encoding="utf-8") as handle:
+                handle.write(f"{name}\n")
+    fault = _faults(os.environ.get(ENV_VAR, "")).get(name)
+    if fault is None or not fault.fires(hit):
         return
+    action = fault.action
     if action == "crash":
         os._exit(CRASH_EXIT_CODE)
+    if action == "pause":
+        _pause(name)
+        return
     if action in _ERRNOS:
         code = _ERRNOS[action]
         raise OSError(code, f"{os.strerror(code)} (injected at {name})")
     raise RuntimeError(f"injected fault at {name}")
+
+
+def _pause(name: str) -> None:
+    """Tell the test where we are, then wait until it says go on."""
+    directory = Path(os.environ.get(DIR_VAR, "."))
+    (directory / f"{name}.paused").write_text(str(os.getpid()), encoding="utf-8")
+    resume = directory / f"{name}.resume"
+    deadline = time.monotonic() + PAUSE_LIMIT_SECONDS
+    while not resume.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def reset_hits() -> None:
+    """Forget how often each point was reached (for tests that fork)."""
+    _hits.clear()

@@ -36,7 +36,9 @@ def ensure_dir(directory: Path) -> None:
         fsync_dir(path.parent)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True, sync_dir: bool = True
+) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
     ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -57,5 +59,5 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()
         raise
-    if durable:
+    if durable and sync_dir:
         fsync_dir(path.parent)

@@ -20,6 +20,7 @@ from typing import Any
 
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import AuditChainError, BusyError
+from agentos.faults import fault_point
 from agentos.statefs import ensure_dir, fsync_dir, write_atomic
 
 GENESIS = "0" * 64
@@ -119,6 +120,7 @@ class AuditTrail:
             record["plan_id"] = plan_id
         record["hash"] = event_hash(prev, canonical_json(record))
         line = canonical_json(record) + b"\n"
+        fault_point("audit.append.before")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             view = memoryview(line)
@@ -130,7 +132,9 @@ class AuditTrail:
             os.close(fd)
         if seq == 0 and self.durable:
             fsync_dir(self.directory)
+        fault_point("audit.append.after")
         self._write_head(record["seq"], record["hash"])
+        fault_point("audit.head.after")
         return record
 
     def _write_head(self, seq: int, digest: str) -> None:

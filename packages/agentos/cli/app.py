@@ -49,12 +49,14 @@ def _root(
 def _register() -> None:
     # Importing a command module registers its commands on ``app``.
     from agentos.cli import (  # noqa: F401
+        apply_cmd,
         audit_cmd,
         gate_cmd,
         init_cmd,
         plan_cmd,
         policy_cmd,
         show_cmd,
+        status_cmd,
     )
 
 
@@ -63,9 +65,9 @@ def run(argv: list[str]) -> int:
     from typer._click.exceptions import ClickException
     from typer.exceptions import Abort
 
-    _register()
-    command = typer.main.get_command(app)
     try:
+        _register()
+        command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="agentos", standalone_mode=False)
     except ClickException as exc:
         message = exc.format_message()
@@ -85,4 +87,15 @@ def run(argv: list[str]) -> int:
         return EXIT_USAGE
     except Abort:
         return EXIT_ABORTED
+    except Exception as exc:  # outside any command's boundary (start-up): still no traceback
+        from pathlib import Path
+
+        from agentos.cli.context import EXIT_INTERNAL, save_traceback
+
+        log = save_traceback(Path(), exc)
+        print_error(
+            f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "
+            f"traceback saved to {log} — please report it"
+        )
+        return EXIT_INTERNAL
     return result if isinstance(result, int) else 0

@@ -149,10 +149,17 @@ def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:
         print_warning(warning)
     if opts.json:
         print_json(
-            envelope(opts.command, exit_code=outcome.exit_code, result=outcome.result, error=None)
+            envelope(
+                opts.command,
+                exit_code=outcome.exit_code,
+                result=outcome.result,
+                error=outcome.error,
+            )
         )
     elif outcome.human is not None and not opts.quiet:
         outcome.human(console())
+    if outcome.error is not None:
+        print_error(outcome.error["message"])
     return outcome.exit_code
 
 

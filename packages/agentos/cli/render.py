@@ -28,6 +28,7 @@ class Outcome:
     exit_code: int = 0
     human: HumanRenderer | None = None
     warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None  # for a result that is also a failure (apply's)
 
 
 def envelope(
@@ -64,6 +65,12 @@ def console(*, stderr: bool = False) -> Console:
 def print_error(message: str) -> None:
     """The one-line error message on stderr."""
     sys.stderr.write(f"agentos: error: {message}\n")
+    sys.stderr.flush()
+
+
+def print_info(message: str) -> None:
+    """A one-line progress note on stderr (``agentos: ...``), never on stdout."""
+    sys.stderr.write(f"agentos: {message}\n")
     sys.stderr.flush()
 
 

@@ -1,0 +1,1 @@
+"""The Executor: lock, drift check, journal, atomic writes, verification, commit or rollback."""

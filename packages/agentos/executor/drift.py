@@ -1,0 +1,97 @@
+"""The drift check before writing and the verification after (SPEC §8.3, §9).
+
+Drift: every pre-image the plan pinned must still be on disk byte for byte, and every path it
+creates must still be absent; otherwise nothing is written and each drifted file is named.
+Verification: every written path holds its post-image hash and mode, deleted paths are gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agentos.executor.fsops import FileState, WorkspaceWriter, WriteRefusedError
+from agentos.model import ChangePlan, FileChange
+
+EXECUTABLE = "100755"
+
+
+@dataclass
+class DriftReport:
+    """What the disk holds for the plan's paths, and what no longer matches."""
+
+    current: dict[str, FileState | None] = field(default_factory=dict)
+    drifted: list[str] = field(default_factory=list)
+    holds_post_images: bool = False
+
+
+def _read(writer: WorkspaceWriter, path: str, report: DriftReport) -> FileState | None:
+    try:
+        state = writer.read(path)
+    except WriteRefusedError as exc:
+        report.drifted.append(f"{path}: {exc.details.get('reason', exc.message)}")
+        state = None
+    except IsADirectoryError:
+        report.drifted.append(f"{path}: it is a directory now")
+        state = None
+    report.current[path] = state
+    return state
+
+
+def is_post_image(change: FileChange, state: FileState | None) -> bool:
+    """True when ``state`` is what ``change`` leaves at ``change.path``."""
+    if change.op == "delete":
+        return state is None
+    return (
+        state is not None
+        and state.sha256 == change.sha256
+        and bool(state.mode & 0o100) == (change.mode == EXECUTABLE)
+    )
+
+
+def check_drift(plan: ChangePlan, writer: WorkspaceWriter) -> DriftReport:
+    """Compare the disk with the plan's pre-images (and, for replays, its post-images)."""
+    report = DriftReport()
+    post = True
+    for change in plan.changeset.changes:
+        if change.op == "rename":
+            source = _read(writer, change.from_path, report)
+            target = _read(writer, change.path, report)
+            post = post and source is None and is_post_image(change, target)
+            if source is None:
+                report.drifted.append(f"{change.from_path}: it is gone (the plan moves it)")
+            elif source.sha256 != change.old_sha256:
+                report.drifted.append(f"{change.from_path}: it changed since the plan was made")
+            if target is not None:
+                report.drifted.append(f"{change.path}: it exists now (the plan creates it)")
+            continue
+        state = _read(writer, change.path, report)
+        post = post and is_post_image(change, state)
+        if change.op == "create":
+            if state is not None:
+                report.drifted.append(f"{change.path}: it exists now (the plan creates it)")
+        elif state is None:
+            report.drifted.append(f"{change.path}: it is gone (the plan {change.op}s it)")
+        elif state.sha256 != change.old_sha256:
+            report.drifted.append(f"{change.path}: it changed since the plan was made")
+    report.holds_post_images = post
+    return report
+
+
+def verify_post_images(plan: ChangePlan, writer: WorkspaceWriter) -> list[str]:
+    """Every way the disk differs from the plan's result (empty when it verifies)."""
+    problems = []
+    for change in plan.changeset.changes:
+        if change.op == "rename" and writer.exists(change.from_path):
+            problems.append(f"{change.from_path} still exists after the move")
+        state = writer.read(change.path)
+        if is_post_image(change, state):
+            continue
+        if change.op == "delete":
+            problems.append(f"{change.path} still exists")
+        elif state is None:
+            problems.append(f"{change.path} is missing")
+        elif state.sha256 != change.sha256:
+            problems.append(f"{change.path} does not hold the planned content")
+        else:
+            problems.append(f"{change.path} does not have mode {change.mode}")
+    return problems

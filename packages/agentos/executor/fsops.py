@@ -1,0 +1,336 @@
+"""The only code that writes workspace files — and it refuses, on its own, what it must not do.
+
+Every operation walks to its directory with ``O_NOFOLLOW`` directory descriptors from the
+workspace root, so no symlink anywhere on the way is ever followed, even one swapped in after
+the gate looked; then it checks the path against the workspace's rules (path-safety,
+``executor.allowed_paths``, ``writegate.forbidden_paths``) before touching anything. A caller
+that skipped the gate still cannot write outside those rules (SPEC §1, defense in depth).
+
+Writes follow the protocol that survives a crash at any instant: a temp file in the target
+directory, written and fsynced, chmod, ``os.replace`` over the target, and an fsync of the
+directory so the rename itself is durable. Temp names are deterministic per execution and
+path, so recovery can find and remove any a crash left behind. Fsyncs of many files are
+issued from a thread pool: the kernel overlaps them, and an fsync error is never retried
+(after a failed fsync the page cache may already have dropped the data).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from agentos.digest import sha256_hex
+from agentos.errors import DeniedError
+from agentos.faults import fault_point
+from agentos.patterns import PathPatterns
+from agentos.workspace import path_problems
+
+FSYNC_THREADS = 16
+T = TypeVar("T")
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class WriteRefusedError(DeniedError):
+    """The file-writing layer refused a path the rules forbid (a caller skipped the gate)."""
+
+    kind = "write_refused"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What the writer may touch: ``allowed`` patterns, minus ``forbidden`` ones."""
+
+    allowed: tuple[str, ...]
+    forbidden: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A regular file's bytes and permission bits as found on disk."""
+
+    data: bytes
+    mode: int  # st_mode & 0o7777
+
+    @property
+    def sha256(self) -> str:
+        """The hash that pins these bytes."""
+        return sha256_hex(self.data)
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def permission_bits(executable: bool, existing: int | None, umask: int) -> int:
+    """Permissions for a written file, as git gives them.
+
+    A new file gets ``0o666`` (``0o777`` if executable) less the umask; an existing file
+    keeps its bits, with the execute bits set where it is readable, or all cleared.
+    """
+    if existing is None:
+        return (0o777 if executable else 0o666) & ~umask
+    if executable:
+        return existing | ((existing & 0o444) >> 2) | 0o100
+    return existing & ~0o111
+
+
+class WorkspaceWriter:
+    """Writes inside one workspace under one guard; ``tag`` names this execution's temp files."""
+
+    def __init__(self, root: Path, guard: Guard, *, tag: str, durable: bool = True) -> None:
+        self.root = root
+        self.guard = guard
+        self.tag = tag
+        self.durable = durable
+        self._allowed = PathPatterns(guard.allowed)
+        self._forbidden = PathPatterns(guard.forbidden, fold_case=True)
+
+    # -- the guard -----------------------------------------------------------------------
+
+    def check(self, rel: str) -> None:
+        """``WriteRefusedError`` unless ``rel`` is a path this writer may touch."""
+        problems = path_problems(rel)
+        if problems:
+            self._refuse(rel, "; ".join(problems))
+        if not self._allowed.matches(rel):
+            self._refuse(rel, "it is outside executor.allowed_paths")
+        pattern = self._forbidden.first_match(rel)
+        if pattern is not None:
+            self._refuse(rel, f"it matches forbidden path {pattern!r}")
+
+    def _refuse(self, rel: str, why: str) -> None:
+        raise WriteRefusedError(
+            f"refused to write {rel!r}: {why} (the file-writing layer enforces the policy on "
+            "its own; this change did not come through the WriteGate)",
+            details={"path": rel, "reason": why},
+        )
+
+    @contextlib.contextmanager
+    def _parent(
+        self, rel: str, *, create: bool = False, directory: bool = False
+    ) -> Iterator[tuple[int, str]]:
+        """An ``O_NOFOLLOW`` descriptor of ``rel``'s directory, and its last name.
+
+        A file is checked against every rule; a ``directory`` (only ever an empty one this
+        writer made or emptied, to be removed) against path-safety alone.
+        """
+        if directory:
+            problems = path_problems(rel)
+            if problems:
+                self._refuse(rel, "; ".join(problems))
+        else:
+            self.check(rel)
+        parts = rel.split("/")
+        fd = os.open(self.root, _DIR_FLAGS)
+        try:
+            for index, part in enumerate(parts[:-1]):
+                try:
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    fault_point("fsops.mkdir.before")
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o777, dir_fd=fd)
+                    fault_point("fsops.mkdir.after")
+                    if self.durable:
+                        self._fsync_fd(fd)
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        where = "/".join(parts[: index + 1])
+                        self._refuse(rel, f"{where} is a symlink or not a directory")
+                    raise
+                os.close(fd)
+                fd = child
+            yield fd, parts[-1]
+        finally:
+            os.close(fd)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, rel: str) -> FileState | None:
+        """The regular file at ``rel`` (None when absent); a symlink or non-file is refused."""
+        try:
+            with self._parent(rel) as (dirfd, name):
+                try:
+                    fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=dirfd)
+                except FileNotFoundError:
+                    return None
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        self._refuse(rel, "it is a symlink")
+                    raise
+                try:
+                    info = os.fstat(fd)
+                    if not stat.S_ISREG(info.st_mode):
+                        self._refuse(rel, "it is not a regular file")
+                    with os.fdopen(fd, "rb", closefd=False) as handle:
+                        data = handle.read()
+                finally:
+                    os.close(fd)
+                return FileState(data, stat.S_IMODE(info.st_mode))
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+
+    def exists(self, rel: str) -> bool:
+        """True when anything (file, directory, link) is at ``rel``."""
+        try:
+            with self._parent(rel) as (dirfd, name):
+                os.lstat(name, dir_fd=dirfd)
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def missing_dirs(self, rel: str) -> list[str]:
+        """The leading directories of ``rel`` that do not exist yet, outermost first."""
+        parts = rel.split("/")
+        missing: list[str] = []
+        for end in range(1, len(parts)):
+            prefix = "/".join(parts[:end])
+            if not missing:
+                try:
+                    if stat.S_ISDIR(os.lstat(self.root / prefix).st_mode):
+                        continue
+                except FileNotFoundError:
+                    pass
+            missing.append(prefix)
+        return missing
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def temp_name(self, rel: str, phase: str) -> str:
+        """The deterministic temp file name for ``rel`` in this execution and phase."""
+        return f".agentos-{self.tag}-{phase}-{sha256_hex(rel.encode())[:16]}.tmp"
+
+    def write_temp(self, rel: str, data: bytes, mode: int, *, phase: str = "w") -> None:
+        """Write ``data`` to ``rel``'s temp file (created with its parents), chmod, no fsync."""
+        with self._parent(rel, create=True) as (dirfd, _name):
+            temp = self.temp_name(rel, phase)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp, dir_fd=dirfd)
+            fault_point("fsops.write.before")
+            fd = os.open(
+                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=dirfd
+            )
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+            fault_point("fsops.write.after")
+
+    def fsync_temps(self, rels: Iterable[str], *, phase: str = "w") -> None:
+        """Fsync the temp files of ``rels`` (in parallel); a failure is raised, not retried."""
+        if not self.durable:
+            return
+        self._parallel(self._fsync_temp, [(rel, phase) for rel in rels])
+
+    def _fsync_temp(self, item: tuple[str, str]) -> None:
+        rel, phase = item
+        with self._parent(rel) as (dirfd, _name):
+            fd = os.open(self.temp_name(rel, phase), os.O_RDONLY | _NOFOLLOW, dir_fd=dirfd)
+            try:
+                self._fsync_fd(fd)
+            finally:
+                os.close(fd)
+
+    def replace(self, rel: str, *, phase: str = "w") -> None:
+        """Move ``rel``'s temp file over ``rel`` atomically (refusing a symlink target)."""
+        with self._parent(rel) as (dirfd, name):
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISLNK(os.lstat(name, dir_fd=dirfd).st_mode):
+                    self._refuse(rel, "it is a symlink")
+            fault_point("fsops.replace.before")
+            os.replace(self.temp_name(rel, phase), name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+            fault_point("fsops.replace.after")
+
+    def unlink(self, rel: str) -> bool:
+        """Remove the file at ``rel``; False when it was already gone."""
+        with self._parent(rel) as (dirfd, name):
+            if stat.S_ISLNK(os.lstat(name, dir_fd=dirfd).st_mode):
+                self._refuse(rel, "it is a symlink")
+            fault_point("fsops.unlink.before")
+            try:
+                os.unlink(name, dir_fd=dirfd)
+            except FileNotFoundError:
+                return False
+            fault_point("fsops.unlink.after")
+            return True
+
+    def remove_temp(self, rel: str, phase: str) -> bool:
+        """Remove a temp file a crash may have left for ``rel``; True if there was one."""
+        try:
+            with self._parent(rel) as (dirfd, _name):
+                os.unlink(self.temp_name(rel, phase), dir_fd=dirfd)
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def rmdir(self, rel: str) -> bool:
+        """Remove the directory ``rel`` if it is empty; True when it is gone."""
+        try:
+            with self._parent(rel, directory=True) as (dirfd, name):
+                fault_point("fsops.rmdir.before")
+                os.rmdir(name, dir_fd=dirfd)
+                fault_point("fsops.rmdir.after")
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                return False
+            raise
+
+    def fsync_dirs(self, rels: Iterable[str]) -> None:
+        """Fsync the directories holding ``rels`` (each once, in parallel)."""
+        if not self.durable:
+            return
+        parents = sorted({rel.rpartition("/")[0] for rel in rels})
+        self._parallel(self._fsync_dir, parents)
+
+    def _fsync_dir(self, rel_dir: str) -> None:
+        try:
+            fd = os.open(self.root / rel_dir if rel_dir else self.root, _DIR_FLAGS)
+        except FileNotFoundError:
+            return  # removed by this same operation (a directory rollback took away)
+        try:
+            self._fsync_fd(fd)
+        finally:
+            os.close(fd)
+
+    def _fsync_fd(self, fd: int) -> None:
+        fault_point("fsops.fsync.before")
+        os.fsync(fd)
+        fault_point("fsops.fsync.after")
+
+    @staticmethod
+    def _parallel(fn: Callable[[T], None], items: list[T]) -> None:
+        if len(items) <= 1:
+            for item in items:
+                fn(item)
+            return
+        with ThreadPoolExecutor(min(FSYNC_THREADS, len(items))) as pool:
+            for future in [pool.submit(fn, item) for item in items]:
+                future.result()

@@ -1,0 +1,230 @@
+"""The journal: what an execution is about to do, made durable before it does it.
+
+The SQLite rollback-journal pattern (SPEC §8.4): before the first workspace write, every
+pre-image is copied to ``.agentos/backups/<execution_id>/<sha256>`` and fsynced, and the
+journal ``.agentos/journal/<execution_id>.json`` records each path's state before and after
+and the directories that do not exist yet. A journal in state ``prepared`` is *hot*: its
+execution may have written some of its changes and none of them count until the journal says
+``committed`` — which is the commit point. Recovery rolls a hot journal back.
+
+The journal of a committed execution stays (with its backups) so that ``agentos rollback``
+can undo it, until ``executor.backups.keep`` newer executions push it out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentos.digest import sha256_hex
+from agentos.errors import IntegrityError
+from agentos.faults import fault_point
+from agentos.statefs import ensure_dir, fsync_dir, write_atomic
+
+JOURNAL_FORMAT: Literal["agentos.journal/1"] = "agentos.journal/1"
+JournalState = Literal["prepared", "committed", "rolled_back"]
+ExecutionKind = Literal["apply", "rollback"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Image(_Frozen):
+    """A regular file's content hash and exact permission bits."""
+
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    mode: Annotated[int, Field(ge=0, le=0o7777)]
+
+
+class Entry(_Frozen):
+    """One path: its state before the execution and the state the execution gives it."""
+
+    path: str
+    before: Image | None
+    after: Image | None
+
+
+class ChangeRef(_Frozen):
+    """One change of the plan, as ``agentos rollback`` needs to invert it."""
+
+    op: Literal["create", "modify", "delete", "rename"]
+    path: str
+    from_path: str | None = Field(default=None, alias="from")
+
+
+class GuardSpec(_Frozen):
+    """The policy's path rules when the execution started (recovery writes under them)."""
+
+    allowed: list[str]
+    forbidden: list[str]
+
+
+class Journal(_Frozen):
+    """A whole journal file."""
+
+    format: Literal["agentos.journal/1"]
+    execution_id: str
+    plan_id: str
+    checksum: str
+    kind: ExecutionKind
+    parent: str | None = None
+    attempt: int = 1
+    state: JournalState
+    tag: str
+    durable: bool
+    guard: GuardSpec
+    changes: list[ChangeRef]
+    entries: list[Entry]
+    created_dirs: list[str]
+    started_at: str
+    committed_at: str | None = None
+
+    def with_state(self, state: JournalState, *, committed_at: str | None = None) -> Journal:
+        """A copy in ``state``."""
+        update: dict[str, object] = {"state": state}
+        if committed_at is not None:
+            update["committed_at"] = committed_at
+        return self.model_copy(update=update)
+
+
+def journal_dir(state_dir: Path) -> Path:
+    """``.agentos/journal``: one file per execution."""
+    return state_dir / "journal"
+
+
+def backup_dir(state_dir: Path, execution_id: str) -> Path:
+    """``.agentos/backups/<execution_id>``: that execution's pre-images, by hash."""
+    return state_dir / "backups" / execution_id
+
+
+def journal_path(state_dir: Path, execution_id: str) -> Path:
+    """Where an execution's journal lives."""
+    return journal_dir(state_dir) / f"{execution_id}.json"
+
+
+def write_journal(state_dir: Path, journal: Journal) -> None:
+    """Replace the execution's journal atomically and durably (a journal update)."""
+    data = journal.model_dump_json(by_alias=True, indent=1).encode("utf-8") + b"\n"
+    fault_point("journal.write.before")
+    write_atomic(journal_path(state_dir, journal.execution_id), data, durable=journal.durable)
+    fault_point("journal.write.after")
+
+
+def read_journal(path: Path) -> Journal:
+    """A journal file, or ``IntegrityError`` when it is not one (it is written atomically, so
+    a damaged one was altered by something other than agentos)."""
+    try:
+        return Journal.model_validate_json(path.read_bytes())
+    except (ValidationError, ValueError) as exc:
+        raise IntegrityError(
+            f"{path}: the journal is damaged ({str(exc).splitlines()[0]}); agentos cannot tell "
+            "what the interrupted execution wrote — restore the workspace from version control "
+            "and remove this file",
+            details={"journal": str(path)},
+        ) from None
+
+
+def archived_path(state_dir: Path, execution_id: str) -> Path:
+    """Where a finished, committed execution's journal is kept (for ``agentos rollback``)."""
+    return journal_dir(state_dir) / "committed" / f"{execution_id}.json"
+
+
+def load_journals(state_dir: Path) -> list[Journal]:
+    """Every active journal (hot, or committed but not yet archived), oldest first."""
+    directory = journal_dir(state_dir)
+    if not directory.is_dir():
+        return []
+    journals = [read_journal(p) for p in directory.glob("*.json")]
+    return sorted(journals, key=lambda j: (j.started_at, j.execution_id))
+
+
+def archive_journal(state_dir: Path, journal: Journal) -> None:
+    """Move a committed journal out of the way of recovery, which then never reads it again."""
+    target = archived_path(state_dir, journal.execution_id)
+    ensure_dir(target.parent)
+    fault_point("journal.archive.before")
+    journal_path(state_dir, journal.execution_id).replace(target)
+    if journal.durable:
+        fsync_dir(target.parent)
+        fsync_dir(journal_dir(state_dir))
+    fault_point("journal.archive.after")
+
+
+def archived_executions(state_dir: Path) -> list[str]:
+    """Execution ids of archived journals, newest commit first."""
+    folder = journal_dir(state_dir) / "committed"
+    if not folder.is_dir():
+        return []
+    found = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    return [p.stem for p in found]
+
+
+def write_backups(
+    state_dir: Path, execution_id: str, contents: dict[str, bytes], *, durable: bool
+) -> None:
+    """Store each pre-image under its hash and make them durable before the journal names them.
+
+    All files are written first and fsynced together from a thread pool, then the directory.
+    """
+    folder = backup_dir(state_dir, execution_id)
+    ensure_dir(folder)
+    written: list[Path] = []
+    for digest, data in contents.items():
+        target = folder / digest
+        fault_point("backup.write.before")
+        target.write_bytes(data)
+        fault_point("backup.write.after")
+        written.append(target)
+    if not durable or not written:
+        return
+
+    def sync(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fault_point("backup.fsync.before")
+            os.fsync(fd)
+            fault_point("backup.fsync.after")
+        finally:
+            os.close(fd)
+
+    if len(written) == 1:
+        sync(written[0])
+    else:
+        with ThreadPoolExecutor(min(16, len(written))) as pool:
+            for future in [pool.submit(sync, path) for path in written]:
+                future.result()
+    fault_point("backup.fsync.before")
+    fsync_dir(folder)
+    fault_point("backup.fsync.after")
+
+
+def read_backup(state_dir: Path, execution_id: str, digest: str) -> bytes:
+    """A stored pre-image, checked against its hash."""
+    path = backup_dir(state_dir, execution_id) / digest
+    data = path.read_bytes()
+    if sha256_hex(data) != digest:
+        raise IntegrityError(
+            f"{path}: the backup does not hash to its name; it was altered",
+            details={"backup": str(path)},
+        )
+    return data
+
+
+def remove_execution_files(state_dir: Path, execution_id: str) -> None:
+    """Delete an execution's journals and backups (after a rollback, or pruning)."""
+    for path in (journal_path(state_dir, execution_id), archived_path(state_dir, execution_id)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    shutil.rmtree(backup_dir(state_dir, execution_id), ignore_errors=True)
+
+
+def new_tag() -> str:
+    """A short random tag that names this attempt's temp files."""
+    return os.urandom(4).hex()

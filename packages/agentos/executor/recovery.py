@@ -1,0 +1,300 @@
+"""Recovery and the bookkeeping after the commit point (SPEC §8.2, §8.7, §8.8).
+
+``recover_locked`` runs under the workspace lock before every apply and rollback, and as
+``agentos recover``: a hot journal is rolled back (the shared, idempotent path in
+``restore``); a committed journal whose records a crash cut short is finished; a rolled-back
+one is cleared away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from agentos.executor.executions import read_execution, write_execution
+from agentos.executor.idempotency import IdempotencyRecord, read_record, write_record
+from agentos.executor.journal import (
+    Journal,
+    archive_journal,
+    archived_executions,
+    load_journals,
+    remove_execution_files,
+)
+from agentos.executor.restore import roll_back
+from agentos.model import ChangePlan
+from agentos.workspace import Workspace
+
+
+class Recorder:
+    """Appends this execution's audit events (the trail is opened once, lazily)."""
+
+    def __init__(self, workspace: Workspace, actor: str, clock: Callable[[], datetime]) -> None:
+        self.workspace = workspace
+        self.actor = actor
+        self.clock = clock
+
+    def event(
+        self, name: str, execution_id: str | None, plan_id: str | None, data: dict[str, Any]
+    ) -> None:
+        """Append one event (never file contents)."""
+        from agentos.audit.trail import AuditTrail
+
+        AuditTrail(self.workspace.audit_dir, clock=self.clock).append(
+            name, actor=self.actor, data=data, execution_id=execution_id, plan_id=plan_id
+        )
+
+    def now(self) -> str:
+        """The current time as stored in records."""
+        return self.clock().astimezone(UTC).isoformat()
+
+
+@dataclass
+class RecoveryOutcome:
+    """What recovery did to one journal."""
+
+    execution_id: str
+    plan_id: str
+    action: str  # rolled_back | finished_commit | cleared
+    restored: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def recover_locked(workspace: Workspace, recorder: Recorder) -> list[RecoveryOutcome]:
+    """Roll back hot journals and finish interrupted commits (the caller holds the lock)."""
+    outcomes = []
+    state_dir = workspace.state_dir
+    for journal in load_journals(state_dir):
+        if journal.state == "rolled_back":
+            remove_execution_files(state_dir, journal.execution_id)
+            continue
+        if journal.state == "committed":
+            if not _finished(workspace, journal):
+                _finish(workspace, recorder, journal)
+                outcomes.append(
+                    RecoveryOutcome(journal.execution_id, journal.plan_id, "finished_commit")
+                )
+            archive_journal(state_dir, journal)
+            continue
+        report = roll_back(workspace.root, state_dir, journal)
+        recorder.event(
+            "recovery.finished",
+            journal.execution_id,
+            journal.plan_id,
+            {
+                "action": "rolled_back",
+                "restored": report.restored,
+                "removed": report.removed,
+                "temps_removed": report.temps_removed,
+                "durable": report.durable,
+                "warnings": report.warnings,
+            },
+        )
+        record_failure(workspace, recorder, journal, attempt=journal.attempt)
+        if report.durable:
+            remove_execution_files(state_dir, journal.execution_id)
+        outcomes.append(
+            RecoveryOutcome(
+                journal.execution_id,
+                journal.plan_id,
+                "rolled_back",
+                report.restored,
+                report.removed,
+                report.warnings,
+            )
+        )
+    return outcomes
+
+
+def _finished(workspace: Workspace, journal: Journal) -> bool:
+    record = read_record(workspace.state_dir, journal.plan_id)
+    return (
+        record is not None
+        and record.checksum == journal.checksum
+        and record.committed_at == journal.committed_at
+    )
+
+
+def _finish(workspace: Workspace, recorder: Recorder, journal: Journal) -> None:
+    """Write the records a crash after the commit point left unwritten."""
+    _commit_records(
+        workspace,
+        recorder,
+        journal,
+        attempt=journal.attempt,
+        files=len(journal.changes),
+        recovered=True,
+    )
+
+
+def finalize_commit(
+    workspace: Workspace,
+    recorder: Recorder,
+    journal: Journal | None,
+    *,
+    plan: ChangePlan,
+    attempt: int,
+    durable: bool,
+    keep: int,
+) -> None:
+    """After the commit point: idempotency record, execution record, audit, pruning.
+
+    With no journal (the workspace already held every post-image), the records are written
+    as for a commit, so a later re-apply replays without even a drift check.
+    """
+    if journal is None:
+        from agentos.executor.executions import execution_id_for
+
+        execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
+        now = recorder.now()
+        write_record(
+            workspace.state_dir,
+            IdempotencyRecord(
+                plan_id=plan.plan_id,
+                checksum=plan.changeset.checksum,
+                execution_id=execution_id,
+                status="committed",
+                attempts=attempt,
+                updated_at=now,
+                committed_at=now,
+            ),
+            durable=durable,
+        )
+        recorder.event(
+            "apply.replayed",
+            execution_id,
+            plan.plan_id,
+            {"checksum": plan.changeset.checksum, "reason": "the workspace holds every post-image"},
+        )
+        return
+    _commit_records(
+        workspace,
+        recorder,
+        journal,
+        attempt=attempt,
+        files=len(plan.changeset.changes),
+        recovered=False,
+    )
+    archive_journal(workspace.state_dir, journal)
+    prune_backups(workspace, keep)
+
+
+def _commit_records(
+    workspace: Workspace,
+    recorder: Recorder,
+    journal: Journal,
+    *,
+    attempt: int,
+    files: int,
+    recovered: bool,
+) -> None:
+    state_dir = workspace.state_dir
+    committed_at = journal.committed_at or recorder.now()
+    write_record(
+        state_dir,
+        IdempotencyRecord(
+            plan_id=journal.plan_id,
+            checksum=journal.checksum,
+            execution_id=journal.execution_id,
+            status="committed",
+            attempts=attempt,
+            updated_at=recorder.now(),
+            committed_at=committed_at,
+        ),
+        durable=journal.durable,
+    )
+    if journal.kind == "rollback" and journal.parent:
+        mark_reverted(workspace, journal.parent, durable=journal.durable)
+    write_execution(
+        state_dir,
+        {
+            "execution_id": journal.execution_id,
+            "plan_id": journal.plan_id,
+            "checksum": journal.checksum,
+            "kind": journal.kind,
+            "parent": journal.parent,
+            "status": "committed",
+            "attempt": attempt,
+            "started_at": journal.started_at,
+            "committed_at": committed_at,
+            "files": [c.model_dump(by_alias=True) for c in journal.changes],
+        },
+        durable=journal.durable,
+    )
+    recorder.event(
+        "apply.committed",
+        journal.execution_id,
+        journal.plan_id,
+        {
+            "checksum": journal.checksum,
+            "kind": journal.kind,
+            "parent": journal.parent,
+            "attempt": attempt,
+            "files": files,
+            "recovered": recovered,
+        },
+    )
+
+
+def mark_reverted(workspace: Workspace, execution_id: str, *, durable: bool) -> None:
+    """Note that ``execution_id`` was rolled back, so applying its plan again is a new attempt."""
+    summary = read_execution(workspace.state_dir, execution_id)
+    if summary is None:
+        return
+    record = read_record(workspace.state_dir, str(summary["plan_id"]))
+    if record is None or record.execution_id != execution_id:
+        return
+    write_record(
+        workspace.state_dir,
+        IdempotencyRecord(**{**record.to_json(), "status": "reverted"}),
+        durable=durable,
+    )
+
+
+def record_failure(
+    workspace: Workspace, recorder: Recorder, journal: Journal, *, attempt: int
+) -> None:
+    """A failed attempt: allowed to run again, and counted (unless a commit already stands)."""
+    record = read_record(workspace.state_dir, journal.plan_id)
+    if record is not None and record.status == "committed" and record.checksum != journal.checksum:
+        return
+    write_record(
+        workspace.state_dir,
+        IdempotencyRecord(
+            plan_id=journal.plan_id,
+            checksum=journal.checksum,
+            execution_id=journal.execution_id,
+            status="rolled_back",
+            attempts=attempt,
+            updated_at=recorder.now(),
+        ),
+        durable=journal.durable,
+    )
+
+
+def prune_backups(workspace: Workspace, keep: int) -> list[str]:
+    """Drop the journals and backups of committed executions beyond the newest ``keep``."""
+    pruned = archived_executions(workspace.state_dir)[keep:]
+    for execution_id in pruned:
+        remove_execution_files(workspace.state_dir, execution_id)
+    return pruned
+
+
+def recover(
+    workspace: Workspace,
+    *,
+    actor: str,
+    timeout: float,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_wait: Callable[[str], None] | None = None,
+) -> list[RecoveryOutcome]:
+    """``agentos recover``: take the lock and run recovery."""
+    from agentos.executor.lock import workspace_lock
+    from agentos.workspace import ensure_state_dir
+
+    ensure_state_dir(workspace)
+    holder = {"operation": "recover"}
+    with workspace_lock(workspace, timeout=timeout, holder=holder, on_wait=on_wait):
+        return recover_locked(workspace, Recorder(workspace, actor, clock))

@@ -1,0 +1,481 @@
+"""``apply_plan``: one plan, one transaction, in the mandated order (SPEC §1, §8).
+
+(the WriteGate, run by the caller with the current policy) -> idempotency -> lock ->
+recovery -> idempotency again -> drift check -> backups + journal (durable) -> writes ->
+verify -> commit point -> records -> audit.
+
+Everything before the commit point is undone from the journal on any failure, abort or
+signal; a crash is undone by the next run's recovery. The commit point is one atomic journal
+update; what follows it (records, audit) is finished by recovery if a crash interrupts it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal
+
+from agentos.errors import AbortedError, AgentosError
+from agentos.executor.drift import check_drift, verify_post_images
+from agentos.executor.executions import abort_marker, execution_id_for
+from agentos.executor.fsops import FileState, Guard, WorkspaceWriter, current_umask
+from agentos.executor.fsops import permission_bits as bits
+from agentos.executor.idempotency import attempts_so_far, lookup, read_record
+from agentos.executor.journal import (
+    JOURNAL_FORMAT,
+    ChangeRef,
+    Entry,
+    ExecutionKind,
+    GuardSpec,
+    Image,
+    Journal,
+    journal_path,
+    new_tag,
+    remove_execution_files,
+    write_backups,
+    write_journal,
+)
+from agentos.executor.lock import workspace_lock
+from agentos.executor.recovery import Recorder, finalize_commit, record_failure, recover_locked
+from agentos.executor.restore import roll_back
+from agentos.executor.settings import ExecutorSettings
+from agentos.faults import fault_point
+from agentos.model import ChangePlan, Decision
+from agentos.workspace import Workspace, ensure_state_dir
+
+Status = Literal[
+    "committed",
+    "already_applied",
+    "dry_run",
+    "rolled_back",
+    "aborted",
+    "denied",
+    "needs_approval",
+    "stale",
+]
+EXECUTABLE = "100755"
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How to apply: who, how long to wait for the lock, dry run, approvals, kind."""
+
+    actor: str
+    lock_timeout: float | None = None
+    dry_run: bool = False
+    approval_files: tuple[Path, ...] = ()
+    kind: ExecutionKind = "apply"
+    parent: str | None = None
+    on_wait: Callable[[str], None] | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass
+class ApplyResult:
+    """The outcome of one plan's transaction (a value; the CLI picks the exit code)."""
+
+    execution_id: str
+    plan_id: str
+    checksum: str
+    kind: ExecutionKind
+    status: Status
+    message: str
+    files: list[ChangeRef] = field(default_factory=list)
+    attempt: int = 0
+    parent: str | None = None
+    decision: Decision | None = None
+    drifted: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    traceback: str | None = None
+
+
+def change_refs(plan: ChangePlan) -> list[ChangeRef]:
+    """The plan's changes as the journal and results list them."""
+    return [
+        ChangeRef(op=c.op, path=c.path, from_path=c.from_path if c.op == "rename" else None)
+        for c in plan.changeset.changes
+    ]
+
+
+def refused(
+    plan: ChangePlan, *, kind: ExecutionKind, parent: str | None, status: Status, message: str
+) -> ApplyResult:
+    """The result for a plan the WriteGate stopped before the executor (nothing written)."""
+    return ApplyResult(
+        execution_id=execution_id_for(plan.plan_id, plan.changeset.checksum),
+        plan_id=plan.plan_id,
+        checksum=plan.changeset.checksum,
+        kind=kind,
+        status=status,
+        message=message,
+        files=change_refs(plan),
+        parent=parent,
+    )
+
+
+def apply_plan(
+    workspace: Workspace, plan: ChangePlan, settings: ExecutorSettings, options: ApplyOptions
+) -> ApplyResult:
+    """Apply ``plan`` (already allowed by the WriteGate) as one transaction."""
+    return _Transaction(workspace, plan, settings, options).run()
+
+
+def _stop(result: ApplyResult, status: Status, message: str) -> ApplyResult:
+    result.status = status
+    result.message = message
+    return result
+
+
+class _Transaction:
+    """One plan's way through the executor; each method is one stage."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        plan: ChangePlan,
+        settings: ExecutorSettings,
+        options: ApplyOptions,
+    ) -> None:
+        self.workspace = workspace
+        self.plan = plan
+        self.settings = settings
+        self.options = options
+        self.state_dir = workspace.state_dir
+        self.recorder = Recorder(workspace, options.actor, options.clock)
+        execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
+        self.ids = (execution_id, plan.plan_id)
+        self.result = ApplyResult(
+            execution_id=execution_id,
+            plan_id=plan.plan_id,
+            checksum=plan.changeset.checksum,
+            kind=options.kind,
+            status="committed",
+            message="",
+            files=change_refs(plan),
+            parent=options.parent,
+        )
+        self.durable = settings.durable
+        self.keep = settings.backups_keep
+        self.ttl = settings.cached_result_ttl if settings.idempotency_enabled else 0.0
+        self.guard = Guard(settings.allowed_paths, settings.forbidden_paths)
+
+    def run(self) -> ApplyResult:
+        if self._replay():
+            return self._replayed("a committed record exists")
+        settings = self.settings
+        timeout = self.options.lock_timeout
+        if timeout is None:
+            timeout = settings.lock_timeout
+        holder = {
+            "execution_id": self.result.execution_id,
+            "plan_id": self.plan.plan_id,
+            "operation": self.options.kind,
+        }
+        ensure_state_dir(self.workspace)
+        locked = (
+            workspace_lock(
+                self.workspace, timeout=timeout, holder=holder, on_wait=self.options.on_wait
+            )
+            if settings.lock_enabled
+            else contextlib.nullcontext()
+        )
+        with locked:
+            self.recorder.event("lock.acquired", *self.ids, {"timeout": timeout})
+            recover_locked(self.workspace, self.recorder)
+            if self._replay():
+                return self._replayed("a committed record exists")
+            return self._locked()
+
+    def _replay(self) -> bool:
+        record = read_record(self.state_dir, self.plan.plan_id)
+        now = self.options.clock()
+        return lookup(record, checksum=self.result.checksum, now=now, ttl=self.ttl) == "replay"
+
+    def _replayed(self, why: str) -> ApplyResult:
+        data = {"checksum": self.result.checksum, "reason": why}
+        self.recorder.event("apply.replayed", *self.ids, data)
+        return _stop(self.result, "already_applied", f"already applied ({why}); nothing written")
+
+    def _locked(self) -> ApplyResult:
+        plan, result, options = self.plan, self.result, self.options
+        record = read_record(self.state_dir, plan.plan_id)
+        result.attempt = attempts_so_far(record, result.checksum) + 1
+        self.recorder.event(
+            "apply.started",
+            *self.ids,
+            {
+                "checksum": result.checksum,
+                "kind": options.kind,
+                "parent": options.parent,
+                "attempt": result.attempt,
+                "files": len(plan.changeset.changes),
+                "dry_run": options.dry_run,
+            },
+        )
+        writer = WorkspaceWriter(
+            self.workspace.root, self.guard, tag=new_tag(), durable=self.durable
+        )
+        drift = check_drift(plan, writer)
+        self.recorder.event(
+            "drift.checked",
+            *self.ids,
+            {"drifted": drift.drifted, "post_images": drift.holds_post_images},
+        )
+        if drift.holds_post_images:
+            self._finalize(None)
+            return _stop(
+                result,
+                "already_applied",
+                "already applied (the workspace holds every post-image); nothing written",
+            )
+        if drift.drifted:
+            result.drifted = drift.drifted
+            return _stop(
+                result,
+                "stale",
+                f"the workspace changed since the plan was made: {'; '.join(drift.drifted)}; "
+                "nothing written — plan again against the current files",
+            )
+        if options.dry_run:
+            count = len(plan.changeset.changes)
+            return _stop(
+                result, "dry_run", f"dry run: would write {count} file(s); nothing written"
+            )
+        journal = _journal(plan, options, result, writer, current=drift.current, guard=self.guard)
+        abort = _AbortWatch(abort_marker(self.state_dir, result.execution_id))
+        try:
+            with abort.signals():
+                committed = self._commit(journal, writer, drift.current, abort)
+        except BaseException as exc:  # every failure before the commit point is rolled back
+            return self._rolled_back(journal, exc)
+        self._finalize(committed)
+        return _stop(result, "committed", f"applied {len(plan.changeset.changes)} change(s)")
+
+    def _commit(
+        self,
+        journal: Journal,
+        writer: WorkspaceWriter,
+        current: dict[str, FileState | None],
+        abort: _AbortWatch,
+    ) -> Journal:
+        """Journal, write, verify, and the commit point; raises on any failure."""
+        _prepare(self.state_dir, journal, current)
+        self.recorder.event(
+            "journal.prepared",
+            *self.ids,
+            {"entries": len(journal.entries), "created_dirs": journal.created_dirs},
+        )
+        _write(self.plan, journal, writer, abort)
+        self.recorder.event("changes.written", *self.ids, {"files": len(journal.changes)})
+        problems = verify_post_images(self.plan, writer)
+        verified = {"ok": not problems, "problems": problems}
+        self.recorder.event("verify.finished", *self.ids, verified)
+        _raise_if_unverified(problems)
+        abort.check()
+        fault_point("commit.before")
+        stamp = self.options.clock().astimezone(UTC).isoformat()
+        committed = journal.with_state("committed", committed_at=stamp)
+        write_journal(self.state_dir, committed)
+        fault_point("commit.after")
+        return committed
+
+    def _finalize(self, journal: Journal | None) -> None:
+        finalize_commit(
+            self.workspace,
+            self.recorder,
+            journal,
+            plan=self.plan,
+            attempt=self.result.attempt,
+            durable=self.durable,
+            keep=self.keep,
+        )
+
+    def _rolled_back(self, journal: Journal, exc: BaseException) -> ApplyResult:
+        """Undo whatever the attempt wrote, record it, say why (RecoveryFailedError if not)."""
+        result, state_dir = self.result, self.state_dir
+        aborted = isinstance(exc, (AbortedError, KeyboardInterrupt))
+        reason = exc.message if isinstance(exc, AgentosError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError):
+            where = f" ({exc.filename})" if exc.filename else ""
+            reason = f"{exc.strerror or exc}{where}"
+        if journal_path(state_dir, journal.execution_id).exists():
+            report = roll_back(self.workspace.root, state_dir, journal)
+            self.recorder.event(
+                "rollback.finished",
+                *self.ids,
+                {
+                    "restored": report.restored,
+                    "removed": report.removed,
+                    "durable": report.durable,
+                    "warnings": report.warnings,
+                },
+            )
+            result.warnings.extend(report.warnings)
+            if report.durable:
+                remove_execution_files(state_dir, journal.execution_id)
+        else:
+            # The journal never reached the disk, so neither did any workspace write.
+            remove_execution_files(state_dir, journal.execution_id)
+        record_failure(self.workspace, self.recorder, journal, attempt=result.attempt)
+        event = "apply.aborted" if aborted else "apply.failed"
+        self.recorder.event(event, *self.ids, {"reason": reason, "attempt": result.attempt})
+        kind = "aborted" if aborted else getattr(exc, "kind", "execution_failed")
+        result.error = {"type": kind, "message": reason, "details": {"reason": reason}}
+        if not isinstance(exc, (AgentosError, OSError, KeyboardInterrupt)):
+            result.traceback = "".join(
+                traceback.format_exception(type(exc), exc, exc.__traceback__)
+            )
+        status: Status = "aborted" if aborted else "rolled_back"
+        return _stop(result, status, f"{reason}; rolled back, the workspace is unchanged")
+
+
+def _raise_if_unverified(problems: list[str]) -> None:
+    if problems:
+        raise _VerificationFailed("verification failed: " + "; ".join(problems))
+
+
+def _journal(
+    plan: ChangePlan,
+    options: ApplyOptions,
+    result: ApplyResult,
+    writer: WorkspaceWriter,
+    *,
+    current: dict[str, FileState | None],
+    guard: Guard,
+) -> Journal:
+    """The journal of this attempt: each path before and after, and the directories to make."""
+    umask = current_umask()
+    entries: list[Entry] = []
+    created_dirs: list[str] = []
+
+    def image(state: FileState | None) -> Image | None:
+        return None if state is None else Image(sha256=state.sha256, mode=state.mode)
+
+    def target(path: str, change_mode: str, sha: str, existing: int | None) -> Image:
+        for directory in writer.missing_dirs(path):
+            if directory not in created_dirs:
+                created_dirs.append(directory)
+        return Image(sha256=sha, mode=bits(change_mode == EXECUTABLE, existing, umask))
+
+    for change in plan.changeset.changes:
+        if change.op == "delete":
+            before = image(current[change.path])
+            entries.append(Entry(path=change.path, before=before, after=None))
+        elif change.op == "rename":
+            old = current[change.from_path]
+            entries.append(Entry(path=change.from_path, before=image(old), after=None))
+            after = target(change.path, change.mode, change.sha256, old.mode if old else None)
+            entries.append(Entry(path=change.path, before=None, after=after))
+        else:
+            state = current[change.path]
+            existing = state.mode if state is not None else None
+            after = target(change.path, change.mode, change.sha256, existing)
+            entries.append(Entry(path=change.path, before=image(state), after=after))
+    return Journal(
+        format=JOURNAL_FORMAT,
+        execution_id=result.execution_id,
+        plan_id=plan.plan_id,
+        checksum=plan.changeset.checksum,
+        kind=options.kind,
+        parent=options.parent,
+        attempt=result.attempt,
+        state="prepared",
+        tag=writer.tag,
+        durable=writer.durable,
+        guard=GuardSpec(allowed=list(guard.allowed), forbidden=list(guard.forbidden)),
+        changes=result.files,
+        entries=entries,
+        created_dirs=created_dirs,
+        started_at=options.clock().astimezone(UTC).isoformat(),
+    )
+
+
+def _prepare(state_dir: Path, journal: Journal, current: dict[str, FileState | None]) -> None:
+    """Backups first, then the journal that names them: only then may the workspace change."""
+    backups = {s.sha256: s.data for s in current.values() if s is not None}
+    write_backups(state_dir, journal.execution_id, backups, durable=journal.durable)
+    write_journal(state_dir, journal)
+
+
+def _write(plan: ChangePlan, journal: Journal, writer: WorkspaceWriter, abort: _AbortWatch) -> None:
+    """Temp files, their fsyncs (together), renames, deletions, directory fsyncs."""
+    modes = {e.path: e.after.mode for e in journal.entries if e.after is not None}
+    written: list[str] = []
+    for change in plan.changeset.changes:
+        if change.op == "delete":
+            continue
+        abort.check()
+        writer.write_temp(change.path, change.content.to_bytes(), modes[change.path])
+        written.append(change.path)
+    writer.fsync_temps(written)
+    for path in written:
+        abort.check()
+        writer.replace(path)
+    removed = [
+        c.from_path if c.op == "rename" else c.path
+        for c in plan.changeset.changes
+        if c.op in ("delete", "rename")
+    ]
+    emptied: list[str] = []
+    for path in removed:
+        abort.check()
+        writer.unlink(path)
+        emptied.extend(_remove_empty_parents(writer, path))
+    writer.fsync_dirs([e.path for e in journal.entries] + journal.created_dirs + emptied)
+
+
+def _remove_empty_parents(writer: WorkspaceWriter, path: str) -> list[str]:
+    """Like git, remove the directories a deletion leaves empty (rollback recreates them)."""
+    removed = []
+    parent = path.rpartition("/")[0]
+    while parent and writer.rmdir(parent):
+        removed.append(parent)
+        parent = parent.rpartition("/")[0]
+    return removed
+
+
+class _VerificationFailed(AgentosError):
+    """The written files do not hold the planned post-images."""
+
+    exit_code = 1
+    kind = "verification_failed"
+
+
+class _AbortWatch:
+    """SIGINT / SIGTERM and ``agentos abort``'s marker, checked before every file write."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+        self.reason: str | None = None
+
+    def check(self) -> None:
+        """``AbortedError`` once a stop was asked for."""
+        if self.reason is None and self.marker.exists():
+            self.reason = "agentos abort"
+        if self.reason is not None:
+            raise AbortedError(f"aborted ({self.reason})")
+
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """Turn SIGINT and SIGTERM into an abort request for the block (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            self.reason = signal.Signals(signum).name
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
