@@ -133,11 +133,88 @@ def bench_b5(events: int = 100_000) -> Result:
     return Result("B5", what, ">= 100,000 events/s", seconds, rate=events / seconds)
 
 
+BENCH_POLICY = """\
+writegate:
+  require_approval_for_risk: []
+executor:
+  allowed_paths: ["src/**"]
+  constraints: {max_files_touched: 100000, max_patch_lines: 10000000}
+  require_health_checks_for_risk: []
+  backups: {keep: 1}
+"""
+
+
+def _timed_fresh(template: Path, scratch: Path, command: list[str], *, runs: int = RUNS) -> float:
+    """Median wall time of ``command`` run in a fresh copy of ``template`` each time."""
+    samples = []
+    for index in range(runs + 1):
+        work = scratch / f"run{index}"
+        shutil.copytree(template, work, symlinks=True)
+        cmd = [part.replace("{ws}", str(work)) for part in command]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=work, capture_output=True, check=False)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"bench: {' '.join(cmd)} failed: {proc.stderr.decode()[-500:]}")
+        shutil.rmtree(work)
+        if index:
+            samples.append(elapsed)
+    return statistics.median(samples)
+
+
+def _apply_workspace(root: Path, files: int, lines: int) -> Path:
+    """A workspace of ``files`` text files and a planned change that rewrites every one."""
+    ws = root / "template"
+    changes = []
+    for i in range(files):
+        rel = f"src/d{i // 100:02d}/f{i:04d}.txt"
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_bytes(b"line %04d old\n" % i * lines)
+        changes.append({"op": "modify", "path": rel, "content": f"line {i:04d} new\n" * lines})
+    (ws / "agent" / "policies").mkdir(parents=True)
+    (ws / "agent" / "policies" / "default.yaml").write_text(BENCH_POLICY)
+    manifest = root / "change.json"
+    manifest.write_text(json.dumps({"changes": changes}))
+    proc = subprocess.run(
+        [str(AGENTOS), "plan", str(manifest), "--plan-id", "bench", "-q"],
+        cwd=ws,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: planning failed: {proc.stderr.decode()[-500:]}")
+    return ws
+
+
+def bench_b1() -> Result:
+    """One-file apply through the whole pipeline, against starting Python."""
+    with tempfile.TemporaryDirectory() as scratch:
+        template = _apply_workspace(Path(scratch), 1, 10)
+        python = timed([sys.executable, "-c", "pass"])
+        apply = _timed_fresh(template, Path(scratch), [str(AGENTOS), "apply", "bench", "-q"])
+    return Result(
+        "B1", "one-file apply, full pipeline, vs `python -c pass`", "<= 8 x", apply, python
+    )
+
+
+def bench_b2(files: int = 2000) -> Result:
+    """2,000 x 4 KiB files, full durability, against only the durable writes."""
+    with tempfile.TemporaryDirectory() as scratch:
+        template = _apply_workspace(Path(scratch), files, 292)
+        reference = _timed_fresh(
+            template,
+            Path(scratch),
+            [sys.executable, str(REPO / "bench" / "durable_reference.py"), "{ws}", "{ws}/.bk"],
+            runs=3,
+        )
+        apply = _timed_fresh(
+            template, Path(scratch), [str(AGENTOS), "apply", "bench", "-q"], runs=3
+        )
+    what = f"{files:,} x 4 KiB files, full durability, vs the same durable writes alone"
+    return Result("B2", what, "<= 1.5 x", apply, reference)
+
+
 NOT_YET = [
-    Result("B1", "one-file apply, full pipeline", "<= 8 x", note="apply not implemented yet"),
-    Result(
-        "B2", "2,000 x 4 KiB files, full durability", "<= 1.5 x", note="apply not implemented yet"
-    ),
     Result(
         "B4", "four 1-second health checks", "<= 1.2 x", note="health checks not implemented yet"
     ),
@@ -145,7 +222,7 @@ NOT_YET = [
 
 
 def main() -> int:
-    results = [bench_b6(), bench_b3(), bench_b5(), *NOT_YET]
+    results = [bench_b6(), bench_b1(), bench_b2(), bench_b3(), bench_b5(), *NOT_YET]
     header = (
         "| id | what | measured | reference | ratio / rate | target |\n|---|---|---|---|---|---|"
     )

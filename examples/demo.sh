@@ -111,7 +111,33 @@ step "11. the policy is tested like code: validate it, run its test cases"
 run agentos policy validate
 run agentos policy test "$here/../agent/policies/tests" --policy "$here/../agent/policies/default.yaml"
 
-step "12. the audit trail: every step above, hash-chained"
+step "12. apply: lock, drift check, journal + backups, atomic writes, verify, commit"
+run agentos apply "$scratch/combined.plan.json"
+exec_id="$(agentos history --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["result"]["executions"][0]["execution_id"])')"
+
+step "13. applying the same plan again changes nothing (idempotent, exit 0)"
+run agentos apply "$scratch/combined.plan.json"
+
+step "14. a plan whose files changed after planning is refused (stale, exit 5)"
+cat >"$scratch/readme.yaml" <<'EOF'
+changes:
+  - {op: modify, path: README.md, content: "# demo-service\n\nA greeting service.\n"}
+EOF
+run agentos plan "$scratch/readme.yaml" --plan-id demo-readme -q
+say "Someone edits README.md by hand before the plan is applied:"
+cp README.md "$scratch/README.saved"
+echo "A hand edit." >>README.md
+expect_exit 5 agentos apply demo-readme
+cp "$scratch/README.saved" README.md
+
+step "15. roll back the first execution: its inverse goes through the same gate and executor"
+run agentos rollback "$exec_id"
+
+step "16. with docs/guide.md back, the approved cleanup applies"
+run agentos apply demo-cleanup
+run agentos history
+
+step "17. the audit trail: every step above, hash-chained"
 run agentos audit show --limit 12
 run agentos audit verify
 

@@ -80,6 +80,9 @@ def fold_executions(events: Iterable[dict[str, Any]]) -> list[ExecutionView]:
             if name == "apply.committed":
                 view.kind = data.get("kind", view.kind)
                 view.parent = data.get("parent", view.parent)
+        elif name == "apply.refused":
+            view.status = str(data.get("status", "refused"))
+            view.finished_at = event["ts"]
         elif name == "recovery.finished":
             view.status = "rolled_back"
             view.finished_at = event["ts"]

@@ -141,30 +141,17 @@ def finalize_commit(
 ) -> None:
     """After the commit point: idempotency record, execution record, audit, pruning.
 
-    With no journal (the workspace already held every post-image), the records are written
-    as for a commit, so a later re-apply replays without even a drift check.
+    With no journal (the workspace already held every post-image) only the replay is
+    recorded in the audit trail.
     """
     if journal is None:
+        # Nothing was written, so nothing is recorded as committed: a later change to those
+        # files must not be hidden behind a replay of this plan.
         from agentos.executor.executions import execution_id_for
 
-        execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
-        now = recorder.now()
-        write_record(
-            workspace.state_dir,
-            IdempotencyRecord(
-                plan_id=plan.plan_id,
-                checksum=plan.changeset.checksum,
-                execution_id=execution_id,
-                status="committed",
-                attempts=attempt,
-                updated_at=now,
-                committed_at=now,
-            ),
-            durable=durable,
-        )
         recorder.event(
             "apply.replayed",
-            execution_id,
+            execution_id_for(plan.plan_id, plan.changeset.checksum),
             plan.plan_id,
             {"checksum": plan.changeset.checksum, "reason": "the workspace holds every post-image"},
         )

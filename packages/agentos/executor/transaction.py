@@ -238,6 +238,8 @@ class _Transaction:
             )
         if drift.drifted:
             result.drifted = drift.drifted
+            refusal = {"status": "stale", "drifted": drift.drifted}
+            self.recorder.event("apply.refused", *self.ids, refusal)
             return _stop(
                 result,
                 "stale",
@@ -246,6 +248,7 @@ class _Transaction:
             )
         if options.dry_run:
             count = len(plan.changeset.changes)
+            self.recorder.event("apply.refused", *self.ids, {"status": "dry_run", "files": count})
             return _stop(
                 result, "dry_run", f"dry run: would write {count} file(s); nothing written"
             )

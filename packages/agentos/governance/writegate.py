@@ -117,7 +117,7 @@ def line_delta(old: bytes | None, new: bytes | None) -> int:
         end += 1
     before = before[start : len(before) - end]
     after = after[start : len(after) - end]
-    if not before or not after:
+    if not before or not after or not set(before).intersection(after):
         return len(before) + len(after)
     matcher = difflib.SequenceMatcher(None, before, after)
     kept = sum(block.size for block in matcher.get_matching_blocks())
