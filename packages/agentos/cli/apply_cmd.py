@@ -6,6 +6,9 @@ executor (idempotency, lock, recovery, drift check, journal, writes, verify, com
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -36,6 +39,7 @@ STATUS_EXIT = {
     "aborted": 130,
 }
 SUCCESS = ("committed", "already_applied", "dry_run")
+FILES_SHOWN = 20
 
 LockTimeout = Annotated[
     float | None,
@@ -123,21 +127,54 @@ def run_plan(
         if not opts.quiet or opts.json:
             print_info(message)
 
-    options = ApplyOptions(
-        actor=actor,
-        lock_timeout=lock_timeout,
-        dry_run=dry_run,
-        approval_files=approvals,
-        kind=kind,
-        parent=parent,
-        on_wait=waiting,
-    )
-    result = apply_plan(workspace, plan, executor_settings(loaded.policy), options)
+    with progress_display(opts, len(plan.changeset.changes)) as progress:
+        options = ApplyOptions(
+            actor=actor,
+            lock_timeout=lock_timeout,
+            dry_run=dry_run,
+            approval_files=approvals,
+            kind=kind,
+            parent=parent,
+            on_wait=waiting,
+            progress=progress,
+        )
+        result = apply_plan(workspace, plan, executor_settings(loaded.policy), options)
     result.decision = gate.decision
     if result.traceback is not None:
         log = save_traceback(workspace.root, RuntimeError(result.traceback))
         result.message += f" (a bug in agentos: traceback saved to {log})"
     return result
+
+
+# Plans smaller than this finish before a progress bar would be worth drawing.
+PROGRESS_MIN_FILES = 100
+
+
+@contextlib.contextmanager
+def progress_display(
+    opts: GlobalOptions, files: int
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr for big plans; none with --json, -q or no terminal."""
+    if opts.json or opts.quiet or files < PROGRESS_MIN_FILES or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from agentos.cli.render import console
+
+    with Progress(
+        TextColumn("writing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("write", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 def outcome_of(results: list[ApplyResult]) -> Outcome:
@@ -170,9 +207,12 @@ def _render(out: Console, results: list[ApplyResult]) -> None:
         out.print(line)
         if result.status in SUCCESS:
             out.print(f"  {result.message}")
-        for change in result.files if result.status == "committed" else []:
+        listed = result.files if result.status == "committed" else []
+        for change in listed[:FILES_SHOWN]:
             name = f"{change.from_path} -> {change.path}" if change.from_path else change.path
             out.print(f"  {change.op:<7} {name}")
+        if len(listed) > FILES_SHOWN:
+            out.print(f"  ... and {len(listed) - FILES_SHOWN} more (--json lists them all)")
         for drifted in result.drifted:
             out.print(f"  drifted: {drifted}")
         if result.status == "committed" and result.kind == "apply":

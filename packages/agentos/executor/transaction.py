@@ -74,6 +74,8 @@ class ApplyOptions:
     kind: ExecutionKind = "apply"
     parent: str | None = None
     on_wait: Callable[[str], None] | None = None
+    # Called as (done, total) while files are written, for a progress display.
+    progress: Callable[[int, int], None] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -276,7 +278,7 @@ class _Transaction:
             *self.ids,
             {"entries": len(journal.entries), "created_dirs": journal.created_dirs},
         )
-        _write(self.plan, journal, writer, abort)
+        _write(self.plan, journal, writer, abort, self.options.progress)
         self.recorder.event("changes.written", *self.ids, {"files": len(journal.changes)})
         problems = verify_post_images(self.plan, writer)
         verified = {"ok": not problems, "problems": problems}
@@ -408,30 +410,46 @@ def _prepare(state_dir: Path, journal: Journal, current: dict[str, FileState | N
     write_journal(state_dir, journal)
 
 
-def _write(plan: ChangePlan, journal: Journal, writer: WorkspaceWriter, abort: _AbortWatch) -> None:
+def _write(
+    plan: ChangePlan,
+    journal: Journal,
+    writer: WorkspaceWriter,
+    abort: _AbortWatch,
+    progress: Callable[[int, int], None] | None,
+) -> None:
     """Temp files, their fsyncs (together), renames, deletions, directory fsyncs."""
     modes = {e.path: e.after.mode for e in journal.entries if e.after is not None}
-    written: list[str] = []
-    for change in plan.changeset.changes:
-        if change.op == "delete":
-            continue
-        abort.check()
-        writer.write_temp(change.path, change.content.to_bytes(), modes[change.path])
-        written.append(change.path)
-    writer.fsync_temps(written)
-    for path in written:
-        abort.check()
-        writer.replace(path)
+    written = [c.path for c in plan.changeset.changes if c.op != "delete"]
     removed = [
         c.from_path if c.op == "rename" else c.path
         for c in plan.changeset.changes
         if c.op in ("delete", "rename")
     ]
+    total = 2 * len(written) + len(removed)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    contents = {c.path: c.content.to_bytes() for c in plan.changeset.changes if c.op != "delete"}
+    for path in written:
+        abort.check()
+        writer.write_temp(path, contents[path], modes[path])
+        step()
+    writer.fsync_temps(written)
+    for path in written:
+        abort.check()
+        writer.replace(path)
+        step()
     emptied: list[str] = []
     for path in removed:
         abort.check()
         writer.unlink(path)
         emptied.extend(_remove_empty_parents(writer, path))
+        step()
     writer.fsync_dirs([e.path for e in journal.entries] + journal.created_dirs + emptied)
 
 
