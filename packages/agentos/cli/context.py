@@ -8,6 +8,7 @@ that does (errors carry their codes; a bug becomes 70 with its traceback saved t
 
 from __future__ import annotations
 
+import errno
 import inspect
 import os
 import sys
@@ -34,6 +35,12 @@ from agentos.workspace import Workspace
 
 EXIT_INTERNAL = 70
 EXIT_ABORTED = 130
+# An I/O failure of agentos's own files (a full disk, a read-only or failing one) is not a
+# bug: it exits 1 with what happened and where; other OSErrors are bugs (70).
+EXIT_IO = 1
+IO_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOMEM}
+)
 
 
 @dataclass(frozen=True)
@@ -138,13 +145,20 @@ def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:
         return report_error(opts, exc.exit_code, exc.kind, exc.message, exc.details)
     except KeyboardInterrupt:
         return report_error(opts, EXIT_ABORTED, "aborted", "interrupted", {})
-    except Exception as exc:  # the boundary: a bug must never show the user a traceback
-        log = save_traceback(opts.workspace_dir, exc)
+    except OSError as exc:
+        if exc.errno not in IO_ERRNOS:
+            return internal_error(opts, exc)
+        where = f" ({exc.filename})" if exc.filename else ""
         message = (
-            f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "
-            f"traceback saved to {log} — please report it"
+            f"{exc.strerror}{where}: the command could not finish; free space or fix the "
+            "permissions, then run it again"
         )
-        return report_error(opts, EXIT_INTERNAL, "internal_error", message, {"log": str(log)})
+        return report_error(
+            opts, EXIT_IO, "io_error", message, {"errno": exc.errno, "path": exc.filename}
+        )
+    except Exception as exc:  # the boundary: a bug must never show the user a traceback
+        return internal_error(opts, exc)
+
     for warning in outcome.warnings:
         print_warning(warning)
     if opts.json:
@@ -161,6 +175,16 @@ def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:
     if outcome.error is not None:
         print_error(outcome.error["message"])
     return outcome.exit_code
+
+
+def internal_error(opts: GlobalOptions, exc: BaseException) -> int:
+    """A bug: one line, exit 70, the traceback saved under ``.agentos/logs/``."""
+    log = save_traceback(opts.workspace_dir, exc)
+    message = (
+        f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "
+        f"traceback saved to {log} — please report it"
+    )
+    return report_error(opts, EXIT_INTERNAL, "internal_error", message, {"log": str(log)})
 
 
 def report_error(

@@ -99,6 +99,7 @@ class WorkspaceWriter:
         self.guard = guard
         self.tag = tag
         self.durable = durable
+        self.made_dirs: set[str] = set()
         self._allowed = PathPatterns(guard.allowed)
         self._forbidden = PathPatterns(guard.forbidden, fold_case=True)
 
@@ -150,8 +151,8 @@ class WorkspaceWriter:
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(part, 0o777, dir_fd=fd)
                     fault_point("fsops.mkdir.after")
-                    if self.durable:
-                        self._fsync_fd(fd)
+                    # Made durable with the rest, by fsync_dirs (its parent is fsynced there).
+                    self.made_dirs.add("/".join(parts[: index + 1]))
                     child = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
@@ -161,6 +162,10 @@ class WorkspaceWriter:
                 os.close(fd)
                 fd = child
             yield fd, parts[-1]
+        except OSError as exc:
+            # Operations on directory descriptors only know the last name; say which path.
+            exc.filename = rel
+            raise
         finally:
             os.close(fd)
 
@@ -171,7 +176,9 @@ class WorkspaceWriter:
         try:
             with self._parent(rel) as (dirfd, name):
                 try:
-                    fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=dirfd)
+                    # Non-blocking, so that a FIFO put there cannot hang us before fstat says
+                    # it is not a regular file.
+                    fd = os.open(name, os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK, dir_fd=dirfd)
                 except FileNotFoundError:
                     return None
                 except OSError as exc:
@@ -269,8 +276,11 @@ class WorkspaceWriter:
     def unlink(self, rel: str) -> bool:
         """Remove the file at ``rel``; False when it was already gone."""
         with self._parent(rel) as (dirfd, name):
-            if stat.S_ISLNK(os.lstat(name, dir_fd=dirfd).st_mode):
-                self._refuse(rel, "it is a symlink")
+            try:
+                if stat.S_ISLNK(os.lstat(name, dir_fd=dirfd).st_mode):
+                    self._refuse(rel, "it is a symlink")
+            except FileNotFoundError:
+                return False
             fault_point("fsops.unlink.before")
             try:
                 os.unlink(name, dir_fd=dirfd)
@@ -292,6 +302,8 @@ class WorkspaceWriter:
         """Remove the directory ``rel`` if it is empty; True when it is gone."""
         try:
             with self._parent(rel, directory=True) as (dirfd, name):
+                if not stat.S_ISDIR(os.lstat(name, dir_fd=dirfd).st_mode):
+                    return False
                 fault_point("fsops.rmdir.before")
                 os.rmdir(name, dir_fd=dirfd)
                 fault_point("fsops.rmdir.after")
@@ -307,7 +319,8 @@ class WorkspaceWriter:
         """Fsync the directories holding ``rels`` (each once, in parallel)."""
         if not self.durable:
             return
-        parents = sorted({rel.rpartition("/")[0] for rel in rels})
+        made = self.made_dirs
+        parents = sorted({rel.rpartition("/")[0] for rel in [*rels, *made]} | made)
         self._parallel(self._fsync_dir, parents)
 
     def _fsync_dir(self, rel_dir: str) -> None:

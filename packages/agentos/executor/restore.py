@@ -111,8 +111,14 @@ def _roll_back(root: Path, state_dir: Path, journal: Journal) -> RestoreReport:
     _verify(writer, journal)
     if report.durable:
         fault_point("rollback.mark.before")
-        write_journal(state_dir, journal.with_state("rolled_back"))
-    else:
+        try:
+            write_journal(state_dir, journal.with_state("rolled_back"))
+        except OSError as exc:
+            # The files are back and verified; only the record of it failed to reach the
+            # disk, so the journal stays hot and the next run redoes this (a no-op).
+            report.durable = False
+            report.warnings.append(f"could not mark the journal rolled back ({exc.strerror})")
+    if not report.durable:
         report.warnings.append(
             "the restored files could not be made durable; the journal stays hot and the "
             "next agentos command finishes the rollback"

@@ -293,45 +293,57 @@ class _Transaction:
         return committed
 
     def _finalize(self, journal: Journal | None) -> None:
-        finalize_commit(
-            self.workspace,
-            self.recorder,
-            journal,
-            plan=self.plan,
-            attempt=self.result.attempt,
-            durable=self.durable,
-            keep=self.keep,
-        )
+        try:
+            finalize_commit(
+                self.workspace,
+                self.recorder,
+                journal,
+                plan=self.plan,
+                attempt=self.result.attempt,
+                durable=self.durable,
+                keep=self.keep,
+            )
+        except (OSError, AgentosError) as exc:
+            # Past the commit point the change stands; what failed is only its paperwork,
+            # which recovery finishes (the journal is still active until it is archived).
+            self.result.warnings.append(
+                f"the change is committed, but recording it failed ({_reason(exc)}); the next "
+                "agentos command finishes the records"
+            )
+
+    def _bookkeeping(self, step: Callable[[], None]) -> None:
+        """Run a record-keeping step of a rollback; a failure becomes a warning."""
+        try:
+            step()
+        except (OSError, AgentosError) as exc:
+            self.result.warnings.append(f"could not record the rollback ({_reason(exc)})")
 
     def _rolled_back(self, journal: Journal, exc: BaseException) -> ApplyResult:
         """Undo whatever the attempt wrote, record it, say why (RecoveryFailedError if not)."""
         result, state_dir = self.result, self.state_dir
         aborted = isinstance(exc, (AbortedError, KeyboardInterrupt))
-        reason = exc.message if isinstance(exc, AgentosError) else f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, OSError):
-            where = f" ({exc.filename})" if exc.filename else ""
-            reason = f"{exc.strerror or exc}{where}"
+        reason = _reason(exc)
         if journal_path(state_dir, journal.execution_id).exists():
             report = roll_back(self.workspace.root, state_dir, journal)
-            self.recorder.event(
-                "rollback.finished",
-                *self.ids,
-                {
-                    "restored": report.restored,
-                    "removed": report.removed,
-                    "durable": report.durable,
-                    "warnings": report.warnings,
-                },
-            )
             result.warnings.extend(report.warnings)
+            data = {
+                "restored": report.restored,
+                "removed": report.removed,
+                "durable": report.durable,
+                "warnings": report.warnings,
+            }
+            self._bookkeeping(lambda: self.recorder.event("rollback.finished", *self.ids, data))
             if report.durable:
                 remove_execution_files(state_dir, journal.execution_id)
         else:
             # The journal never reached the disk, so neither did any workspace write.
             remove_execution_files(state_dir, journal.execution_id)
-        record_failure(self.workspace, self.recorder, journal, attempt=result.attempt)
+        self._bookkeeping(
+            lambda: record_failure(self.workspace, self.recorder, journal, attempt=result.attempt)
+        )
         event = "apply.aborted" if aborted else "apply.failed"
-        self.recorder.event(event, *self.ids, {"reason": reason, "attempt": result.attempt})
+        failure = {"reason": reason, "attempt": result.attempt}
+        self._bookkeeping(lambda: self.recorder.event(event, *self.ids, failure))
         kind = "aborted" if aborted else getattr(exc, "kind", "execution_failed")
         result.error = {"type": kind, "message": reason, "details": {"reason": reason}}
         if not isinstance(exc, (AgentosError, OSError, KeyboardInterrupt)):
@@ -340,6 +352,16 @@ class _Transaction:
             )
         status: Status = "aborted" if aborted else "rolled_back"
         return _stop(result, status, f"{reason}; rolled back, the workspace is unchanged")
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying what went wrong, naming the file for an I/O error."""
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    if isinstance(exc, AgentosError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _raise_if_unverified(problems: list[str]) -> None:
