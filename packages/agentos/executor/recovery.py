@@ -8,9 +8,11 @@ one is cleared away.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agentos.executor.executions import read_execution, write_execution
@@ -19,7 +21,10 @@ from agentos.executor.journal import (
     Journal,
     archive_journal,
     archived_executions,
+    archived_path,
+    journal_path,
     load_journals,
+    read_journal,
     remove_execution_files,
 )
 from agentos.executor.restore import roll_back
@@ -66,6 +71,7 @@ def recover_locked(workspace: Workspace, recorder: Recorder) -> list[RecoveryOut
     """Roll back hot journals and finish interrupted commits (the caller holds the lock)."""
     outcomes = []
     state_dir = workspace.state_dir
+    _remove_orphan_backups(state_dir)
     for journal in load_journals(state_dir):
         if journal.state == "rolled_back":
             remove_execution_files(state_dir, journal.execution_id)
@@ -106,6 +112,20 @@ def recover_locked(workspace: Workspace, recorder: Recorder) -> list[RecoveryOut
             )
         )
     return outcomes
+
+
+def _remove_orphan_backups(state_dir: Path) -> None:
+    """Backups a crash left before their journal was written (no journal names them)."""
+    root = state_dir / "backups"
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        execution_id = folder.name
+        if not (
+            journal_path(state_dir, execution_id).exists()
+            or archived_path(state_dir, execution_id).exists()
+        ):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _finished(workspace: Workspace, journal: Journal) -> bool:
@@ -177,23 +197,10 @@ def _commit_records(
     files: int,
     recovered: bool,
 ) -> None:
+    """The records after the commit point; the idempotency record comes last, because
+    recovery takes it as the sign that all of them were written (redoing is harmless)."""
     state_dir = workspace.state_dir
     committed_at = journal.committed_at or recorder.now()
-    write_record(
-        state_dir,
-        IdempotencyRecord(
-            plan_id=journal.plan_id,
-            checksum=journal.checksum,
-            execution_id=journal.execution_id,
-            status="committed",
-            attempts=attempt,
-            updated_at=recorder.now(),
-            committed_at=committed_at,
-        ),
-        durable=journal.durable,
-    )
-    if journal.kind == "rollback" and journal.parent:
-        mark_reverted(workspace, journal.parent, durable=journal.durable)
     write_execution(
         state_dir,
         {
@@ -210,6 +217,8 @@ def _commit_records(
         },
         durable=journal.durable,
     )
+    if journal.kind == "rollback" and journal.parent:
+        mark_reverted(workspace, journal.parent, durable=journal.durable)
     recorder.event(
         "apply.committed",
         journal.execution_id,
@@ -223,14 +232,32 @@ def _commit_records(
             "recovered": recovered,
         },
     )
+    write_record(
+        state_dir,
+        IdempotencyRecord(
+            plan_id=journal.plan_id,
+            checksum=journal.checksum,
+            execution_id=journal.execution_id,
+            status="committed",
+            attempts=attempt,
+            updated_at=recorder.now(),
+            committed_at=committed_at,
+        ),
+        durable=journal.durable,
+    )
 
 
 def mark_reverted(workspace: Workspace, execution_id: str, *, durable: bool) -> None:
     """Note that ``execution_id`` was rolled back, so applying its plan again is a new attempt."""
-    summary = read_execution(workspace.state_dir, execution_id)
-    if summary is None:
-        return
-    record = read_record(workspace.state_dir, str(summary["plan_id"]))
+    archived = archived_path(workspace.state_dir, execution_id)
+    if archived.is_file():
+        plan_id = read_journal(archived).plan_id
+    else:
+        summary = read_execution(workspace.state_dir, execution_id)
+        if summary is None:
+            return
+        plan_id = str(summary["plan_id"])
+    record = read_record(workspace.state_dir, plan_id)
     if record is None or record.execution_id != execution_id:
         return
     write_record(
