@@ -60,6 +60,17 @@ def _register() -> None:
     )
 
 
+GROUPS = ("audit", "policy")
+
+
+def _command_name(argv: list[str]) -> str:
+    """``apply`` or ``policy test``: the command words of ``argv``, not its arguments."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return "agentos"
+    return " ".join(words[:2]) if words[0] in GROUPS and len(words) > 1 else words[0]
+
+
 def run(argv: list[str]) -> int:
     """Parse ``argv``, run the command, and return its exit code (never raises)."""
     from typer._click.exceptions import ClickException
@@ -71,7 +82,7 @@ def run(argv: list[str]) -> int:
         result = command.main(args=argv, prog_name="agentos", standalone_mode=False)
     except ClickException as exc:
         message = exc.format_message()
-        name = " ".join(a for a in argv[:2] if not a.startswith("-")) or "agentos"
+        name = _command_name(argv)
         print_error(
             f"{message} (see 'agentos {name} --help')".replace("agentos agentos", "agentos")
         )

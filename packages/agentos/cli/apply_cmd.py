@@ -84,6 +84,7 @@ def run_plan(
     approvals: tuple[Path, ...] = (),
     kind: ExecutionKind = "apply",
     parent: str | None = None,
+    exact_modes: dict[str, int] | None = None,
 ) -> ApplyResult:
     """The WriteGate with the current policy, then (if it allows) the executor."""
     from agentos.executor.transaction import ApplyOptions, apply_plan, refused
@@ -137,6 +138,7 @@ def run_plan(
             parent=parent,
             on_wait=waiting,
             progress=progress,
+            exact_modes=exact_modes or {},
         )
         result = apply_plan(workspace, plan, executor_settings(loaded.policy), options)
     result.decision = gate.decision
@@ -274,7 +276,7 @@ def rollback(
     lock_timeout: LockTimeout = None,
 ) -> Outcome:
     """Undo a committed execution with its inverse changeset, through the same pipeline."""
-    from agentos.executor.inverse import inverse_plan
+    from agentos.executor.inverse import inverse_modes, inverse_plan
     from agentos.executor.recovery import recover
     from agentos.governance.gate import decide_plan
     from agentos.governance.policyfile import load_policy
@@ -301,6 +303,7 @@ def rollback(
         lock_timeout=lock_timeout,
         kind="rollback",
         parent=execution_id,
+        exact_modes=inverse_modes(workspace, execution_id),
     )
     return outcome_of([result])
 

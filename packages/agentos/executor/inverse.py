@@ -141,3 +141,20 @@ def inverse_plan(workspace: Workspace, execution_id: str, *, author: str) -> Cha
         ),
         changeset=ChangeSet(changes=tuple(changes), checksum=changes_checksum(tuple(changes))),
     )
+
+
+def inverse_modes(workspace: Workspace, execution_id: str) -> dict[str, int]:
+    """The exact permission bits the inverse plan's paths had before ``execution_id``.
+
+    A plan carries only the executable bit; the journal kept the whole mode, so a rollback
+    gives back 0o600 or 0o640 files as they were.
+    """
+    journal = load_committed(workspace, execution_id)
+    entries = {e.path: e for e in journal.entries}
+    modes = {}
+    for ref in journal.changes:
+        source = ref.from_path if ref.op == "rename" and ref.from_path else ref.path
+        before = entries[source].before
+        if before is not None:
+            modes[source] = before.mode
+    return modes

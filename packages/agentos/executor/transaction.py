@@ -76,6 +76,8 @@ class ApplyOptions:
     on_wait: Callable[[str], None] | None = None
     # Called as (done, total) while files are written, for a progress display.
     progress: Callable[[int, int], None] | None = None
+    # Exact permission bits to give paths (a rollback restores the modes its parent found).
+    exact_modes: dict[str, int] = field(default_factory=dict)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -390,6 +392,9 @@ def _journal(
         for directory in writer.missing_dirs(path):
             if directory not in created_dirs:
                 created_dirs.append(directory)
+        exact = options.exact_modes.get(path)
+        if exact is not None and bool(exact & 0o100) == (change_mode == EXECUTABLE):
+            return Image(sha256=sha, mode=exact)
         return Image(sha256=sha, mode=bits(change_mode == EXECUTABLE, existing, umask))
 
     for change in plan.changeset.changes:
