@@ -70,6 +70,8 @@ def execution_row(result: ApplyResult) -> dict[str, Any]:
         "files": [{"op": f.op, "path": f.path, "from": f.from_path} for f in result.files],
         "drifted": list(result.drifted),
         "warnings": list(result.warnings),
+        "checks": [c.row() for c in result.checks],
+        "post_rollback": [c.row() for c in result.post_rollback],
     }
 
 
@@ -88,10 +90,13 @@ def run_plan(
 ) -> ApplyResult:
     """The WriteGate with the current policy, then (if it allows) the executor."""
     from agentos.executor.transaction import ApplyOptions, apply_plan, refused
+    from agentos.governance.facts import plan_paths
     from agentos.governance.gate import approval_key, run_gate
     from agentos.governance.policy import executor_settings
+    from agentos.governance.writegate import applicable_checks
 
     actor = current_user()
+    policy = loaded.policy
     gate = run_gate(
         plan,
         workspace,
@@ -139,6 +144,9 @@ def run_plan(
             on_wait=waiting,
             progress=progress,
             exact_modes=exact_modes or {},
+            checks=tuple(applicable_checks(policy, plan_paths(plan))),
+            syntax_checks=policy.verification.syntax_checks
+            and gate.decision.risk.level in policy.executor.require_verification_for_risk,
         )
         result = apply_plan(workspace, plan, executor_settings(loaded.policy), options)
     result.decision = gate.decision
@@ -217,6 +225,13 @@ def _render(out: Console, results: list[ApplyResult]) -> None:
             out.print(f"  ... and {len(listed) - FILES_SHOWN} more (--json lists them all)")
         for drifted in result.drifted:
             out.print(f"  drifted: {drifted}")
+        for label, checks in (("check", result.checks), ("after rollback", result.post_rollback)):
+            for check in checks:
+                tries = f", {check.attempts} attempt(s)" if check.attempts != 1 else ""
+                out.print(
+                    f"  {label} {check.name}: {check.status} ({check.duration:.2f}s{tries}) "
+                    f"{check.message}"
+                )
         if result.status == "committed" and result.kind == "apply":
             out.print(f"Undo it with: agentos rollback {result.execution_id}")
 
@@ -342,3 +357,52 @@ def recover_cmd(opts: GlobalOptions, *, lock_timeout: LockTimeout = None) -> Out
         human=human,
         warnings=[w for o in outcomes for w in o.warnings],
     )
+
+
+@command(app, "abort")
+def abort(
+    opts: GlobalOptions,
+    *,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")] = "",
+) -> Outcome:
+    """Hard-stop the execution running in this workspace: it rolls back and exits 130."""
+    import json
+    from datetime import UTC, datetime
+
+    from agentos.audit.trail import AuditTrail
+    from agentos.executor.executions import abort_marker
+    from agentos.executor.lock import lock_is_held, read_holder
+    from agentos.statefs import write_atomic
+
+    workspace = opts.workspace()
+    holder = read_holder(workspace) if lock_is_held(workspace) else None
+    execution_id = holder.get("execution_id") if holder else None
+    if not execution_id:
+        return Outcome(
+            result={"execution_id": None, "plan_id": None, "requested": False},
+            human=lambda out: out.print("Nothing to abort: no execution is running here."),
+        )
+    assert holder is not None  # noqa: S101 - execution_id came from it
+    marker = abort_marker(workspace.state_dir, str(execution_id))
+    record = {
+        "reason": reason,
+        "by": current_user(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_atomic(marker, json.dumps(record).encode("utf-8"))
+    AuditTrail(workspace.audit_dir).append(
+        "abort.requested",
+        actor=current_user(),
+        execution_id=str(execution_id),
+        plan_id=holder.get("plan_id"),
+        data={"reason": reason, "pid": holder.get("pid")},
+    )
+    result = {"execution_id": execution_id, "plan_id": holder.get("plan_id"), "requested": True}
+
+    def human(out: Console) -> None:
+        out.print(
+            f"Asked execution {execution_id} (pid {holder.get('pid')}) to stop; it rolls back "
+            "and exits 130."
+        )
+
+    return Outcome(result=result, human=human)

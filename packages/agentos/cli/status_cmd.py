@@ -30,6 +30,7 @@ def status(opts: GlobalOptions) -> Outcome:
     """Lock holder, interrupted executions and the last executions."""
     from agentos.executor.journal import load_journals
     from agentos.executor.lock import lock_is_held, read_holder
+    from agentos.verify.breaker import load_breakers
 
     workspace = opts.workspace()
     held = lock_is_held(workspace)
@@ -39,9 +40,14 @@ def status(opts: GlobalOptions) -> Outcome:
         for j in load_journals(workspace.state_dir)
     ]
     last = _executions(opts)[:STATUS_LIMIT]
+    breakers: list[dict[str, Any]] = [
+        {"check": name, "state": b.state, "failures": b.failures, "since": b.since()}
+        for name, b in sorted(load_breakers(workspace.state_dir).items())
+    ]
     result: dict[str, Any] = {
         "lock": {"held": held, "holder": holder},
         "interrupted": interrupted,
+        "breakers": breakers,
         "executions": [view.row() for view in last],
     }
 
@@ -55,6 +61,13 @@ def status(opts: GlobalOptions) -> Outcome:
                 out.print(f"  {item['execution_id']}  plan {item['plan_id']}  {item['state']}")
         else:
             out.print("Interrupted: none")
+        opened = [b for b in breakers if b["state"] != "closed"]
+        if opened:
+            out.print("Circuit breakers not closed:")
+            for breaker in opened:
+                out.print(f"  {breaker['check']}: {breaker['state']} since {breaker['since']}")
+        else:
+            out.print("Circuit breakers: all closed")
         _table(out, last, "Last executions")
 
     return Outcome(result=result, human=human)

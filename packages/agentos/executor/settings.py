@@ -17,3 +17,5 @@ class ExecutorSettings:
     idempotency_enabled: bool = True
     cached_result_ttl: float = 3600.0
     backups_keep: int = 50
+    max_execution_time: float | None = None
+    max_step_time: float = 60.0

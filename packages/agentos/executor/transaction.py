@@ -12,21 +12,21 @@ update; what follows it (records, audit) is finished by recovery if a crash inte
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
+import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
 from agentos.errors import AbortedError, AgentosError
+from agentos.executor.abort import AbortWatch
 from agentos.executor.drift import check_drift, verify_post_images
 from agentos.executor.executions import abort_marker, execution_id_for
 from agentos.executor.fsops import FileState, Guard, WorkspaceWriter, current_umask
 from agentos.executor.fsops import permission_bits as bits
+from agentos.executor.healthstage import run_health_stage
 from agentos.executor.idempotency import attempts_so_far, lookup, read_record
 from agentos.executor.journal import (
     JOURNAL_FORMAT,
@@ -48,6 +48,9 @@ from agentos.executor.restore import roll_back
 from agentos.executor.settings import ExecutorSettings
 from agentos.faults import fault_point
 from agentos.model import ChangePlan, Decision
+from agentos.verify.health import CheckResult
+from agentos.verify.spec import HealthCheckSpec
+from agentos.verify.syntax import syntax_problem
 from agentos.workspace import Workspace, ensure_state_dir
 
 Status = Literal[
@@ -78,6 +81,9 @@ class ApplyOptions:
     progress: Callable[[int, int], None] | None = None
     # Exact permission bits to give paths (a rollback restores the modes its parent found).
     exact_modes: dict[str, int] = field(default_factory=dict)
+    # The health checks that apply to this plan, and whether to syntax-check written files.
+    checks: tuple[HealthCheckSpec, ...] = ()
+    syntax_checks: bool = False
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -99,6 +105,8 @@ class ApplyResult:
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
     traceback: str | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    post_rollback: list[CheckResult] = field(default_factory=list)
 
 
 def change_refs(plan: ChangePlan) -> list[ChangeRef]:
@@ -210,6 +218,10 @@ class _Transaction:
 
     def _locked(self) -> ApplyResult:
         plan, result, options = self.plan, self.result, self.options
+        self.started = time.monotonic()
+        marker = abort_marker(self.state_dir, result.execution_id)
+        # A marker left by an earlier run of these bytes must not stop this one.
+        marker.unlink(missing_ok=True)
         record = read_record(self.state_dir, plan.plan_id)
         result.attempt = attempts_so_far(record, result.checksum) + 1
         self.recorder.event(
@@ -257,7 +269,11 @@ class _Transaction:
                 result, "dry_run", f"dry run: would write {count} file(s); nothing written"
             )
         journal = _journal(plan, options, result, writer, current=drift.current, guard=self.guard)
-        abort = _AbortWatch(abort_marker(self.state_dir, result.execution_id))
+        limit = self.settings.max_execution_time
+        abort = AbortWatch(
+            abort_marker(self.state_dir, result.execution_id),
+            deadline=self.started + limit if limit is not None else None,
+        )
         try:
             with abort.signals():
                 committed = self._commit(journal, writer, drift.current, abort)
@@ -271,7 +287,7 @@ class _Transaction:
         journal: Journal,
         writer: WorkspaceWriter,
         current: dict[str, FileState | None],
-        abort: _AbortWatch,
+        abort: AbortWatch,
     ) -> Journal:
         """Journal, write, verify, and the commit point; raises on any failure."""
         _prepare(self.state_dir, journal, current)
@@ -283,9 +299,18 @@ class _Transaction:
         _write(self.plan, journal, writer, abort, self.options.progress)
         self.recorder.event("changes.written", *self.ids, {"files": len(journal.changes)})
         problems = verify_post_images(self.plan, writer)
-        verified = {"ok": not problems, "problems": problems}
+        if not problems and self.options.syntax_checks:
+            problems = syntax_problems(self.plan)
+        verified = {
+            "ok": not problems,
+            "problems": problems,
+            "syntax_checks": self.options.syntax_checks,
+        }
         self.recorder.event("verify.finished", *self.ids, verified)
         _raise_if_unverified(problems)
+        abort.check()
+        self.result.checks = self._health(abort, retries=True, record_as="health.finished")
+        _raise_if_unhealthy(self.result.checks, abort)
         abort.check()
         fault_point("commit.before")
         stamp = self.options.clock().astimezone(UTC).isoformat()
@@ -312,6 +337,22 @@ class _Transaction:
                 f"the change is committed, but recording it failed ({_reason(exc)}); the next "
                 "agentos command finishes the records"
             )
+
+    def _health(self, abort: AbortWatch, *, retries: bool, record_as: str) -> list[CheckResult]:
+        checks = self.options.checks
+        if not retries:
+            failed = {r.name for r in self.result.checks if r.status == "failed"}
+            checks = tuple(c for c in checks if c.name in failed)
+        return run_health_stage(
+            self.workspace,
+            checks,
+            execution_id=self.result.execution_id,
+            default_timeout=self.settings.max_step_time,
+            abort=abort,
+            event=lambda name, data: self.recorder.event(name, *self.ids, data),
+            retries=retries,
+            record_as=record_as,
+        )
 
     def _bookkeeping(self, step: Callable[[], None]) -> None:
         """Run a record-keeping step of a rollback; a failure becomes a warning."""
@@ -340,6 +381,14 @@ class _Transaction:
         else:
             # The journal never reached the disk, so neither did any workspace write.
             remove_execution_files(state_dir, journal.execution_id)
+        if isinstance(exc, HealthCheckFailed):
+            # The failed checks once more, against the old files: did the rollback heal it?
+            again = AbortWatch(abort_marker(state_dir, result.execution_id))
+            self._bookkeeping(
+                lambda: result.post_rollback.extend(
+                    self._health(again, retries=False, record_as="health.post_rollback")
+                )
+            )
         self._bookkeeping(
             lambda: record_failure(self.workspace, self.recorder, journal, attempt=result.attempt)
         )
@@ -364,6 +413,35 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, AgentosError):
         return exc.message
     return f"{type(exc).__name__}: {exc}"
+
+
+class HealthCheckFailed(AgentosError):
+    """A health check failed after the writes; the apply was rolled back."""
+
+    exit_code = 1
+    kind = "health_check_failed"
+
+
+def _raise_if_unhealthy(results: list[CheckResult], abort: AbortWatch) -> None:
+    if any(r.status == "aborted" for r in results):
+        abort.check()
+        raise AbortedError("aborted while the health checks ran")
+    failed = [r for r in results if r.status != "passed"]
+    if failed:
+        names = "; ".join(f"{r.name}: {r.message}" for r in failed)
+        raise HealthCheckFailed(f"health check failed: {names}")
+
+
+def syntax_problems(plan: ChangePlan) -> list[str]:
+    """Parser errors of the written .py / .json / .yaml / .toml files."""
+    problems = []
+    for change in plan.changeset.changes:
+        if change.op == "delete":
+            continue
+        problem = syntax_problem(change.path, change.content.to_bytes())
+        if problem is not None:
+            problems.append(problem)
+    return problems
 
 
 def _raise_if_unverified(problems: list[str]) -> None:
@@ -441,7 +519,7 @@ def _write(
     plan: ChangePlan,
     journal: Journal,
     writer: WorkspaceWriter,
-    abort: _AbortWatch,
+    abort: AbortWatch,
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """Temp files, their fsyncs (together), renames, deletions, directory fsyncs."""
@@ -495,35 +573,3 @@ class _VerificationFailed(AgentosError):
 
     exit_code = 1
     kind = "verification_failed"
-
-
-class _AbortWatch:
-    """SIGINT / SIGTERM and ``agentos abort``'s marker, checked before every file write."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-        self.reason: str | None = None
-
-    def check(self) -> None:
-        """``AbortedError`` once a stop was asked for."""
-        if self.reason is None and self.marker.exists():
-            self.reason = "agentos abort"
-        if self.reason is not None:
-            raise AbortedError(f"aborted ({self.reason})")
-
-    @contextlib.contextmanager
-    def signals(self) -> Iterator[None]:
-        """Turn SIGINT and SIGTERM into an abort request for the block (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, _frame: FrameType | None) -> None:
-            self.reason = signal.Signals(signum).name
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)

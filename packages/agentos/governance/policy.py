@@ -9,36 +9,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from agentos.digest import canonical_json, sha256_hex
 from agentos.executor.settings import ExecutorSettings
 from agentos.model import RiskLevel
+from agentos.verify.spec import (
+    HealthCheckSpec,
+    NonNegativeSeconds,
+    Pattern,
+    PositiveInt,
+    Seconds,
+    Strict,
+)
 
 BinaryPolicy = Literal["allow", "review", "deny"]
-RetryStrategy = Literal["fixed", "linear", "exponential", "fibonacci"]
-Jitter = Literal["none", "full", "equal", "decorrelated"]
-FailureKind = Literal["timeout", "connection_error", "nonzero_exit", "unexpected_status"]
-Pattern = Annotated[str, Field(min_length=1)]
-PositiveInt = Annotated[int, Field(ge=1)]
-Seconds = Annotated[float, Field(gt=0)]
-NonNegativeSeconds = Annotated[float, Field(ge=0)]
 
 ALL_RISKS: tuple[RiskLevel, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
 def _risks(*levels: RiskLevel) -> list[RiskLevel]:
     return list(levels)
-
-
-def _all_failures() -> list[FailureKind]:
-    return ["timeout", "connection_error", "nonzero_exit", "unexpected_status"]
-
-
-class Strict(BaseModel):
-    """Base of the policy's sections: strict types, unknown keys refused, immutable."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 class RiskRuleSpec(Strict):
@@ -177,74 +168,6 @@ class Verification(Strict):
     syntax_checks: bool = True
 
 
-class RetrySpec(Strict):
-    """How a failing health check is retried (SPEC §9)."""
-
-    strategy: RetryStrategy = "fixed"
-    max_attempts: PositiveInt = 1
-    base_delay: NonNegativeSeconds = 0.5
-    multiplier: Annotated[float, Field(ge=1)] = 2.0
-    max_delay: NonNegativeSeconds = 10.0
-    jitter: Jitter = "none"
-    retry_on: list[FailureKind] = Field(default_factory=_all_failures)
-
-
-class BreakerSpec(Strict):
-    """Circuit breaker of one check: OPEN after failures, HALF_OPEN after a pause."""
-
-    failure_threshold: PositiveInt = 3
-    recovery_timeout: NonNegativeSeconds = 60
-    success_threshold: PositiveInt = 1
-
-
-class HttpProbe(Strict):
-    """An HTTP request that must answer with the expected status (and body text)."""
-
-    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
-    method: Literal["GET", "HEAD", "POST"] = "GET"
-    expect_status: (
-        Annotated[int, Field(ge=100, le=599)] | list[Annotated[int, Field(ge=100, le=599)]]
-    ) = 200
-    body_contains: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-
-
-class FileProbe(Strict):
-    """A workspace file that must exist (or be absent), and optionally parse."""
-
-    path: Pattern
-    exists: bool = True
-    parses: bool = False
-
-
-class HealthCheckSpec(Strict):
-    """One health check: exactly one of ``command``, ``http`` or ``file``."""
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    command: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = None
-    http: HttpProbe | None = None
-    file: FileProbe | None = None
-    when_paths: list[Pattern] = Field(default_factory=list)
-    timeout: Seconds | None = None
-    retry: RetrySpec = Field(default_factory=RetrySpec)
-    circuit_breaker: BreakerSpec | None = None
-
-    @model_validator(mode="after")
-    def _one_probe(self) -> HealthCheckSpec:
-        kinds = [k for k in ("command", "http", "file") if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            found = ", ".join(kinds) if kinds else "none"
-            raise ValueError(f"needs exactly one of command, http or file (found: {found})")
-        return self
-
-    @property
-    def kind(self) -> Literal["command", "http", "file"]:
-        """Which probe this check runs."""
-        if self.command is not None:
-            return "command"
-        return "http" if self.http is not None else "file"
-
-
 class ApprovalRules(Strict):
     """Who may approve, how many distinct approvers, and whether approvals are signed."""
 
@@ -299,4 +222,6 @@ def executor_settings(policy: Policy) -> ExecutorSettings:
         idempotency_enabled=executor.idempotency.enabled,
         cached_result_ttl=executor.idempotency.cached_result_ttl,
         backups_keep=executor.backups.keep,
+        max_execution_time=executor.constraints.max_execution_time,
+        max_step_time=executor.constraints.max_step_time,
     )

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from agentos.governance.facts import WorkspaceFacts, plan_paths
 from agentos.governance.pathsafety import path_safety_findings
-from agentos.governance.policy import HealthCheckSpec, Policy
+from agentos.governance.policy import Policy
 from agentos.governance.risk import CRITICAL_PATHS, RiskRule, RiskSettings, assess_risk
 from agentos.model import (
     DECISION_ORDER,
@@ -27,6 +27,7 @@ from agentos.model import (
 )
 from agentos.patterns import PathPatterns
 from agentos.textlines import is_binary, split_lines
+from agentos.verify.spec import HealthCheckSpec
 
 RULES: tuple[str, ...] = (
     "path-safety",

@@ -1,0 +1,81 @@
+"""The hard stop (SPEC §9): SIGINT, SIGTERM, ``agentos abort``, and the apply's time limit.
+
+The executor asks ``check()`` before every file write and the health checks ask
+``requested()`` while they run: an abort rolls the apply back and exits 130; running out of
+``executor.constraints.max_execution_time`` is a failure like any other (rolled back, exit 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+from agentos.errors import AbortedError, AgentosError
+
+
+class ExecutionTimedOut(AgentosError):
+    """The apply ran longer than ``executor.constraints.max_execution_time`` (rolled back)."""
+
+    exit_code = 1
+    kind = "timeout"
+
+
+class AbortWatch:
+    """Whether this execution was asked to stop, or ran out of time."""
+
+    def __init__(
+        self,
+        marker: Path,
+        *,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.marker = marker
+        self.deadline = deadline
+        self.clock = clock
+        self.reason: str | None = None
+
+    def requested(self) -> str | None:
+        """Why a stop was asked for (a signal or ``agentos abort``), or None."""
+        if self.reason is None and self.marker.exists():
+            self.reason = "agentos abort" + _marker_reason(self.marker)
+        return self.reason
+
+    def check(self) -> None:
+        """``AbortedError`` once a stop was asked for; ``ExecutionTimedOut`` past the limit."""
+        reason = self.requested()
+        if reason is not None:
+            raise AbortedError(f"aborted ({reason})")
+        if self.deadline is not None and self.clock() >= self.deadline:
+            raise ExecutionTimedOut("the apply ran out of executor.constraints.max_execution_time")
+
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """Turn SIGINT and SIGTERM into a stop request for the block (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            self.reason = signal.Signals(signum).name
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+
+def _marker_reason(marker: Path) -> str:
+    try:
+        reason = json.loads(marker.read_text("utf-8")).get("reason")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f": {reason}" if reason else ""

@@ -1,0 +1,61 @@
+"""The health-check stage of an apply: run the checks, keep the breakers, record the results.
+
+Runs under the workspace lock, between verification and the commit point. The breakers are
+read from and written back to ``.agentos/breakers.json`` here, so their state follows the
+checks from one process to the next, and every breaker transition is audited.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from agentos.executor.abort import AbortWatch
+from agentos.verify.breaker import load_breakers, save_breakers
+from agentos.verify.health import CheckResult, HealthEnvironment, run_checks
+from agentos.verify.spec import HealthCheckSpec
+from agentos.workspace import Workspace
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+def run_health_stage(
+    workspace: Workspace,
+    checks: tuple[HealthCheckSpec, ...],
+    *,
+    execution_id: str,
+    default_timeout: float,
+    abort: AbortWatch,
+    event: Event,
+    retries: bool = True,
+    record_as: str = "health.finished",
+) -> list[CheckResult]:
+    """Run ``checks`` and record them; returns every result (the caller decides)."""
+    if not checks:
+        return []
+    breakers = load_breakers(workspace.state_dir)
+    environment = HealthEnvironment(
+        root=workspace.root,
+        default_timeout=default_timeout,
+        deadline=abort.deadline,
+        stop=abort.requested,
+        env={
+            **os.environ,
+            "AGENTOS_WORKSPACE": str(workspace.root),
+            "AGENTOS_EXECUTION_ID": execution_id,
+        },
+    )
+    results, transitions = run_checks(list(checks), breakers, environment, retries=retries)
+    if any(check.circuit_breaker is not None for check in checks):
+        save_breakers(workspace.state_dir, breakers)
+    for move in transitions:
+        event(
+            "breaker.changed",
+            {"check": move.check, "from": move.before, "to": move.after, "since": move.since},
+        )
+    event(
+        record_as,
+        {"ok": all(r.status == "passed" for r in results), "checks": [r.row() for r in results]},
+    )
+    return results

@@ -1,0 +1,1 @@
+"""Verification after the writes: syntax checks and health checks (retries, breakers)."""

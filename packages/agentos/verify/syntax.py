@@ -1,0 +1,76 @@
+"""Syntax checks of written files (SPEC §9): ``.py`` compiles, ``.json`` / ``.yaml`` /
+``.toml`` parse. Pure functions of a path and bytes; the message names the file, the line
+where the parser gives one, and the parser's own words.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+SYNTAX_SUFFIXES = (".py", ".json", ".yaml", ".yml", ".toml")
+
+
+def syntax_problem(path: str, data: bytes) -> str | None:
+    """Why ``data`` at ``path`` does not parse (None when it does, or is not checked)."""
+    suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    checker = _CHECKERS.get(suffix)
+    if checker is None:
+        return None
+    return checker(path, data)
+
+
+def _python(path: str, data: bytes) -> str | None:
+    try:
+        compile(data, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"{path}:{exc.lineno or '?'}: Python syntax error: {exc.msg}"
+    except ValueError as exc:  # NUL bytes in source
+        return f"{path}: Python source cannot be compiled: {exc}"
+    return None
+
+
+def _json(path: str, data: bytes) -> str | None:
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as exc:
+        return f"{path}:{exc.lineno}: invalid JSON: {exc.msg}"
+    except (UnicodeDecodeError, ValueError) as exc:
+        return f"{path}: invalid JSON: {exc}"
+    return None
+
+
+def _yaml(path: str, data: bytes) -> str | None:
+    import yaml
+
+    try:
+        for _ in yaml.safe_load_all(data):
+            pass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else "?"
+        return f"{path}:{line}: invalid YAML: {exc.problem or exc.context}"
+    except yaml.YAMLError as exc:
+        return f"{path}: invalid YAML: {exc}"
+    return None
+
+
+def _toml(path: str, data: bytes) -> str | None:
+    import tomllib
+
+    try:
+        tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"{path}: invalid TOML: not UTF-8 ({exc.reason})"
+    except tomllib.TOMLDecodeError as exc:
+        return f"{path}: invalid TOML: {exc}"
+    return None
+
+
+_CHECKERS: dict[str, Callable[[str, bytes], str | None]] = {
+    ".py": _python,
+    ".json": _json,
+    ".yaml": _yaml,
+    ".yml": _yaml,
+    ".toml": _toml,
+}
