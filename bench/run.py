@@ -215,15 +215,31 @@ def bench_b2(files: int = 2000) -> Result:
     return Result("B2", what, "<= 1.5 x", apply, reference)
 
 
-NOT_YET = [
-    Result(
-        "B4", "four 1-second health checks", "<= 1.2 x", note="health checks not implemented yet"
-    ),
-]
+def bench_b4() -> Result:
+    """Four 1-second health checks run side by side: about the time of one."""
+
+    def checks(count: int) -> str:
+        items = "".join(f'  - {{name: sleep{i}, command: ["sleep", "1"]}}\n' for i in range(count))
+        return "health_checks:\n" + items
+
+    with tempfile.TemporaryDirectory() as scratch:
+        timings = []
+        for count in (1, 4):
+            root = Path(scratch) / f"c{count}"
+            root.mkdir()
+            template = _apply_workspace(root, 1, 10)
+            policy = template / "agent" / "policies" / "default.yaml"
+            policy.write_text(BENCH_POLICY + checks(count))
+            timings.append(
+                _timed_fresh(template, root, [str(AGENTOS), "apply", "bench", "-q"], runs=3)
+            )
+    one, four = timings
+    what = "apply with four 1-second health checks vs the same apply with one"
+    return Result("B4", what, "<= 1.2 x", four, one)
 
 
 def main() -> int:
-    results = [bench_b6(), bench_b1(), bench_b2(), bench_b3(), bench_b5(), *NOT_YET]
+    results = [bench_b6(), bench_b1(), bench_b2(), bench_b3(), bench_b4(), bench_b5()]
     header = (
         "| id | what | measured | reference | ratio / rate | target |\n|---|---|---|---|---|---|"
     )

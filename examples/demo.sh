@@ -137,7 +137,71 @@ step "16. with docs/guide.md back, the approved cleanup applies"
 run agentos apply demo-cleanup
 run agentos history
 
-step "17. the audit trail: every step above, hash-chained"
+step "17. health checks: a change must prove it works before it commits"
+say "The policy author adds a check that runs whenever src/ changes:"
+python3 - <<'EOF'
+from pathlib import Path
+policy = Path("agent/policies/default.yaml")
+check = """health_checks:
+  - name: greeting-works
+    command: ["python3", "-c", "import sys; sys.path.insert(0, 'src'); from demo.app import greet; assert greet('Ada') == 'Hello, Ada', greet('Ada')"]
+    when_paths: ["src/**"]
+    timeout: 20
+"""
+policy.write_text(policy.read_text().replace("health_checks: []\n", check))
+EOF
+run agentos policy validate -q
+cat >"$scratch/broken.yaml" <<'EOF'
+intent: "a friendlier greeting (breaks the contract)"
+changes:
+  - op: modify
+    path: src/demo/app.py
+    content: |
+      """The service entry point."""
+
+      import sys
+
+
+      def greet(name):
+          return "Hi there, " + name
+
+
+      def main(argv=None):
+          args = sys.argv[1:] if argv is None else argv
+          name = args[0] if args else "world"
+          print(greet(name))
+          return 0
+EOF
+run agentos plan "$scratch/broken.yaml" --plan-id demo-broken -q
+say "The check fails on the new code, so the apply rolls back (exit 1), and the check passes again on the old code:"
+expect_exit 1 agentos apply demo-broken
+grep -q 'return "Hello, " + name' src/demo/app.py && say "src/demo/app.py is unchanged."
+cat >"$scratch/fixed.yaml" <<'EOF'
+intent: "document greet()"
+changes:
+  - op: modify
+    path: src/demo/app.py
+    content: |
+      """The service entry point."""
+
+      import sys
+
+
+      def greet(name):
+          """The greeting for ``name``."""
+          return "Hello, " + name
+
+
+      def main(argv=None):
+          args = sys.argv[1:] if argv is None else argv
+          name = args[0] if args else "world"
+          print(greet(name))
+          return 0
+EOF
+run agentos plan "$scratch/fixed.yaml" --plan-id demo-fixed -q
+run agentos apply demo-fixed
+
+step "18. the audit trail: every step above, hash-chained"
 run agentos audit show --limit 12
 run agentos audit verify
 

@@ -232,6 +232,9 @@ def _render(out: Console, results: list[ApplyResult]) -> None:
                     f"  {label} {check.name}: {check.status} ({check.duration:.2f}s{tries}) "
                     f"{check.message}"
                 )
+                if check.status != "passed" and check.output:
+                    for line in check.output.splitlines()[-3:]:
+                        out.print(f"    | {line}")
         if result.status == "committed" and result.kind == "apply":
             out.print(f"Undo it with: agentos rollback {result.execution_id}")
 
