@@ -233,8 +233,8 @@ def _render(out: Console, results: list[ApplyResult]) -> None:
                     f"{check.message}"
                 )
                 if check.status != "passed" and check.output:
-                    for line in check.output.splitlines()[-3:]:
-                        out.print(f"    | {line}")
+                    for output_line in check.output.splitlines()[-3:]:
+                        out.print(f"    | {output_line}")
         if result.status == "committed" and result.kind == "apply":
             out.print(f"Undo it with: agentos rollback {result.execution_id}")
 

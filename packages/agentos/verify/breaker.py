@@ -44,14 +44,19 @@ class Breaker:
         """When the breaker opened, for messages."""
         if self.opened_at is None:
             return "unknown"
-        return datetime.fromtimestamp(self.opened_at, UTC).isoformat(timespec="seconds")
+        try:
+            return datetime.fromtimestamp(self.opened_at, UTC).isoformat(timespec="seconds")
+        except (OverflowError, OSError, ValueError):
+            return "unknown"
 
 
 def admit(breaker: Breaker, config: BreakerConfig, now: float) -> tuple[bool, Breaker]:
     """May a call go through now? An open breaker past its timeout becomes half-open."""
     if breaker.state != "open":
         return True, breaker
-    if breaker.opened_at is not None and now - breaker.opened_at >= config.recovery_timeout:
+    # An open breaker with no time (a hand-edited file) is treated as opened long ago.
+    opened = breaker.opened_at if breaker.opened_at is not None else float("-inf")
+    if now - opened >= config.recovery_timeout:
         return True, replace(breaker, state="half_open", successes=0)
     return False, breaker
 
@@ -77,16 +82,37 @@ def load_breakers(state_dir: Path) -> dict[str, Breaker]:
     """Every breaker's state (unknown or unreadable entries start closed)."""
     try:
         raw = json.loads((state_dir / BREAKERS_NAME).read_text("utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     breakers: dict[str, Breaker] = {}
     if isinstance(raw, dict):
         for name, value in raw.items():
-            try:
-                breakers[str(name)] = Breaker(**value)
-            except TypeError:
-                continue
+            breaker = _parse(value)
+            if breaker is not None:
+                breakers[str(name)] = breaker
     return breakers
+
+
+def _parse(value: object) -> Breaker | None:
+    """A breaker from its stored form; wrong types are refused, unknown keys ignored."""
+    if not isinstance(value, dict):
+        return None
+    state = value.get("state", "closed")
+    failures = value.get("failures", 0)
+    successes = value.get("successes", 0)
+    opened_at = value.get("opened_at")
+    if state not in ("closed", "open", "half_open"):
+        return None
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (failures, successes)):
+        return None
+    if opened_at is not None and not isinstance(opened_at, int | float):
+        return None
+    return Breaker(
+        state=state,
+        failures=failures,
+        successes=successes,
+        opened_at=float(opened_at) if opened_at is not None else None,
+    )
 
 
 def save_breakers(state_dir: Path, breakers: dict[str, Breaker]) -> None:

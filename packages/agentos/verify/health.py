@@ -125,7 +125,8 @@ def run_check(
         breaker = after
 
     def finish(status: CheckStatus, outcome: Outcome) -> tuple[CheckResult, list[Transition]]:
-        breakers[check.name] = breaker
+        if config is not None:
+            breakers[check.name] = breaker
         result = CheckResult(
             name=check.name,
             kind=check.kind,

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.client import HTTPConnection, HTTPException, HTTPSConnection
+from http.client import HTTPConnection, HTTPSConnection
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -75,8 +75,11 @@ def run_command(
     def pump() -> None:
         if stream is None:
             return
-        while chunk := os.read(stream.fileno(), 4096):
-            buffer.append(chunk)
+        # A background process the check left may keep the pipe open: reading stops when
+        # the stream is closed below, which is not an error.
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := os.read(stream.fileno(), 4096):
+                buffer.append(chunk)
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
@@ -96,7 +99,7 @@ def run_command(
             if why is not None:
                 kill_group(proc)
                 break
-    reader.join(timeout=1.0)
+    reader.join(timeout=0.5)
     if stream is not None:
         stream.close()
     output = _tail(b"".join(buffer))
@@ -161,7 +164,10 @@ def _connection(url: str, timeout: float) -> tuple[HTTPConnection, str]:
 
 def run_http(probe: HttpProbe, *, timeout: float, stop: Stop) -> Outcome:
     """One request; the whole exchange must finish within ``timeout`` seconds."""
-    conn, target = _connection(probe.url, timeout)
+    try:
+        conn, target = _connection(probe.url, timeout)
+    except ValueError as exc:
+        return Outcome(False, "connection_error", f"{probe.url}: {exc}")
     found: dict[str, object] = {}
 
     def exchange() -> None:
@@ -170,7 +176,7 @@ def run_http(probe: HttpProbe, *, timeout: float, stop: Stop) -> Outcome:
             response = conn.getresponse()
             found["status"] = response.status
             found["body"] = response.read(MAX_BODY_BYTES)
-        except (OSError, HTTPException) as exc:
+        except Exception as exc:
             found["error"] = exc
 
     worker = threading.Thread(target=exchange, daemon=True)
@@ -199,7 +205,9 @@ def run_http(probe: HttpProbe, *, timeout: float, stop: Stop) -> Outcome:
         return Outcome(False, "timeout", f"{probe.url}: timed out ({error})")
     if error is not None:
         return Outcome(False, "connection_error", f"{probe.url}: {error}")
-    status = int(str(found.get("status")))
+    status = found.get("status")
+    if not isinstance(status, int):
+        return Outcome(False, "connection_error", f"{probe.url}: no response")
     body = found.get("body")
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
     expected = (
@@ -237,6 +245,8 @@ def run_file(probe: FileProbe, *, root: Path) -> Outcome:
     if problems:
         return Outcome(False, "file", f"{probe.path!r}: {problems[0]}")
     path = root / probe.path
+    if any((root / part).is_symlink() for part in _prefixes(probe.path)):
+        return Outcome(False, "file", f"{probe.path}: a symlink is on its way; not followed")
     try:
         data: bytes | None = path.read_bytes() if path.is_file() else None
     except OSError as exc:
@@ -254,3 +264,8 @@ def run_file(probe: FileProbe, *, root: Path) -> Outcome:
     return Outcome(
         True, message=f"{probe.path} is present" + (" and parses" if probe.parses else "")
     )
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = path.strip("/").split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]

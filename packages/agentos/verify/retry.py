@@ -47,7 +47,11 @@ def base_delay(policy: RetryPolicy, failures: int) -> float:
     elif policy.strategy == "linear":
         raw = policy.base_delay * n
     elif policy.strategy == "exponential":
-        raw = policy.base_delay * policy.multiplier ** min(n - 1, _MAX_EXPONENT)
+        raw = policy.base_delay
+        for _ in range(min(n - 1, _MAX_EXPONENT)):
+            raw *= policy.multiplier
+            if raw >= policy.max_delay:  # stop before a large multiplier overflows a float
+                break
     else:
         raw = policy.base_delay * fibonacci(min(n, _MAX_EXPONENT))
     return min(max(raw, 0.0), policy.max_delay)

@@ -83,6 +83,26 @@ class HttpProbe(Strict):
     body_contains: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _usable(self) -> HttpProbe:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(self.url)
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"invalid url {self.url!r}: {exc}") from None
+        if not parts.hostname:
+            raise ValueError(f"invalid url {self.url!r}: no host")
+        if not self.url.isascii():
+            raise ValueError(f"invalid url {self.url!r}: percent-encode non-ASCII characters")
+        for name, value in self.headers.items():
+            try:
+                f"{name}: {value}".encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(f"header {name!r} must be latin-1 text") from None
+        return self
+
 
 class FileProbe(Strict):
     """A workspace file that must exist (or be absent), and optionally parse."""

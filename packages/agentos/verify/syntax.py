@@ -6,6 +6,7 @@ where the parser gives one, and the parser's own words.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 
 SYNTAX_SUFFIXES = (".py", ".json", ".yaml", ".yml", ".toml")
@@ -17,12 +18,19 @@ def syntax_problem(path: str, data: bytes) -> str | None:
     checker = _CHECKERS.get(suffix)
     if checker is None:
         return None
-    return checker(path, data)
+    try:
+        return checker(path, data)
+    except (RecursionError, MemoryError):
+        return f"{path}: nested too deeply to parse"
 
 
 def _python(path: str, data: bytes) -> str | None:
     try:
-        compile(data, path, "exec", dont_inherit=True)
+        # Warnings (an invalid escape sequence, say) are not syntax errors, whatever filter
+        # the process runs under.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(data, path, "exec", dont_inherit=True)
     except SyntaxError as exc:
         return f"{path}:{exc.lineno or '?'}: Python syntax error: {exc.msg}"
     except ValueError as exc:  # NUL bytes in source
