@@ -30,8 +30,13 @@ def run_health_stage(
     event: Event,
     retries: bool = True,
     record_as: str = "health.finished",
+    count_in_breakers: bool = True,
 ) -> list[CheckResult]:
-    """Run ``checks`` and record them; returns every result (the caller decides)."""
+    """Run ``checks`` and record them; returns every result (the caller decides).
+
+    With ``count_in_breakers`` false (the re-run after a rollback) an open breaker is still
+    respected — nothing is called — but the outcome does not move any breaker.
+    """
     if not checks:
         return []
     breakers = load_breakers(workspace.state_dir)
@@ -47,7 +52,9 @@ def run_health_stage(
         },
     )
     results, transitions = run_checks(list(checks), breakers, environment, retries=retries)
-    if any(check.circuit_breaker is not None for check in checks):
+    if not count_in_breakers:
+        transitions = []
+    elif any(check.circuit_breaker is not None for check in checks):
         save_breakers(workspace.state_dir, breakers)
     for move in transitions:
         event(

@@ -178,6 +178,8 @@ class _Transaction:
         self.keep = settings.backups_keep
         self.ttl = settings.cached_result_ttl if settings.idempotency_enabled else 0.0
         self.guard = Guard(settings.allowed_paths, settings.forbidden_paths)
+        self.started = time.monotonic()
+        self.deadline: float | None = None
 
     def run(self) -> ApplyResult:
         if self._replay():
@@ -270,9 +272,9 @@ class _Transaction:
             )
         journal = _journal(plan, options, result, writer, current=drift.current, guard=self.guard)
         limit = self.settings.max_execution_time
+        self.deadline = self.started + limit if limit is not None else None
         abort = AbortWatch(
-            abort_marker(self.state_dir, result.execution_id),
-            deadline=self.started + limit if limit is not None else None,
+            abort_marker(self.state_dir, result.execution_id), deadline=self.deadline
         )
         try:
             with abort.signals():
@@ -352,6 +354,7 @@ class _Transaction:
             event=lambda name, data: self.recorder.event(name, *self.ids, data),
             retries=retries,
             record_as=record_as,
+            count_in_breakers=retries,
         )
 
     def _bookkeeping(self, step: Callable[[], None]) -> None:
@@ -383,7 +386,7 @@ class _Transaction:
             remove_execution_files(state_dir, journal.execution_id)
         if isinstance(exc, HealthCheckFailed):
             # The failed checks once more, against the old files: did the rollback heal it?
-            again = AbortWatch(abort_marker(state_dir, result.execution_id))
+            again = AbortWatch(abort_marker(state_dir, result.execution_id), deadline=self.deadline)
             self._bookkeeping(
                 lambda: result.post_rollback.extend(
                     self._health(again, retries=False, record_as="health.post_rollback")
@@ -427,6 +430,8 @@ def _raise_if_unhealthy(results: list[CheckResult], abort: AbortWatch) -> None:
         abort.check()
         raise AbortedError("aborted while the health checks ran")
     failed = [r for r in results if r.status != "passed"]
+    if failed:
+        abort.check()  # out of max_execution_time: say so (a timeout), not "check failed"
     if failed:
         names = "; ".join(f"{r.name}: {r.message}" for r in failed)
         raise HealthCheckFailed(f"health check failed: {names}")

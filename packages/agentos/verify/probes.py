@@ -172,6 +172,10 @@ def run_http(probe: HttpProbe, *, timeout: float, stop: Stop) -> Outcome:
 
     def exchange() -> None:
         try:
+            conn.connect()
+            # Kept apart: a response that closes the connection drops conn.sock, and the
+            # deadline must still be able to cut a body that trickles in.
+            found["sock"] = conn.sock
             conn.request(probe.method, target, headers=probe.headers)
             response = conn.getresponse()
             found["status"] = response.status
@@ -194,7 +198,7 @@ def run_http(probe: HttpProbe, *, timeout: float, stop: Stop) -> Outcome:
         elif time.monotonic() >= deadline:
             cut = f"no complete answer within {timeout:g}s"
         if cut is not None:
-            _shut(conn)
+            _shut(conn, found.get("sock"))
             worker.join(2.0)
             break
     conn.close()
@@ -231,12 +235,12 @@ def run_http(probe: HttpProbe, *, timeout: float, stop: Stop) -> Outcome:
     return Outcome(True, message=f"{probe.url}: status {status}")
 
 
-def _shut(conn: HTTPConnection) -> None:
+def _shut(conn: HTTPConnection, kept: object) -> None:
     """Cut the connection from outside the thread that is blocked on it."""
-    sock = conn.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+    for sock in (conn.sock, kept):
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def run_file(probe: FileProbe, *, root: Path) -> Outcome:

@@ -1,0 +1,316 @@
+"""The hard stop of a real ``agentos apply``: ``agentos abort``, SIGINT and SIGTERM (SPEC §9).
+
+Black box: the installed ``agentos`` runs in a subprocess; a second process (``agentos abort``)
+or a signal from the test stops it, either while a long health check runs (a command that
+notes its pid and a grandchild's, then sleeps 30 s) or while it writes files (held at
+``fsops.replace.before@2`` by the ``pause`` fault). Each time the apply must exit 130 within a
+few seconds, kill the check's whole process group, leave exactly the old tree (no temp file),
+record ``apply.aborted`` in an audit trail that still verifies, and let a second apply of the
+same plan commit.
+
+Run time: about 15-20 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import GIT_ENV, PERMISSIVE_POLICY
+from helpers import Tree, read_tree, write_tree
+
+AGENTOS = Path(sys.executable).with_name("agentos")
+PYTHON = sys.executable
+FAULT_VARS = ("AGENTOS_FAULTS", "AGENTOS_FAULTS_DIR", "AGENTOS_FAULTS_TRACE")
+TEMP_GLOB = ".agentos-*.tmp"
+WAIT_SECONDS = 30.0
+STOP_SECONDS = 10.0
+OLD: dict[str, bytes | str | tuple[bytes | str, str]] = {
+    "src/a.txt": "a\n",
+    "src/b.txt": "b\n",
+    "src/c.txt": "c\n",
+}
+MODIFY_ONE = [{"op": "modify", "path": "src/a.txt", "content": "A\n"}]
+MODIFY_ALL = [{"op": "modify", "path": p, "content": f"{p} new\n"} for p in OLD]
+HOW = ["abort", "SIGINT", "SIGTERM"]
+
+pytestmark = pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in FAULT_VARS}
+    return {**env, **GIT_ENV, "NO_COLOR": "1", "COLUMNS": "120", **extra}
+
+
+@dataclass
+class Run:
+    """One finished ``agentos ... --json``."""
+
+    code: int
+    doc: dict[str, Any]
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return dict(self.doc["result"])
+
+
+def finished(code: int, out: bytes, err: bytes) -> Run:
+    assert "Traceback" not in err.decode(), err.decode()
+    doc = json.loads(out)
+    assert doc["exit_code"] == code
+    assert doc["ok"] is (code == 0)
+    return Run(code, doc)
+
+
+def agentos(*args: str | Path, cwd: Path) -> Run:
+    proc = subprocess.run(
+        [str(AGENTOS), *map(str, args), "--json"],
+        cwd=cwd,
+        env=environment(),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    return finished(proc.returncode, proc.stdout, proc.stderr)
+
+
+def trail(ws: Path) -> list[dict[str, Any]]:
+    lines = (ws / ".agentos" / "audit" / "audit.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def events(ws: Path) -> list[str]:
+    return [e["event"] for e in trail(ws)]
+
+
+def temp_files(ws: Path) -> list[str]:
+    return sorted(p.relative_to(ws).as_posix() for p in ws.rglob(TEMP_GLOB))
+
+
+def set_policy(ws: Path, checks: list[dict[str, Any]]) -> None:
+    """The workspace's own policy: the permissive test policy with these health checks."""
+    policy = yaml.safe_load(PERMISSIVE_POLICY.read_text())
+    policy["health_checks"] = checks
+    path = ws / "agent" / "policies" / "default.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+
+
+def make_plan(ws: Path, plan_id: str, changes: list[dict[str, str]]) -> None:
+    manifest = ws.parent / f"{plan_id}.json"
+    manifest.write_text(json.dumps({"changes": changes}))
+    run = agentos("plan", manifest, "--plan-id", plan_id, cwd=ws)
+    assert run.code == 0, run.doc
+    assert run.result["decision"] == "ALLOW"
+
+
+def start_apply(ws: Path, plan_id: str, **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(AGENTOS), "apply", plan_id, "--json"],
+        cwd=ws,
+        env=environment(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(path: Path, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"the apply never got to {path.name}"
+        time.sleep(0.02)
+
+
+def pid_gone(pid: int) -> bool:
+    """No such process (a zombie waiting for a reaper that never comes counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def wait_gone(pids: list[int], seconds: float = 2.0) -> list[int]:
+    """The pids still alive after up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    alive = [p for p in pids if not pid_gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if not pid_gone(p)]
+    return alive
+
+
+def stop(how: str, ws: Path, proc: subprocess.Popen[bytes]) -> Run | None:
+    """Ask the running apply to stop: ``agentos abort`` (its result) or a signal (None)."""
+    if how == "abort":
+        run = agentos("abort", "--reason", "test", cwd=ws)
+        assert run.code == 0, run.doc
+        assert run.result["requested"] is True
+        return run
+    proc.send_signal(getattr(signal, how))
+    return None
+
+
+def expect_aborted(
+    ws: Path, how: str, run: Run, old: Tree, requested: Run | None, *, execution_id: str
+) -> None:
+    """Exit 130, the old tree, and an audit trail that says so (and still verifies)."""
+    assert run.code == 130, run.doc
+    assert run.result["status"] == "aborted"
+    assert run.result["execution_id"] == execution_id
+    assert run.doc["error"]["type"] == "aborted"
+    why = "agentos abort: test" if how == "abort" else how
+    assert f"aborted ({why})" in run.doc["error"]["message"]
+    assert read_tree(ws) == old
+    assert temp_files(ws) == []
+    names = events(ws)
+    assert names.count("apply.aborted") == 1
+    assert "apply.failed" not in names
+    assert "apply.committed" not in names
+    assert names.index("rollback.finished") < names.index("apply.aborted")
+    if requested is not None:
+        assert requested.result["execution_id"] == execution_id
+        [asked] = [e for e in trail(ws) if e["event"] == "abort.requested"]
+        assert asked["execution_id"] == execution_id
+        assert asked["data"]["reason"] == "test"
+        assert names.index("abort.requested") < names.index("apply.aborted")
+    else:
+        assert "abort.requested" not in names
+    verify = agentos("audit", "verify", cwd=ws)
+    assert verify.code == 0, verify.doc
+    assert verify.result["events"] == len(names)
+
+
+def hanging_check(pids: Path) -> dict[str, Any]:
+    """A check that starts a grandchild, notes both pids (atomically) and sleeps 30 s."""
+    script = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        f"tmp = {str(pids)!r} + '.tmp'\n"
+        "with open(tmp, 'w') as f: f.write(f'{os.getpid()} {child.pid}')\n"
+        f"os.replace(tmp, {str(pids)!r})\n"
+        "time.sleep(30)\n"
+    )
+    return {"name": "long", "command": [PYTHON, "-c", script]}
+
+
+def quick_check() -> dict[str, Any]:
+    return {"name": "quick", "command": [PYTHON, "-c", "print('ok')"]}
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_stop_during_a_long_health_check(tmp_path: Path, how: str) -> None:
+    ws = tmp_path / "ws"
+    write_tree(ws, OLD)
+    pids = tmp_path / "check.pids"
+    set_policy(ws, [hanging_check(pids), quick_check()])
+    make_plan(ws, "p1", MODIFY_ONE)
+    old = read_tree(ws)
+
+    proc = start_apply(ws, "p1")
+    try:
+        wait_for(pids, proc)
+        leader, grandchild = (int(p) for p in pids.read_text().split())
+        assert read_tree(ws)["src/a.txt"][0] == b"A\n"  # written, not committed yet
+        signalled = time.monotonic()
+        requested = stop(how, ws, proc)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    run = finished(proc.returncode, out, err)
+    assert took < STOP_SECONDS, took
+    assert wait_gone([leader, grandchild]) == []
+    expect_aborted(ws, how, run, old, requested, execution_id=run.result["execution_id"])
+    statuses = {c["name"]: c["status"] for c in run.result["checks"]}
+    assert statuses["long"] == "aborted"
+    assert run.result["post_rollback"] == []
+    assert "health.post_rollback" not in events(ws)
+
+    # Without the long check, the same plan commits (a new attempt).
+    set_policy(ws, [quick_check()])
+    again = agentos("apply", "p1", cwd=ws)
+    assert again.code == 0, again.doc
+    assert again.result["status"] == "committed"
+    assert again.result["attempt"] == 2
+    assert [c["status"] for c in again.result["checks"]] == ["passed"]
+    assert read_tree(ws)["src/a.txt"] == (b"A\n", "100644")
+    assert temp_files(ws) == []
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_stop_during_the_file_writes(tmp_path: Path, how: str) -> None:
+    ws = tmp_path / "ws"
+    write_tree(ws, OLD)
+    set_policy(ws, [])
+    make_plan(ws, "p1", MODIFY_ALL)
+    old = read_tree(ws)
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    point = "fsops.replace.before"
+
+    proc = start_apply(ws, "p1", AGENTOS_FAULTS=f"{point}=pause@2", AGENTOS_FAULTS_DIR=str(faults))
+    try:
+        wait_for(faults / f"{point}.paused", proc)
+        # Held before the second replace: one file already holds its new content.
+        now = read_tree(ws)
+        assert sum(now[p] != old[p] for p in old) == 1
+        signalled = time.monotonic()
+        requested = stop(how, ws, proc)
+        (faults / f"{point}.resume").write_text("go")
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        (faults / f"{point}.resume").write_text("go")
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    run = finished(proc.returncode, out, err)
+    assert took < STOP_SECONDS, took
+    expect_aborted(ws, how, run, old, requested, execution_id=run.result["execution_id"])
+    assert "changes.written" not in events(ws)
+
+    again = agentos("apply", "p1", cwd=ws)
+    assert again.code == 0, again.doc
+    assert again.result["status"] == "committed"
+    assert again.result["attempt"] == 2
+    assert read_tree(ws) == {**old, **{p: (f"{p} new\n".encode(), "100644") for p in OLD}}
+    assert temp_files(ws) == []
+
+
+def test_abort_with_nothing_running(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    write_tree(ws, OLD)
+    nothing = {"execution_id": None, "plan_id": None, "requested": False}
+    run = agentos("abort", "--reason", "test", cwd=ws)
+    assert run.code == 0, run.doc
+    assert run.result == nothing
+
+    # After a finished apply the lock file exists but nobody holds it: still nothing to stop.
+    set_policy(ws, [])
+    make_plan(ws, "p1", MODIFY_ONE)
+    assert agentos("apply", "p1", cwd=ws).code == 0
+    after = read_tree(ws)
+    run = agentos("abort", cwd=ws)
+    assert run.code == 0, run.doc
+    assert run.result == nothing
+    assert "abort.requested" not in events(ws)
+    assert list((ws / ".agentos").glob("abort/*")) == []
+    assert read_tree(ws) == after
