@@ -167,7 +167,18 @@ def ensure_state_dir(workspace: Workspace) -> Path:
     from agentos.statefs import ensure_dir, write_atomic
 
     state = workspace.state_dir
+    if state.is_symlink():
+        # Backups hold file contents and the journal drives recovery: they must live in the
+        # workspace itself, never wherever a link (perhaps from a cloned repo) points.
+        raise PathSafetyError(
+            f"{state} is a symlink; agentos keeps its state only in a real directory — "
+            "remove the link (and check where it pointed)",
+            details={"path": str(state), "rule": "path-safety"},
+        )
+    created = not state.exists()
     ensure_dir(state)
+    if created:
+        state.chmod(0o700)  # backups copy the workspace's files, private ones included
     ignore = state / ".gitignore"
     if not ignore.exists():
         write_atomic(ignore, b"# agentos state: never committed\n*\n")

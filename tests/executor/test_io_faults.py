@@ -344,7 +344,7 @@ def test_fsync_error_is_never_retried(
     Every real ``os.fsync`` is recorded into the same trace as the fault points (the path of
     its descriptor), and we assert: each temp is fsynced at most once, the failed one never,
     no temp is renamed into place after the failure, and after the failure the only fsyncs
-    are the other temps already in flight and the rollback's directory fsync.
+    are the other temps already in flight and the rollback's: the pre-images and the folder.
     """
     ws = tmp_path / "ws"
     files: dict[str, bytes | str | tuple[bytes | str, str]] = {
@@ -376,8 +376,9 @@ def test_fsync_error_is_never_retried(
     # each temp file at most once; exactly the three whose fsync was not the failing one
     assert len(temp_syncs) == len(set(temp_syncs)) == 3, temp_syncs
     assert all(p.parent == ws / "src" and "-w-" in p.name for p in temp_syncs)
-    # 4 temp hits + 1 rollback directory hit: no second attempt for any file
-    assert len(fsops_points) == 5, lines
+    # 4 temp hits, then the rollback's: the 4 pre-images it keeps (made durable whether or
+    # not an earlier attempt restored them) and 1 directory; never the failed temp again
+    assert len(fsops_points) == 9, lines
     after = lines[failed_at + 1 :]
     assert "fsops.replace.before" not in lines  # nothing renamed over a target
     assert "fsops.write.before" not in after  # no temp rewritten to be synced again
@@ -387,7 +388,9 @@ def test_fsync_error_is_never_retried(
         for line in after
         if line.startswith("os.fsync ") and not line.split(" ", 1)[1].startswith(state_dir)
     ]
-    assert set(later_syncs) <= {str(p) for p in temp_syncs} | {str(ws / "src")}, later_syncs
+    originals = {str(ws / p) for p in files}
+    allowed = {str(p) for p in temp_syncs} | {str(ws / "src")} | originals
+    assert set(later_syncs) <= allowed, later_syncs
     assert later_syncs.count(str(ws / "src")) == 1  # the rollback's directory fsync
     assert "rollback.mark.before" in after
     assert_reapply_commits_files(cli, ws, monkeypatch, {p: b"new\n" for p in files})

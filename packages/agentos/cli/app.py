@@ -6,6 +6,7 @@ Usage errors from the argument parser are rendered here (exit 2, and the JSON en
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -71,6 +72,16 @@ def _command_name(argv: list[str]) -> str:
     return " ".join(words[:2]) if words[0] in GROUPS and len(words) > 1 else words[0]
 
 
+def _workspace_of(argv: list[str]) -> Path:
+    """The ``-C`` / ``--workspace`` directory of ``argv`` (for logs written before parsing)."""
+    for index, arg in enumerate(argv):
+        if arg in ("-C", "--workspace") and index + 1 < len(argv):
+            return Path(argv[index + 1])
+        if arg.startswith("--workspace="):
+            return Path(arg.split("=", 1)[1])
+    return Path()
+
+
 def run(argv: list[str]) -> int:
     """Parse ``argv``, run the command, and return its exit code (never raises)."""
     from typer._click.exceptions import ClickException
@@ -99,14 +110,22 @@ def run(argv: list[str]) -> int:
     except Abort:
         return EXIT_ABORTED
     except Exception as exc:  # outside any command's boundary (start-up): still no traceback
-        from pathlib import Path
-
         from agentos.cli.context import EXIT_INTERNAL, save_traceback
 
-        log = save_traceback(Path(), exc)
-        print_error(
+        log = save_traceback(_workspace_of(argv), exc)
+        message = (
             f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "
             f"traceback saved to {log} — please report it"
         )
+        print_error(message)
+        if "--json" in argv:
+            print_json(
+                envelope(
+                    _command_name(argv),
+                    exit_code=EXIT_INTERNAL,
+                    result=None,
+                    error={"type": "internal_error", "message": message, "details": {}},
+                )
+            )
         return EXIT_INTERNAL
     return result if isinstance(result, int) else 0

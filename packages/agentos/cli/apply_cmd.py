@@ -392,7 +392,7 @@ def abort(
         "by": current_user(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    write_atomic(marker, json.dumps(record).encode("utf-8"))
+    # Recorded before it takes effect, so the trail never shows the abort before its request.
     AuditTrail(workspace.audit_dir).append(
         "abort.requested",
         actor=current_user(),
@@ -400,6 +400,7 @@ def abort(
         plan_id=holder.get("plan_id"),
         data={"reason": reason, "pid": holder.get("pid")},
     )
+    write_atomic(marker, json.dumps(record).encode("utf-8"))
     result = {"execution_id": execution_id, "plan_id": holder.get("plan_id"), "requested": True}
 
     def human(out: Console) -> None:

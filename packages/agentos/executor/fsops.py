@@ -315,6 +315,47 @@ class WorkspaceWriter:
                 return False
             raise
 
+    def chmod_dir(self, rel: str, mode: int) -> None:
+        """Give the directory ``rel`` the permission bits ``mode`` (if it is there)."""
+        try:
+            with self._parent(rel, directory=True) as (dirfd, name):
+                fd = os.open(name, _DIR_FLAGS, dir_fd=dirfd)
+                try:
+                    if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+                        fault_point("fsops.chmod.before")
+                        os.fchmod(fd, mode)
+                        fault_point("fsops.chmod.after")
+                finally:
+                    os.close(fd)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+
+    def dir_mode(self, rel: str) -> int | None:
+        """The permission bits of the directory ``rel`` (None if it is not one)."""
+        try:
+            info = os.lstat(self.root / rel)
+        except OSError:
+            return None
+        return stat.S_IMODE(info.st_mode) if stat.S_ISDIR(info.st_mode) else None
+
+    def fsync_files(self, rels: Iterable[str]) -> None:
+        """Fsync the regular files at ``rels`` that exist (in parallel)."""
+        if not self.durable:
+            return
+        self._parallel(self._fsync_file, list(rels))
+
+    def _fsync_file(self, rel: str) -> None:
+        try:
+            with self._parent(rel) as (dirfd, name):
+                fd = os.open(name, os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK, dir_fd=dirfd)
+                try:
+                    if stat.S_ISREG(os.fstat(fd).st_mode):
+                        self._fsync_fd(fd)
+                finally:
+                    os.close(fd)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+
     def fsync_dirs(self, rels: Iterable[str]) -> None:
         """Fsync the directories holding ``rels`` (each once, in parallel)."""
         if not self.durable:

@@ -68,6 +68,17 @@ def _mode(image: Image) -> FileMode:
 
 def inverse_plan(workspace: Workspace, execution_id: str, *, author: str) -> ChangePlan:
     """The plan that undoes ``execution_id`` (risk is left LOW: the gate computes it)."""
+    try:
+        return _inverse_plan(workspace, execution_id, author=author)
+    except FileNotFoundError:
+        # Pruned by a concurrent apply between the check and the read.
+        raise UsageError(
+            f"execution {execution_id} can no longer be rolled back: its backups were pruned "
+            "(executor.backups.keep)"
+        ) from None
+
+
+def _inverse_plan(workspace: Workspace, execution_id: str, *, author: str) -> ChangePlan:
     journal = load_committed(workspace, execution_id)
     entries = {e.path: e for e in journal.entries}
     changes: list[FileChange] = []

@@ -83,6 +83,8 @@ class Journal(_Frozen):
     changes: list[ChangeRef]
     entries: list[Entry]
     created_dirs: list[str]
+    # Permission bits of directories a deletion may empty (and remove), to restore them.
+    dir_modes: dict[str, int] = Field(default_factory=dict)
     started_at: str
     committed_at: str | None = None
 
@@ -113,7 +115,9 @@ def write_journal(state_dir: Path, journal: Journal) -> None:
     """Replace the execution's journal atomically and durably (a journal update)."""
     data = journal.model_dump_json(by_alias=True, indent=1).encode("utf-8") + b"\n"
     fault_point("journal.write.before")
-    write_atomic(journal_path(state_dir, journal.execution_id), data, durable=journal.durable)
+    write_atomic(
+        journal_path(state_dir, journal.execution_id), data, mode=0o600, durable=journal.durable
+    )
     fault_point("journal.write.after")
 
 
@@ -141,7 +145,12 @@ def load_journals(state_dir: Path) -> list[Journal]:
     directory = journal_dir(state_dir)
     if not directory.is_dir():
         return []
-    journals = [read_journal(p) for p in directory.glob("*.json")]
+    journals = []
+    for path in directory.glob("*.json"):
+        try:
+            journals.append(read_journal(path))
+        except FileNotFoundError:
+            continue  # archived or removed since the listing (read without the lock)
     return sorted(journals, key=lambda j: (j.started_at, j.execution_id))
 
 
@@ -179,7 +188,16 @@ def write_backups(
     for digest, data in contents.items():
         target = folder / digest
         fault_point("backup.write.before")
-        target.write_bytes(data)
+        # Private (the pre-image may be a 0600 file) and whole or absent (temp + rename).
+        temp = folder / f".{digest}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        temp.replace(target)
         fault_point("backup.write.after")
         written.append(target)
     if not durable or not written:

@@ -79,13 +79,20 @@ def _roll_back(root: Path, state_dir: Path, journal: Journal) -> RestoreReport:
             entry.before.mode,
         ):
             continue
+        known = {entry.before.sha256} | ({entry.after.sha256} if entry.after else set())
+        if current is not None and current.sha256 not in known:
+            # Neither the pre-image nor what agentos wrote: someone else's edit. Never
+            # overwrite it — a person decides.
+            conflicts.append(entry.path)
+            continue
         data = read_backup(state_dir, journal.execution_id, entry.before.sha256)
         rewrite.append((entry.path, data, entry.before.mode))
     if conflicts:
         raise RecoveryFailedError(
             f"cannot roll back execution {journal.execution_id}: "
             f"{', '.join(conflicts)} now hold(s) content that neither agentos nor the "
-            "pre-image put there; move those files aside and run 'agentos recover'",
+            "pre-image put there (nothing was changed); move those files aside and run "
+            "'agentos recover'",
             details={"execution_id": journal.execution_id, "paths": conflicts},
         )
     for path, data, mode in rewrite:
@@ -103,6 +110,16 @@ def _roll_back(root: Path, state_dir: Path, journal: Journal) -> RestoreReport:
             report.dirs_removed.append(directory)
         else:
             report.warnings.append(f"{directory} is not empty (files not from agentos); kept")
+    # Directories a deletion emptied (and removed) came back with default modes: restore them.
+    for directory, mode in journal.dir_modes.items():
+        writer.chmod_dir(directory, mode)
+    try:
+        # Every restored path, not only those written now: an earlier attempt at this
+        # rollback may have put them back without making them durable.
+        writer.fsync_files([e.path for e in entries if e.before is not None])
+    except OSError as exc:
+        report.durable = False
+        report.warnings.append(f"fsync failed while restoring ({exc.strerror or exc})")
     try:
         writer.fsync_dirs([e.path for e in entries] + list(journal.created_dirs))
     except OSError as exc:

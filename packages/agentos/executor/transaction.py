@@ -36,6 +36,7 @@ from agentos.executor.journal import (
     GuardSpec,
     Image,
     Journal,
+    journal_dir,
     journal_path,
     new_tag,
     remove_execution_files,
@@ -182,7 +183,9 @@ class _Transaction:
         self.deadline: float | None = None
 
     def run(self) -> ApplyResult:
-        if self._replay():
+        # The fast replay (no lock) only when no execution waits for recovery: recovery may
+        # change what the records say (a rollback whose commit a crash cut short).
+        if not _recovery_pending(self.state_dir) and self._replay():
             return self._replayed("a committed record exists")
         settings = self.settings
         timeout = self.options.lock_timeout
@@ -273,15 +276,27 @@ class _Transaction:
         journal = _journal(plan, options, result, writer, current=drift.current, guard=self.guard)
         limit = self.settings.max_execution_time
         self.deadline = self.started + limit if limit is not None else None
-        abort = AbortWatch(
-            abort_marker(self.state_dir, result.execution_id), deadline=self.deadline
-        )
-        try:
-            with abort.signals():
+        abort = AbortWatch(marker, deadline=self.deadline)
+        # Signals are deferred for the whole transaction, its rollback and its records: a
+        # Ctrl-C can stop the writes, never interrupt the undoing of them.
+        with abort.signals():
+            try:
                 committed = self._commit(journal, writer, drift.current, abort)
-        except BaseException as exc:  # every failure before the commit point is rolled back
-            return self._rolled_back(journal, exc)
-        self._finalize(committed)
+            except BaseException as exc:  # every failure before the commit point: roll back
+                on_disk = _journal_on_disk(self.state_dir, journal.execution_id)
+                if on_disk is None or on_disk.state != "committed":
+                    return self._rolled_back(journal, exc)
+                # The commit record reached the disk before the failure: the change stands.
+                committed = on_disk
+                result.warnings.append(
+                    f"an error after the commit point ({_reason(exc)}); the change is committed"
+                )
+            self._finalize(committed)
+            if abort.reason is not None:
+                result.warnings.append(
+                    f"{abort.reason} arrived after the commit point; the change is committed"
+                )
+        marker.unlink(missing_ok=True)
         return _stop(result, "committed", f"applied {len(plan.changeset.changes)} change(s)")
 
     def _commit(
@@ -404,8 +419,27 @@ class _Transaction:
             result.traceback = "".join(
                 traceback.format_exception(type(exc), exc, exc.__traceback__)
             )
+        abort_marker(state_dir, result.execution_id).unlink(missing_ok=True)
         status: Status = "aborted" if aborted else "rolled_back"
         return _stop(result, status, f"{reason}; rolled back, the workspace is unchanged")
+
+
+def _recovery_pending(state_dir: Path) -> bool:
+    """True when an active journal (hot, or committed but not finished) exists."""
+    try:
+        return any(journal_dir(state_dir).glob("*.json"))
+    except OSError:
+        return True
+
+
+def _journal_on_disk(state_dir: Path, execution_id: str) -> Journal | None:
+    """The execution's active journal as the disk holds it (None when there is none)."""
+    from agentos.executor.journal import read_journal
+
+    try:
+        return read_journal(journal_path(state_dir, execution_id))
+    except (OSError, AgentosError):
+        return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -494,8 +528,20 @@ def _journal(
             existing = state.mode if state is not None else None
             after = target(change.path, change.mode, change.sha256, existing)
             entries.append(Entry(path=change.path, before=image(state), after=after))
+    dir_modes: dict[str, int] = {}
+    for change in plan.changeset.changes:
+        if change.op not in ("delete", "rename"):
+            continue
+        gone = change.from_path if change.op == "rename" else change.path
+        parts = gone.split("/")
+        for end in range(1, len(parts)):
+            directory = "/".join(parts[:end])
+            mode = writer.dir_mode(directory)
+            if mode is not None:
+                dir_modes.setdefault(directory, mode)
     return Journal(
         format=JOURNAL_FORMAT,
+        dir_modes=dir_modes,
         execution_id=result.execution_id,
         plan_id=plan.plan_id,
         checksum=plan.changeset.checksum,
