@@ -47,10 +47,15 @@ def resolve_plan_file(workspace: Workspace, ref: str) -> Path:
 @command(app, "show")
 def show(
     opts: GlobalOptions,
-    ref: Annotated[str, typer.Argument(metavar="PLAN", help="A plan file or plan id.")],
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="PLAN|EXECUTION_ID", help="A plan file, a plan id, or an execution id."
+        ),
+    ],
     diff: Annotated[bool, typer.Option("--diff", help="Also show the unified diff.")] = False,
 ) -> Outcome:
-    """Show a plan: summary, risk, files, and with --diff the full diff."""
+    """Show a plan (summary, risk, decision, --diff) or an execution's timeline."""
     from agentos.cli.gate_cmd import finding_row
     from agentos.governance.gate import decide_plan, record_decision
     from agentos.governance.policyfile import load_policy
@@ -59,6 +64,8 @@ def show(
     from agentos.planner.tree import Baseline
 
     workspace = opts.workspace()
+    if ref.startswith("exec-") and not Path(ref).is_file():
+        return show_execution(opts, ref)
     plan_file = resolve_plan_file(workspace, ref)
     plan = load_plan(plan_file)
     loaded = load_policy(opts.policy, workspace)
@@ -113,3 +120,32 @@ def _render(
         out.print()
         for line in lines:
             out.print(Text(line.text, style=DIFF_STYLES[line.kind]))
+
+
+def show_execution(opts: GlobalOptions, execution_id: str) -> Outcome:
+    """An execution's timeline, folded from the audit trail."""
+    from agentos.audit.folds import fold_executions
+    from agentos.audit.trail import AuditTrail
+
+    views = fold_executions(AuditTrail(opts.workspace().audit_dir).events())
+    view = next((v for v in views if v.execution_id == execution_id), None)
+    if view is None:
+        raise UsageError(
+            f"no execution {execution_id!r} in this workspace's audit trail; see 'agentos history'"
+        )
+    timeline = [
+        {"seq": e["seq"], "ts": e["ts"], "event": e["event"], "actor": e["actor"]}
+        for e in view.events
+    ]
+    result = {**view.row(), "timeline": timeline}
+
+    def human(out: Console) -> None:
+        out.print(
+            f"Execution {view.execution_id} (plan {view.plan_id}, {view.kind}): {view.status}"
+        )
+        if view.parent:
+            out.print(f"  undoes {view.parent}")
+        for item in timeline:
+            out.print(f"  {item['seq']:>6}  {item['ts']}  {item['event']}")
+
+    return Outcome(result=result, human=human)

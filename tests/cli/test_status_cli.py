@@ -1,0 +1,118 @@
+"""``status``, ``history``, ``show EXECUTION_ID``, ``recover`` and ``apply``: pinned JSON keys
+and the folds over the audit trail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import PERMISSIVE_POLICY, CliResult
+from helpers import write_tree
+
+Cli = Callable[..., CliResult]
+EXECUTION_KEYS = {
+    "execution_id",
+    "plan_id",
+    "kind",
+    "parent",
+    "status",
+    "started_at",
+    "finished_at",
+    "attempts",
+    "files",
+    "reason",
+}
+APPLY_ROW_KEYS = {
+    "execution_id",
+    "plan_id",
+    "checksum",
+    "kind",
+    "parent",
+    "status",
+    "message",
+    "attempt",
+    "decision",
+    "files",
+    "drifted",
+    "warnings",
+    "checks",
+    "post_rollback",
+}
+
+
+def applied(cli: Cli, ws: Path) -> str:
+    write_tree(ws, {"src/a.txt": "a\n"})
+    manifest = ws.parent / "m.json"
+    manifest.write_text(
+        json.dumps({"changes": [{"op": "modify", "path": "src/a.txt", "content": "b\n"}]})
+    )
+    assert (
+        cli("plan", manifest, "-C", ws, "--plan-id", "p1", "--policy", PERMISSIVE_POLICY).code == 0
+    )
+    result = cli("apply", "p1", "-C", ws, "--policy", PERMISSIVE_POLICY, "--json")
+    assert result.code == 0, result.out
+    doc = result.json()["result"]
+    assert set(doc) == APPLY_ROW_KEYS | {"executions"}
+    assert all(set(row) == APPLY_ROW_KEYS for row in doc["executions"])
+    assert all(set(f) == {"op", "path", "from"} for f in doc["files"])
+    return str(doc["execution_id"])
+
+
+def test_status_keys_and_content(cli: Cli, workspace: Path) -> None:
+    execution = applied(cli, workspace)
+    doc = cli("status", "-C", workspace, "--json").json()["result"]
+    assert set(doc) == {"lock", "interrupted", "breakers", "executions"}
+    assert doc["lock"] == {"held": False, "holder": None}
+    assert doc["interrupted"] == []
+    assert doc["breakers"] == []
+    [row] = doc["executions"]
+    assert set(row) == EXECUTION_KEYS
+    assert (row["execution_id"], row["status"], row["attempts"]) == (execution, "committed", 1)
+
+
+def test_history_survives_deleting_the_execution_records(cli: Cli, workspace: Path) -> None:
+    execution = applied(cli, workspace)
+    shutil.rmtree(workspace / ".agentos" / "executions")
+    rollback = cli("rollback", execution, "-C", workspace, "--policy", PERMISSIVE_POLICY, "--json")
+    assert rollback.code == 0, rollback.out
+    doc = cli("history", "-C", workspace, "--json").json()["result"]
+    assert set(doc) == {"executions", "total"}
+    assert doc["total"] == 2
+    newest, oldest = doc["executions"]
+    assert (newest["kind"], newest["status"], newest["parent"]) == (
+        "rollback",
+        "committed",
+        execution,
+    )
+    assert (oldest["execution_id"], oldest["status"]) == (execution, "reverted")
+    assert cli("history", "-C", workspace, "--limit", "1", "--json").json()["result"]["total"] == 2
+
+
+def test_show_an_execution_timeline(cli: Cli, workspace: Path) -> None:
+    execution = applied(cli, workspace)
+    doc = cli("show", execution, "-C", workspace, "--json").json()["result"]
+    assert set(doc) == EXECUTION_KEYS | {"timeline"}
+    events = [item["event"] for item in doc["timeline"]]
+    assert events[0] == "lock.acquired"
+    assert events[-1] == "apply.committed"
+    assert all(set(item) == {"seq", "ts", "event", "actor"} for item in doc["timeline"])
+    human = cli("show", execution, "-C", workspace)
+    assert "apply.committed" in human.out
+    missing = cli("show", "exec-0000", "-C", workspace, "--json")
+    assert missing.code == 2
+    assert "agentos history" in missing.err
+
+
+def test_recover_with_nothing_to_do(cli: Cli, workspace: Path) -> None:
+    result = cli("recover", "-C", workspace, "--json")
+    assert result.code == 0
+    assert result.json()["result"] == {"recovered": []}
+    assert "Nothing to recover" in cli("recover", "-C", workspace).out
+
+
+def test_abort_with_nothing_running(cli: Cli, workspace: Path) -> None:
+    result = cli("abort", "-C", workspace, "--json")
+    assert result.code == 0
+    assert result.json()["result"] == {"execution_id": None, "plan_id": None, "requested": False}
