@@ -188,16 +188,23 @@ def write_backups(
     for digest, data in contents.items():
         target = folder / digest
         fault_point("backup.write.before")
-        # Private (the pre-image may be a 0600 file) and whole or absent (temp + rename).
-        temp = folder / f".{digest}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Private (the pre-image may be a 0600 file). A backup is named by its hash and
+        # checked against it when read, so one left whole by an earlier attempt is kept and a
+        # torn one (a crash before its journal existed) is rewritten.
+        try:
+            if sha256_hex(target.read_bytes()) == digest:
+                written.append(target)
+                continue
+            target.unlink()
+        except FileNotFoundError:
+            pass
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        temp.replace(target)
         fault_point("backup.write.after")
         written.append(target)
     if not durable or not written:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agentos.errors import AbortedError, AgentosError
 from agentos.executor.abort import AbortWatch
@@ -26,7 +26,6 @@ from agentos.executor.drift import check_drift, verify_post_images
 from agentos.executor.executions import abort_marker, execution_id_for
 from agentos.executor.fsops import FileState, Guard, WorkspaceWriter, current_umask
 from agentos.executor.fsops import permission_bits as bits
-from agentos.executor.healthstage import run_health_stage
 from agentos.executor.idempotency import attempts_so_far, lookup, read_record
 from agentos.executor.journal import (
     JOURNAL_FORMAT,
@@ -49,10 +48,11 @@ from agentos.executor.restore import roll_back
 from agentos.executor.settings import ExecutorSettings
 from agentos.faults import fault_point
 from agentos.model import ChangePlan, Decision
-from agentos.verify.health import CheckResult
-from agentos.verify.spec import HealthCheckSpec
-from agentos.verify.syntax import syntax_problem
 from agentos.workspace import Workspace, ensure_state_dir
+
+if TYPE_CHECKING:
+    from agentos.verify.health import CheckResult
+    from agentos.verify.spec import HealthCheckSpec
 
 Status = Literal[
     "committed",
@@ -357,6 +357,11 @@ class _Transaction:
 
     def _health(self, abort: AbortWatch, *, retries: bool, record_as: str) -> list[CheckResult]:
         checks = self.options.checks
+        if not checks:
+            return []
+        # Imported here: subprocesses, sockets and HTTP only for plans that have checks.
+        from agentos.executor.healthstage import run_health_stage
+
         if not retries:
             failed = {r.name for r in self.result.checks if r.status == "failed"}
             checks = tuple(c for c in checks if c.name in failed)
@@ -473,9 +478,11 @@ def _raise_if_unhealthy(results: list[CheckResult], abort: AbortWatch) -> None:
 
 def syntax_problems(plan: ChangePlan) -> list[str]:
     """Parser errors of the written .py / .json / .yaml / .toml files."""
+    from agentos.verify.syntax import SYNTAX_SUFFIXES, syntax_problem
+
     problems = []
     for change in plan.changeset.changes:
-        if change.op == "delete":
+        if change.op == "delete" or not change.path.lower().endswith(SYNTAX_SUFFIXES):
             continue
         problem = syntax_problem(change.path, change.content.to_bytes())
         if problem is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ipaddress
 import os
 import signal
 import socket
@@ -19,13 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.client import HTTPConnection, HTTPSConnection
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from agentos.verify.spec import FileProbe, HttpProbe
 from agentos.verify.syntax import syntax_problem
 from agentos.workspace import path_problems
+
+if TYPE_CHECKING:
+    from http.client import HTTPConnection
 
 POLL_SECONDS = 0.05
 KILL_GRACE_SECONDS = 0.5
@@ -129,6 +130,8 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def is_loopback(host: str) -> bool:
     """True for localhost and loopback addresses (never sent through a proxy)."""
+    import ipaddress
+
     if host.lower() in ("localhost", "localhost.localdomain"):
         return True
     try:
@@ -140,6 +143,8 @@ def is_loopback(host: str) -> bool:
 def _connection(url: str, timeout: float) -> tuple[HTTPConnection, str]:
     """A connection for ``url`` (through the environment's proxy unless it is loopback)."""
     import urllib.request
+    from http.client import HTTPConnection, HTTPSConnection
+    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     host = parts.hostname or ""
