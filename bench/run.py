@@ -253,7 +253,7 @@ B1 and B3 are dominated by a fixed start-up cost of about 0.3 s that the work it
 explain: importing the CLI framework (typer, which since 0.29 builds pydantic adapters for its
 parameters) and pydantic with agentos's strict models (plan, policy, journal) takes about
 0.25 s on the reference machine before any file is read. The work proper is small: the 1 MB
-diff of B3 is parsed, applied and gated in about 0.15 s, a one-file apply in about 0.05 s.
+diff of B3 is parsed, applied and gated in about 0.2 s, a one-file apply in about 0.05 s.
 Reaching 8x / 10x of a bare interpreter would mean leaving typer and pydantic off the hot path
 (hand-written argument parsing and validation), which the project's stack rules out for now;
 `agentos --version` (B6) shows the floor without them.
