@@ -24,28 +24,23 @@ from agentos.errors import AbortedError, AgentosError
 from agentos.executor.abort import AbortWatch
 from agentos.executor.drift import check_drift, verify_post_images
 from agentos.executor.executions import abort_marker, execution_id_for
-from agentos.executor.fsops import FileState, Guard, WorkspaceWriter, current_umask
-from agentos.executor.fsops import permission_bits as bits
+from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.idempotency import attempts_so_far, lookup, read_record
 from agentos.executor.journal import (
-    JOURNAL_FORMAT,
     ChangeRef,
-    Entry,
     ExecutionKind,
-    GuardSpec,
-    Image,
     Journal,
     journal_dir,
     journal_path,
     new_tag,
     remove_execution_files,
-    write_backups,
     write_journal,
 )
 from agentos.executor.lock import workspace_lock
 from agentos.executor.recovery import Recorder, finalize_commit, record_failure, recover_locked
 from agentos.executor.restore import roll_back
 from agentos.executor.settings import ExecutorSettings
+from agentos.executor.staging import build_journal, prepare, write_changes
 from agentos.faults import fault_point
 from agentos.model import ChangePlan, Decision
 from agentos.workspace import Workspace, ensure_state_dir
@@ -64,7 +59,6 @@ Status = Literal[
     "needs_approval",
     "stale",
 ]
-EXECUTABLE = "100755"
 
 
 @dataclass(frozen=True)
@@ -273,7 +267,9 @@ class _Transaction:
             return _stop(
                 result, "dry_run", f"dry run: would write {count} file(s); nothing written"
             )
-        journal = _journal(plan, options, result, writer, current=drift.current, guard=self.guard)
+        journal = build_journal(
+            plan, options, result, writer, current=drift.current, guard=self.guard
+        )
         limit = self.settings.max_execution_time
         self.deadline = self.started + limit if limit is not None else None
         abort = AbortWatch(marker, deadline=self.deadline)
@@ -307,13 +303,13 @@ class _Transaction:
         abort: AbortWatch,
     ) -> Journal:
         """Journal, write, verify, and the commit point; raises on any failure."""
-        _prepare(self.state_dir, journal, current)
+        prepare(self.state_dir, journal, current)
         self.recorder.event(
             "journal.prepared",
             *self.ids,
             {"entries": len(journal.entries), "created_dirs": journal.created_dirs},
         )
-        _write(self.plan, journal, writer, abort, self.options.progress)
+        write_changes(self.plan, journal, writer, abort, self.options.progress)
         self.recorder.event("changes.written", *self.ids, {"files": len(journal.changes)})
         problems = verify_post_images(self.plan, writer)
         if not problems and self.options.syntax_checks:
@@ -493,137 +489,6 @@ def syntax_problems(plan: ChangePlan) -> list[str]:
 def _raise_if_unverified(problems: list[str]) -> None:
     if problems:
         raise _VerificationFailed("verification failed: " + "; ".join(problems))
-
-
-def _journal(
-    plan: ChangePlan,
-    options: ApplyOptions,
-    result: ApplyResult,
-    writer: WorkspaceWriter,
-    *,
-    current: dict[str, FileState | None],
-    guard: Guard,
-) -> Journal:
-    """The journal of this attempt: each path before and after, and the directories to make."""
-    umask = current_umask()
-    entries: list[Entry] = []
-    created_dirs: list[str] = []
-
-    def image(state: FileState | None) -> Image | None:
-        return None if state is None else Image(sha256=state.sha256, mode=state.mode)
-
-    def target(path: str, change_mode: str, sha: str, existing: int | None) -> Image:
-        for directory in writer.missing_dirs(path):
-            if directory not in created_dirs:
-                created_dirs.append(directory)
-        exact = options.exact_modes.get(path)
-        if exact is not None and bool(exact & 0o100) == (change_mode == EXECUTABLE):
-            return Image(sha256=sha, mode=exact)
-        return Image(sha256=sha, mode=bits(change_mode == EXECUTABLE, existing, umask))
-
-    for change in plan.changeset.changes:
-        if change.op == "delete":
-            before = image(current[change.path])
-            entries.append(Entry(path=change.path, before=before, after=None))
-        elif change.op == "rename":
-            old = current[change.from_path]
-            entries.append(Entry(path=change.from_path, before=image(old), after=None))
-            after = target(change.path, change.mode, change.sha256, old.mode if old else None)
-            entries.append(Entry(path=change.path, before=None, after=after))
-        else:
-            state = current[change.path]
-            existing = state.mode if state is not None else None
-            after = target(change.path, change.mode, change.sha256, existing)
-            entries.append(Entry(path=change.path, before=image(state), after=after))
-    dir_modes: dict[str, int] = {}
-    for change in plan.changeset.changes:
-        if change.op not in ("delete", "rename"):
-            continue
-        gone = change.from_path if change.op == "rename" else change.path
-        parts = gone.split("/")
-        for end in range(1, len(parts)):
-            directory = "/".join(parts[:end])
-            mode = writer.dir_mode(directory)
-            if mode is not None:
-                dir_modes.setdefault(directory, mode)
-    return Journal(
-        format=JOURNAL_FORMAT,
-        dir_modes=dir_modes,
-        execution_id=result.execution_id,
-        plan_id=plan.plan_id,
-        checksum=plan.changeset.checksum,
-        kind=options.kind,
-        parent=options.parent,
-        attempt=result.attempt,
-        state="prepared",
-        tag=writer.tag,
-        durable=writer.durable,
-        guard=GuardSpec(allowed=list(guard.allowed), forbidden=list(guard.forbidden)),
-        changes=result.files,
-        entries=entries,
-        created_dirs=created_dirs,
-        started_at=options.clock().astimezone(UTC).isoformat(),
-    )
-
-
-def _prepare(state_dir: Path, journal: Journal, current: dict[str, FileState | None]) -> None:
-    """Backups first, then the journal that names them: only then may the workspace change."""
-    backups = {s.sha256: s.data for s in current.values() if s is not None}
-    write_backups(state_dir, journal.execution_id, backups, durable=journal.durable)
-    write_journal(state_dir, journal)
-
-
-def _write(
-    plan: ChangePlan,
-    journal: Journal,
-    writer: WorkspaceWriter,
-    abort: AbortWatch,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    """Temp files, their fsyncs (together), renames, deletions, directory fsyncs."""
-    modes = {e.path: e.after.mode for e in journal.entries if e.after is not None}
-    written = [c.path for c in plan.changeset.changes if c.op != "delete"]
-    removed = [
-        c.from_path if c.op == "rename" else c.path
-        for c in plan.changeset.changes
-        if c.op in ("delete", "rename")
-    ]
-    total = 2 * len(written) + len(removed)
-    done = 0
-
-    def step() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
-    contents = {c.path: c.content.to_bytes() for c in plan.changeset.changes if c.op != "delete"}
-    for path in written:
-        abort.check()
-        writer.write_temp(path, contents[path], modes[path])
-        step()
-    writer.fsync_temps(written)
-    for path in written:
-        abort.check()
-        writer.replace(path)
-        step()
-    emptied: list[str] = []
-    for path in removed:
-        abort.check()
-        writer.unlink(path)
-        emptied.extend(_remove_empty_parents(writer, path))
-        step()
-    writer.fsync_dirs([e.path for e in journal.entries] + journal.created_dirs + emptied)
-
-
-def _remove_empty_parents(writer: WorkspaceWriter, path: str) -> list[str]:
-    """Like git, remove the directories a deletion leaves empty (rollback recreates them)."""
-    removed = []
-    parent = path.rpartition("/")[0]
-    while parent and writer.rmdir(parent):
-        removed.append(parent)
-        parent = parent.rpartition("/")[0]
-    return removed
 
 
 class _VerificationFailed(AgentosError):
