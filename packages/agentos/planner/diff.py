@@ -16,6 +16,17 @@ from typing import Literal
 from agentos.errors import PatchParseError, UnsupportedFileError
 from agentos.model import FileMode
 from agentos.planner.binary import BinaryHunk, BinaryPatchError, decode_line, inflate
+from agentos.planner.diffnames import (
+    decode_name,
+    decode_or_none,
+    guess_strip,
+    has_epoch_timestamp,
+    is_dev_null,
+    skip_prefix,
+    strip_components,
+    traditional_body,
+    unquote,
+)
 from agentos.planner.hunks import Hunk
 from agentos.textlines import split_lines
 
@@ -29,26 +40,6 @@ _TYPE_NAMES = {0o120000: "a symlink", 0o040000: "a directory", 0o160000: "a subm
 # find_name_common), and at a tab on ---/+++ lines; so a CRLF patch still names "x", not "x\r".
 _NAME_END = re.compile(rb"[\n\v\f\r]")
 _NAME_END_TAB = re.compile(rb"[\t\n\v\f\r]")
-_ESCAPES = {
-    ord("a"): 7,
-    ord("b"): 8,
-    ord("f"): 12,
-    ord("n"): 10,
-    ord("r"): 13,
-    ord("t"): 9,
-    ord("v"): 11,
-    ord("\\"): ord("\\"),
-    ord('"'): ord('"'),
-}
-# Timestamps diff(1) writes after a file name: ISO ("2024-01-31 10:00:00.000 +0100") or ctime.
-_ISO_STAMP = re.compile(
-    rb"\s+(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.\d+)?(?: ?([+-])(\d\d):?(\d\d))?\s*$"
-)
-_CTIME_STAMP = re.compile(rb"\s+[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\s*$")
-# The time of day and zone that may follow an epoch date (git's has_epoch_timestamp).
-_EPOCH_TIME = re.compile(
-    rb"([0-2][0-9]):([0-5][0-9]):00(?:\.0+)? ([-+])([0-2][0-9]):?([0-5][0-9])\n"
-)
 # What diff(1) prints instead of a hunk when a file is binary: nothing agentos could apply.
 _GNU_BINARY = re.compile(rb"^Binary files .+ and .+ differ\r?\n?$")
 
@@ -248,7 +239,7 @@ class DiffParser:
             if other != current:
                 raise self.error(lineno, f"inconsistent file name {other!r} (expected {current!r})")
             return current
-        if not _is_dev_null(raw):
+        if not is_dev_null(raw):
             raise self.error(lineno, "expected /dev/null for a new or deleted file")
         return None
 
@@ -257,24 +248,24 @@ class DiffParser:
         second = self.lines[start + 1][4:]
         lineno = start + 1
         if not self.strip_known:
-            first_guess, second_guess = _guess_strip(first), _guess_strip(second)
+            first_guess, second_guess = guess_strip(first), guess_strip(second)
             guess = second_guess if first_guess is None else first_guess
             if guess is not None and guess == second_guess:
                 self.strip, self.strip_known = guess, True
         header = _Header(line=lineno)
-        if _is_dev_null(first):
+        if is_dev_null(first):
             header.is_new, header.is_delete = True, False
             header.new_name = self._traditional_name(second, None, lineno + 1)
-        elif _is_dev_null(second):
+        elif is_dev_null(second):
             header.is_new, header.is_delete = False, True
             header.old_name = self._traditional_name(first, None, lineno)
         else:
             first_name = self._traditional_name(first, None, lineno)
             name = self._traditional_name(second, first_name, lineno + 1)
-            if _has_epoch_timestamp(first):
+            if has_epoch_timestamp(first):
                 header.is_new, header.is_delete = True, False
                 header.new_name = name
-            elif _has_epoch_timestamp(second):
+            elif has_epoch_timestamp(second):
                 header.is_new, header.is_delete = False, True
                 header.old_name = name
             else:
@@ -282,7 +273,7 @@ class DiffParser:
         return header
 
     def _traditional_name(self, raw: bytes, default: str | None, lineno: int) -> str:
-        body = _traditional_body(raw)
+        body = traditional_body(raw)
         name = self._name(body, self.strip, lineno, default=default)
         if default is not None and len(default) < len(name) and name.startswith(default):
             return default
@@ -293,33 +284,31 @@ class DiffParser:
         rest = rest.rstrip(b"\n")
         strip = self.strip
         if rest.startswith(b'"'):
-            first, after = _unquote(rest)
-            first_name = _skip_prefix(first, strip) if first is not None else None
+            first, after = unquote(rest)
+            first_name = skip_prefix(first, strip) if first is not None else None
             second = after.lstrip()
             if first_name is None or not second:
                 return None
             if second.startswith(b'"'):
-                other, _ = _unquote(second)
+                other, _ = unquote(second)
                 second = other if other is not None else b""
-            return (
-                _decode_or_none(first_name) if _skip_prefix(second, strip) == first_name else None
-            )
-        name = _skip_prefix(rest, strip)
+            return decode_or_none(first_name) if skip_prefix(second, strip) == first_name else None
+        name = skip_prefix(rest, strip)
         if name is None:
             return None
         quote = name.find(b'"')
         if quote >= 0:
             # The first name is unquoted, so a quote must open the second one.
-            other, _ = _unquote(name[quote:])
-            other_name = _skip_prefix(other, strip) if other is not None else None
+            other, _ = unquote(name[quote:])
+            other_name = skip_prefix(other, strip) if other is not None else None
             size = len(other_name) if other_name is not None else -1
             if 0 <= size < quote and name[:size] == other_name and name[size] in b" \t":
-                return _decode_or_none(name[:size])
+                return decode_or_none(name[:size])
             return None
         # Unquoted on both sides: accept the split where both halves name the same file.
         for pos, char in enumerate(name):
-            if char in b" \t" and _skip_prefix(name[pos + 1 :], strip) == name[:pos]:
-                return _decode_or_none(name[:pos])
+            if char in b" \t" and skip_prefix(name[pos + 1 :], strip) == name[:pos]:
+                return decode_or_none(name[:pos])
         return None
 
     def _name(
@@ -333,13 +322,13 @@ class DiffParser:
     ) -> str:
         body = raw.rstrip(b"\n")
         if body.startswith(b'"'):
-            unquoted, _ = _unquote(body)
+            unquoted, _ = unquote(body)
             if unquoted is None:
                 raise self.error(lineno, "badly quoted file name")
             body = unquoted
         elif end := (_NAME_END_TAB if terminate_at_tab else _NAME_END).search(body):
             body = body[: end.start()]
-        stripped = _strip_components(body, strip)
+        stripped = strip_components(body, strip)
         if not stripped:
             if default is not None:
                 return default
@@ -349,7 +338,7 @@ class DiffParser:
                 "leading component(s) to strip (see --strip)",
             )
         try:
-            return _decode_name(re.sub(rb"/{2,}", b"/", stripped))
+            return decode_name(re.sub(rb"/{2,}", b"/", stripped))
         except UnicodeDecodeError:
             raise self.error(lineno, "a file name is not valid UTF-8") from None
 
@@ -589,125 +578,6 @@ def _remaining(lines: list[bytes], start: int, enough: int = 13) -> int:
         if total >= enough:
             break
     return total
-
-
-def _is_dev_null(raw: bytes) -> bool:
-    return raw.startswith(b"/dev/null") and raw[9:10] in (b"", b"\n", b"\t", b" ")
-
-
-def _traditional_body(raw: bytes) -> bytes:
-    """A plain diff's name field without its newline and trailing timestamp."""
-    body = raw.rstrip(b"\n")
-    if body.startswith(b'"'):
-        return body
-    if b"\t" in body:
-        return body[: body.index(b"\t")]
-    stamp = _ISO_STAMP.search(body) or _CTIME_STAMP.search(body)
-    return body[: stamp.start()] if stamp else body
-
-
-def _guess_strip(raw: bytes) -> int | None:
-    """Git's guess for plain diffs: names without a slash mean ``-p0``; otherwise no guess."""
-    if _is_dev_null(raw):
-        return None
-    return 0 if b"/" not in _traditional_body(raw) else None
-
-
-def _strip_components(name: bytes, strip: int) -> bytes | None:
-    """``name`` after its first ``strip`` slash-separated components (git's ``-p``)."""
-    rest = name
-    for _ in range(strip):
-        slash = rest.find(b"/")
-        if slash < 0:
-            return None
-        rest = rest[slash + 1 :]
-    return rest
-
-
-def _skip_prefix(name: bytes, strip: int) -> bytes | None:
-    """Like ``_strip_components`` for ``diff --git`` names, which may not start with ``/``."""
-    if strip == 0:
-        return None if name.startswith(b"/") else name
-    remaining = strip
-    for pos, char in enumerate(name):
-        if char == 0x2F:
-            remaining -= 1
-            if remaining <= 0:
-                return None if pos == 0 else name[pos + 1 :]
-    return None
-
-
-def _unquote(text: bytes) -> tuple[bytes | None, bytes]:
-    """Undo git's C-style quoting of ``"..."``; returns the name and what follows it."""
-    if not text.startswith(b'"'):
-        return None, text
-    out = bytearray()
-    i = 1
-    while i < len(text):
-        char = text[i]
-        if char == ord('"'):
-            return bytes(out), text[i + 1 :]
-        if char == ord("\\"):
-            i += 1
-            if i >= len(text):
-                return None, b""
-            esc = text[i]
-            if esc in _ESCAPES:
-                out.append(_ESCAPES[esc])
-            elif ord("0") <= esc <= ord("3"):
-                digits = text[i : i + 3]
-                if len(digits) < 3 or not all(ord("0") <= d <= ord("7") for d in digits):
-                    return None, b""
-                out.append(int(digits, 8))
-                i += 2
-            else:
-                return None, b""
-        elif char == ord("\n"):
-            return None, b""
-        else:
-            out.append(char)
-        i += 1
-    return None, b""
-
-
-def _decode_name(name: bytes) -> str:
-    return name.decode("utf-8")
-
-
-def _decode_or_none(name: bytes) -> str | None:
-    try:
-        return name.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def _has_epoch_timestamp(raw: bytes) -> bool:
-    """True when a plain diff marks a side as absent with the Unix epoch (``diff -N``).
-
-    Git's exact test: after the line's last tab, 1970-01-01 or 1969-12-31, seconds ``00``
-    (any fraction all zeros) and a zone that makes the moment the epoch. Nothing else counts,
-    so a side that only looks old is patched like any other file.
-    """
-    end = raw.find(b"\n")
-    if end < 0:
-        return False
-    tab = raw.rfind(b"\t", 0, end)
-    if tab < 0:
-        return False
-    stamp = raw[tab + 1 : end + 1]
-    if stamp.startswith(b"1969-12-31 "):
-        epoch_minutes = 24 * 60
-    elif stamp.startswith(b"1970-01-01 "):
-        epoch_minutes = 0
-    else:
-        return False
-    match = _EPOCH_TIME.match(stamp, len(b"1970-01-01 "))
-    if not match:
-        return False
-    zone = int(match.group(4)) * 60 + int(match.group(5))
-    if match.group(3) == b"-":
-        zone = -zone
-    return int(match.group(1)) * 60 + int(match.group(2)) - zone == epoch_minutes
 
 
 def parse_diff(data: bytes, *, source: str, strip: int | None = None) -> list[FilePatch]:
