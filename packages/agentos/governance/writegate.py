@@ -24,6 +24,7 @@ from agentos.model import (
     DecisionKind,
     Finding,
     Risk,
+    Severity,
 )
 from agentos.patterns import PathPatterns
 from agentos.textlines import is_binary, split_lines
@@ -44,11 +45,13 @@ RULES: tuple[str, ...] = (
 
 def evaluate(plan: ChangePlan, policy: Policy, facts: WorkspaceFacts) -> Decision:
     """The decision on ``plan`` under ``policy``, with every finding."""
-    lines = changed_lines(plan, facts)
+    # Every new content decoded once (plans carry base64 for binary files), for every rule.
+    contents = {c.path: c.content.to_bytes() for c in plan.changeset.changes if c.op != "delete"}
+    lines = changed_lines(plan, facts, contents)
     risk = assess_risk(
         plan.changeset.changes, lines, risk_settings(policy, policy_path=facts.policy_path)
     )
-    findings = list(_findings(plan, policy, lines, risk, facts))
+    findings = list(_findings(plan, policy, lines=lines, risk=risk, facts=facts, contents=contents))
     return Decision(
         decision=decide(findings),
         findings=tuple(findings),
@@ -80,7 +83,7 @@ def risk_settings(policy: Policy, *, policy_path: str | None = None) -> RiskSett
     )
 
 
-def changed_lines(plan: ChangePlan, facts: WorkspaceFacts) -> int:
+def changed_lines(plan: ChangePlan, facts: WorkspaceFacts, contents: dict[str, bytes]) -> int:
     """Lines added plus removed: the plan's count, or more if the changes themselves show more.
 
     Each file is recounted with a line diff against its pre-image on disk (where the facts
@@ -97,8 +100,7 @@ def changed_lines(plan: ChangePlan, facts: WorkspaceFacts) -> int:
         if change.op != "create" and old is None:
             recounted += per_file.get(change.path, 0)
             continue
-        new = None if change.op == "delete" else change.content.to_bytes()
-        recounted += line_delta(old, new)
+        recounted += line_delta(old, contents.get(change.path))
     return max(stated, recounted)
 
 
@@ -126,22 +128,24 @@ def line_delta(old: bytes | None, new: bytes | None) -> int:
 
 
 def _findings(
-    plan: ChangePlan, policy: Policy, lines: int, risk: Risk, facts: WorkspaceFacts
+    plan: ChangePlan,
+    policy: Policy,
+    *,
+    lines: int,
+    risk: Risk,
+    facts: WorkspaceFacts,
+    contents: dict[str, bytes],
 ) -> Iterator[Finding]:
     paths = plan_paths(plan)
     gate = policy.writegate
     yield from path_safety_findings(plan, facts)
-    forbidden = PathPatterns(gate.forbidden_paths, fold_case=True)
-    for path in paths:
-        pattern = forbidden.first_match(path)
-        if pattern is not None:
-            yield Finding(
-                rule="forbidden-path",
-                path=path,
-                severity="DENY",
-                pattern=pattern,
-                message=f"{path} matches forbidden path {pattern!r}; agentos never writes it",
-            )
+    yield from _matching(
+        paths,
+        gate.forbidden_paths,
+        rule="forbidden-path",
+        severity="DENY",
+        why="matches forbidden path {pattern!r}; agentos never writes it",
+    )
     allowed = PathPatterns(policy.executor.allowed_paths)
     for path in paths:
         if not allowed.matches(path):
@@ -152,35 +156,49 @@ def _findings(
                 message=f"{path} is outside executor.allowed_paths; add a pattern for it to the "
                 "policy if agentos should write there",
             )
-    yield from _constraints(plan, policy, lines)
+    yield from _constraints(plan, policy, lines, contents)
     if gate.content.detect_secrets:
-        yield from _secrets(plan, facts)
+        yield from _secrets(plan, facts, contents)
     if gate.content.binary_files != "allow":
-        for change in plan.changeset.changes:
-            if change.op != "delete" and is_binary(change.content.to_bytes()):
+        for path, data in contents.items():
+            if is_binary(data):
                 yield Finding(
                     rule="binary",
-                    path=change.path,
+                    path=path,
                     severity="DENY" if gate.content.binary_files == "deny" else "NEED_APPROVAL",
-                    message=f"{change.path} is a binary file; the policy says "
+                    message=f"{path} is a binary file; the policy says "
                     f"binary_files: {gate.content.binary_files}",
                 )
-    review = PathPatterns(policy.executor.always_review_categories, fold_case=True)
-    for path in paths:
-        pattern = review.first_match(path)
-        if pattern is not None:
-            yield Finding(
-                rule="always-review",
-                path=path,
-                severity="NEED_APPROVAL",
-                pattern=pattern,
-                message=f"{path} matches always-review pattern {pattern!r}; a person must "
-                "approve changes here",
-            )
+    yield from _matching(
+        paths,
+        policy.executor.always_review_categories,
+        rule="always-review",
+        severity="NEED_APPROVAL",
+        why="matches always-review pattern {pattern!r}; a person must approve changes here",
+    )
     yield from _risk_findings(plan, policy, risk)
 
 
-def _constraints(plan: ChangePlan, policy: Policy, lines: int) -> Iterator[Finding]:
+def _matching(
+    paths: list[str], patterns: list[str], *, rule: str, severity: Severity, why: str
+) -> Iterator[Finding]:
+    """A finding for each path that one of ``patterns`` (case folded) matches."""
+    matcher = PathPatterns(patterns, fold_case=True)
+    for path in paths:
+        pattern = matcher.first_match(path)
+        if pattern is not None:
+            yield Finding(
+                rule=rule,
+                path=path,
+                severity=severity,
+                pattern=pattern,
+                message=f"{path} " + why.format(pattern=pattern),
+            )
+
+
+def _constraints(
+    plan: ChangePlan, policy: Policy, lines: int, contents: dict[str, bytes]
+) -> Iterator[Finding]:
     limits = policy.executor.constraints
     files = len(plan.changeset.changes)
     if files > limits.max_files_touched:
@@ -200,21 +218,20 @@ def _constraints(plan: ChangePlan, policy: Policy, lines: int) -> Iterator[Findi
             f"constraints.max_patch_lines = {limits.max_patch_lines}; split the change",
         )
     most = policy.writegate.content.max_file_bytes
-    for change in plan.changeset.changes:
-        if change.op == "delete":
-            continue
-        size = len(change.content.to_bytes())
-        if size > most:
+    for path, data in contents.items():
+        if len(data) > most:
             yield Finding(
                 rule="constraint",
-                path=change.path,
+                path=path,
                 severity="DENY",
-                message=f"{change.path} would be {size} bytes; the limit is "
+                message=f"{path} would be {len(data)} bytes; the limit is "
                 f"content.max_file_bytes = {most}",
             )
 
 
-def _secrets(plan: ChangePlan, facts: WorkspaceFacts) -> Iterator[Finding]:
+def _secrets(
+    plan: ChangePlan, facts: WorkspaceFacts, contents: dict[str, bytes]
+) -> Iterator[Finding]:
     """Secrets in what the plan adds: a line already in the file's pre-image is not new.
 
     So a file that already holds a flagged line can still be edited (the secret is in the
@@ -226,7 +243,7 @@ def _secrets(plan: ChangePlan, facts: WorkspaceFacts) -> Iterator[Finding]:
     for change in plan.changeset.changes:
         if change.op == "delete":
             continue
-        data = change.content.to_bytes()
+        data = contents[change.path]
         hits = find_secrets(data)
         if not hits:
             continue

@@ -33,6 +33,7 @@ _EPOCH_TIME = re.compile(
 
 
 def is_dev_null(raw: bytes) -> bool:
+    """True when a header names ``/dev/null`` (the side that does not exist)."""
     return raw.startswith(b"/dev/null") and raw[9:10] in (b"", b"\n", b"\t", b" ")
 
 
@@ -112,10 +113,12 @@ def unquote(text: bytes) -> tuple[bytes | None, bytes]:
 
 
 def decode_name(name: bytes) -> str:
+    """A file name as text (UTF-8, as git writes it)."""
     return name.decode("utf-8")
 
 
 def decode_or_none(name: bytes) -> str | None:
+    """A file name as text, or None when it is not UTF-8."""
     try:
         return name.decode("utf-8")
     except UnicodeDecodeError:
