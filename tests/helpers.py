@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import time
 from pathlib import Path
 
 from agentos.model import ChangePlan
@@ -75,3 +76,26 @@ def materialise(plan: ChangePlan, root: Path) -> None:
 def copy_tree(src: Path, dst: Path) -> None:
     """Copy a directory (used to keep an untouched reference)."""
     shutil.copytree(src, dst, symlinks=True)
+
+
+def pid_gone(pid: int) -> bool:
+    """No such process (a zombie waiting for a reaper that never comes counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def wait_gone(pids: list[int], seconds: float = 2.0) -> list[int]:
+    """The pids still alive after up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    alive = [p for p in pids if not pid_gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if not pid_gone(p)]
+    return alive

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from conftest import GIT_ENV, PERMISSIVE_POLICY
-from helpers import Tree, read_tree, write_tree
+from helpers import Tree, read_tree, wait_gone, write_tree
 
 AGENTOS = Path(sys.executable).with_name("agentos")
 PYTHON = sys.executable
@@ -642,29 +642,6 @@ def test_command_check_failing_keeps_the_output_tail(ws: Workspace) -> None:
     [again] = run.post_rollback
     assert again["output"].splitlines()[-1] == f"exec {run.result['execution_id']} old"
     assert_trail_has_checks(ws, run)
-
-
-def pid_gone(pid: int) -> bool:
-    """No such process (a zombie waiting for a reaper that never comes counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-    return stat.rpartition(")")[2].split()[0] == "Z"
-
-
-def wait_gone(pids: list[int], seconds: float = 2.0) -> list[int]:
-    """The pids still alive after up to ``seconds``."""
-    deadline = time.monotonic() + seconds
-    alive = [p for p in pids if not pid_gone(p)]
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-        alive = [p for p in alive if not pid_gone(p)]
-    return alive
 
 
 def hanging_script(pids: Path) -> str:

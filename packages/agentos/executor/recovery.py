@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from agentos.executor.executions import read_execution, write_execution
-from agentos.executor.idempotency import IdempotencyRecord, read_record, write_record
+from agentos.executor.idempotency import (
+    IdempotencyRecord,
+    RecordStatus,
+    read_record,
+    write_record,
+)
 from agentos.executor.journal import (
     Journal,
     archive_journal,
@@ -232,19 +237,8 @@ def _commit_records(
             "recovered": recovered,
         },
     )
-    write_record(
-        state_dir,
-        IdempotencyRecord(
-            plan_id=journal.plan_id,
-            checksum=journal.checksum,
-            execution_id=journal.execution_id,
-            status="committed",
-            attempts=attempt,
-            updated_at=recorder.now(),
-            committed_at=committed_at,
-        ),
-        durable=journal.durable,
-    )
+    record = _record_of(journal, "committed", attempt, recorder.now(), committed_at=committed_at)
+    write_record(state_dir, record, durable=journal.durable)
 
 
 def mark_reverted(workspace: Workspace, execution_id: str, *, durable: bool) -> None:
@@ -274,17 +268,27 @@ def record_failure(
     record = read_record(workspace.state_dir, journal.plan_id)
     if record is not None and record.status == "committed" and record.checksum != journal.checksum:
         return
-    write_record(
-        workspace.state_dir,
-        IdempotencyRecord(
-            plan_id=journal.plan_id,
-            checksum=journal.checksum,
-            execution_id=journal.execution_id,
-            status="rolled_back",
-            attempts=attempt,
-            updated_at=recorder.now(),
-        ),
-        durable=journal.durable,
+    failed = _record_of(journal, "rolled_back", attempt, recorder.now())
+    write_record(workspace.state_dir, failed, durable=journal.durable)
+
+
+def _record_of(
+    journal: Journal,
+    status: RecordStatus,
+    attempt: int,
+    now: str,
+    *,
+    committed_at: str | None = None,
+) -> IdempotencyRecord:
+    """The idempotency record of ``journal``'s execution in ``status``."""
+    return IdempotencyRecord(
+        plan_id=journal.plan_id,
+        checksum=journal.checksum,
+        execution_id=journal.execution_id,
+        status=status,
+        attempts=attempt,
+        updated_at=now,
+        committed_at=committed_at,
     )
 
 
