@@ -242,7 +242,7 @@ def _is_aws_secret(squashed_name: str, value: str) -> bool:
 
 
 def _is_filler(token: str) -> bool:
-    """True for filler values in documentation such as ``AKIAXXXXXXXXXXXXXXXX``: too few distinct chars."""
+    """True for filler values such as ``AKIAXXXXXXXXXXXXXXXX``: too few distinct chars."""
     return len(set(token)) < 6
 
 
