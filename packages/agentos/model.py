@@ -19,6 +19,15 @@ PLAN_FORMAT_PREFIX = "agentos.plan/"
 PLAN_FORMAT_VERSION = 1
 
 FileMode = Literal["100644", "100755"]
+MODE_REGULAR: FileMode = "100644"
+MODE_EXECUTABLE: FileMode = "100755"
+
+
+def mode_of(permissions: int) -> FileMode:
+    """The git mode of a regular file with these permission bits (the owner's x bit)."""
+    return MODE_EXECUTABLE if permissions & 0o100 else MODE_REGULAR
+
+
 RiskLevel = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 RISK_ORDER: tuple[RiskLevel, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 

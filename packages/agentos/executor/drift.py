@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agentos.executor.fsops import FileState, WorkspaceWriter, WriteRefusedError
-from agentos.model import ChangePlan, FileChange
-
-EXECUTABLE = "100755"
+from agentos.model import MODE_EXECUTABLE, ChangePlan, FileChange
 
 
 @dataclass
@@ -44,7 +42,7 @@ def is_post_image(change: FileChange, state: FileState | None) -> bool:
     return (
         state is not None
         and state.sha256 == change.sha256
-        and bool(state.mode & 0o100) == (change.mode == EXECUTABLE)
+        and bool(state.mode & 0o100) == (change.mode == MODE_EXECUTABLE)
     )
 
 

@@ -29,6 +29,7 @@ from agentos.model import (
     Risk,
     Stats,
     changes_checksum,
+    mode_of,
 )
 from agentos.textlines import line_count
 from agentos.workspace import Workspace
@@ -63,7 +64,7 @@ def _image(image: Image | None, journal: Journal, path: str) -> Image:
 
 
 def _mode(image: Image) -> FileMode:
-    return "100755" if image.mode & 0o100 else "100644"
+    return mode_of(image.mode)
 
 
 def inverse_plan(workspace: Workspace, execution_id: str, *, author: str) -> ChangePlan:

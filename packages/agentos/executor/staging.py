@@ -25,12 +25,10 @@ from agentos.executor.journal import (
     write_backups,
     write_journal,
 )
-from agentos.model import ChangePlan
+from agentos.model import MODE_EXECUTABLE, ChangePlan
 
 if TYPE_CHECKING:
     from agentos.executor.transaction import ApplyOptions, ApplyResult
-
-EXECUTABLE = "100755"
 
 
 def build_journal(
@@ -55,9 +53,9 @@ def build_journal(
             if directory not in created_dirs:
                 created_dirs.append(directory)
         exact = options.exact_modes.get(path)
-        if exact is not None and bool(exact & 0o100) == (change_mode == EXECUTABLE):
+        if exact is not None and bool(exact & 0o100) == (change_mode == MODE_EXECUTABLE):
             return Image(sha256=sha, mode=exact)
-        return Image(sha256=sha, mode=bits(change_mode == EXECUTABLE, existing, umask))
+        return Image(sha256=sha, mode=bits(change_mode == MODE_EXECUTABLE, existing, umask))
 
     for change in plan.changeset.changes:
         if change.op == "delete":

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agentos.errors import PatchConflictError, PatchParseError
-from agentos.planner.tree import MODE_REGULAR, FileState, Overlay
+from agentos.model import MODE_REGULAR
+from agentos.planner.tree import FileState, Overlay
 from agentos.textlines import line_count
 from agentos.workspace import normalise_path
 

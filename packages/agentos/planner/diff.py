@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agentos.errors import PatchParseError, UnsupportedFileError
-from agentos.model import FileMode
+from agentos.model import FileMode, mode_of
 from agentos.planner.binary import BinaryHunk, BinaryPatchError, decode_line, inflate
 from agentos.planner.diffnames import (
     decode_name,
@@ -359,7 +359,7 @@ class DiffParser:
                 details={"input": self.source, "line": lineno, "mode": mode},
             )
         # Like git's canon_mode: a regular file is executable when its owner may execute it.
-        return "100755" if value & 0o100 else "100644"
+        return mode_of(value)
 
     def _index_line(self, header: _Header, rest: bytes, lineno: int) -> None:
         text = rest.rstrip(b"\n")

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from agentos.digest import git_blob_sha1
 from agentos.errors import ConflictError, InvalidInputError, PatchConflictError
-from agentos.model import FileMode
+from agentos.model import MODE_REGULAR, FileMode
 from agentos.planner.binary import BinaryPatchError, apply_binary_hunk
 from agentos.planner.diff import FilePatch
 from agentos.planner.hunks import Hunk, HunkMismatch, apply_hunks
-from agentos.planner.tree import MODE_REGULAR, FileState, Overlay
+from agentos.planner.tree import FileState, Overlay
 from agentos.workspace import normalise_path
 
 _NULL_OIDS = {"0" * 40, "0" * 64}

@@ -23,8 +23,8 @@ import difflib
 from typing import Any
 
 from agentos.errors import ConflictError, PatchConflictError, PatchParseError
-from agentos.model import FileMode
-from agentos.planner.tree import MODE_EXECUTABLE, MODE_REGULAR, FileState, Overlay
+from agentos.model import MODE_EXECUTABLE, MODE_REGULAR, FileMode
+from agentos.planner.tree import FileState, Overlay
 from agentos.textlines import line_count
 from agentos.workspace import normalise_path
 

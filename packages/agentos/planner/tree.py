@@ -17,6 +17,8 @@ from typing import Literal
 from agentos.digest import sha256_hex
 from agentos.errors import ConflictError, PathSafetyError, UnsupportedFileError
 from agentos.model import (
+    MODE_EXECUTABLE,
+    MODE_REGULAR,
     Content,
     CreateChange,
     DeleteChange,
@@ -26,9 +28,6 @@ from agentos.model import (
     RenameChange,
 )
 from agentos.textlines import line_count
-
-MODE_REGULAR: FileMode = "100644"
-MODE_EXECUTABLE: FileMode = "100755"
 
 Kind = Literal["file", "dir", "missing"]
 
