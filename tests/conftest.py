@@ -43,9 +43,25 @@ GIT_ENV = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where this test session keeps workspace keys (never the developer's own), set before
+    any fixture of wider scope runs agentos."""
+    directory = tmp_path_factory.mktemp("keys")
+    previous = os.environ.get("AGENTOS_KEY_DIR")
+    os.environ["AGENTOS_KEY_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        os.environ.pop("AGENTOS_KEY_DIR", None)
+    else:
+        os.environ["AGENTOS_KEY_DIR"] = previous
+
+
 @pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Same environment everywhere: no colour, fixed width and zone, fixed git identity."""
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch, key_dir: Path) -> None:
+    """Same environment everywhere: no colour, fixed width and zone, fixed git identity, and
+    workspace keys in the session's own key directory."""
+    monkeypatch.setenv("AGENTOS_KEY_DIR", str(key_dir))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setenv("TZ", "UTC")

@@ -66,6 +66,18 @@ class PathSafetyError(DeniedError):
     kind = "path_safety"
 
 
+class InputTooLargeError(DeniedError):
+    """An input, or a file it would produce, is larger than the policy's limits allow."""
+
+    kind = "input_too_large"
+
+
+class PolicyOverrideError(DeniedError):
+    """``--policy`` names another policy, and the workspace's own policy forbids overrides."""
+
+    kind = "policy_override_refused"
+
+
 class ApprovalRequiredError(AgentosError):
     """The change needs approvals it does not have yet."""
 
@@ -86,6 +98,13 @@ class PatchConflictError(ConflictError):
     kind = "patch_does_not_apply"
 
 
+class RollbackConflictError(ConflictError):
+    """A rollback would overwrite files that changed after the execution it undoes was
+    interrupted; it changed nothing, and the journal waits for a person to decide."""
+
+    kind = "rollback_conflict"
+
+
 class IntegrityError(AgentosError):
     """Stored data was altered: a plan's checksum, an approval's signature, the audit chain."""
 
@@ -97,6 +116,13 @@ class ChecksumMismatchError(IntegrityError):
     """A plan's changes do not hash to its recorded checksum."""
 
     kind = "checksum_mismatch"
+
+
+class StateIntegrityError(IntegrityError):
+    """A file under ``.agentos/`` (journal, record, backup, approval) is not sealed by this
+    workspace's key, or does not match its seal: it was forged or altered."""
+
+    kind = "state_integrity"
 
 
 class AuditChainError(IntegrityError):

@@ -32,6 +32,7 @@ RiskLevel = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 RISK_ORDER: tuple[RiskLevel, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
 PlanId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 RelPath = Annotated[str, Field(min_length=1, max_length=4096)]
 
@@ -190,7 +191,12 @@ class Base(Frozen):
 
 
 class ChangePlan(Frozen):
-    """A plan file (``agentos.plan/1``): self-contained, checksummed, reviewable."""
+    """A plan file (``agentos.plan/1``): self-contained, checksummed, reviewable.
+
+    ``changeset.checksum`` seals the changes; ``plan_digest`` seals everything else with it
+    (id, intent, author, time, base, risk, stats, sources), so that a reviewer and the
+    approvals bound to a plan see exactly what was planned.
+    """
 
     format: Literal["agentos.plan/1"]
     plan_id: PlanId
@@ -202,6 +208,30 @@ class ChangePlan(Frozen):
     stats: Stats
     sources: tuple[Source, ...] = ()
     changeset: ChangeSet
+    plan_digest: Digest
+
+
+UNSEALED: str = "sha256:" + "0" * 64
+
+
+def plan_digest_of(doc: dict[str, Any]) -> str:
+    """``sha256:`` + the hash of a plan document's canonical JSON without ``plan_digest``,
+    its changes standing in by their checksum (which already seals them)."""
+    changeset = doc.get("changeset")
+    checksum = changeset.get("checksum") if isinstance(changeset, dict) else None
+    sealed = {k: v for k, v in doc.items() if k not in ("plan_digest", "changeset")}
+    sealed["changeset"] = {"checksum": checksum}
+    return "sha256:" + sha256_hex(canonical_json(sealed))
+
+
+def seal_plan(plan: ChangePlan, **updates: Any) -> ChangePlan:
+    """``plan`` with ``updates`` applied and its ``plan_digest`` computed anew."""
+    if updates:
+        plan = plan.model_copy(update=updates)
+    doc = plan.model_dump(
+        mode="json", exclude={"plan_digest": True, "changeset": {"changes": True}}
+    )
+    return plan.model_copy(update={"plan_digest": plan_digest_of(doc)})
 
 
 def plan_json_schema() -> dict[str, Any]:
@@ -245,12 +275,22 @@ class Decision(Frozen):
 
 
 class Approval(Frozen):
-    """A person's approval of one plan, bound to its exact bytes and the policy (SPEC §7)."""
+    """A person's approval of one plan, bound to its exact bytes and the policy (SPEC §7).
+
+    ``plan_digest`` binds it to the whole plan (author, intent, ...), not only its changes.
+    ``signature`` is an HMAC-SHA256 (``AGENTOS_APPROVAL_KEY``), ``ssh_signature`` an SSH
+    signature (``ssh-keygen -Y sign -n agentos``) checked against ``approvals.allowed_signers``;
+    both cover the approval without its signatures and seal. ``seal`` is the workspace key's
+    seal of an approval stored under ``.agentos/approvals/``.
+    """
 
     plan_id: PlanId
-    checksum: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    checksum: Digest
+    plan_digest: Digest
     approver: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
     approved_at: str
     comment: str = ""
-    policy_digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+    policy_digest: Digest
     signature: Annotated[str, Field(pattern=r"^hmac-sha256:[0-9a-f]{64}$")] | None = None
+    ssh_signature: Annotated[str, Field(max_length=16384)] | None = None
+    seal: Annotated[str, Field(pattern=r"^hmac-sha256:[0-9a-f]{64}$")] | None = None

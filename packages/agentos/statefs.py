@@ -61,3 +61,35 @@ def write_atomic(
         raise
     if durable and sync_dir:
         fsync_dir(path.parent)
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create ``directory`` (and parents) if needed; the directory itself is made 0700."""
+    created = not directory.exists()
+    ensure_dir(directory)
+    if created:
+        directory.chmod(0o700)
+
+
+def link_new(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Create ``path`` with ``data`` whole, or raise ``FileExistsError`` if it exists.
+
+    The bytes are written and fsynced under a temp name, then hard-linked to ``path`` (which
+    never replaces), so a reader sees no file or the whole file, and of two concurrent
+    creators exactly one wins.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+    fsync_dir(path.parent)

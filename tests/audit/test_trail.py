@@ -23,8 +23,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from agentos.audit.trail import GENESIS, AuditTrail
+from agentos.audit.trail import GENESIS, HEAD_PURPOSE, AuditTrail, head_seal_payload
 from agentos.errors import AuditChainError
+from agentos.statekey import state_key
 from conftest import CliResult
 
 # -- building and reading trails ----------------------------------------------------------------
@@ -114,14 +115,19 @@ def line(record: dict[str, Any]) -> bytes:
 
 
 def head_of(directory: Path) -> dict[str, Any]:
-    """The parsed HEAD file."""
+    """The parsed HEAD file without its seal (which ``test_head_is_sealed`` checks)."""
     doc: dict[str, Any] = json.loads((directory / "HEAD").read_bytes())
+    doc.pop("seal", None)
     return doc
 
 
 def write_head(directory: Path, seq: Any, digest: Any) -> None:
-    """Overwrite HEAD."""
-    (directory / "HEAD").write_text(json.dumps({"seq": seq, "hash": digest}) + "\n")
+    """Overwrite HEAD as agentos writes it: sealed with the workspace key."""
+    doc = {"seq": seq, "hash": digest}
+    if isinstance(seq, int) and isinstance(digest, str):
+        key = state_key(directory.parent)
+        doc["seal"] = key.seal(HEAD_PURPOSE, head_seal_payload(seq, digest))
+    (directory / "HEAD").write_text(json.dumps(doc) + "\n")
 
 
 def build_directly(directory: Path, count: int) -> str:

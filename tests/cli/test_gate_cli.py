@@ -45,6 +45,9 @@ EXPLAIN_RULE_KEYS = {"rule", "verdict", "detail"}
 APPROVAL_KEYS = {
     "plan_id",
     "checksum",
+    "plan_digest",
+    "ssh_signature",
+    "seal",
     "approver",
     "approved_at",
     "comment",

@@ -228,6 +228,7 @@ def assert_linear_chain(ws: Path) -> list[dict[str, Any]]:
         assert (event["seq"], event["prev"]) == (seq, prev), event
         prev = event["hash"]
     head = json.loads((ws / ".agentos" / "audit" / "HEAD").read_bytes())
+    assert head.pop("seal").startswith("hmac-sha256:")
     assert head == {"seq": len(events), "hash": prev}
     return events
 

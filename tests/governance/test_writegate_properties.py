@@ -38,6 +38,7 @@ from agentos.model import (
     DECISION_ORDER,
     PLAN_FORMAT,
     RISK_ORDER,
+    UNSEALED,
     Base,
     ChangePlan,
     ChangeSet,
@@ -54,6 +55,7 @@ from agentos.model import (
     RiskLevel,
     Stats,
     changes_checksum,
+    seal_plan,
 )
 from agentos.patterns import PathPatterns
 from agentos.planner.manifest import diff_counts
@@ -125,16 +127,19 @@ def make_plan(specs: list[Spec], *, risk: Risk | None = None) -> tuple[ChangePla
         bytes=sum(len(s.new or b"") for s in specs if s.op != "delete"),
         per_file=tuple(per_file),
     )
-    plan = ChangePlan(
-        format=PLAN_FORMAT,
-        plan_id="plan-properties",
-        intent="property test",
-        author="tests",
-        created_at="2024-01-01T00:00:00Z",
-        base=Base(),
-        risk=risk or Risk(level="LOW"),
-        stats=stats,
-        changeset=ChangeSet(changes=tuple(changes), checksum=changes_checksum(tuple(changes))),
+    plan = seal_plan(
+        ChangePlan(
+            format=PLAN_FORMAT,
+            plan_id="plan-properties",
+            intent="property test",
+            author="tests",
+            created_at="2024-01-01T00:00:00Z",
+            base=Base(),
+            risk=risk or Risk(level="LOW"),
+            stats=stats,
+            changeset=ChangeSet(changes=tuple(changes), checksum=changes_checksum(tuple(changes))),
+            plan_digest=UNSEALED,
+        )
     )
     return plan, WorkspaceFacts(pre_images=pre_images)
 

@@ -94,17 +94,28 @@ def changes_region(raw: bytes) -> tuple[int, int]:
 
 
 def rewrite(raw: bytes, edit: Callable[[dict[str, Any]], None], *, reseal: bool) -> bytes:
-    """Edit the parsed plan; with ``reseal`` forge a checksum that matches the edited changes."""
+    """Edit the parsed plan; with ``reseal`` forge a checksum and a plan digest that match the
+    edited plan (what a forger who knows the formulas does)."""
     doc = json.loads(raw)
     edit(doc)
     if reseal:
         doc["changeset"]["checksum"] = spec_checksum(doc["changeset"]["changes"])
+        doc["plan_digest"] = spec_plan_digest(doc)
     return json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def spec_checksum(changes: list[dict[str, Any]]) -> str:
     """SPEC §5, computed independently: sha256 of canonical JSON (sorted keys, compact, UTF-8)."""
     canonical = json.dumps(changes, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def spec_plan_digest(doc: dict[str, Any]) -> str:
+    """docs/plan-format.md, computed independently: the plan without ``plan_digest``, its
+    changeset reduced to the checksum, as canonical JSON."""
+    sealed = {k: v for k, v in doc.items() if k != "plan_digest"}
+    sealed["changeset"] = {"checksum": doc["changeset"]["checksum"]}
+    canonical = json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

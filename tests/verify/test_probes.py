@@ -6,9 +6,11 @@ An HTTP server on 127.0.0.1 (``ThreadingHTTPServer`` in a thread, started here) 
 ``run_http`` classifies each answer, and its overall deadline holds against the trickle; a
 proxy in the environment is not used for loopback. ``run_command`` captures the last 20
 lines, reports exit codes and missing commands, and on timeout or ``stop`` kills the whole
-process group (a backgrounded grandchild included). ``run_file`` tests presence, absence and
-parsing and refuses ``..``. ``run_checks`` runs checks in parallel, keeps their order, and
-retries exactly the failure kinds ``retry_on`` lists. Run time: about 8 s.
+process group (a backgrounded grandchild included); in a reaping stage it also kills what a
+command that exits 0 left in the background, and outside one the command's environment carries
+no mark (``test_reaper.py`` has the daemons that call setsid). ``run_file`` tests presence,
+absence and parsing and refuses ``..``. ``run_checks`` runs checks in parallel, keeps their
+order, and retries exactly the failure kinds ``retry_on`` lists. Run time: about 8 s.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from agentos.verify import reaper
 from agentos.verify.breaker import Breaker
 from agentos.verify.health import HealthEnvironment, run_checks
 from agentos.verify.probes import run_command, run_file, run_http
@@ -467,6 +470,33 @@ def test_stop_cuts_a_long_command_short(tmp_path: Path) -> None:
         assert outcome.failure == "timeout"
         assert "stopped (abort requested)" in outcome.message
         assert gone_soon(int(pidfile.read_text()))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reaping needs Linux /proc")
+def test_command_in_a_reaping_stage_leaves_no_background_child(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    script = f"sleep 30 & echo $! > {quote(str(pidfile))}; echo started"
+    with reaping(pidfile), reaper.reaping() as stage:
+        outcome = run_command(
+            ["sh", "-c", script],
+            cwd=tmp_path,
+            timeout=20,
+            stop=never,
+            env=command_env(),
+            reaper=stage,
+        )
+        assert outcome.ok
+        assert outcome.output == "started"
+        # Gone as the command ended, not only when the stage ends.
+        assert not is_running(int(pidfile.read_text()))
+
+
+def test_command_without_a_reaper_gets_no_mark(tmp_path: Path) -> None:
+    script = f'echo "[${{{reaper.MARK_VARIABLE}-}}]"'
+    outcome = run_command(
+        ["sh", "-c", script], cwd=tmp_path, timeout=20, stop=never, env=command_env()
+    )
+    assert outcome.output == "[]"
 
 
 # --- run_file --------------------------------------------------------------------------------

@@ -6,6 +6,12 @@ and ``hash`` so a truncated file is caught. Appends hold their own lock, so conc
 never fork the chain, and are fsynced before HEAD moves. A crash between the two leaves the
 file one event ahead of HEAD, or a torn last line that was never acknowledged; the next append
 repairs either, and ``verify`` reports them as warnings rather than breaks.
+
+HEAD is sealed with the workspace key (``statekey``): ``seal`` is an HMAC of its seq and hash.
+Without the key, nobody can drop events, recompute every hash and write a HEAD that agentos
+accepts. What the seal cannot tell is a whole older trail put back with its older HEAD; an
+*anchor* kept outside the workspace (``agentos audit anchor``, ``audit verify --anchor``)
+catches that.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import AuditChainError, BusyError
 from agentos.faults import fault_point
 from agentos.statefs import ensure_dir, fsync_dir, write_atomic
+
+if TYPE_CHECKING:
+    from agentos.statekey import StateKey
 
 GENESIS = "0" * 64
 TRAIL_NAME = "audit.jsonl"
@@ -31,6 +40,7 @@ LOCK_TIMEOUT_SECONDS = 30.0
 _HASH_FIELD = b',"hash":"'
 _HASH_SPAN = len(_HASH_FIELD) - 1 + 64 + 2  # '"hash":"' + 64 hex + '",'
 _REQUIRED = frozenset({"seq", "ts", "event", "actor", "data", "prev", "hash"})
+HEAD_PURPOSE = "audit-head"
 # raw_decode skips json.loads's per-call encoding detection and whitespace handling, which cost
 # about as much as parsing an event line; verify's throughput (SPEC §11 B5) rests on it.
 _DECODE = json.JSONDecoder().raw_decode
@@ -54,6 +64,38 @@ class VerifyReport:
     events: int
     head: str
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    sealed: bool = False
+    anchor: Anchor | None = None
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A point of the chain kept outside the workspace: event ``seq`` has hash ``digest``."""
+
+    seq: int
+    digest: str
+
+    def token(self) -> str:
+        """``<seq>:<hash>``, as ``audit anchor`` prints it and ``verify --anchor`` takes it."""
+        return f"{self.seq}:{self.digest}"
+
+
+def parse_anchor(text: str) -> tuple[int | None, str]:
+    """``SEQ:HASH`` or ``HASH`` (64 hex digits); ``ValueError`` otherwise."""
+    seq_text, _, digest = text.strip().rpartition(":")
+    digest = digest.lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("an anchor is SEQ:HASH or HASH, with a 64-digit hex hash")
+    if not seq_text:
+        return None, digest
+    if not seq_text.isdigit() or not seq_text.isascii():
+        raise ValueError("an anchor's SEQ is a positive number")
+    return int(seq_text), digest
+
+
+def head_seal_payload(seq: int, digest: str) -> bytes:
+    """The bytes HEAD's seal covers."""
+    return f"{seq}:{digest}".encode("ascii", "replace")
 
 
 class AuditTrail:
@@ -65,12 +107,24 @@ class AuditTrail:
         *,
         clock: Callable[[], datetime] = utc_now,
         durable: bool = True,
+        sealed: bool = True,
     ) -> None:
         self.directory = directory
         self.path = directory / TRAIL_NAME
         self.head_path = directory / HEAD_NAME
         self.clock = clock
         self.durable = durable
+        # With ``sealed`` (always, outside the trail's own unit tests) HEAD carries the
+        # workspace key's seal: the key of the state directory that holds ``directory``.
+        self.sealed = sealed
+        self._head_seal: object = None
+
+    def _key(self) -> StateKey | None:
+        if not self.sealed:
+            return None
+        from agentos.statekey import state_key
+
+        return state_key(self.directory.parent)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -138,12 +192,30 @@ class AuditTrail:
         return record
 
     def _write_head(self, seq: int, digest: str) -> None:
-        body = json.dumps({"seq": seq, "hash": digest}).encode() + b"\n"
+        doc: dict[str, Any] = {"seq": seq, "hash": digest}
+        key = self._key()
+        if key is not None:
+            doc["seal"] = key.seal(HEAD_PURPOSE, head_seal_payload(seq, digest))
+        body = json.dumps(doc).encode() + b"\n"
         write_atomic(self.head_path, body, durable=self.durable)
+
+    def _check_seal(self, head: tuple[int, str] | None) -> None:
+        """``AuditChainError`` unless HEAD carries this workspace key's seal."""
+        if head is None or not self.sealed:
+            return
+        key = self._key()
+        if key is None or not key.verify(HEAD_PURPOSE, head_seal_payload(*head), self._head_seal):
+            raise AuditChainError(
+                f"{self.head_path}: HEAD is not sealed by this workspace's key; the trail and "
+                "its HEAD were rewritten outside agentos (or by an agentos without the seal) — "
+                "compare with an anchor kept outside the workspace ('audit verify --anchor')",
+                details={"head_seq": head[0]},
+            )
 
     def _reconcile(self) -> tuple[int, str]:
         """The (seq, hash) to chain onto, repairing what an interrupted append left behind."""
         head = self._read_head()
+        self._check_seal(head)
         size = self.path.stat().st_size if self.path.exists() else 0
         tail, complete_end = self._last_line() if size else (None, 0)
         if tail is None:
@@ -192,6 +264,7 @@ class AuditTrail:
         )
 
     def _read_head(self) -> tuple[int, str] | None:
+        self._head_seal = None
         try:
             doc = json.loads(self.head_path.read_bytes())
         except FileNotFoundError:
@@ -205,6 +278,7 @@ class AuditTrail:
             or not isinstance(doc.get("hash"), str)
         ):
             raise AuditChainError(f"{self.head_path}: HEAD is not {{seq, hash}}")
+        self._head_seal = doc.get("seal")
         return doc["seq"], doc["hash"]
 
     def _last_line(self) -> tuple[bytes | None, int]:
@@ -244,9 +318,11 @@ class AuditTrail:
                 if line.endswith(b"\n"):
                     yield _parse_line(line, path=self.path, lineno=lineno)
 
-    def verify(self) -> VerifyReport:
-        """Check every link of the chain and HEAD; ``AuditChainError`` names the first break."""
+    def verify(self, anchor: tuple[int | None, str] | None = None) -> VerifyReport:
+        """Check every link of the chain, HEAD and its seal; ``AuditChainError`` names the
+        first break. With ``anchor`` (seq or None, hash), that event must be in the chain."""
         head = self._read_head()
+        found: Anchor | None = None
         prev = GENESIS
         # The hash of the event before the last: what a HEAD one event behind must hold.
         before_last = GENESIS
@@ -282,13 +358,48 @@ class AuditTrail:
                         )
                     before_last, prev = prev, record["hash"]
                     count = lineno
+                    if anchor is not None and record["hash"] == anchor[1]:
+                        found = Anchor(lineno, record["hash"])
         self._check_head(head, count, prev, before_last, warnings)
+        self._check_seal(head)
+        if anchor is not None:
+            self._check_anchor(anchor, found, count)
         if torn:
             warnings.append(
                 "the file ends in an incomplete line (an interrupted append); "
                 "the next append removes it"
             )
-        return VerifyReport(events=count, head=prev, warnings=tuple(warnings))
+        return VerifyReport(
+            events=count,
+            head=prev,
+            warnings=tuple(warnings),
+            sealed=self.sealed and head is not None,
+            anchor=found,
+        )
+
+    def head_anchor(self) -> Anchor:
+        """The trail's current head as an anchor (after verifying the whole chain)."""
+        report = self.verify()
+        return Anchor(report.events, report.head)
+
+    def _check_anchor(
+        self, anchor: tuple[int | None, str], found: Anchor | None, count: int
+    ) -> None:
+        seq, digest = anchor
+        if found is not None and (seq is None or seq == found.seq):
+            return
+        where = f"event seq {seq}" if seq is not None else "an event"
+        if found is not None:
+            what = f"it is event seq {found.seq} instead"
+        elif seq is not None and seq > count:
+            what = f"the trail holds only {count} events"
+        else:
+            what = "no event in the trail has that hash"
+        raise AuditChainError(
+            f"{self.path}: the anchor says {where} has hash {digest[:16]}…, but {what}; events "
+            "the anchor vouches for were removed or rewritten",
+            details={"anchor_seq": seq, "anchor_hash": digest, "events": count},
+        )
 
     def _check_head(
         self,

@@ -298,6 +298,7 @@ def rollback(
     from agentos.executor.recovery import recover
     from agentos.governance.gate import decide_plan
     from agentos.governance.policyfile import load_policy
+    from agentos.model import seal_plan
     from agentos.planner.planfile import write_plan
 
     workspace = opts.workspace()
@@ -310,7 +311,7 @@ def rollback(
     # Recovery first: an execution whose commit a crash interrupted is finished (archived).
     recover(workspace, actor=current_user(), timeout=timeout, on_wait=print_info)
     plan = inverse_plan(workspace, execution_id, author=current_user())
-    plan = plan.model_copy(update={"risk": decide_plan(plan, workspace, loaded).risk})
+    plan = seal_plan(plan, risk=decide_plan(plan, workspace, loaded).risk)
     write_plan(plan, workspace.plans_dir / f"{plan.plan_id}.json")
     result = run_plan(
         workspace,

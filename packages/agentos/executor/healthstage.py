@@ -2,7 +2,9 @@
 
 Runs under the workspace lock, between verification and the commit point. The breakers are
 read from and written back to ``.agentos/breakers.json`` here, so their state follows the
-checks from one process to the next, and every breaker transition is audited.
+checks from one process to the next, and every breaker transition is audited. Nothing the
+checks start outlives the stage: ``run_checks`` kills and reaps every process they leave
+behind, daemons that called ``setsid`` included (``verify/reaper.py``; Linux).
 """
 
 from __future__ import annotations

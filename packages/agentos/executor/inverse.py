@@ -15,6 +15,7 @@ from agentos.executor.executions import read_execution
 from agentos.executor.journal import Entry, Image, Journal, archived_path, read_backup, read_journal
 from agentos.model import (
     PLAN_FORMAT,
+    UNSEALED,
     Base,
     ChangePlan,
     ChangeSet,
@@ -30,6 +31,7 @@ from agentos.model import (
     Stats,
     changes_checksum,
     mode_of,
+    seal_plan,
 )
 from agentos.textlines import line_count
 from agentos.workspace import Workspace
@@ -136,23 +138,37 @@ def _inverse_plan(workspace: Workspace, execution_id: str, *, author: str) -> Ch
     changes.sort(key=lambda change: change.path)
     stats.sort(key=lambda stat: stat.path)
     stamp = "".join(ch for ch in (journal.committed_at or "") if ch.isdigit())[:20]
-    return ChangePlan(
-        format=PLAN_FORMAT,
-        plan_id=f"rollback-{execution_id.removeprefix('exec-')[:16]}-{stamp}",
-        intent=f"roll back {execution_id} (plan {journal.plan_id})",
-        author=author,
-        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        base=Base(),
-        risk=Risk(level="LOW"),
-        stats=Stats(
-            files=len(changes),
-            added_lines=sum(s.added for s in stats),
-            removed_lines=sum(s.removed for s in stats),
-            bytes=sum(len(c.content.to_bytes()) for c in changes if c.op != "delete"),
-            per_file=tuple(stats),
-        ),
-        changeset=ChangeSet(changes=tuple(changes), checksum=changes_checksum(tuple(changes))),
+    return seal_plan(
+        ChangePlan(
+            format=PLAN_FORMAT,
+            plan_id=f"rollback-{execution_id.removeprefix('exec-')[:16]}-{stamp}",
+            intent=f"roll back {execution_id} (plan {journal.plan_id})",
+            author=author,
+            # The parent's commit time, not now: the same execution always inverts to the same
+            # sealed plan, so an approval of it (rollback.require_approval) stays valid.
+            created_at=_stamp(journal.committed_at),
+            base=Base(),
+            risk=Risk(level="LOW"),
+            stats=Stats(
+                files=len(changes),
+                added_lines=sum(s.added for s in stats),
+                removed_lines=sum(s.removed for s in stats),
+                bytes=sum(len(c.content.to_bytes()) for c in changes if c.op != "delete"),
+                per_file=tuple(stats),
+            ),
+            changeset=ChangeSet(changes=tuple(changes), checksum=changes_checksum(tuple(changes))),
+            plan_digest=UNSEALED,
+        )
     )
+
+
+def _stamp(committed_at: str | None) -> str:
+    """``committed_at`` as plans write times (the epoch when a journal lacks it)."""
+    try:
+        when = datetime.fromisoformat(committed_at or "")
+    except ValueError:
+        when = datetime.fromtimestamp(0, UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def inverse_modes(workspace: Workspace, execution_id: str) -> dict[str, int]:

@@ -39,7 +39,9 @@ class InvalidApprovalError(IntegrityError):
 
 def signing_payload(approval: Approval) -> bytes:
     """The bytes a signature covers: the canonical record without its signature."""
-    return canonical_json(approval.model_dump(mode="json", exclude={"signature"}))
+    return canonical_json(
+        approval.model_dump(mode="json", exclude={"signature", "ssh_signature", "seal"})
+    )
 
 
 def sign(approval: Approval, key: bytes) -> str:
@@ -60,6 +62,7 @@ def make_approval(
     approval = Approval(
         plan_id=plan.plan_id,
         checksum=plan.changeset.checksum,
+        plan_digest=plan.plan_digest,
         approver=approver,
         approved_at=clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         comment=comment,
@@ -161,6 +164,11 @@ def approval_problem(
         return (
             f"it approves other bytes ({approval.checksum}); the plan is now "
             f"{plan.changeset.checksum} — the plan changed after approval, approve it again"
+        )
+    if approval.plan_digest != plan.plan_digest:
+        return (
+            f"it approves another version of the plan ({approval.plan_digest}): its author, "
+            "intent or other details changed after approval — approve it again"
         )
     if (
         approval.signature is not None

@@ -55,6 +55,8 @@ class ContentRules(Strict):
     detect_secrets: bool = True
     max_file_bytes: PositiveInt = 1_048_576
     binary_files: BinaryPolicy = "review"
+    # The largest input (patch, manifest, edit list) agentos reads to plan from, in bytes.
+    max_input_bytes: PositiveInt = 67_108_864
 
 
 def _default_risk_rules() -> list[RiskRuleSpec]:
@@ -175,6 +177,15 @@ class ApprovalRules(Strict):
     allowed_approvers: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     forbid_self_approval: bool = True
     require_signature: bool = False
+    # A file of SSH public keys in git's allowed-signers format; when set, only approvals
+    # signed (``approve --sign KEY``) by a principal listed there count.
+    allowed_signers: Annotated[str, Field(min_length=1)] | None = None
+
+
+class Governance(Strict):
+    """Whether this policy may be replaced for one command with ``--policy``."""
+
+    allow_policy_override: bool = False
 
 
 class Policy(Strict):
@@ -186,6 +197,7 @@ class Policy(Strict):
     verification: Verification = Field(default_factory=Verification)
     health_checks: list[HealthCheckSpec] = Field(default_factory=list)
     approvals: ApprovalRules = Field(default_factory=ApprovalRules)
+    governance: Governance = Field(default_factory=Governance)
 
     @model_validator(mode="after")
     def _unique_check_names(self) -> Policy:

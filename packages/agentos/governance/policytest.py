@@ -31,6 +31,7 @@ from agentos.governance.policyfile import PolicyError, load_yaml_with_lines, val
 from agentos.governance.writegate import evaluate
 from agentos.model import (
     PLAN_FORMAT,
+    UNSEALED,
     Base,
     ChangePlan,
     ChangeSet,
@@ -46,6 +47,7 @@ from agentos.model import (
     Risk,
     Stats,
     changes_checksum,
+    seal_plan,
 )
 from agentos.textlines import line_count
 
@@ -186,16 +188,19 @@ def case_plan(case: PolicyCase) -> ChangePlan:
         bytes=sum(len(c.data()) for c in case.changes),
         per_file=tuple(per_file),
     )
-    return ChangePlan(
-        format=PLAN_FORMAT,
-        plan_id="policy-test",
-        intent=case.name,
-        author=case.author,
-        created_at="1970-01-01T00:00:00Z",
-        base=Base(),
-        risk=Risk(level="LOW"),
-        stats=stats,
-        changeset=ChangeSet(changes=tuple(changes), checksum=changes_checksum(tuple(changes))),
+    return seal_plan(
+        ChangePlan(
+            format=PLAN_FORMAT,
+            plan_id="policy-test",
+            intent=case.name,
+            author=case.author,
+            created_at="1970-01-01T00:00:00Z",
+            base=Base(),
+            risk=Risk(level="LOW"),
+            stats=stats,
+            changeset=ChangeSet(changes=tuple(changes), checksum=changes_checksum(tuple(changes))),
+            plan_digest=UNSEALED,
+        )
     )
 
 

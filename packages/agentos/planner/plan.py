@@ -19,6 +19,7 @@ from agentos.faults import fault_point
 from agentos.governance.risk import RiskSettings, assess_risk
 from agentos.model import (
     PLAN_FORMAT,
+    UNSEALED,
     Base,
     ChangePlan,
     ChangeSet,
@@ -28,6 +29,7 @@ from agentos.model import (
     Source,
     Stats,
     changes_checksum,
+    seal_plan,
 )
 from agentos.planner.tree import Baseline, Overlay
 from agentos.workspace import Workspace, ensure_state_dir, git_head
@@ -185,17 +187,20 @@ def plan_changes(request: PlanRequest) -> ChangePlan:
         bytes=new_bytes,
         per_file=per_file,
     )
-    return ChangePlan(
-        format=PLAN_FORMAT,
-        plan_id=request.plan_id or default_plan_id(checksum, intent),
-        intent=intent,
-        author=request.author,
-        created_at=request.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        base=Base(git_head=git_head(request.workspace.root)),
-        risk=assess_risk(tuple(changes), added + removed, request.risk),
-        stats=stats,
-        sources=tuple(sources),
-        changeset=ChangeSet(changes=tuple(changes), checksum=checksum),
+    return seal_plan(
+        ChangePlan(
+            format=PLAN_FORMAT,
+            plan_id=request.plan_id or default_plan_id(checksum, intent),
+            intent=intent,
+            author=request.author,
+            created_at=request.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            base=Base(git_head=git_head(request.workspace.root)),
+            risk=assess_risk(tuple(changes), added + removed, request.risk),
+            stats=stats,
+            sources=tuple(sources),
+            changeset=ChangeSet(changes=tuple(changes), checksum=checksum),
+            plan_digest=UNSEALED,
+        )
     )
 
 
@@ -227,7 +232,7 @@ def plan(request: PlanRequest, policy: LoadedPolicy, *, output: Path | None = No
     built = plan_changes(replace(request, risk=settings))
     decision = decide_plan(built, workspace, policy)
     # The gate may count more changed lines than the hunks did; the plan shows its risk.
-    built = built.model_copy(update={"risk": decision.risk})
+    built = seal_plan(built, risk=decision.risk)
     fault_point("plan.before_write")
     ensure_state_dir(workspace)
     target = output if output is not None else workspace.plans_dir / f"{built.plan_id}.json"

@@ -22,6 +22,7 @@ from agentos.model import (
     PLAN_FORMAT_PREFIX,
     PLAN_FORMAT_VERSION,
     ChangePlan,
+    plan_digest_of,
 )
 from agentos.statefs import write_atomic
 
@@ -82,6 +83,7 @@ def parse_plan(raw: bytes, *, name: str) -> ChangePlan:
         raise PlanFormatError(f"{name}: not a plan file (expected a JSON object)")
     _check_version(doc, name)
     _check_checksum(doc, name)
+    _check_digest(doc, name)
     try:
         plan = ChangePlan.model_validate_json(raw)
     except ValidationError as exc:
@@ -137,6 +139,33 @@ def _check_checksum(doc: dict[str, Any], name: str) -> None:
         raise ChecksumMismatchError(
             f"{name}: checksum mismatch: the changes hash to {actual} but the plan records "
             f"{shown}; the plan was altered after it was made — do not apply it, plan again",
+            details={"plan_file": name, "expected": recorded, "actual": actual},
+        )
+
+
+def _check_digest(doc: dict[str, Any], name: str) -> None:
+    """The plan's metadata (id, intent, author, time, base, risk, stats) as sealed."""
+    recorded = doc.get("plan_digest")
+    if recorded is None:
+        raise IntegrityError(
+            f"{name}: the plan has no plan_digest, so its author, intent and risk cannot be "
+            "trusted (it was altered, or written by an older agentos) — plan again",
+            details={"plan_file": name},
+        )
+    try:
+        actual = plan_digest_of(doc)
+    except (TypeError, ValueError, RecursionError):
+        raise IntegrityError(f"{name}: the plan cannot be hashed; the file was altered") from None
+    if actual != recorded:
+        shown = (
+            recorded
+            if isinstance(recorded, str) and _CHECKSUM.fullmatch(recorded)
+            else (repr(recorded))
+        )
+        raise IntegrityError(
+            f"{name}: plan_digest mismatch: the plan's id, intent, author, times, base, risk "
+            f"or stats hash to {actual} but the plan records {shown}; it was altered after it "
+            "was made — do not trust or apply it, plan again",
             details={"plan_file": name, "expected": recorded, "actual": actual},
         )
 

@@ -4,7 +4,9 @@
 apply commits only when every one passed. Each check retries the failure kinds its
 ``retry_on`` lists, with delays from ``retry.next_delay``; a breaker that is open fails its
 check at once, without calling anything. The clock, the sleep and the random source are
-passed in, so tests can drive every path deterministically.
+passed in, so tests can drive every path deterministically. The checks of one call run as one
+reaping stage (``verify/reaper.py``): on Linux, every process a command check leaves behind —
+a daemon that called ``setsid`` included — is killed and reaped by the time it returns.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Literal
 
 from agentos.verify.breaker import Breaker, BreakerConfig, admit, record
 from agentos.verify.probes import Outcome, Stop, run_command, run_file, run_http
+from agentos.verify.reaper import Reaper, reaping
 from agentos.verify.retry import next_delay
 from agentos.verify.spec import HealthCheckSpec
 
@@ -87,18 +90,24 @@ def run_checks(
     *,
     retries: bool = True,
 ) -> tuple[list[CheckResult], list[Transition]]:
-    """Run ``checks`` in parallel; ``breakers`` is updated in place (one entry per check)."""
+    """Run ``checks`` in parallel; ``breakers`` is updated in place (one entry per check).
+
+    Whatever the checks' commands leave running is killed and reaped before this returns,
+    whether they passed, failed, timed out or were stopped (on Linux; see ``reaper``).
+    """
     if not checks:
         return [], []
     transitions: list[Transition] = []
 
-    def one(check: HealthCheckSpec) -> CheckResult:
-        result, moves = run_check(check, breakers, environment, retries=retries)
-        transitions.extend(moves)
-        return result
+    with reaping() as reaper:
 
-    with ThreadPoolExecutor(min(MAX_PARALLEL, len(checks))) as pool:
-        results = list(pool.map(one, checks))
+        def one(check: HealthCheckSpec) -> CheckResult:
+            result, moves = run_check(check, breakers, environment, retries=retries, reaper=reaper)
+            transitions.extend(moves)
+            return result
+
+        with ThreadPoolExecutor(min(MAX_PARALLEL, len(checks))) as pool:
+            results = list(pool.map(one, checks))
     return results, transitions
 
 
@@ -108,6 +117,7 @@ def run_check(
     environment: HealthEnvironment,
     *,
     retries: bool = True,
+    reaper: Reaper | None = None,
 ) -> tuple[CheckResult, list[Transition]]:
     """One check: attempts until it passes, a failure is not retried, or attempts run out."""
     started = environment.monotonic()
@@ -153,7 +163,7 @@ def run_check(
                 )
                 return finish("failed", Outcome(False, "breaker_open", why))
         attempts += 1
-        outcome = _attempt(check, environment)
+        outcome = _attempt(check, environment, reaper)
         if outcome.stopped is not None:
             return finish("aborted", outcome)
         if config is not None:
@@ -168,7 +178,9 @@ def run_check(
             return finish("aborted" if environment.stop() else "failed", outcome)
 
 
-def _attempt(check: HealthCheckSpec, environment: HealthEnvironment) -> Outcome:
+def _attempt(
+    check: HealthCheckSpec, environment: HealthEnvironment, reaper: Reaper | None
+) -> Outcome:
     timeout = check.timeout if check.timeout is not None else environment.default_timeout
     if environment.deadline is not None:
         left = environment.deadline - environment.monotonic()
@@ -182,6 +194,7 @@ def _attempt(check: HealthCheckSpec, environment: HealthEnvironment) -> Outcome:
             timeout=timeout,
             stop=environment.stop,
             env=environment.env,
+            reaper=reaper,
         )
     if check.http is not None:
         return run_http(check.http, timeout=timeout, stop=environment.stop)

@@ -3,7 +3,9 @@
 Every probe takes a deadline and a ``stop`` callable (asked every few tens of milliseconds):
 when either fires, the probe is cut short — a command with its whole process group, an HTTP
 request by shutting its socket — so neither a hung command nor a server that trickles one
-byte a second can stretch an apply past its limits.
+byte a second can stretch an apply past its limits. Given a health stage's ``Reaper``
+(``verify/reaper.py``), a command is also followed past its own group: whatever it leaves
+running when it ends, a daemon that called ``setsid`` included, is killed right away.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from agentos.workspace import path_problems
 
 if TYPE_CHECKING:
     from http.client import HTTPConnection
+
+    from agentos.verify.reaper import Reaper
 
 POLL_SECONDS = 0.05
 KILL_GRACE_SECONDS = 0.5
@@ -54,14 +58,27 @@ def _tail(data: bytes) -> str:
 
 
 def run_command(
-    argv: list[str], *, cwd: Path, timeout: float, stop: Stop, env: dict[str, str]
+    argv: list[str],
+    *,
+    cwd: Path,
+    timeout: float,
+    stop: Stop,
+    env: dict[str, str],
+    reaper: Reaper | None = None,
 ) -> Outcome:
-    """Run ``argv`` (no shell) in its own process group; kill the group on timeout or stop."""
+    """Run ``argv`` (no shell) in its own process group; kill the group on timeout or stop.
+
+    With a ``reaper`` the command's environment carries a mark (``AGENTOS_CHECK_MARK``), and
+    once the command has ended (passed, failed, timed out or stopped) every new process that
+    carries it is killed and reaped — before the output is collected, so a daemon that holds
+    the pipe open costs no wait.
+    """
+    attempt = reaper.attempt(env) if reaper is not None else None
     try:
         proc = subprocess.Popen(  # noqa: S603 - argv comes from the policy, never a shell
             argv,
             cwd=cwd,
-            env=env,
+            env=env if attempt is None else attempt.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -69,6 +86,8 @@ def run_command(
         )
     except OSError as exc:
         return Outcome(False, "nonzero_exit", f"cannot run {argv[0]!r}: {exc.strerror}")
+    if attempt is not None:
+        attempt.started(proc)
     buffer: collections.deque[bytes] = collections.deque(maxlen=256)
 
     stream = proc.stdout
@@ -84,22 +103,11 @@ def run_command(
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    deadline = time.monotonic() + timeout
-    why: str | None = None
-    stopped: str | None = None
-    while True:
-        try:
-            proc.wait(timeout=POLL_SECONDS)
-            break
-        except subprocess.TimeoutExpired:
-            stopped = stop()
-            if stopped is not None:
-                why = f"stopped ({stopped})"
-            elif time.monotonic() >= deadline:
-                why = f"timed out after {timeout:g}s"
-            if why is not None:
-                kill_group(proc)
-                break
+    try:
+        why, stopped = _wait(proc, timeout, stop)
+    finally:
+        if attempt is not None:
+            attempt.finished(proc)
     reader.join(timeout=0.5)
     if stream is not None:
         stream.close()
@@ -111,6 +119,29 @@ def run_command(
     if proc.returncode != 0:
         return Outcome(False, "nonzero_exit", f"{argv[0]} exited {proc.returncode}", output)
     return Outcome(True, message=f"{argv[0]} exited 0", output=output)
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], timeout: float, stop: Stop
+) -> tuple[str | None, str | None]:
+    """Wait for ``proc``, killing its group on a timeout or stop: why it was cut, and stop's why."""
+    deadline = time.monotonic() + timeout
+    stopped: str | None = None
+    while True:
+        try:
+            proc.wait(timeout=POLL_SECONDS)
+        except subprocess.TimeoutExpired:
+            stopped = stop()
+            why: str | None = None
+            if stopped is not None:
+                why = f"stopped ({stopped})"
+            elif time.monotonic() >= deadline:
+                why = f"timed out after {timeout:g}s"
+            if why is not None:
+                kill_group(proc)
+                return why, stopped
+        else:
+            return None, None
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
