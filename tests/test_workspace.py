@@ -6,10 +6,21 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentos.errors import PathSafetyError, UnsupportedFileError
 from agentos.planner.tree import Baseline
 from agentos.workspace import git_head, normalise_path, path_problems
+
+# The code points HFS+ ignores anywhere in a name (git's next_hfs_char, CVE-2014-9390).
+HFS_IGNORABLE = (
+    "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    + "".join(chr(c) for c in range(0x206A, 0x2070))
+    + "\ufeff"
+)
+GIT_INSIDE = "is inside a .git directory"
+STATE_INSIDE = "is inside agentos's own .agentos directory"
 
 HOSTILE = [
     "../x",
@@ -58,6 +69,64 @@ def test_hostile_corpus_has_at_least_thirty_distinct_paths() -> None:
     assert len(set(HOSTILE)) >= 30
 
 
+# Spellings macOS (HFS+) or Windows (NTFS) open as .git or .agentos, as git's is_hfs_dotgit
+# and is_ntfs_dotgit see them.
+ALIASES = {
+    ".g\u200cit/config": GIT_INSIDE,
+    ".gi\u200dt": GIT_INSIDE,
+    ".git\ufeff": GIT_INSIDE,
+    "\ufeff.GIT/HEAD": GIT_INSIDE,
+    "sub/.g\u206ai\u206ft/hooks/x": GIT_INSIDE,
+    ".git\u206c\u206d\u206e/x": GIT_INSIDE,
+    ".g\u200cit. /config": GIT_INSIDE,
+    ".git::$INDEX_ALLOCATION/config": GIT_INSIDE,
+    ".git:stream": GIT_INSIDE,
+    ".GIT. :x/y": GIT_INSIDE,
+    "git~1::$INDEX_ALLOCATION/config": GIT_INSIDE,
+    "GIT\u200c~1/config": GIT_INSIDE,
+    ".agent\u200cos/lock": STATE_INSIDE,
+    ".AGENTOS\ufeff/plans/p.json": STATE_INSIDE,
+    ".agentos::$INDEX_ALLOCATION/lock": STATE_INSIDE,
+    ".agentos:x": STATE_INSIDE,
+    "AGENTO~1/journal.json": STATE_INSIDE,
+    "sub/agento~2/x": STATE_INSIDE,
+}
+
+
+@pytest.mark.parametrize("raw", list(ALIASES))
+def test_macos_and_windows_aliases_of_git_and_agentos_are_refused(raw: str) -> None:
+    problems = path_problems(raw)
+    assert ALIASES[raw] in problems
+    assert all("\n" not in p for p in problems)
+    with pytest.raises(PathSafetyError, match="path-safety"):
+        normalise_path(raw)
+
+
+@st.composite
+def aliased(draw: st.DrawFn, name: str) -> str:
+    """``name`` in any case, then a run of dots and spaces, HFS+ ignorables put anywhere."""
+    chars = [draw(st.sampled_from([c.lower(), c.upper()])) for c in name]
+    chars += draw(st.lists(st.sampled_from(". "), max_size=4))
+    for _ in range(draw(st.integers(0, 4))):
+        chars.insert(draw(st.integers(0, len(chars))), draw(st.sampled_from(HFS_IGNORABLE)))
+    return "".join(chars)
+
+
+@given(
+    st.sampled_from(
+        [(".git", GIT_INSIDE), (".agentos", STATE_INSIDE), ("git~1", GIT_INSIDE)]
+    ).flatmap(lambda pair: st.tuples(aliased(pair[0]), st.just(pair[1]))),
+    st.sampled_from(["", "sub/", "a/b/"]),
+    st.sampled_from(["", "/config", "/x/y"]),
+    st.sampled_from(["", ":stream", "::$INDEX_ALLOCATION"]),
+)
+def test_every_alias_of_git_and_agentos_is_refused(
+    alias: tuple[str, str], prefix: str, suffix: str, stream: str
+) -> None:
+    name, problem = alias
+    assert problem in path_problems(prefix + name + stream + suffix)
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -69,6 +138,15 @@ def test_hostile_corpus_has_at_least_thirty_distinct_paths() -> None:
         (".github/workflows/ci.yml", ".github/workflows/ci.yml"),
         ("a.git/x", "a.git/x"),
         ("x/.gitignore", "x/.gitignore"),
+        # Names that only look like aliases: ignorables and streams elsewhere, other names.
+        (".github\u200c/ci.yml", ".github\u200c/ci.yml"),
+        ("docs/family\u200d.md", "docs/family\u200d.md"),
+        ("notes:.git", "notes:.git"),
+        ("x/.git~1", "x/.git~1"),
+        ("x/.git.d/y", "x/.git.d/y"),
+        ("x/..git", "x/..git"),
+        ("x/agento~5", "x/agento~5"),
+        ("docs/.agentos-notes.md", "docs/.agentos-notes.md"),
     ],
 )
 def test_ordinary_paths_are_normalised(raw: str, expected: str) -> None:

@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from agentos.workspace import HFS_IGNORABLE
+
 
 class PathPatterns:
     """An ordered list of compiled patterns; ``first_match`` names the one a path hits.
 
-    With ``fold_case`` a pattern matches whatever the case of the path: for rules that must
-    not be dodged by spelling (``.ENV`` is ``.env`` on macOS and Windows). Lists that grant
-    (``allowed_paths``) stay exact, so folding never widens what may be written.
+    With ``fold_case`` a pattern matches a path as written and as macOS and Windows would open
+    it, for rules that must not be dodged by spelling: whatever its case (``.ENV`` is ``.env``
+    there), without the code points HFS+ ignores (``.e\\u200cnv``), the trailing dots and
+    spaces Windows drops (``.env.``, ``.env ``) and an NTFS stream suffix (``.env::$DATA``).
+    Lists that grant (``allowed_paths``) stay exact, so folding never widens what may be
+    written.
     """
 
     def __init__(self, patterns: Iterable[str], *, fold_case: bool = False) -> None:
@@ -31,13 +36,26 @@ class PathPatterns:
         ]
 
     def first_match(self, path: str) -> str | None:
-        """The first pattern that includes ``path``, or None."""
-        subject = path.casefold() if self.fold_case else path
+        """The first pattern that includes ``path`` (any spelling of it, when folding)."""
+        subjects = _spellings(path) if self.fold_case else (path,)
         for text, compiled in self._compiled:
-            if compiled.include and compiled.match_file(subject) is not None:
+            if compiled.include and any(compiled.match_file(s) is not None for s in subjects):
                 return text
         return None
 
     def matches(self, path: str) -> bool:
         """True when some pattern includes ``path``."""
         return self.first_match(path) is not None
+
+
+def _spellings(path: str) -> tuple[str, ...]:
+    """``path`` case folded as written, as macOS reads it, and as Windows reads that.
+
+    Each is matched, so a pattern ending in a dot still matches the name as written, and
+    ``.env`` matches ``.e\\u200cnv.``, which neither system alone would open as ``.env``.
+    """
+    written = path.casefold()
+    mac = HFS_IGNORABLE.sub("", written)
+    # A name that is all dots and spaces ("...") keeps its spelling rather than vanishing.
+    windows = "/".join(n.split(":", 1)[0].rstrip(". ") or n for n in mac.split("/"))
+    return tuple(dict.fromkeys((written, mac, windows)))

@@ -22,6 +22,13 @@ MAX_PATH_BYTES = 4096
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # C0 and C1 controls, and the bidirectional overrides that make a name read as another.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Code points HFS+ (macOS) ignores anywhere in a name, so ".g\u200cit" opens ".git" there: git's
+# list from CVE-2014-9390 (next_hfs_char in its utf8.c).
+HFS_IGNORABLE = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+# What NTFS also resolves to these directories once a name is folded: 8.3 short names (git
+# refuses "git~1"; ".agentos" gets "AGENTO~1", or ~2..~4 when that is taken).
+_GIT_ALIASES = frozenset({".git", "git~1"})
+_STATE_ALIASES = frozenset({STATE_DIR_NAME, *(f"agento~{n}" for n in range(1, 5))})
 
 
 @dataclass(frozen=True)
@@ -89,12 +96,15 @@ def path_problems(raw: str) -> list[str]:
     parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
         problems.append("contains a '..' component")
-    # Windows drops trailing dots and spaces and answers to 8.3 short names, so ".git." and
-    # "GIT~1" can reach the repository's own directory there; refuse them everywhere.
-    folded = [p.casefold().rstrip(". ") for p in parts]
-    if any(name in (".git", "git~1") for name in folded):
+    # Each name as macOS or Windows opens it: HFS+ folds case and ignores some code points;
+    # NTFS folds case, drops trailing dots and spaces, and reads "name:stream" (an alternate
+    # data stream, "::$INDEX_ALLOCATION" being the directory itself) as "name". So
+    # ".G\u200cIT", ".git. ", "GIT~1" and ".git::$INDEX_ALLOCATION" all reach ".git" on some
+    # machine; refuse them everywhere, as git does (is_hfs_dotgit, is_ntfs_dotgit).
+    folded = [HFS_IGNORABLE.sub("", p).casefold().split(":", 1)[0].rstrip(". ") for p in parts]
+    if not _GIT_ALIASES.isdisjoint(folded):
         problems.append("is inside a .git directory")
-    if STATE_DIR_NAME in folded:
+    if not _STATE_ALIASES.isdisjoint(folded):
         problems.append("is inside agentos's own .agentos directory")
     if not parts:
         problems.append("names the workspace root itself")

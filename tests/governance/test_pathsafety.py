@@ -31,7 +31,7 @@ import yaml
 from pydantic import ValidationError
 
 from agentos.digest import sha256_hex
-from agentos.governance.facts import gather_facts
+from agentos.governance.facts import WorkspaceFacts, gather_facts
 from agentos.governance.policy import Policy
 from agentos.governance.policyfile import parse_policy
 from agentos.governance.policytest import PolicyCase, case_plan
@@ -144,6 +144,22 @@ HOSTILE: dict[str, Hostile] = {
     "agentos-state": one(".agentos/x"),
     "nested-agentos-state": one("sub/.agentos/x"),
     "agentos-mixed-case": one(".AgentOS/plans/p.json"),
+    # Names macOS opens as ".git" / ".agentos": HFS+ ignores these code points anywhere in a
+    # name (git's CVE-2014-9390 list) and folds case.
+    "git-zero-width-non-joiner": one(".g\u200cit/config"),
+    "git-zero-width-joiner": one(".gi\u200dt/HEAD"),
+    "git-byte-order-mark": one(".git\ufeff/config"),
+    "git-inhibit-swapping-upper-case": one(".GIT\u206a/hooks/pre-commit"),
+    "nested-git-nominal-digit-shapes": one("sub/.\u206fgit/config"),
+    "git-ignorable-and-trailing-dot": one(".g\u200dit./config"),
+    # NTFS alternate data streams: "::$INDEX_ALLOCATION" is the directory itself.
+    "git-index-allocation-stream": one(".git::$INDEX_ALLOCATION/config"),
+    "git-named-stream": one(".git:stream"),
+    "git-short-name-stream": one("git~1::$INDEX_ALLOCATION/config"),
+    "agentos-zero-width-non-joiner": one(".agent\u200cos/lock"),
+    "agentos-byte-order-mark": one(".agentos\ufeff/plans/p.json"),
+    "agentos-index-allocation-stream": one(".agentos::$INDEX_ALLOCATION/lock"),
+    "agentos-short-name": one("AGENTO~1/journal.json"),
     # Over-long names and paths.
     "name-300-chars": one("a" * 300),
     "name-256-bytes-128-chars": one("\u00e9" * 128),
@@ -153,6 +169,13 @@ HOSTILE: dict[str, Hostile] = {
     "case-twins": Hostile((create("Foo"), create("foo")), ("foo",)),
     "case-twin-of-file-on-disk": one("README.MD"),
     "case-twin-of-dir-on-disk": one("SRC/new.py"),
+    # Windows drops trailing dots and spaces; macOS ignores some invisible code points.
+    "trailing-dot-twins": Hostile((create("a.txt"), create("a.txt.")), ("a.txt.",)),
+    "trailing-space-twins": Hostile((create("b.txt"), create("b.txt ")), ("b.txt ",)),
+    "ignorable-twins": Hostile((create("c.txt"), create("c\u200d.txt")), ("c\u200d.txt",)),
+    "trailing-dot-dir-twins": Hostile((create("d./x"), create("d/y")), ("d/y",)),
+    "trailing-dot-twin-of-file-on-disk": one("README.md."),
+    "ignorable-twin-of-dir-on-disk": one("s\ufeffrc/new.py"),
     # Symlinks on disk, on the path or as the path.
     "through-symlink-to-outside": one("link/x"),
     "through-absolute-symlink": one("abslink/x"),
@@ -459,3 +482,21 @@ def test_snapshot_sees_bytes_modes_links_and_new_entries(tmp_path: Path) -> None
     (layout.ws / "link").unlink()
     (layout.ws / "link").symlink_to(layout.outside / "dir")
     assert snapshot(tmp_path) != before
+
+
+@pytest.mark.parametrize(
+    ("names", "kind"),
+    [
+        (("Foo", "foo"), "differ only by case;"),
+        ((NFD_NAME, NFC_NAME), "differ only by Unicode normalisation (NFC/NFD);"),
+        (("a.txt", "a.txt. "), "trailing dots or spaces (Windows drops them)"),
+        (("c.txt", "c\u200d.txt"), "invisible code points (macOS ignores them)"),
+    ],
+)
+def test_collision_message_names_what_differs(names: tuple[str, str], kind: str) -> None:
+    plan = build_plan([create(n) for n in names])
+    decision = evaluate(plan, POLICIES["permissive"], WorkspaceFacts())
+    [finding] = [f for f in decision.findings if f.rule == RULE]
+    assert finding.path == names[1]
+    assert kind in finding.message
+    assert "\n" not in finding.message

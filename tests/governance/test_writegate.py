@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentos.governance.facts import WorkspaceFacts
 from agentos.governance.policy import Policy
@@ -12,6 +14,7 @@ from agentos.governance.policyfile import parse_policy
 from agentos.governance.policytest import PolicyCase, case_plan
 from agentos.governance.writegate import RULES, evaluate, line_delta
 from agentos.model import ChangePlan, Decision, Finding
+from agentos.patterns import PathPatterns
 
 # Built at run time so that this file holds no secret-looking literal.
 AWS_KEY = "AKIA" + "QYLPMN5H" + "FQWERTZ2"
@@ -61,6 +64,95 @@ def test_forbidden_paths_match_whatever_the_case() -> None:
 def test_allowed_paths_stay_case_exact() -> None:
     decision = decide(plan_of({"op": "create", "path": "SRC/a.py", "content": "x\n"}))
     assert "outside-allowed-paths" in rules_of(decision)
+
+
+# The code points HFS+ ignores anywhere in a name (git's next_hfs_char, CVE-2014-9390).
+HFS_IGNORABLE = (
+    "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    + "".join(chr(c) for c in range(0x206A, 0x2070))
+    + "\ufeff"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "pattern"),
+    [
+        ("src/.env ", ".env"),
+        ("src/.env  . ", ".env"),
+        ("src/.e\u200cnv", ".env"),
+        ("src/.E\u200dNV\ufeff", ".env"),
+        ("src/.env::$DATA", ".env"),
+        ("src/.env\u206a.local", ".env.*"),
+        ("src/a/b.key.", "**/*.key"),
+        ("src/b.KEY ", "**/*.key"),
+        ("src/k.pem\ufeff", "**/*.pem"),
+        ("src/.ssh./config", "**/.ssh/**"),
+        ("src/.ss\u200dh/config", "**/.ssh/**"),
+        ("src/id\u200c_rsa", "**/id_rsa*"),
+    ],
+)
+def test_forbidden_paths_match_what_windows_and_macos_open(path: str, pattern: str) -> None:
+    """``.env `` and ``.env.`` are ``.env`` on Windows, ``.e\u200cnv`` is ``.env`` on macOS."""
+    decision = decide(plan_of({"op": "create", "path": path, "content": "x\n"}))
+    finding = only(decision, "forbidden-path")
+    assert finding.pattern == pattern
+    assert finding.severity == "DENY"
+    assert decision.decision == "DENY"
+
+
+@pytest.mark.parametrize("path", ["src./a.py", "src /a.py", "s\u200crc/a.py", "README.md."])
+def test_allowed_paths_do_not_fold_dots_spaces_or_ignorables(path: str) -> None:
+    decision = decide(plan_of({"op": "create", "path": path, "content": "x\n"}))
+    assert only(decision, "outside-allowed-paths").path == path
+    assert not PathPatterns(Policy().executor.allowed_paths).matches(path)
+
+
+def test_review_risk_and_critical_lists_fold_dots_spaces_and_ignorables() -> None:
+    review = decide(plan_of({"op": "create", "path": "src/securit\u200cy./x.py", "content": ""}))
+    assert only(review, "always-review").pattern == "**/security/**"
+    migration = plan_of({"op": "create", "path": "src/migrations /1.py", "content": "x\n"})
+    assert decide(migration).risk.level == "HIGH"
+    policy_file = plan_of({"op": "modify", "path": "config/gate.yaml\ufeff", "content": "x\n"})
+    assert decide(policy_file, policy_path="config/gate.yaml").risk.level == "CRITICAL"
+
+
+def test_a_folded_pattern_still_matches_the_name_as_written() -> None:
+    """Stripping is tried in addition to the spelling as written, never instead of it."""
+    odd = PathPatterns(["name.", "a\u200cb", "c:d"], fold_case=True)
+    assert odd.first_match("x/NAME.") == "name."
+    assert odd.first_match("x/A\u200cB") == "a\u200cb"
+    assert odd.first_match("c:d") == "c:d"
+    assert odd.first_match("x/name") is None
+
+
+@st.composite
+def aliased(draw: st.DrawFn, name: str) -> str:
+    """``name`` in any case, then a run of dots and spaces, HFS+ ignorables put anywhere."""
+    chars = [draw(st.sampled_from([c.lower(), c.upper()])) for c in name]
+    chars += draw(st.lists(st.sampled_from(". "), max_size=4))
+    for _ in range(draw(st.integers(0, 4))):
+        chars.insert(draw(st.integers(0, len(chars))), draw(st.sampled_from(HFS_IGNORABLE)))
+    return "".join(chars)
+
+
+@given(
+    st.sampled_from([".env", ".git", ".agentos"]).flatmap(
+        lambda name: st.tuples(st.just(name), aliased(name))
+    ),
+    st.sampled_from(["", "src/", "src/a/"]),
+    st.sampled_from(["", "/x"]),
+)
+def test_no_alias_of_env_git_or_agentos_is_ever_allowed(
+    alias: tuple[str, str], prefix: str, suffix: str
+) -> None:
+    name, spelled = alias
+    path = prefix + spelled + suffix
+    decision = decide(plan_of({"op": "create", "path": path, "content": "x\n"}))
+    assert decision.decision == "DENY"
+    if name == ".env":
+        assert only(decision, "forbidden-path").pattern == ".env"
+    else:
+        assert only(decision, "path-safety").path == path
 
 
 def test_always_review_and_risk_rules_match_whatever_the_case() -> None:

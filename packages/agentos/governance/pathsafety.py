@@ -5,7 +5,8 @@ Three sources of danger, all DENY:
   ``.agentos/`` at any depth, over-long names) — ``workspace.path_problems``;
 - the disk: a path whose leading part is a symlink would write outside what it names;
 - the changeset: a path under a file the same plan writes, and names that collide once case
-  is folded or Unicode is normalised (the same file on macOS and Windows, two in git).
+  is folded, Unicode is normalised, trailing dots and spaces are dropped (Windows) or the
+  code points HFS+ ignores are removed (macOS): the same file there, two in git.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 
 from agentos.governance.facts import WorkspaceFacts, created_paths, plan_paths
 from agentos.model import ChangePlan, Finding
-from agentos.workspace import path_problems
+from agentos.workspace import HFS_IGNORABLE, path_problems
 
 RULE = "path-safety"
 
@@ -74,8 +75,15 @@ def _under_written_files(plan: ChangePlan) -> Iterator[Finding]:
 
 
 def fold(name: str) -> str:
-    """The form two names share when a file system treats them as one (case, Unicode)."""
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+    """The form two names (or paths) share when a file system treats them as one.
+
+    Case and Unicode normalisation (macOS, Windows), the code points HFS+ ignores (macOS) and
+    trailing dots and spaces (Windows): ``A.txt``, ``a.txt.`` and ``a\\u200c.txt`` are one file.
+    """
+    nfc = unicodedata.normalize("NFC", HFS_IGNORABLE.sub("", name))
+    folded = unicodedata.normalize("NFC", nfc.casefold())
+    # A name of only dots and spaces ("...") keeps its spelling rather than folding to "".
+    return "/".join(part.rstrip(". ") or part for part in folded.split("/"))
 
 
 def _collisions(plan: ChangePlan, written: list[str], facts: WorkspaceFacts) -> Iterator[Finding]:
@@ -119,10 +127,16 @@ def _collisions(plan: ChangePlan, written: list[str], facts: WorkspaceFacts) -> 
 
 
 def _collision_message(path: str, mine: str, other: str, where: str) -> str:
-    if unicodedata.normalize("NFC", mine) == unicodedata.normalize("NFC", other):
+    mine_nfc, other_nfc = (unicodedata.normalize("NFC", n) for n in (mine, other))
+    if mine_nfc == other_nfc:
         kind = "Unicode normalisation (NFC/NFD)"
-    else:
+    elif mine_nfc.casefold() == other_nfc.casefold():
         kind = "case"
+    else:
+        kind = (
+            "case, Unicode normalisation, trailing dots or spaces (Windows drops them) or "
+            "invisible code points (macOS ignores them)"
+        )
     shown = f"{mine!a}" if not mine.isascii() else mine
     other_shown = f"{other!a}" if not other.isascii() else other
     target = "" if mine == path else f" (in {path})"
