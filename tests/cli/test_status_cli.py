@@ -36,10 +36,13 @@ APPLY_ROW_KEYS = {
     "decision",
     "files",
     "drifted",
+    "changed_since",
     "warnings",
     "checks",
     "post_rollback",
+    "policy",
 }
+POLICY_KEYS = {"source", "digest", "override"}
 
 
 def applied(cli: Cli, ws: Path) -> str:
@@ -57,6 +60,8 @@ def applied(cli: Cli, ws: Path) -> str:
     assert set(doc) == APPLY_ROW_KEYS | {"executions"}
     assert all(set(row) == APPLY_ROW_KEYS for row in doc["executions"])
     assert all(set(f) == {"op", "path", "from"} for f in doc["files"])
+    assert set(doc["policy"]) == POLICY_KEYS
+    assert doc["policy"]["override"] is True  # --policy replaced the packaged default
     return str(doc["execution_id"])
 
 
@@ -108,7 +113,10 @@ def test_show_an_execution_timeline(cli: Cli, workspace: Path) -> None:
 def test_recover_with_nothing_to_do(cli: Cli, workspace: Path) -> None:
     result = cli("recover", "-C", workspace, "--json")
     assert result.code == 0
-    assert result.json()["result"] == {"recovered": []}
+    doc = result.json()["result"]
+    assert doc["recovered"] == []
+    assert set(doc) == {"recovered", "policy"}
+    assert set(doc["policy"]) == POLICY_KEYS
     assert "Nothing to recover" in cli("recover", "-C", workspace).out
 
 

@@ -259,7 +259,7 @@ def recover_and_reapply(
     stage, detail = stage_of(ws, code, old, new)
     where = f"kill at {moment:.3f}s ({stage}: {detail})"
 
-    recover = agentos("recover", "-C", ws, "--json")
+    recover = agentos("recover", "-C", ws, "--json", "--policy", PERMISSIVE_POLICY)
     assert recover.returncode == 0, f"{where}: {recover.stderr}"
     actions = [row["action"] for row in json.loads(recover.stdout)["result"]["recovered"]]
     tree = snapshot(ws)

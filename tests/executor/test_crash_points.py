@@ -283,8 +283,8 @@ def apply_argv(ws: Path) -> list[str | Path]:
 
 
 def recover_argv(ws: Path) -> list[str | Path]:
-    # An explicit lock timeout: recover then has no policy to parse (half its run time).
-    return ["recover", "-C", ws, "--json", "--lock-timeout", "30"]
+    # Recovery writes under the current policy's path rules: the one the apply ran under.
+    return ["recover", "-C", ws, "--json", "--lock-timeout", "30", "--policy", PERMISSIVE_POLICY]
 
 
 def json_result(stdout: str) -> dict[str, Any]:
@@ -401,7 +401,12 @@ def scenario(scratch_root: Path) -> Scenario:
     code, out, err = run_here(*apply_argv(reference))
     assert code == 0, out + err
     execution_id = json.loads(out)["result"]["execution_id"]
-    for argv in (["audit", "verify"], ["recover"], ["history", "--json"], ["status"]):
+    for argv in (
+        ["audit", "verify"],
+        ["recover", "--policy", PERMISSIVE_POLICY],
+        ["history", "--json"],
+        ["status"],
+    ):
         code, out, err = run_here(*argv, "-C", reference)
         assert code == 0, out + err
     new = snapshot(reference)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agentos.executor.idempotency import IdempotencyRecord, write_record
 from conftest import PERMISSIVE_POLICY, CliResult
 from helpers import read_tree, write_tree
 
@@ -197,10 +198,13 @@ def test_expired_record_recognises_post_images(cli: Cli, ws: Path, tmp_path: Pat
 def test_record_past_its_ttl_is_ignored(cli: Cli, ws: Path) -> None:
     plan(cli, ws, "p1", MODIFY_A)
     assert apply(cli, ws, "p1").code == 0
-    path = ws / ".agentos" / "idempotency" / "p1.json"
     old = record(ws, "p1")
+    old.pop("seal")
     stamp = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
-    path.write_text(json.dumps({**old, "committed_at": stamp}))
+    # Aged as the clock would age it: rewritten by agentos's own writer, so still sealed.
+    write_record(
+        ws / ".agentos", IdempotencyRecord(**{**old, "committed_at": stamp}), durable=False
+    )
     after = read_tree(ws)
     again = apply(cli, ws, "p1")
     assert (again.code, again.json()["result"]["status"]) == (0, "already_applied")

@@ -73,12 +73,27 @@ def test_recovery_never_overwrites_someone_elses_edit(ws: Path) -> None:
     # While the journal is hot, a person edits a.txt and recreates b.txt their own way.
     (ws / "src" / "a.txt").write_text("mine\n")
     (ws / "src" / "b.txt").write_text("also mine\n")
+    before = read_tree(ws)
+    journals = sorted((ws / ".agentos" / "journal").glob("*.json"))
+    # Every conflict is found before the first restoring write: a refusal changes nothing,
+    # and it is a conflict for a person (exit 5), not a failed recovery (exit 8).
+    for command in ("recover", "apply"):
+        args = ("apply", "p1", "--policy", PERMISSIVE_POLICY) if command == "apply" else (command,)
+        code, doc = agentos(ws, *args)
+        assert code == 5, doc
+        assert doc["error"]["type"] == "rollback_conflict"
+        assert set(doc["error"]["details"]["paths"]) == {"src/a.txt", "src/b.txt"}
+        assert "nothing was changed" in doc["error"]["message"]
+        assert read_tree(ws) == before
+        assert sorted((ws / ".agentos" / "journal").glob("*.json")) == journals
+    # Once the person moves their files aside, recovery finishes: the old tree.
+    (ws / "src" / "a.txt").rename(ws / "a.mine")
+    (ws / "src" / "b.txt").rename(ws / "b.mine")
     code, doc = agentos(ws, "recover")
-    assert code == 8, doc
-    assert doc["error"]["type"] == "recovery_failed"
-    assert set(doc["error"]["details"]["paths"]) == {"src/a.txt", "src/b.txt"}
-    assert (ws / "src" / "a.txt").read_text() == "mine\n"
-    assert (ws / "src" / "b.txt").read_text() == "also mine\n"
+    assert code == 0, doc
+    assert read_tree(ws)["src/a.txt"] == (b"a\n", "100644")
+    assert read_tree(ws)["src/b.txt"] == (b"b\n", "100644")
+    assert agentos(ws, "audit", "verify")[0] == 0
 
 
 def test_an_error_after_the_commit_record_reports_the_commit(ws: Path) -> None:
@@ -144,7 +159,7 @@ def test_rollback_restores_the_mode_of_a_directory_a_deletion_removed(ws: Path) 
         ws, "apply", "p2", "--policy", PERMISSIVE_POLICY, faults="commit.before=crash"
     )
     assert code == 137
-    assert agentos(ws, "recover")[0] == 0
+    assert agentos(ws, "recover", "--policy", PERMISSIVE_POLICY)[0] == 0
     assert stat.S_IMODE((ws / "private2").stat().st_mode) == 0o700
     assert (ws / "private2" / "x.txt").read_text() == "x\n"
 

@@ -21,8 +21,10 @@ from agentos.cli.render import Outcome, print_info
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from agentos.executor.fsops import Guard
     from agentos.executor.journal import ExecutionKind
     from agentos.executor.transaction import ApplyResult, Status
+    from agentos.governance.policy import Policy
     from agentos.governance.policyfile import LoadedPolicy
     from agentos.model import ChangePlan
     from agentos.workspace import Workspace
@@ -69,9 +71,11 @@ def execution_row(result: ApplyResult) -> dict[str, Any]:
         "decision": result.decision.decision if result.decision is not None else None,
         "files": [{"op": f.op, "path": f.path, "from": f.from_path} for f in result.files],
         "drifted": list(result.drifted),
+        "changed_since": list(result.changed_since),
         "warnings": list(result.warnings),
         "checks": [c.row() for c in result.checks],
         "post_rollback": [c.row() for c in result.post_rollback],
+        "policy": dict(result.policy),
     }
 
 
@@ -93,10 +97,12 @@ def run_plan(
     from agentos.governance.facts import plan_paths
     from agentos.governance.gate import approval_key, run_gate
     from agentos.governance.policy import executor_settings
+    from agentos.governance.policyfile import policy_use
     from agentos.governance.writegate import applicable_checks
 
     actor = current_user()
     policy = loaded.policy
+    use = policy_use(loaded, workspace, command=kind)
     gate = run_gate(
         plan,
         workspace,
@@ -127,6 +133,7 @@ def run_plan(
             message=message,
         )
         result.decision = gate.decision
+        result.policy = use.row()
         return result
 
     def waiting(message: str) -> None:
@@ -147,6 +154,7 @@ def run_plan(
             checks=tuple(applicable_checks(policy, plan_paths(plan))),
             syntax_checks=policy.verification.syntax_checks
             and gate.decision.risk.level in policy.executor.require_verification_for_risk,
+            policy=use.row(),
         )
         result = apply_plan(workspace, plan, executor_settings(loaded.policy), options)
     result.decision = gate.decision
@@ -154,6 +162,13 @@ def run_plan(
         log = save_traceback(workspace.root, RuntimeError(result.traceback))
         result.message += f" (a bug in agentos: traceback saved to {log})"
     return result
+
+
+def policy_guard(policy: Policy) -> Guard:
+    """The policy's path rules, which the file-writing layer enforces on its own."""
+    from agentos.executor.fsops import Guard
+
+    return Guard(tuple(policy.executor.allowed_paths), tuple(policy.writegate.forbidden_paths))
 
 
 # Plans smaller than this finish before a progress bar would be worth drawing.
@@ -297,19 +312,26 @@ def rollback(
     from agentos.executor.inverse import inverse_modes, inverse_plan
     from agentos.executor.recovery import recover
     from agentos.governance.gate import decide_plan
-    from agentos.governance.policyfile import load_policy
+    from agentos.governance.policyfile import load_policy, policy_use
     from agentos.model import seal_plan
     from agentos.planner.planfile import write_plan
 
     workspace = opts.workspace()
     loaded = load_policy(opts.policy, workspace)
+    policy_use(loaded, workspace, command="rollback")
     timeout = (
         lock_timeout
         if lock_timeout is not None
         else loaded.policy.executor.concurrency.lock_timeout
     )
     # Recovery first: an execution whose commit a crash interrupted is finished (archived).
-    recover(workspace, actor=current_user(), timeout=timeout, on_wait=print_info)
+    recover(
+        workspace,
+        actor=current_user(),
+        timeout=timeout,
+        on_wait=print_info,
+        guard=policy_guard(loaded.policy),
+    )
     plan = inverse_plan(workspace, execution_id, author=current_user())
     plan = seal_plan(plan, risk=decide_plan(plan, workspace, loaded).risk)
     write_plan(plan, workspace.plans_dir / f"{plan.plan_id}.json")
@@ -331,13 +353,21 @@ def rollback(
 def recover_cmd(opts: GlobalOptions, *, lock_timeout: LockTimeout = None) -> Outcome:
     """Roll back interrupted executions and finish interrupted commits."""
     from agentos.executor.recovery import recover
-    from agentos.governance.policyfile import load_policy
+    from agentos.governance.policyfile import load_policy, policy_use
 
     workspace = opts.workspace()
+    loaded = load_policy(opts.policy, workspace)
+    use = policy_use(loaded, workspace, command="recover")
     timeout = lock_timeout
     if timeout is None:
-        timeout = load_policy(opts.policy, workspace).policy.executor.concurrency.lock_timeout
-    outcomes = recover(workspace, actor=current_user(), timeout=timeout, on_wait=print_info)
+        timeout = loaded.policy.executor.concurrency.lock_timeout
+    outcomes = recover(
+        workspace,
+        actor=current_user(),
+        timeout=timeout,
+        on_wait=print_info,
+        guard=policy_guard(loaded.policy),
+    )
     rows = [
         {
             "execution_id": o.execution_id,
@@ -357,7 +387,7 @@ def recover_cmd(opts: GlobalOptions, *, lock_timeout: LockTimeout = None) -> Out
             out.print(f"{o.execution_id} (plan {o.plan_id}): {o.action.replace('_', ' ')}")
 
     return Outcome(
-        result={"recovered": rows},
+        result={"recovered": rows, "policy": use.row()},
         human=human,
         warnings=[w for o in outcomes for w in o.warnings],
     )

@@ -22,15 +22,26 @@ class DriftReport:
     holds_post_images: bool = False
 
 
+# The plan's verb for each operation, as drift messages say it ("the plan modifies it").
+VERBS = {"create": "creates", "modify": "modifies", "delete": "deletes", "rename": "moves"}
+
+
+class _Unreadable(Exception):
+    """The path holds something agentos does not read (already reported as drifted)."""
+
+
 def _read(writer: WorkspaceWriter, path: str, report: DriftReport) -> FileState | None:
+    """The file at ``path``; ``_Unreadable`` once a refusal was reported for it."""
     try:
         state = writer.read(path)
     except WriteRefusedError as exc:
+        report.current[path] = None
         report.drifted.append(f"{path}: {exc.details.get('reason', exc.message)}")
-        state = None
+        raise _Unreadable from None
     except IsADirectoryError:
+        report.current[path] = None
         report.drifted.append(f"{path}: it is a directory now")
-        state = None
+        raise _Unreadable from None
     report.current[path] = state
     return state
 
@@ -52,27 +63,54 @@ def check_drift(plan: ChangePlan, writer: WorkspaceWriter) -> DriftReport:
     post = True
     for change in plan.changeset.changes:
         if change.op == "rename":
-            source = _read(writer, change.from_path, report)
-            target = _read(writer, change.path, report)
-            post = post and source is None and is_post_image(change, target)
-            if source is None:
-                report.drifted.append(f"{change.from_path}: it is gone (the plan moves it)")
-            elif source.sha256 != change.old_sha256:
-                report.drifted.append(f"{change.from_path}: it changed since the plan was made")
+            try:
+                source = _read(writer, change.from_path, report)
+            except _Unreadable:
+                post = False
+            else:
+                post = post and source is None
+                if source is None:
+                    report.drifted.append(f"{change.from_path}: it is gone (the plan moves it)")
+                elif source.sha256 != change.old_sha256:
+                    report.drifted.append(f"{change.from_path}: it changed since the plan was made")
+            try:
+                target = _read(writer, change.path, report)
+            except _Unreadable:
+                post = False
+                continue
+            post = post and is_post_image(change, target)
             if target is not None:
-                report.drifted.append(f"{change.path}: it exists now (the plan creates it)")
+                report.drifted.append(f"{change.path}: it exists now (the plan moves a file there)")
             continue
-        state = _read(writer, change.path, report)
+        try:
+            state = _read(writer, change.path, report)
+        except _Unreadable:
+            post = False
+            continue
         post = post and is_post_image(change, state)
         if change.op == "create":
             if state is not None:
                 report.drifted.append(f"{change.path}: it exists now (the plan creates it)")
         elif state is None:
-            report.drifted.append(f"{change.path}: it is gone (the plan {change.op}s it)")
+            report.drifted.append(f"{change.path}: it is gone (the plan {VERBS[change.op]} it)")
         elif state.sha256 != change.old_sha256:
             report.drifted.append(f"{change.path}: it changed since the plan was made")
     report.holds_post_images = post
     return report
+
+
+def not_post_images(plan: ChangePlan, writer: WorkspaceWriter) -> list[str]:
+    """The plan's paths that do not hold what it leaves there (read-only; for replays)."""
+    changed = []
+    for change in plan.changeset.changes:
+        try:
+            if change.op == "rename" and writer.read(change.from_path) is not None:
+                changed.append(change.from_path)
+            if not is_post_image(change, writer.read(change.path)):
+                changed.append(change.path)
+        except (WriteRefusedError, OSError):
+            changed.append(change.path)
+    return changed
 
 
 def verify_post_images(plan: ChangePlan, writer: WorkspaceWriter) -> list[str]:

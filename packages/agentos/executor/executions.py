@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentos.digest import sha256_hex
+from agentos.digest import canonical_json, sha256_hex
+from agentos.errors import StateIntegrityError
 from agentos.faults import fault_point
 from agentos.statefs import write_atomic
 
 ABORT_DIR = "abort"
+SEAL_PURPOSE = "execution"
 
 
 def execution_id_for(plan_id: str, checksum: str) -> str:
@@ -29,8 +31,11 @@ def executions_dir(state_dir: Path) -> Path:
 
 
 def write_execution(state_dir: Path, record: dict[str, Any], *, durable: bool) -> None:
-    """Replace an execution's summary file."""
-    data = json.dumps(record, sort_keys=True, indent=1).encode("utf-8") + b"\n"
+    """Seal and replace an execution's summary file."""
+    from agentos.statekey import state_key
+
+    seal = state_key(state_dir).seal(SEAL_PURPOSE, canonical_json(record))
+    data = json.dumps({**record, "seal": seal}, sort_keys=True, indent=1).encode("utf-8") + b"\n"
     fault_point("execution.write.before")
     write_atomic(
         executions_dir(state_dir) / f"{record['execution_id']}.json", data, durable=durable
@@ -39,12 +44,28 @@ def write_execution(state_dir: Path, record: dict[str, Any], *, durable: bool) -
 
 
 def read_execution(state_dir: Path, execution_id: str) -> dict[str, Any] | None:
-    """An execution's summary file (None when absent or unreadable)."""
+    """An execution's summary file (None when absent); ``StateIntegrityError`` when it is
+    not sealed by this workspace's key."""
+    from agentos.statekey import state_key
+
+    path = executions_dir(state_dir) / f"{execution_id}.json"
     try:
-        value = json.loads((executions_dir(state_dir) / f"{execution_id}.json").read_text())
-    except (OSError, ValueError):
+        value = json.loads(path.read_bytes())
+    except FileNotFoundError:
         return None
-    return value if isinstance(value, dict) else None
+    except (OSError, ValueError):
+        value = None
+    seal = value.pop("seal", None) if isinstance(value, dict) else None
+    if not isinstance(value, dict) or not state_key(state_dir).verify(
+        SEAL_PURPOSE, canonical_json(value), seal
+    ):
+        raise StateIntegrityError(
+            f"{path}: the execution record is not sealed by this workspace's key: it was forged "
+            "or edited outside agentos (nothing was written) — remove it; the audit trail keeps "
+            "the execution's history",
+            details={"record": str(path)},
+        )
+    return value
 
 
 def abort_marker(state_dir: Path, execution_id: str) -> Path:

@@ -94,14 +94,27 @@ def permission_bits(executable: bool, existing: int | None, umask: int) -> int:
 class WorkspaceWriter:
     """Writes inside one workspace under one guard; ``tag`` names this execution's temp files."""
 
-    def __init__(self, root: Path, guard: Guard, *, tag: str, durable: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        guard: Guard,
+        *,
+        tag: str,
+        durable: bool = True,
+        also: Guard | None = None,
+    ) -> None:
         self.root = root
         self.guard = guard
         self.tag = tag
         self.durable = durable
         self.made_dirs: set[str] = set()
-        self._allowed = PathPatterns(guard.allowed)
-        self._forbidden = PathPatterns(guard.forbidden, fold_case=True)
+        # Every guard must allow a path: the current policy's and, for a rollback, the rules
+        # its journal recorded (a policy loosened since can never widen what is restored).
+        self._rules = [
+            (PathPatterns(g.allowed), PathPatterns(g.forbidden, fold_case=True))
+            for g in (guard, also)
+            if g is not None
+        ]
 
     # -- the guard -----------------------------------------------------------------------
 
@@ -110,11 +123,12 @@ class WorkspaceWriter:
         problems = path_problems(rel)
         if problems:
             self._refuse(rel, "; ".join(problems))
-        if not self._allowed.matches(rel):
-            self._refuse(rel, "it is outside executor.allowed_paths")
-        pattern = self._forbidden.first_match(rel)
-        if pattern is not None:
-            self._refuse(rel, f"it matches forbidden path {pattern!r}")
+        for allowed, forbidden in self._rules:
+            if not allowed.matches(rel):
+                self._refuse(rel, "it is outside executor.allowed_paths")
+            pattern = forbidden.first_match(rel)
+            if pattern is not None:
+                self._refuse(rel, f"it matches forbidden path {pattern!r}")
 
     def _refuse(self, rel: str, why: str) -> None:
         raise WriteRefusedError(
@@ -207,6 +221,21 @@ class WorkspaceWriter:
                 return True
         except (FileNotFoundError, NotADirectoryError):
             return False
+
+    def entries(self, rel: str) -> list[tuple[str, bool]]:
+        """The names in the directory ``rel`` and whether each is a directory (not a link)."""
+        try:
+            with self._parent(rel, directory=True) as (dirfd, name):
+                fd = os.open(name, _DIR_FLAGS, dir_fd=dirfd)
+                try:
+                    with os.scandir(fd) as listing:
+                        return sorted(
+                            (item.name, item.is_dir(follow_symlinks=False)) for item in listing
+                        )
+                finally:
+                    os.close(fd)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     def missing_dirs(self, rel: str) -> list[str]:
         """The leading directories of ``rel`` that do not exist yet, outermost first."""

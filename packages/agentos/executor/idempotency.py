@@ -8,6 +8,9 @@ One record per plan id, ``.agentos/idempotency/<plan_id>.json``, keyed by the pl
 - reverted (``agentos rollback`` undid it) -> applying again is a new attempt;
 - expired (older than ``cached_result_ttl``) -> ignored; the drift check then recognises a
   workspace that already holds the post-images as already applied.
+
+Records are sealed with the workspace key: a hand-written or edited record is refused
+(exit 6), so it can never make a plan count as applied.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from agentos.errors import ConflictError
+from agentos.digest import canonical_json
+from agentos.errors import ConflictError, StateIntegrityError
 from agentos.faults import fault_point
 from agentos.statefs import write_atomic
 
 RecordStatus = Literal["committed", "failed", "rolled_back", "reverted"]
+SEAL_PURPOSE = "idempotency"
 
 
 @dataclass(frozen=True)
@@ -48,17 +53,43 @@ def record_path(state_dir: Path, plan_id: str) -> Path:
 
 
 def read_record(state_dir: Path, plan_id: str) -> IdempotencyRecord | None:
-    """The plan id's record (None when there is none or it is unreadable)."""
+    """The plan id's record (None when there is none); ``StateIntegrityError`` (exit 6) when
+    it is not one agentos wrote here (unreadable, or its seal does not verify)."""
+    from agentos.statekey import state_key
+
+    path = record_path(state_dir, plan_id)
     try:
-        raw = json.loads(record_path(state_dir, plan_id).read_text("utf-8"))
-        return IdempotencyRecord(**raw)
-    except (OSError, ValueError, TypeError):
+        raw = json.loads(path.read_bytes())
+        seal = raw.pop("seal", None)
+        record = IdempotencyRecord(**raw)
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise _forged(path, f"it is not an idempotency record ({exc})") from None
+    if not state_key(state_dir).verify(SEAL_PURPOSE, _payload(record), seal):
+        raise _forged(path, "it is not sealed by this workspace's key")
+    return record
+
+
+def _forged(path: Path, why: str) -> StateIntegrityError:
+    return StateIntegrityError(
+        f"{path}: {why}: it was forged or edited outside agentos, so it cannot say whether the "
+        "plan was applied (nothing was written) — remove it and apply again; the drift check "
+        "recognises files that already hold the plan's result",
+        details={"record": str(path)},
+    )
+
+
+def _payload(record: IdempotencyRecord) -> bytes:
+    return canonical_json(record.to_json())
 
 
 def write_record(state_dir: Path, record: IdempotencyRecord, *, durable: bool) -> None:
-    """Replace the plan id's record atomically."""
-    data = json.dumps(record.to_json(), sort_keys=True, indent=1).encode("utf-8") + b"\n"
+    """Seal and replace the plan id's record atomically."""
+    from agentos.statekey import state_key
+
+    stored = {**record.to_json(), "seal": state_key(state_dir).seal(SEAL_PURPOSE, _payload(record))}
+    data = json.dumps(stored, sort_keys=True, indent=1).encode("utf-8") + b"\n"
     fault_point("idempotency.write.before")
     write_atomic(record_path(state_dir, record.plan_id), data, durable=durable)
     fault_point("idempotency.write.after")

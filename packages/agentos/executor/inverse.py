@@ -41,7 +41,7 @@ def load_committed(workspace: Workspace, execution_id: str) -> Journal:
     """The archived journal of a committed execution, or a ``UsageError`` that says why not."""
     path = archived_path(workspace.state_dir, execution_id)
     if path.is_file():
-        return read_journal(path)
+        return read_journal(workspace.state_dir, path)
     summary = read_execution(workspace.state_dir, execution_id)
     if summary is not None and summary.get("status") == "committed":
         raise UsageError(

@@ -9,6 +9,11 @@ execution may have written some of its changes and none of them count until the 
 
 The journal of a committed execution stays (with its backups) so that ``agentos rollback``
 can undo it, until ``executor.backups.keep`` newer executions push it out.
+
+Every journal is sealed with the workspace key (``statekey``): recovery and rollback act only
+on a journal agentos wrote in this workspace, and the backups it names are checked against
+the hashes it records — so neither a hand-written journal nor an edited backup can make
+agentos write anything.
 """
 
 from __future__ import annotations
@@ -22,14 +27,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentos.digest import sha256_hex
-from agentos.errors import IntegrityError
+from agentos.digest import canonical_json, sha256_hex
+from agentos.errors import IntegrityError, StateIntegrityError
 from agentos.faults import fault_point
 from agentos.statefs import ensure_dir, fsync_dir, write_atomic
 
 JOURNAL_FORMAT: Literal["agentos.journal/1"] = "agentos.journal/1"
 JournalState = Literal["prepared", "committed", "rolled_back"]
+# What a hot journal's execution was doing: writing its changes, or running health checks
+# (whose own writes to the planned paths are then part of the transaction, to be undone).
+JournalPhase = Literal["writing", "checking"]
 ExecutionKind = Literal["apply", "rollback"]
+SEAL_PURPOSE = "journal"
 
 
 class _Frozen(BaseModel):
@@ -87,6 +96,9 @@ class Journal(_Frozen):
     dir_modes: dict[str, int] = Field(default_factory=dict)
     started_at: str
     committed_at: str | None = None
+    phase: JournalPhase = "writing"
+    # The workspace key's seal over the journal without this field (``sealed``).
+    seal: str | None = None
 
     def with_state(self, state: JournalState, *, committed_at: str | None = None) -> Journal:
         """A copy in ``state``."""
@@ -94,6 +106,10 @@ class Journal(_Frozen):
         if committed_at is not None:
             update["committed_at"] = committed_at
         return self.model_copy(update=update)
+
+    def payload(self) -> bytes:
+        """The bytes the seal covers: the canonical journal without ``seal``."""
+        return canonical_json(self.model_dump(mode="json", by_alias=True, exclude={"seal"}))
 
 
 def journal_dir(state_dir: Path) -> Path:
@@ -112,8 +128,13 @@ def journal_path(state_dir: Path, execution_id: str) -> Path:
 
 
 def write_journal(state_dir: Path, journal: Journal) -> None:
-    """Replace the execution's journal atomically and durably (a journal update)."""
-    data = journal.model_dump_json(by_alias=True, indent=1).encode("utf-8") + b"\n"
+    """Seal and replace the execution's journal atomically and durably (a journal update)."""
+    from agentos.statekey import state_key
+
+    sealed = journal.model_copy(
+        update={"seal": state_key(state_dir).seal(SEAL_PURPOSE, journal.payload())}
+    )
+    data = sealed.model_dump_json(by_alias=True, indent=1).encode("utf-8") + b"\n"
     fault_point("journal.write.before")
     write_atomic(
         journal_path(state_dir, journal.execution_id), data, mode=0o600, durable=journal.durable
@@ -121,11 +142,17 @@ def write_journal(state_dir: Path, journal: Journal) -> None:
     fault_point("journal.write.after")
 
 
-def read_journal(path: Path) -> Journal:
-    """A journal file, or ``IntegrityError`` when it is not one (it is written atomically, so
-    a damaged one was altered by something other than agentos)."""
+def read_journal(state_dir: Path, path: Path) -> Journal:
+    """A journal file of ``state_dir``, checked against its seal.
+
+    ``IntegrityError`` when it is not a journal (it is written atomically, so a damaged one
+    was altered by something other than agentos); ``StateIntegrityError`` when it is not
+    sealed by this workspace's key (forged or edited): nothing may act on it.
+    """
+    from agentos.statekey import state_key
+
     try:
-        return Journal.model_validate_json(path.read_bytes())
+        journal = Journal.model_validate_json(path.read_bytes())
     except (ValidationError, ValueError) as exc:
         raise IntegrityError(
             f"{path}: the journal is damaged ({str(exc).splitlines()[0]}); agentos cannot tell "
@@ -133,6 +160,14 @@ def read_journal(path: Path) -> Journal:
             "and remove this file",
             details={"journal": str(path)},
         ) from None
+    if not state_key(state_dir).verify(SEAL_PURPOSE, journal.payload(), journal.seal):
+        raise StateIntegrityError(
+            f"{path}: the journal is not sealed by this workspace's key: it was forged or "
+            "edited outside agentos, so nothing it says is acted on (nothing was written) — "
+            "check the workspace against version control, then remove this file",
+            details={"journal": str(path)},
+        )
+    return journal
 
 
 def archived_path(state_dir: Path, execution_id: str) -> Path:
@@ -148,7 +183,7 @@ def load_journals(state_dir: Path) -> list[Journal]:
     journals = []
     for path in directory.glob("*.json"):
         try:
-            journals.append(read_journal(path))
+            journals.append(read_journal(state_dir, path))
         except FileNotFoundError:
             continue  # archived or removed since the listing (read without the lock)
     return sorted(journals, key=lambda j: (j.started_at, j.execution_id))
@@ -233,10 +268,17 @@ def write_backups(
 def read_backup(state_dir: Path, execution_id: str, digest: str) -> bytes:
     """A stored pre-image, checked against its hash."""
     path = backup_dir(state_dir, execution_id) / digest
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise StateIntegrityError(
+            f"{path}: the backup of a pre-image is missing; it was removed outside agentos, "
+            "so that file cannot be restored (nothing was written)",
+            details={"backup": str(path)},
+        ) from None
     if sha256_hex(data) != digest:
-        raise IntegrityError(
-            f"{path}: the backup does not hash to its name; it was altered",
+        raise StateIntegrityError(
+            f"{path}: the backup does not hash to its name; it was altered (nothing was written)",
             details={"backup": str(path)},
         )
     return data

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agentos.errors import ConflictError, DeniedError, IntegrityError
 from agentos.executor.executions import read_execution, write_execution
+from agentos.executor.fsops import Guard
 from agentos.executor.idempotency import (
     IdempotencyRecord,
     RecordStatus,
@@ -72,12 +74,20 @@ class RecoveryOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def recover_locked(workspace: Workspace, recorder: Recorder) -> list[RecoveryOutcome]:
-    """Roll back hot journals and finish interrupted commits (the caller holds the lock)."""
+def recover_locked(
+    workspace: Workspace, recorder: Recorder, guard: Guard | None = None
+) -> list[RecoveryOutcome]:
+    """Roll back hot journals and finish interrupted commits (the caller holds the lock).
+
+    ``guard`` holds the current policy's path rules: the rollback writes only where both they
+    and the rules its journal recorded allow (SPEC §1: recovery included). Every journal is
+    read and authenticated before anything is acted on.
+    """
     outcomes = []
     state_dir = workspace.state_dir
+    journals = load_journals(state_dir)
     _remove_orphan_backups(state_dir)
-    for journal in load_journals(state_dir):
+    for journal in journals:
         if journal.state == "rolled_back":
             remove_execution_files(state_dir, journal.execution_id)
             continue
@@ -89,7 +99,16 @@ def recover_locked(workspace: Workspace, recorder: Recorder) -> list[RecoveryOut
                 )
             archive_journal(state_dir, journal)
             continue
-        report = roll_back(workspace.root, state_dir, journal)
+        try:
+            report = roll_back(workspace.root, state_dir, journal, guard=guard)
+        except (DeniedError, ConflictError, IntegrityError) as exc:
+            recorder.event(
+                "recovery.refused",
+                journal.execution_id,
+                journal.plan_id,
+                {"reason": exc.kind, "paths": exc.details.get("paths", [])},
+            )
+            raise
         recorder.event(
             "recovery.finished",
             journal.execution_id,
@@ -99,6 +118,7 @@ def recover_locked(workspace: Workspace, recorder: Recorder) -> list[RecoveryOut
                 "restored": report.restored,
                 "removed": report.removed,
                 "temps_removed": report.temps_removed,
+                "displaced": sorted(report.displaced),
                 "durable": report.durable,
                 "warnings": report.warnings,
             },
@@ -245,7 +265,7 @@ def mark_reverted(workspace: Workspace, execution_id: str, *, durable: bool) -> 
     """Note that ``execution_id`` was rolled back, so applying its plan again is a new attempt."""
     archived = archived_path(workspace.state_dir, execution_id)
     if archived.is_file():
-        plan_id = read_journal(archived).plan_id
+        plan_id = read_journal(workspace.state_dir, archived).plan_id
     else:
         summary = read_execution(workspace.state_dir, execution_id)
         if summary is None:
@@ -307,12 +327,14 @@ def recover(
     timeout: float,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_wait: Callable[[str], None] | None = None,
+    guard: Guard | None = None,
 ) -> list[RecoveryOutcome]:
-    """``agentos recover``: take the lock and run recovery."""
+    """``agentos recover``: take the lock and run recovery under the current policy's
+    path rules (``guard``)."""
     from agentos.executor.lock import workspace_lock
     from agentos.workspace import ensure_state_dir
 
     ensure_state_dir(workspace)
     holder = {"operation": "recover"}
     with workspace_lock(workspace, timeout=timeout, holder=holder, on_wait=on_wait):
-        return recover_locked(workspace, Recorder(workspace, actor, clock))
+        return recover_locked(workspace, Recorder(workspace, actor, clock), guard)

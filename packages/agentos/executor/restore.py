@@ -1,23 +1,44 @@
 """Rolling a journal back: the one code path for a failed apply, an abort and recovery.
 
 It is idempotent and survives a crash during itself (SPEC §8.8): every step looks at the disk
-first and only does what is still needed — temp files left by the crashed writer are removed,
-each path gets its pre-image back unless it already holds it, directories the execution made
-are removed if empty — and the journal is marked ``rolled_back`` only after the result was
-verified. A crash anywhere in between leaves the journal hot, and the next run starts over.
+first and only does what is still needed, and the journal is marked ``rolled_back`` only
+after the result was verified. A crash anywhere in between leaves the journal hot, and the
+next run starts over.
+
+It works in two phases, so that a rollback that must stop has changed nothing:
+
+1. **Decide, writing nothing.** Every path of the journal is checked against the rules of the
+   *current* policy and of the journal, read, and classified: already as before, to restore
+   from its backup, to delete, or holding bytes nobody in this transaction wrote. Every
+   backup needed is read and checked against the hash the (sealed) journal records. A path
+   the rules refuse, a damaged backup, or somebody else's bytes stop the rollback here.
+2. **Restore.** Temp files of the attempt are removed, every path gets its pre-image back
+   through the same temp + fsync + rename protocol, files the execution created are deleted,
+   the directories it created are removed, everything is fsynced and verified.
+
+Whose bytes are they? While a journal's execution runs its health checks (journal phase
+``checking``) the checks may rewrite planned files — a formatter, a code generator: those
+writes belong to the transaction, so the rollback undoes them too, after keeping a copy of
+what it replaces in ``.agentos/displaced/<execution_id>/`` (nothing is ever lost). Before
+that phase, the only writer of those paths is agentos itself, so bytes that are neither the
+pre-image nor the post-image were put there by someone else after a crash: a conflict for a
+person to resolve (exit 5), never overwritten.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from agentos.errors import AgentosError, RecoveryFailedError
-from agentos.executor.fsops import Guard, WorkspaceWriter
-from agentos.executor.journal import Journal, read_backup, write_journal
+from agentos.digest import sha256_hex
+from agentos.errors import AgentosError, DeniedError, RecoveryFailedError, RollbackConflictError
+from agentos.executor.fsops import FileState, Guard, WorkspaceWriter, WriteRefusedError
+from agentos.executor.journal import Entry, Journal, read_backup, write_journal
 from agentos.faults import fault_point
 
 PHASES = ("w", "r")
+DISPLACED_DIR = "displaced"
 
 
 @dataclass
@@ -26,22 +47,49 @@ class RestoreReport:
 
     restored: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # Paths whose bytes (written while the health checks ran) were kept aside, and where.
+    displaced: dict[str, str] = field(default_factory=dict)
     temps_removed: int = 0
     dirs_removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     durable: bool = True
 
 
-def writer_for(root: Path, journal: Journal) -> WorkspaceWriter:
-    """A writer under the rules the execution started with."""
-    guard = Guard(tuple(journal.guard.allowed), tuple(journal.guard.forbidden))
-    return WorkspaceWriter(root, guard, tag=journal.tag, durable=journal.durable)
+@dataclass(frozen=True)
+class _Step:
+    """What phase 2 does at one path."""
+
+    path: str
+    action: Literal["restore", "delete"]
+    # Bytes the transaction did not plan that are kept aside before the path is changed.
+    displace: FileState | None = None
+    data: bytes = b""
+    mode: int = 0
 
 
-def roll_back(root: Path, state_dir: Path, journal: Journal) -> RestoreReport:
-    """Put every path of ``journal`` back as it was; ``RecoveryFailedError`` (exit 8) if not."""
+def writer_for(root: Path, journal: Journal, guard: Guard | None = None) -> WorkspaceWriter:
+    """A writer under the journal's rules and, when given, the current policy's as well."""
+    recorded = Guard(tuple(journal.guard.allowed), tuple(journal.guard.forbidden))
+    if guard is None:
+        return WorkspaceWriter(root, recorded, tag=journal.tag, durable=journal.durable)
+    return WorkspaceWriter(root, guard, tag=journal.tag, durable=journal.durable, also=recorded)
+
+
+def roll_back(
+    root: Path, state_dir: Path, journal: Journal, *, guard: Guard | None = None
+) -> RestoreReport:
+    """Put every path of ``journal`` back as it was.
+
+    ``guard`` holds the current policy's path rules (the writer enforces them together with
+    the journal's). Refusals: ``RollbackConflictError`` (exit 5) when a path holds somebody
+    else's bytes, ``DeniedError`` (exit 3) when the rules forbid a path, ``IntegrityError``
+    (exit 6) for a damaged backup — in each case nothing was written. ``RecoveryFailedError``
+    (exit 8) only when the disk itself refuses the restoring writes.
+    """
+    writer = writer_for(root, journal, guard)
+    steps = _decide(writer, state_dir, journal)
     try:
-        return _roll_back(root, state_dir, journal)
+        return _restore(writer, state_dir, journal, steps)
     except RecoveryFailedError:
         raise
     except (AgentosError, OSError) as exc:
@@ -54,62 +102,139 @@ def roll_back(root: Path, state_dir: Path, journal: Journal) -> RestoreReport:
         ) from exc
 
 
-def _roll_back(root: Path, state_dir: Path, journal: Journal) -> RestoreReport:
-    writer = writer_for(root, journal)
+def _decide(writer: WorkspaceWriter, state_dir: Path, journal: Journal) -> list[_Step]:
+    """Phase 1: what to do at every path; raises, having written nothing, if it must stop."""
+    own = journal.phase == "checking"
+    steps: list[_Step] = []
+    conflicts: list[str] = []
+    refused: list[str] = []
+    for entry in reversed(journal.entries):
+        try:
+            writer.check(entry.path)
+        except WriteRefusedError as exc:
+            refused.append(f"{entry.path} ({exc.details.get('reason', exc.message)})")
+            continue
+        try:
+            current = writer.read(entry.path)
+        except (WriteRefusedError, IsADirectoryError, NotADirectoryError) as exc:
+            reason = exc.details.get("reason") if isinstance(exc, WriteRefusedError) else None
+            conflicts.append(f"{entry.path} ({reason or 'it is no longer a regular file'})")
+            continue
+        step = _step(entry, current, own=own)
+        if isinstance(step, _Step):
+            steps.append(step)
+        elif step == "conflict":
+            conflicts.append(entry.path)
+    if conflicts:
+        shown = ", ".join(conflicts)
+        raise RollbackConflictError(
+            f"cannot roll back execution {journal.execution_id}: {shown} changed after it was "
+            "interrupted (they hold bytes that neither agentos nor the pre-image put there); "
+            "nothing was changed — move those files aside (or put back what they held) and run "
+            "'agentos recover'",
+            details={"execution_id": journal.execution_id, "paths": conflicts},
+        )
+    if refused:
+        raise DeniedError(
+            f"cannot roll back execution {journal.execution_id}: the current policy forbids "
+            f"writing {', '.join(refused)}; nothing was changed — run 'agentos recover' "
+            "under the policy the change was applied with (--policy FILE), or restore its "
+            "executor.allowed_paths / writegate.forbidden_paths",
+            details={"execution_id": journal.execution_id, "paths": refused},
+        )
+    # Every backup is read (and checked against its hash) before the first write.
+    return [
+        step
+        if step.action == "delete"
+        else _with_backup(step, state_dir, journal, entry_of(journal, step.path))
+        for step in steps
+    ]
+
+
+def entry_of(journal: Journal, path: str) -> Entry:
+    """The journal entry of ``path``."""
+    return next(e for e in journal.entries if e.path == path)
+
+
+def _with_backup(step: _Step, state_dir: Path, journal: Journal, entry: Entry) -> _Step:
+    assert entry.before is not None  # noqa: S101 - only restores of existing files get here
+    data = read_backup(state_dir, journal.execution_id, entry.before.sha256)
+    return _Step(step.path, "restore", step.displace, data, entry.before.mode)
+
+
+def _step(entry: Entry, current: FileState | None, *, own: bool) -> _Step | str | None:
+    """One path's step: None (nothing to do), a ``_Step``, or ``"conflict"``."""
+    after = entry.after.sha256 if entry.after is not None else None
+    if entry.before is None:
+        if current is None:
+            return None
+        if current.sha256 == after:
+            return _Step(entry.path, "delete")
+        return _Step(entry.path, "delete", displace=current) if own else "conflict"
+    before = entry.before
+    if current is not None and (current.sha256, current.mode) == (before.sha256, before.mode):
+        return None
+    if current is None or current.sha256 in (before.sha256, after):
+        return _Step(entry.path, "restore")
+    return _Step(entry.path, "restore", displace=current) if own else "conflict"
+
+
+def displaced_path(state_dir: Path, execution_id: str, rel: str, data: bytes) -> Path:
+    """Where bytes displaced from ``rel`` are kept (named by path and content: idempotent)."""
+    return state_dir / DISPLACED_DIR / execution_id / f"{rel}~{sha256_hex(data)[:12]}"
+
+
+def _keep_aside(
+    writer: WorkspaceWriter,
+    *,
+    state_dir: Path,
+    journal: Journal,
+    rel: str,
+    state: FileState,
+    report: RestoreReport,
+) -> None:
+    """Copy ``state`` (what ``rel`` holds now) durably under ``.agentos/displaced/``."""
+    from agentos.statefs import write_atomic
+
+    target = displaced_path(state_dir, journal.execution_id, rel, state.data)
+    write_atomic(target, state.data, mode=0o600, durable=writer.durable)
+    report.displaced[rel] = str(target)
+
+
+def _restore(
+    writer: WorkspaceWriter, state_dir: Path, journal: Journal, steps: list[_Step]
+) -> RestoreReport:
+    """Phase 2: make the disk hold every pre-image again, verify, mark the journal."""
     report = RestoreReport()
     entries = journal.entries
     for entry in entries:
         for phase in PHASES:
             report.temps_removed += writer.remove_temp(entry.path, phase)
-    rewrite: list[tuple[str, bytes, int]] = []
-    conflicts: list[str] = []
-    for entry in reversed(entries):
-        current = writer.read(entry.path)
-        if entry.before is None:
-            if current is None:
-                continue
-            if entry.after is not None and current.sha256 == entry.after.sha256:
-                writer.unlink(entry.path)
-                report.removed.append(entry.path)
-            else:
-                conflicts.append(entry.path)
-            continue
-        if current is not None and (current.sha256, current.mode) == (
-            entry.before.sha256,
-            entry.before.mode,
-        ):
-            continue
-        known = {entry.before.sha256} | ({entry.after.sha256} if entry.after else set())
-        if current is not None and current.sha256 not in known:
-            # Neither the pre-image nor what agentos wrote: someone else's edit. Never
-            # overwrite it — a person decides.
-            conflicts.append(entry.path)
-            continue
-        data = read_backup(state_dir, journal.execution_id, entry.before.sha256)
-        rewrite.append((entry.path, data, entry.before.mode))
-    if conflicts:
-        raise RecoveryFailedError(
-            f"cannot roll back execution {journal.execution_id}: "
-            f"{', '.join(conflicts)} now hold(s) content that neither agentos nor the "
-            "pre-image put there (nothing was changed); move those files aside and run "
-            "'agentos recover'",
-            details={"execution_id": journal.execution_id, "paths": conflicts},
-        )
-    for path, data, mode in rewrite:
-        writer.write_temp(path, data, mode, phase="r")
+    for step in steps:
+        if step.displace is not None:
+            _keep_aside(
+                writer,
+                state_dir=state_dir,
+                journal=journal,
+                rel=step.path,
+                state=step.displace,
+                report=report,
+            )
+    rewrite = [step for step in steps if step.action == "restore"]
+    for step in steps:
+        if step.action == "delete" and writer.unlink(step.path):
+            report.removed.append(step.path)
+    for step in rewrite:
+        writer.write_temp(step.path, step.data, step.mode, phase="r")
     try:
-        writer.fsync_temps([p for p, _, _ in rewrite], phase="r")
+        writer.fsync_temps([s.path for s in rewrite], phase="r")
     except OSError as exc:
         report.durable = False
         report.warnings.append(f"fsync failed while restoring ({exc.strerror or exc})")
-    for path, _, _ in rewrite:
-        writer.replace(path, phase="r")
-        report.restored.append(path)
-    for directory in sorted(journal.created_dirs, key=lambda d: d.count("/"), reverse=True):
-        if writer.rmdir(directory):
-            report.dirs_removed.append(directory)
-        else:
-            report.warnings.append(f"{directory} is not empty (files not from agentos); kept")
+    for step in rewrite:
+        writer.replace(step.path, phase="r")
+        report.restored.append(step.path)
+    _remove_created_dirs(writer, state_dir, journal, report)
     # Directories a deletion emptied (and removed) came back with default modes: restore them.
     for directory, mode in journal.dir_modes.items():
         writer.chmod_dir(directory, mode)
@@ -126,6 +251,11 @@ def _roll_back(root: Path, state_dir: Path, journal: Journal) -> RestoreReport:
         report.durable = False
         report.warnings.append(f"fsync of a directory failed ({exc.strerror or exc})")
     _verify(writer, journal)
+    for rel, kept in report.displaced.items():
+        report.warnings.append(
+            f"{rel} held bytes written while the health checks ran; they were undone with the "
+            f"change and kept in {kept}"
+        )
     if report.durable:
         fault_point("rollback.mark.before")
         try:
@@ -141,6 +271,59 @@ def _roll_back(root: Path, state_dir: Path, journal: Journal) -> RestoreReport:
             "next agentos command finishes the rollback"
         )
     return report
+
+
+def _remove_created_dirs(
+    writer: WorkspaceWriter, state_dir: Path, journal: Journal, report: RestoreReport
+) -> None:
+    """Remove the directories the execution created, deepest first.
+
+    Files the health checks left in them (caches, generated files) belong to the transaction
+    too while it was checking: they are kept aside and removed. Otherwise (or where the rules
+    forbid touching them) a non-empty directory is kept, with a warning.
+    """
+    own = journal.phase == "checking"
+    for directory in sorted(journal.created_dirs, key=lambda d: d.count("/"), reverse=True):
+        if writer.rmdir(directory):
+            report.dirs_removed.append(directory)
+            continue
+        if (
+            own
+            and _empty_out(writer, state_dir, journal, directory, report)
+            and (writer.rmdir(directory))
+        ):
+            report.dirs_removed.append(directory)
+            continue
+        report.warnings.append(f"{directory} is not empty (files not from agentos); kept")
+
+
+def _empty_out(
+    writer: WorkspaceWriter,
+    state_dir: Path,
+    journal: Journal,
+    directory: str,
+    report: RestoreReport,
+) -> bool:
+    """Keep aside and remove everything in ``directory``; False if something had to stay."""
+    emptied = True
+    for name, is_dir in writer.entries(directory):
+        rel = f"{directory}/{name}"
+        if is_dir:
+            emptied = _empty_out(writer, state_dir, journal, rel, report) and emptied
+            emptied = writer.rmdir(rel) and emptied
+            continue
+        try:
+            state = writer.read(rel)
+        except (WriteRefusedError, OSError):
+            emptied = False
+            continue
+        if state is None:
+            continue
+        _keep_aside(
+            writer, state_dir=state_dir, journal=journal, rel=rel, state=state, report=report
+        )
+        writer.unlink(rel)
+    return emptied
 
 
 def _verify(writer: WorkspaceWriter, journal: Journal) -> None:

@@ -20,9 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from agentos.errors import AbortedError, AgentosError
+from agentos.errors import (
+    AbortedError,
+    AgentosError,
+    ConflictError,
+    DeniedError,
+    IntegrityError,
+)
 from agentos.executor.abort import AbortWatch
-from agentos.executor.drift import check_drift, verify_post_images
+from agentos.executor.drift import check_drift, not_post_images, verify_post_images
 from agentos.executor.executions import abort_marker, execution_id_for
 from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.idempotency import attempts_so_far, lookup, read_record
@@ -80,6 +86,8 @@ class ApplyOptions:
     checks: tuple[HealthCheckSpec, ...] = ()
     syntax_checks: bool = False
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # The policy this apply runs under: {source, digest, override} (recorded, never decided).
+    policy: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,11 +105,14 @@ class ApplyResult:
     parent: str | None = None
     decision: Decision | None = None
     drifted: list[str] = field(default_factory=list)
+    # For a replay: the plan's paths that no longer hold what it wrote.
+    changed_since: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
     traceback: str | None = None
     checks: list[CheckResult] = field(default_factory=list)
     post_rollback: list[CheckResult] = field(default_factory=list)
+    policy: dict[str, object] = field(default_factory=dict)
 
 
 def change_refs(plan: ChangePlan) -> list[ChangeRef]:
@@ -168,6 +179,7 @@ class _Transaction:
             message="",
             files=change_refs(plan),
             parent=options.parent,
+            policy=dict(options.policy),
         )
         self.durable = settings.durable
         self.keep = settings.backups_keep
@@ -175,6 +187,8 @@ class _Transaction:
         self.guard = Guard(settings.allowed_paths, settings.forbidden_paths)
         self.started = time.monotonic()
         self.deadline: float | None = None
+        # The journal as last written (its phase tells a rollback whose writes to undo).
+        self.journal: Journal | None = None
 
     def run(self) -> ApplyResult:
         # The fast replay (no lock) only when no execution waits for recovery: recovery may
@@ -200,7 +214,7 @@ class _Transaction:
         )
         with locked:
             self.recorder.event("lock.acquired", *self.ids, {"timeout": timeout})
-            recover_locked(self.workspace, self.recorder)
+            recover_locked(self.workspace, self.recorder, self.guard)
             if self._replay():
                 return self._replayed("a committed record exists")
             return self._locked()
@@ -211,8 +225,17 @@ class _Transaction:
         return lookup(record, checksum=self.result.checksum, now=now, ttl=self.ttl) == "replay"
 
     def _replayed(self, why: str) -> ApplyResult:
-        data = {"checksum": self.result.checksum, "reason": why}
+        # Stripe semantics: the recorded result stands, but say if the files moved on since.
+        reader = WorkspaceWriter(self.workspace.root, self.guard, tag=new_tag(), durable=False)
+        changed = not_post_images(self.plan, reader)
+        data = {"checksum": self.result.checksum, "reason": why, "changed_since": changed}
         self.recorder.event("apply.replayed", *self.ids, data)
+        self.result.changed_since = changed
+        if changed:
+            self.result.warnings.append(
+                f"{', '.join(changed)} no longer hold(s) what this plan wrote (changed since it "
+                "was applied); nothing was written"
+            )
         return _stop(self.result, "already_applied", f"already applied ({why}); nothing written")
 
     def _locked(self) -> ApplyResult:
@@ -233,6 +256,7 @@ class _Transaction:
                 "attempt": result.attempt,
                 "files": len(plan.changeset.changes),
                 "dry_run": options.dry_run,
+                "policy": options.policy,
             },
         )
         writer = WorkspaceWriter(
@@ -281,7 +305,7 @@ class _Transaction:
             except BaseException as exc:  # every failure before the commit point: roll back
                 on_disk = _journal_on_disk(self.state_dir, journal.execution_id)
                 if on_disk is None or on_disk.state != "committed":
-                    return self._rolled_back(journal, exc)
+                    return self._rolled_back(self.journal or journal, exc)
                 # The commit record reached the disk before the failure: the change stands.
                 committed = on_disk
                 result.warnings.append(
@@ -303,6 +327,7 @@ class _Transaction:
         abort: AbortWatch,
     ) -> Journal:
         """Journal, write, verify, and the commit point; raises on any failure."""
+        self.journal = journal
         prepare(self.state_dir, journal, current)
         self.recorder.event(
             "journal.prepared",
@@ -322,9 +347,30 @@ class _Transaction:
         self.recorder.event("verify.finished", *self.ids, verified)
         _raise_if_unverified(problems)
         abort.check()
+        if self.options.checks:
+            # From here on the checks may write too; the journal says so, so that a rollback
+            # (now or after a crash) undoes their writes to planned paths with the change.
+            journal = journal.model_copy(update={"phase": "checking"})
+            write_journal(self.state_dir, journal)
+            self.journal = journal
         self.result.checks = self._health(abort, retries=True, record_as="health.finished")
         _raise_if_unhealthy(self.result.checks, abort)
         abort.check()
+        if self.options.checks:
+            # The checks ran against the new files and may have rewritten them: what commits
+            # must be exactly what was planned and verified.
+            changed = verify_post_images(self.plan, writer)
+            self.recorder.event(
+                "verify.finished",
+                *self.ids,
+                {"ok": not changed, "problems": changed, "after_checks": True},
+            )
+            if changed:
+                names = ", ".join(r.name for r in self.result.checks)
+                raise _VerificationFailed(
+                    f"verification after the health checks failed: {'; '.join(changed)} "
+                    f"(changed while the health checks ran: {names})"
+                )
         fault_point("commit.before")
         stamp = self.options.clock().astimezone(UTC).isoformat()
         committed = journal.with_state("committed", committed_at=stamp)
@@ -386,11 +432,20 @@ class _Transaction:
         aborted = isinstance(exc, (AbortedError, KeyboardInterrupt))
         reason = _reason(exc)
         if journal_path(state_dir, journal.execution_id).exists():
-            report = roll_back(self.workspace.root, state_dir, journal)
+            try:
+                report = roll_back(self.workspace.root, state_dir, journal, guard=self.guard)
+            except (DeniedError, ConflictError, IntegrityError) as refusal:
+                # It changed nothing and the journal stays hot: a person decides (exit 5/3/6).
+                refused = {"reason": refusal.kind, "paths": refusal.details.get("paths", [])}
+                self._bookkeeping(
+                    lambda: self.recorder.event("rollback.refused", *self.ids, refused)
+                )
+                raise refusal from exc
             result.warnings.extend(report.warnings)
             data = {
                 "restored": report.restored,
                 "removed": report.removed,
+                "displaced": sorted(report.displaced),
                 "durable": report.durable,
                 "warnings": report.warnings,
             }
@@ -438,7 +493,7 @@ def _journal_on_disk(state_dir: Path, execution_id: str) -> Journal | None:
     from agentos.executor.journal import read_journal
 
     try:
-        return read_journal(journal_path(state_dir, execution_id))
+        return read_journal(state_dir, journal_path(state_dir, execution_id))
     except (OSError, AgentosError):
         return None
 

@@ -99,6 +99,41 @@ def load_policy(explicit: Path | None = None, workspace: Workspace | None = None
     return LoadedPolicy(policy, str(path), policy.digest(), path)
 
 
+@dataclass(frozen=True)
+class PolicyUse:
+    """Which policy a command runs under, and whether it replaces the workspace's own."""
+
+    source: str
+    digest: str
+    override: bool
+
+    def row(self) -> dict[str, object]:
+        """As results and audit events show it."""
+        return {"source": self.source, "digest": self.digest, "override": self.override}
+
+
+def policy_use(loaded: LoadedPolicy, workspace: Workspace, *, command: str) -> PolicyUse:
+    """How ``loaded`` relates to the workspace's own policy; refuses a pinned override.
+
+    The workspace's own policy is ``agent/policies/default.yaml`` if it exists, else the
+    packaged default. Running under another one (``--policy`` with other rules) is an
+    override: always recorded, and refused (``PolicyOverrideError``, exit 3) when the
+    workspace's own policy file sets ``governance.allow_policy_override: false``.
+    """
+    from agentos.errors import PolicyOverrideError
+
+    own = load_policy(None, workspace)
+    override = own.digest != loaded.digest
+    if override and own.path is not None and not own.policy.governance.allow_policy_override:
+        raise PolicyOverrideError(
+            f"--policy {loaded.source}: this workspace pins its own policy ({own.source} sets "
+            f"governance.allow_policy_override: false), so '{command}' runs only under it — "
+            "drop --policy, or change the workspace's policy through a reviewed plan",
+            details={"policy": loaded.source, "workspace_policy": own.source},
+        )
+    return PolicyUse(loaded.source, loaded.digest, override)
+
+
 def parse_policy(text: str, *, source: str) -> Policy:
     """Validate policy ``text``; ``PolicyError`` lists every problem as ``file:line: key: msg``."""
     data, lines = load_yaml_with_lines(text, source=source)
