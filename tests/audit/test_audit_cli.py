@@ -14,6 +14,7 @@ import pytest
 
 from agentos.audit.trail import GENESIS, AuditTrail
 from agentos.cli.audit_cmd import CSV_COLUMNS
+from agentos.errors import AuditChainError
 from conftest import CliResult
 
 Cli = Callable[..., CliResult]
@@ -69,7 +70,13 @@ def test_verify_json_envelope_is_pinned(workspace: Path, cli: Cli) -> None:
     assert doc["ok"] is True
     assert doc["exit_code"] == 0
     assert doc["error"] is None
-    assert doc["result"] == {"events": len(STORY), "head": records[-1]["hash"], "warnings": []}
+    assert doc["result"] == {
+        "events": len(STORY),
+        "head": records[-1]["hash"],
+        "sealed": True,
+        "anchor": None,
+        "warnings": [],
+    }
     assert result.err == ""
 
 
@@ -78,14 +85,20 @@ def test_verify_human_output(workspace: Path, cli: Cli) -> None:
     result = cli("audit", "verify", "-C", workspace)
     assert result.code == 0
     head = records[-1]["hash"]
-    assert result.out.strip() == f"audit trail OK: {len(STORY)} event(s), head {head}"
+    assert result.out.strip() == f"audit trail OK: {len(STORY)} event(s), head {head}, HEAD sealed"
     assert cli("audit", "verify", "-C", workspace, "-q").out == ""
 
 
 def test_verify_a_workspace_without_a_trail(workspace: Path, cli: Cli) -> None:
     result = cli("audit", "verify", "-C", workspace, "--json")
     assert result.code == 0
-    assert result.json()["result"] == {"events": 0, "head": GENESIS, "warnings": []}
+    assert result.json()["result"] == {
+        "events": 0,
+        "head": GENESIS,
+        "sealed": False,
+        "anchor": None,
+        "warnings": [],
+    }
     assert not (workspace / ".agentos").exists()  # verify only reads
 
 
@@ -297,3 +310,92 @@ def test_export_bad_format_without_json(workspace: Path, cli: Cli) -> None:
     assert result.code == 2
     assert result.out == ""
     assert "--format 'yaml'" in result.err
+
+
+# -- the sealed HEAD and anchors kept outside the workspace ----------------------------------------
+
+
+def _rewrite_chain(path: Path, keep: int) -> list[dict[str, Any]]:
+    """What an attacker with write access does: keep ``keep`` events, recompute every hash
+    from the SPEC formula, and return the records (HEAD is theirs to write too)."""
+    import hashlib
+
+    prev = GENESIS
+    records = []
+    for line in path.read_bytes().splitlines()[:keep]:
+        record = json.loads(line)
+        record.pop("hash")
+        record["prev"] = prev
+        body = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        record["hash"] = hashlib.sha256(prev.encode() + body.encode()).hexdigest()
+        prev = record["hash"]
+        records.append(record)
+    path.write_bytes(
+        b"".join(
+            json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            + b"\n"
+            for r in records
+        )
+    )
+    return records
+
+
+def test_a_rewritten_trail_with_a_recomputed_head_is_caught_by_the_seal(
+    workspace: Path, cli: Cli
+) -> None:
+    tell_story(workspace)
+    audit = workspace / ".agentos" / "audit"
+    old_seal = json.loads((audit / "HEAD").read_text())["seal"]
+    records = _rewrite_chain(audit / "audit.jsonl", keep=4)  # two events dropped
+    forged = {"seq": 4, "hash": records[-1]["hash"]}
+    # Without a seal, and with the old one copied over (it seals another seq and hash).
+    for head in (forged, {**forged, "seal": old_seal}):
+        (audit / "HEAD").write_text(json.dumps(head) + "\n")
+        result = cli("audit", "verify", "-C", workspace, "--json")
+        assert result.code == 6, result.out
+        assert result.json()["error"]["type"] == "audit_chain_broken"
+        assert "not sealed by this workspace's key" in result.json()["error"]["message"]
+        # Nor does agentos chain new events onto it.
+        with pytest.raises(AuditChainError, match="not sealed"):
+            trail_of(workspace).append("apply.started", actor="mallory", data={})
+    assert len((audit / "audit.jsonl").read_bytes().splitlines()) == 4
+
+
+def test_anchor_prints_the_verified_head_and_verify_checks_it(
+    workspace: Path, tmp_path: Path, cli: Cli
+) -> None:
+    records = tell_story(workspace)
+    anchored = cli("audit", "anchor", "-C", workspace, "--json", "-o", tmp_path / "anchor")
+    assert anchored.code == 0, anchored.err
+    doc = anchored.json()["result"]
+    assert set(doc) == {"seq", "hash", "anchor", "output"}
+    assert doc["anchor"] == f"{len(STORY)}:{records[-1]['hash']}"
+    assert (tmp_path / "anchor").read_text() == doc["anchor"] + "\n"
+    assert cli("audit", "anchor", "-C", workspace).out.strip() == doc["anchor"]
+    trail_of(workspace).append("later.event", actor="bob", data={})
+    for pinned in (doc["anchor"], records[-1]["hash"], str(tmp_path / "anchor")):
+        result = cli("audit", "verify", "-C", workspace, "--anchor", pinned, "--json")
+        assert result.code == 0, result.err
+        assert result.json()["result"]["anchor"] == {"seq": len(STORY), "hash": records[-1]["hash"]}
+    wrong_seq = f"{len(STORY) - 1}:{records[-1]['hash']}"
+    assert cli("audit", "verify", "-C", workspace, "--anchor", wrong_seq).code == 6
+    for bad in ("nonsense", "1:abc", f"x:{records[-1]['hash']}"):
+        result = cli("audit", "verify", "-C", workspace, "--anchor", bad)
+        assert result.code == 2, bad
+        assert "--anchor" in result.err
+
+
+def test_an_older_trail_put_back_whole_is_caught_only_by_the_anchor(
+    workspace: Path, tmp_path: Path, cli: Cli
+) -> None:
+    tell_story(workspace)
+    audit = workspace / ".agentos" / "audit"
+    saved = {name: (audit / name).read_bytes() for name in ("audit.jsonl", "HEAD")}
+    trail_of(workspace).append("apply.committed", actor="alice", data={})
+    anchor = cli("audit", "anchor", "-C", workspace).out.strip()
+    for name, data in saved.items():  # the rollback attack: an older, sealed state
+        (audit / name).write_bytes(data)
+    assert cli("audit", "verify", "-C", workspace).code == 0  # the seal alone cannot tell
+    result = cli("audit", "verify", "-C", workspace, "--anchor", anchor, "--json")
+    assert result.code == 6
+    assert "the anchor says event seq" in result.json()["error"]["message"]

@@ -33,19 +33,93 @@ CSV_COLUMNS = ("seq", "ts", "event", "actor", "plan_id", "execution_id", "data",
 
 
 @command(audit_app, "verify", full_name="audit verify")
-def verify(opts: GlobalOptions) -> Outcome:
-    """Verify the hash chain and HEAD; exit 6 naming the first bad event."""
+def verify(
+    opts: GlobalOptions,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:HASH (or HASH, or a file holding it) printed by 'agentos audit anchor' "
+            "and kept outside the workspace: that event must still be in the trail.",
+            show_default=False,
+        ),
+    ] = None,
+) -> Outcome:
+    """Verify the hash chain, HEAD and its seal (and an anchor); exit 6 naming the first
+    bad event."""
     from agentos.audit.trail import AuditTrail
 
-    report = AuditTrail(opts.workspace().audit_dir).verify()
-    result = {"events": report.events, "head": report.head, "warnings": list(report.warnings)}
+    pinned = _read_anchor(anchor) if anchor is not None else None
+    report = AuditTrail(opts.workspace().audit_dir).verify(anchor=pinned)
+    result = {
+        "events": report.events,
+        "head": report.head,
+        "sealed": report.sealed,
+        "anchor": None
+        if report.anchor is None
+        else {"seq": report.anchor.seq, "hash": report.anchor.digest},
+        "warnings": list(report.warnings),
+    }
     return Outcome(
         result=result, warnings=list(report.warnings), human=lambda out: _verified(out, report)
     )
 
 
+def _read_anchor(value: str) -> tuple[int | None, str]:
+    """``--anchor``: a token, or a file holding one."""
+    from agentos.audit.trail import parse_anchor
+
+    text = value
+    path = Path(value)
+    if ":" not in value or path.is_file():
+        try:
+            text = path.read_text("utf-8") if path.is_file() else value
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--anchor {value!r}: cannot read the file ({exc})") from None
+    try:
+        return parse_anchor(text)
+    except ValueError as exc:
+        raise UsageError(f"--anchor {value!r}: {exc}") from None
+
+
 def _verified(out: Console, report: VerifyReport) -> None:
-    out.print(f"audit trail OK: {report.events} event(s), head {report.head}")
+    sealed = ", HEAD sealed" if report.sealed else ""
+    out.print(f"audit trail OK: {report.events} event(s), head {report.head}{sealed}")
+    if report.anchor is not None:
+        out.print(f"anchor found: event seq {report.anchor.seq} is {report.anchor.digest}")
+
+
+@command(audit_app, "anchor", full_name="audit anchor")
+def anchor(
+    opts: GlobalOptions,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also write the anchor to this file."),
+    ] = None,
+) -> Outcome:
+    """Print the verified head of the trail as SEQ:HASH, to keep outside the workspace."""
+    from agentos.audit.trail import AuditTrail
+    from agentos.statefs import write_atomic
+
+    head = AuditTrail(opts.workspace().audit_dir).head_anchor()
+    if output is not None:
+        if output.is_dir():
+            raise UsageError(f"--output {str(output)!r} is a directory; name a file")
+        try:
+            write_atomic(output, (head.token() + "\n").encode("ascii"))
+        except OSError as exc:
+            raise UsageError(f"--output {str(output)!r}: {exc.strerror or exc}") from None
+    result = {
+        "seq": head.seq,
+        "hash": head.digest,
+        "anchor": head.token(),
+        "output": None if output is None else str(output),
+    }
+
+    def human(out: Console) -> None:
+        out.print(head.token(), highlight=False)
+
+    return Outcome(result=result, human=human)
 
 
 def _select(
