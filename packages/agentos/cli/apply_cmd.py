@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from agentos.executor.fsops import Guard
     from agentos.executor.journal import ExecutionKind
-    from agentos.executor.transaction import ApplyResult, Status
+    from agentos.executor.options import ApplyResult, Status
     from agentos.governance.policy import Policy
     from agentos.governance.policyfile import LoadedPolicy
     from agentos.model import ChangePlan
@@ -93,7 +93,8 @@ def run_plan(
     exact_modes: dict[str, int] | None = None,
 ) -> ApplyResult:
     """The WriteGate with the current policy, then (if it allows) the executor."""
-    from agentos.executor.transaction import ApplyOptions, apply_plan, refused
+    from agentos.executor.options import ApplyOptions, refused
+    from agentos.executor.transaction import apply_plan
     from agentos.governance.facts import plan_paths
     from agentos.governance.gate import approval_key, run_gate
     from agentos.governance.policy import executor_settings

@@ -54,6 +54,18 @@ class RestoreReport:
     warnings: list[str] = field(default_factory=list)
     durable: bool = True
 
+    def merged(self, later: RestoreReport) -> RestoreReport:
+        """This report followed by ``later`` (a second pass over the same journal)."""
+        return RestoreReport(
+            restored=sorted({*self.restored, *later.restored}),
+            removed=sorted({*self.removed, *later.removed}),
+            displaced={**self.displaced, **later.displaced},
+            temps_removed=self.temps_removed + later.temps_removed,
+            dirs_removed=sorted({*self.dirs_removed, *later.dirs_removed}),
+            warnings=list(dict.fromkeys([*self.warnings, *later.warnings])),
+            durable=later.durable,
+        )
+
 
 @dataclass(frozen=True)
 class _Step:
@@ -76,9 +88,10 @@ def writer_for(root: Path, journal: Journal, guard: Guard | None = None) -> Work
 
 
 def roll_back(
-    root: Path, state_dir: Path, journal: Journal, *, guard: Guard | None = None
+    root: Path, state_dir: Path, journal: Journal, *, guard: Guard | None = None, mark: bool = True
 ) -> RestoreReport:
-    """Put every path of ``journal`` back as it was.
+    """Put every path of ``journal`` back as it was (and, with ``mark``, record that the
+    journal is rolled back; without, it stays hot for a second pass).
 
     ``guard`` holds the current policy's path rules (the writer enforces them together with
     the journal's). Refusals: ``RollbackConflictError`` (exit 5) when a path holds somebody
@@ -89,7 +102,7 @@ def roll_back(
     writer = writer_for(root, journal, guard)
     steps = _decide(writer, state_dir, journal)
     try:
-        return _restore(writer, state_dir, journal, steps)
+        return _restore(writer, state_dir, journal, steps, mark=mark)
     except RecoveryFailedError:
         raise
     except (AgentosError, OSError) as exc:
@@ -202,7 +215,7 @@ def _keep_aside(
 
 
 def _restore(
-    writer: WorkspaceWriter, state_dir: Path, journal: Journal, steps: list[_Step]
+    writer: WorkspaceWriter, state_dir: Path, journal: Journal, steps: list[_Step], *, mark: bool
 ) -> RestoreReport:
     """Phase 2: make the disk hold every pre-image again, verify, mark the journal."""
     report = RestoreReport()
@@ -256,7 +269,7 @@ def _restore(
             f"{rel} held bytes written while the health checks ran; they were undone with the "
             f"change and kept in {kept}"
         )
-    if report.durable:
+    if report.durable and mark:
         fault_point("rollback.mark.before")
         try:
             write_journal(state_dir, journal.with_state("rolled_back"))

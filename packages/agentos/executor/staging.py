@@ -28,7 +28,7 @@ from agentos.executor.journal import (
 from agentos.model import MODE_EXECUTABLE, ChangePlan
 
 if TYPE_CHECKING:
-    from agentos.executor.transaction import ApplyOptions, ApplyResult
+    from agentos.executor.options import ApplyOptions, ApplyResult
 
 
 def build_journal(

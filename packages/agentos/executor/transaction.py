@@ -15,10 +15,9 @@ import contextlib
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from agentos.errors import (
     AbortedError,
@@ -33,8 +32,6 @@ from agentos.executor.executions import abort_marker, execution_id_for
 from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.idempotency import attempts_so_far, lookup, read_record
 from agentos.executor.journal import (
-    ChangeRef,
-    ExecutionKind,
     Journal,
     journal_dir,
     journal_path,
@@ -43,100 +40,25 @@ from agentos.executor.journal import (
     write_journal,
 )
 from agentos.executor.lock import workspace_lock
+from agentos.executor.options import ApplyOptions, ApplyResult, Status, change_refs
 from agentos.executor.recovery import Recorder, finalize_commit, record_failure, recover_locked
-from agentos.executor.restore import roll_back
+from agentos.executor.restore import RestoreReport, roll_back
 from agentos.executor.settings import ExecutorSettings
 from agentos.executor.staging import build_journal, prepare, write_changes
+from agentos.executor.verdicts import (
+    HealthCheckFailed,
+    VerificationFailed,
+    raise_if_unhealthy,
+    raise_if_unverified,
+    reason_of,
+    syntax_problems,
+)
 from agentos.faults import fault_point
-from agentos.model import ChangePlan, Decision
+from agentos.model import ChangePlan
 from agentos.workspace import Workspace, ensure_state_dir
 
 if TYPE_CHECKING:
     from agentos.verify.health import CheckResult
-    from agentos.verify.spec import HealthCheckSpec
-
-Status = Literal[
-    "committed",
-    "already_applied",
-    "dry_run",
-    "rolled_back",
-    "aborted",
-    "denied",
-    "needs_approval",
-    "stale",
-]
-
-
-@dataclass(frozen=True)
-class ApplyOptions:
-    """How to apply: who, how long to wait for the lock, dry run, approvals, kind."""
-
-    actor: str
-    lock_timeout: float | None = None
-    dry_run: bool = False
-    approval_files: tuple[Path, ...] = ()
-    kind: ExecutionKind = "apply"
-    parent: str | None = None
-    on_wait: Callable[[str], None] | None = None
-    # Called as (done, total) while files are written, for a progress display.
-    progress: Callable[[int, int], None] | None = None
-    # Exact permission bits to give paths (a rollback restores the modes its parent found).
-    exact_modes: dict[str, int] = field(default_factory=dict)
-    # The health checks that apply to this plan, and whether to syntax-check written files.
-    checks: tuple[HealthCheckSpec, ...] = ()
-    syntax_checks: bool = False
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    # The policy this apply runs under: {source, digest, override} (recorded, never decided).
-    policy: dict[str, object] = field(default_factory=dict)
-
-
-@dataclass
-class ApplyResult:
-    """The outcome of one plan's transaction (a value; the CLI picks the exit code)."""
-
-    execution_id: str
-    plan_id: str
-    checksum: str
-    kind: ExecutionKind
-    status: Status
-    message: str
-    files: list[ChangeRef] = field(default_factory=list)
-    attempt: int = 0
-    parent: str | None = None
-    decision: Decision | None = None
-    drifted: list[str] = field(default_factory=list)
-    # For a replay: the plan's paths that no longer hold what it wrote.
-    changed_since: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    error: dict[str, Any] | None = None
-    traceback: str | None = None
-    checks: list[CheckResult] = field(default_factory=list)
-    post_rollback: list[CheckResult] = field(default_factory=list)
-    policy: dict[str, object] = field(default_factory=dict)
-
-
-def change_refs(plan: ChangePlan) -> list[ChangeRef]:
-    """The plan's changes as the journal and results list them."""
-    return [
-        ChangeRef(op=c.op, path=c.path, from_path=c.from_path if c.op == "rename" else None)
-        for c in plan.changeset.changes
-    ]
-
-
-def refused(
-    plan: ChangePlan, *, kind: ExecutionKind, parent: str | None, status: Status, message: str
-) -> ApplyResult:
-    """The result for a plan the WriteGate stopped before the executor (nothing written)."""
-    return ApplyResult(
-        execution_id=execution_id_for(plan.plan_id, plan.changeset.checksum),
-        plan_id=plan.plan_id,
-        checksum=plan.changeset.checksum,
-        kind=kind,
-        status=status,
-        message=message,
-        files=change_refs(plan),
-        parent=parent,
-    )
 
 
 def apply_plan(
@@ -309,7 +231,7 @@ class _Transaction:
                 # The commit record reached the disk before the failure: the change stands.
                 committed = on_disk
                 result.warnings.append(
-                    f"an error after the commit point ({_reason(exc)}); the change is committed"
+                    f"an error after the commit point ({reason_of(exc)}); the change is committed"
                 )
             self._finalize(committed)
             if abort.reason is not None:
@@ -345,7 +267,7 @@ class _Transaction:
             "syntax_checks": self.options.syntax_checks,
         }
         self.recorder.event("verify.finished", *self.ids, verified)
-        _raise_if_unverified(problems)
+        raise_if_unverified(problems)
         abort.check()
         if self.options.checks:
             # From here on the checks may write too; the journal says so, so that a rollback
@@ -354,7 +276,7 @@ class _Transaction:
             write_journal(self.state_dir, journal)
             self.journal = journal
         self.result.checks = self._health(abort, retries=True, record_as="health.finished")
-        _raise_if_unhealthy(self.result.checks, abort)
+        raise_if_unhealthy(self.result.checks, abort)
         abort.check()
         if self.options.checks:
             # The checks ran against the new files and may have rewritten them: what commits
@@ -367,7 +289,7 @@ class _Transaction:
             )
             if changed:
                 names = ", ".join(r.name for r in self.result.checks)
-                raise _VerificationFailed(
+                raise VerificationFailed(
                     f"verification after the health checks failed: {'; '.join(changed)} "
                     f"(changed while the health checks ran: {names})"
                 )
@@ -393,7 +315,7 @@ class _Transaction:
             # Past the commit point the change stands; what failed is only its paperwork,
             # which recovery finishes (the journal is still active until it is archived).
             self.result.warnings.append(
-                f"the change is committed, but recording it failed ({_reason(exc)}); the next "
+                f"the change is committed, but recording it failed ({reason_of(exc)}); the next "
                 "agentos command finishes the records"
             )
 
@@ -424,23 +346,15 @@ class _Transaction:
         try:
             step()
         except (OSError, AgentosError) as exc:
-            self.result.warnings.append(f"could not record the rollback ({_reason(exc)})")
+            self.result.warnings.append(f"could not record the rollback ({reason_of(exc)})")
 
     def _rolled_back(self, journal: Journal, exc: BaseException) -> ApplyResult:
         """Undo whatever the attempt wrote, record it, say why (RecoveryFailedError if not)."""
         result, state_dir = self.result, self.state_dir
         aborted = isinstance(exc, (AbortedError, KeyboardInterrupt))
-        reason = _reason(exc)
+        reason = reason_of(exc)
         if journal_path(state_dir, journal.execution_id).exists():
-            try:
-                report = roll_back(self.workspace.root, state_dir, journal, guard=self.guard)
-            except (DeniedError, ConflictError, IntegrityError) as refusal:
-                # It changed nothing and the journal stays hot: a person decides (exit 5/3/6).
-                refused = {"reason": refusal.kind, "paths": refusal.details.get("paths", [])}
-                self._bookkeeping(
-                    lambda: self.recorder.event("rollback.refused", *self.ids, refused)
-                )
-                raise refusal from exc
+            report = self._undo(journal, exc)
             result.warnings.extend(report.warnings)
             data = {
                 "restored": report.restored,
@@ -455,14 +369,6 @@ class _Transaction:
         else:
             # The journal never reached the disk, so neither did any workspace write.
             remove_execution_files(state_dir, journal.execution_id)
-        if isinstance(exc, HealthCheckFailed):
-            # The failed checks once more, against the old files: did the rollback heal it?
-            again = AbortWatch(abort_marker(state_dir, result.execution_id), deadline=self.deadline)
-            self._bookkeeping(
-                lambda: result.post_rollback.extend(
-                    self._health(again, retries=False, record_as="health.post_rollback")
-                )
-            )
         self._bookkeeping(
             lambda: record_failure(self.workspace, self.recorder, journal, attempt=result.attempt)
         )
@@ -478,6 +384,37 @@ class _Transaction:
         abort_marker(state_dir, result.execution_id).unlink(missing_ok=True)
         status: Status = "aborted" if aborted else "rolled_back"
         return _stop(result, status, f"{reason}; rolled back, the workspace is unchanged")
+
+    def _undo(self, journal: Journal, exc: BaseException) -> RestoreReport:
+        """Roll the journal back; after a failed check, re-run it against the old files.
+
+        The re-run may write as well (a formatter run again), so the journal stays hot, in
+        phase ``checking``, until a second, idempotent pass has undone that too: a crash
+        during the re-run is recovered like one during the checks.
+        """
+        rerun = isinstance(exc, HealthCheckFailed)
+        try:
+            report = roll_back(
+                self.workspace.root, self.state_dir, journal, guard=self.guard, mark=not rerun
+            )
+            if rerun:
+                again = AbortWatch(
+                    abort_marker(self.state_dir, self.result.execution_id), deadline=self.deadline
+                )
+                self._bookkeeping(
+                    lambda: self.result.post_rollback.extend(
+                        self._health(again, retries=False, record_as="health.post_rollback")
+                    )
+                )
+                report = report.merged(
+                    roll_back(self.workspace.root, self.state_dir, journal, guard=self.guard)
+                )
+        except (DeniedError, ConflictError, IntegrityError) as refusal:
+            # It changed nothing and the journal stays hot: a person decides (exit 5/3/6).
+            refused = {"reason": refusal.kind, "paths": refusal.details.get("paths", [])}
+            self._bookkeeping(lambda: self.recorder.event("rollback.refused", *self.ids, refused))
+            raise refusal from exc
+        return report
 
 
 def _recovery_pending(state_dir: Path) -> bool:
@@ -496,58 +433,3 @@ def _journal_on_disk(state_dir: Path, execution_id: str) -> Journal | None:
         return read_journal(state_dir, journal_path(state_dir, execution_id))
     except (OSError, AgentosError):
         return None
-
-
-def _reason(exc: BaseException) -> str:
-    """One line saying what went wrong, naming the file for an I/O error."""
-    if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror or exc}{where}"
-    if isinstance(exc, AgentosError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
-
-
-class HealthCheckFailed(AgentosError):
-    """A health check failed after the writes; the apply was rolled back."""
-
-    exit_code = 1
-    kind = "health_check_failed"
-
-
-def _raise_if_unhealthy(results: list[CheckResult], abort: AbortWatch) -> None:
-    if any(r.status == "aborted" for r in results):
-        abort.check()
-        raise AbortedError("aborted while the health checks ran")
-    failed = [r for r in results if r.status != "passed"]
-    if failed:
-        abort.check()  # out of max_execution_time: say so (a timeout), not "check failed"
-    if failed:
-        names = "; ".join(f"{r.name}: {r.message}" for r in failed)
-        raise HealthCheckFailed(f"health check failed: {names}")
-
-
-def syntax_problems(plan: ChangePlan) -> list[str]:
-    """Parser errors of the written .py / .json / .yaml / .toml files."""
-    from agentos.verify.syntax import SYNTAX_SUFFIXES, syntax_problem
-
-    problems = []
-    for change in plan.changeset.changes:
-        if change.op == "delete" or not change.path.lower().endswith(SYNTAX_SUFFIXES):
-            continue
-        problem = syntax_problem(change.path, change.content.to_bytes())
-        if problem is not None:
-            problems.append(problem)
-    return problems
-
-
-def _raise_if_unverified(problems: list[str]) -> None:
-    if problems:
-        raise _VerificationFailed("verification failed: " + "; ".join(problems))
-
-
-class _VerificationFailed(AgentosError):
-    """The written files do not hold the planned post-images."""
-
-    exit_code = 1
-    kind = "verification_failed"

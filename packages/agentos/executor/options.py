@@ -1,0 +1,101 @@
+"""What ``apply_plan`` is asked to do and what it reports: plain values between the caller
+(which ran the WriteGate) and the executor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from agentos.executor.executions import execution_id_for
+from agentos.executor.journal import ChangeRef, ExecutionKind
+from agentos.model import ChangePlan, Decision
+
+if TYPE_CHECKING:
+    from agentos.verify.health import CheckResult
+    from agentos.verify.spec import HealthCheckSpec
+
+Status = Literal[
+    "committed",
+    "already_applied",
+    "dry_run",
+    "rolled_back",
+    "aborted",
+    "denied",
+    "needs_approval",
+    "stale",
+]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How to apply: who, how long to wait for the lock, dry run, approvals, kind."""
+
+    actor: str
+    lock_timeout: float | None = None
+    dry_run: bool = False
+    approval_files: tuple[Path, ...] = ()
+    kind: ExecutionKind = "apply"
+    parent: str | None = None
+    on_wait: Callable[[str], None] | None = None
+    # Called as (done, total) while files are written, for a progress display.
+    progress: Callable[[int, int], None] | None = None
+    # Exact permission bits to give paths (a rollback restores the modes its parent found).
+    exact_modes: dict[str, int] = field(default_factory=dict)
+    # The health checks that apply to this plan, and whether to syntax-check written files.
+    checks: tuple[HealthCheckSpec, ...] = ()
+    syntax_checks: bool = False
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # The policy this apply runs under: {source, digest, override} (recorded, never decided).
+    policy: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class ApplyResult:
+    """The outcome of one plan's transaction (a value; the CLI picks the exit code)."""
+
+    execution_id: str
+    plan_id: str
+    checksum: str
+    kind: ExecutionKind
+    status: Status
+    message: str
+    files: list[ChangeRef] = field(default_factory=list)
+    attempt: int = 0
+    parent: str | None = None
+    decision: Decision | None = None
+    drifted: list[str] = field(default_factory=list)
+    # For a replay: the plan's paths that no longer hold what it wrote.
+    changed_since: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    traceback: str | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    post_rollback: list[CheckResult] = field(default_factory=list)
+    policy: dict[str, object] = field(default_factory=dict)
+
+
+def change_refs(plan: ChangePlan) -> list[ChangeRef]:
+    """The plan's changes as the journal and results list them."""
+    return [
+        ChangeRef(op=c.op, path=c.path, from_path=c.from_path if c.op == "rename" else None)
+        for c in plan.changeset.changes
+    ]
+
+
+def refused(
+    plan: ChangePlan, *, kind: ExecutionKind, parent: str | None, status: Status, message: str
+) -> ApplyResult:
+    """The result for a plan the WriteGate stopped before the executor (nothing written)."""
+    return ApplyResult(
+        execution_id=execution_id_for(plan.plan_id, plan.changeset.checksum),
+        plan_id=plan.plan_id,
+        checksum=plan.changeset.checksum,
+        kind=kind,
+        status=status,
+        message=message,
+        files=change_refs(plan),
+        parent=parent,
+    )

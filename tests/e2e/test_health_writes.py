@@ -1,0 +1,218 @@
+"""Health checks that write: their writes are part of the transaction (never exit 8).
+
+A formatter, a code generator or a test runner run as a health check may rewrite, delete or
+create files. While the checks run, the journal says so (phase ``checking``): a rollback —
+because a check failed, because the post-images no longer verify after the checks, or
+after a crash — undoes the change *and* what the checks did to its paths and to the
+directories it created, keeping a copy of every byte it replaces in
+``.agentos/displaced/<execution_id>/``. A check that passes but rewrote a planned file fails
+the apply: what commits is exactly what was planned.
+
+Black box: the installed ``agentos`` in a subprocess, checks are real ``sh -c`` commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_health_apply import AGENTOS, Workspace, agentos, environment, temp_files, trail
+
+from helpers import Tree
+
+APP = "src/app.txt"
+NEW = "src/z/new.txt"
+DOOMED = "docs/old.md"
+CHANGES = [
+    {"op": "modify", "path": APP, "content": "new\n"},
+    {"op": "create", "path": NEW, "content": "created\n"},
+    {"op": "delete", "path": DOOMED},
+]
+
+
+def check(script: str, **extra: Any) -> dict[str, Any]:
+    return {"name": "fmt", "command": ["sh", "-c", script], "timeout": 20, **extra}
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    workspace = Workspace(tmp_path / "ws")
+    (workspace.root / DOOMED).write_text("old doc\n")
+    return workspace
+
+
+def new_tree(old: Tree) -> Tree:
+    tree = {k: v for k, v in old.items() if k != DOOMED}
+    return {**tree, APP: (b"new\n", "100644"), NEW: (b"created\n", "100644")}
+
+
+def active_journals(ws: Workspace) -> list[str]:
+    return sorted(p.name for p in (ws.root / ".agentos" / "journal").glob("*.json"))
+
+
+def displaced(ws: Workspace) -> dict[str, bytes]:
+    root = ws.root / ".agentos" / "displaced"
+    if not root.is_dir():
+        return {}
+    return {
+        p.relative_to(root).as_posix().split("/", 1)[1]: p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def run_with(ws: Workspace, script: str) -> tuple[Tree, Any]:
+    ws.set_policy([check(script)])
+    old = ws.tree()
+    ws.plan("p1", CHANGES)
+    return old, ws.apply("p1")
+
+
+def assert_undone(ws: Workspace, run: Any, old: Tree, error: str) -> None:
+    assert run.code == 1, run.doc
+    assert run.result["status"] == "rolled_back"
+    assert run.doc["error"]["type"] == error, run.doc["error"]
+    assert ws.tree() == old
+    assert not (ws.root / "src" / "z").exists()
+    assert temp_files(ws.root) == []
+    assert active_journals(ws) == []
+    # Nothing is stuck: recovery has nothing to do, and the next apply runs (and fails the
+    # same way, never with exit 8).
+    recover = agentos("recover", cwd=ws.root)
+    assert (recover.code, recover.result["recovered"]) == (0, [])
+    again = ws.apply("p1")
+    assert again.code == 1, again.doc
+    assert ws.tree() == old
+
+
+def test_a_failing_check_that_rewrote_a_planned_file_is_rolled_back_whole(ws: Workspace) -> None:
+    # The reported case: exit 8 "(nothing was changed)" although src/z/new.txt was deleted.
+    old, run = run_with(ws, "echo reformatted > src/app.txt; exit 1")
+    assert_undone(ws, run, old, "health_check_failed")
+    assert displaced(ws) == {f"{APP}~{REFORMATTED_SHA}": b"reformatted\n"}
+    assert any("kept in" in w and APP in w for w in run.result["warnings"]), run.result
+    events = [e["event"] for e in trail(ws.root)]
+    assert "rollback.finished" in events and "apply.failed" in events
+
+
+def test_a_passing_check_that_rewrote_a_planned_file_fails_the_apply(ws: Workspace) -> None:
+    old, run = run_with(ws, "echo reformatted > src/app.txt")
+    assert_undone(ws, run, old, "verification_failed")
+    message = run.doc["error"]["message"]
+    assert "after the health checks" in message and APP in message and "fmt" in message
+    assert [c["status"] for c in run.checks] == ["passed"]
+    verified = [e["data"] for e in trail(ws.root) if e["event"] == "verify.finished"]
+    assert verified[-1]["after_checks"] is True
+    assert verified[-1]["ok"] is False
+
+
+@pytest.mark.parametrize(
+    ("script", "error"),
+    [
+        ("rm src/z/new.txt", "verification_failed"),
+        ("rm src/z/new.txt; exit 1", "health_check_failed"),
+        ("rm src/app.txt; exit 3", "health_check_failed"),
+        ("echo mine > docs/old.md; exit 1", "health_check_failed"),
+        ("echo mine > docs/old.md", "verification_failed"),
+        ("chmod +x src/app.txt", "verification_failed"),
+        (
+            "echo cache > src/z/cache.txt; mkdir -p src/z/deep; echo x > src/z/deep/y; exit 1",
+            "health_check_failed",
+        ),
+        ("rm -r src/z; exit 1", "health_check_failed"),
+    ],
+    ids=[
+        "deletes-a-created-file-passes",
+        "deletes-a-created-file-fails",
+        "deletes-a-modified-file",
+        "recreates-a-deleted-file-fails",
+        "recreates-a-deleted-file-passes",
+        "changes-a-mode",
+        "fills-a-created-directory",
+        "removes-a-created-directory",
+    ],
+)
+def test_every_kind_of_check_write_is_undone_with_the_change(
+    ws: Workspace, script: str, error: str
+) -> None:
+    old, run = run_with(ws, script)
+    assert_undone(ws, run, old, error)
+
+
+def test_what_a_passing_check_leaves_beside_the_change_stays(ws: Workspace) -> None:
+    # Caches in a directory the change created, files elsewhere: not the change's paths.
+    old, run = run_with(ws, "echo cache > src/z/cache.txt; echo log > docs/check.log")
+    assert run.code == 0, run.doc
+    assert ws.tree() == {
+        **new_tree(old),
+        "src/z/cache.txt": (b"cache\n", "100644"),
+        "docs/check.log": (b"log\n", "100644"),
+    }
+    # Undoing the execution later removes what agentos created and keeps the rest.
+    back = agentos("rollback", run.result["execution_id"], cwd=ws.root)
+    assert back.code == 0, back.doc
+    assert ws.tree() == {
+        **old,
+        "src/z/cache.txt": (b"cache\n", "100644"),
+        "docs/check.log": (b"log\n", "100644"),
+    }
+
+
+def test_a_failing_check_keeps_what_it_wrote_outside_the_change(ws: Workspace) -> None:
+    old, run = run_with(ws, "echo log > docs/check.log; echo cache > src/z/c.txt; exit 1")
+    assert run.code == 1, run.doc
+    # The created directory goes (its contents kept aside); a file elsewhere is not touched.
+    assert ws.tree() == {**old, "docs/check.log": (b"log\n", "100644")}
+    assert displaced(ws) == {f"src/z/c.txt~{_sha12(b'cache' + NL)}": b"cache\n"}
+
+
+def test_a_crash_while_a_check_runs_is_recovered_with_the_checks_writes(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "check.pid"
+    ws.set_policy([check(f"echo $$ > {pidfile}; echo reformatted > src/app.txt; sleep 30")])
+    old = ws.tree()
+    ws.plan("p1", CHANGES)
+    proc = subprocess.Popen(
+        [str(AGENTOS), "apply", "p1", "--json"],
+        cwd=ws.root,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (pidfile.exists() and (ws.root / APP).read_text() == "reformatted\n"):
+            assert time.monotonic() < deadline, "the check never ran"
+            time.sleep(0.05)
+        proc.kill()  # power cut, OOM: the journal is hot, in phase "checking"
+        proc.wait(timeout=30)
+    finally:
+        if pidfile.exists():
+            check_pid = int(pidfile.read_text().strip() or 0)
+            if check_pid > 0:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(check_pid, signal.SIGKILL)
+    assert active_journals(ws)
+    recover = agentos("recover", cwd=ws.root)
+    assert recover.code == 0, recover.doc
+    assert [row["action"] for row in recover.result["recovered"]] == ["rolled_back"]
+    assert ws.tree() == old
+    assert temp_files(ws.root) == []
+    assert displaced(ws) == {f"{APP}~{REFORMATTED_SHA}": b"reformatted\n"}
+    assert agentos("audit", "verify", cwd=ws.root).code == 0
+
+
+def _sha12(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+NL = b"\n"
+REFORMATTED_SHA = _sha12(b"reformatted\n")
