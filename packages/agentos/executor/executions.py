@@ -56,13 +56,15 @@ def read_execution(state_dir: Path, execution_id: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         value = None
     seal = value.pop("seal", None) if isinstance(value, dict) else None
-    if not isinstance(value, dict) or not state_key(state_dir).verify(
-        SEAL_PURPOSE, canonical_json(value), seal
+    if (
+        not isinstance(value, dict)
+        or value.get("execution_id") != execution_id
+        or not state_key(state_dir).verify(SEAL_PURPOSE, canonical_json(value), seal)
     ):
         raise StateIntegrityError(
-            f"{path}: the execution record is not sealed by this workspace's key: it was forged "
-            "or edited outside agentos (nothing was written) — remove it; the audit trail keeps "
-            "the execution's history",
+            f"{path}: the execution record is not sealed by this workspace's key for execution "
+            f"{execution_id}: it was forged, edited or copied outside agentos (nothing was "
+            "written) — remove it; the audit trail keeps the execution's history",
             details={"record": str(path)},
         )
     return value

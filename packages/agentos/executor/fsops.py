@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from agentos.digest import sha256_hex
 from agentos.errors import DeniedError
-from agentos.faults import fault_point
+from agentos.faults import fault_point, fs_event
 from agentos.patterns import PathPatterns
 from agentos.workspace import path_problems
 
@@ -164,6 +164,8 @@ class WorkspaceWriter:
                     fault_point("fsops.mkdir.before")
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(part, 0o777, dir_fd=fd)
+                        made = self.root / "/".join(parts[: index + 1])
+                        fs_event("mkdir", made, stat.S_IMODE(os.stat(part, dir_fd=fd).st_mode))
                     fault_point("fsops.mkdir.after")
                     # Made durable with the rest, by fsync_dirs (its parent is fsynced there).
                     self.made_dirs.add("/".join(parts[: index + 1]))
@@ -258,12 +260,16 @@ class WorkspaceWriter:
         """The deterministic temp file name for ``rel`` in this execution and phase."""
         return f".agentos-{self.tag}-{phase}-{sha256_hex(rel.encode())[:16]}.tmp"
 
+    def _temp_path(self, rel: str, phase: str) -> Path:
+        return (self.root / rel).parent / self.temp_name(rel, phase)
+
     def write_temp(self, rel: str, data: bytes, mode: int, *, phase: str = "w") -> None:
         """Write ``data`` to ``rel``'s temp file (created with its parents), chmod, no fsync."""
         with self._parent(rel, create=True) as (dirfd, _name):
             temp = self.temp_name(rel, phase)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp, dir_fd=dirfd)
+                fs_event("unlink", self._temp_path(rel, phase))
             fault_point("fsops.write.before")
             fd = os.open(
                 temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=dirfd
@@ -275,6 +281,7 @@ class WorkspaceWriter:
                 os.fchmod(fd, mode)
             finally:
                 os.close(fd)
+            fs_event("create", self._temp_path(rel, phase), data, mode)
             fault_point("fsops.write.after")
 
     def fsync_temps(self, rels: Iterable[str], *, phase: str = "w") -> None:
@@ -291,6 +298,7 @@ class WorkspaceWriter:
                 self._fsync_fd(fd)
             finally:
                 os.close(fd)
+            fs_event("fsync", self._temp_path(rel, phase))
 
     def replace(self, rel: str, *, phase: str = "w") -> None:
         """Move ``rel``'s temp file over ``rel`` atomically (refusing a symlink target)."""
@@ -300,6 +308,7 @@ class WorkspaceWriter:
                     self._refuse(rel, "it is a symlink")
             fault_point("fsops.replace.before")
             os.replace(self.temp_name(rel, phase), name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+            fs_event("rename", self._temp_path(rel, phase), self.root / rel)
             fault_point("fsops.replace.after")
 
     def unlink(self, rel: str) -> bool:
@@ -315,6 +324,7 @@ class WorkspaceWriter:
                 os.unlink(name, dir_fd=dirfd)
             except FileNotFoundError:
                 return False
+            fs_event("unlink", self.root / rel)
             fault_point("fsops.unlink.after")
             return True
 
@@ -323,6 +333,7 @@ class WorkspaceWriter:
         try:
             with self._parent(rel) as (dirfd, _name):
                 os.unlink(self.temp_name(rel, phase), dir_fd=dirfd)
+                fs_event("unlink", self._temp_path(rel, phase))
                 return True
         except (FileNotFoundError, NotADirectoryError):
             return False
@@ -335,6 +346,7 @@ class WorkspaceWriter:
                     return False
                 fault_point("fsops.rmdir.before")
                 os.rmdir(name, dir_fd=dirfd)
+                fs_event("rmdir", self.root / rel)
                 fault_point("fsops.rmdir.after")
                 return True
         except (FileNotFoundError, NotADirectoryError):
@@ -353,6 +365,7 @@ class WorkspaceWriter:
                     if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
                         fault_point("fsops.chmod.before")
                         os.fchmod(fd, mode)
+                        fs_event("chmod", self.root / rel, mode)
                         fault_point("fsops.chmod.after")
                 finally:
                     os.close(fd)
@@ -380,6 +393,7 @@ class WorkspaceWriter:
                 try:
                     if stat.S_ISREG(os.fstat(fd).st_mode):
                         self._fsync_fd(fd)
+                        fs_event("fsync", self.root / rel)
                 finally:
                     os.close(fd)
         except (FileNotFoundError, NotADirectoryError):
@@ -402,6 +416,7 @@ class WorkspaceWriter:
             self._fsync_fd(fd)
         finally:
             os.close(fd)
+        fs_event("fsync_dir", self.root / rel_dir if rel_dir else self.root)
 
     def _fsync_fd(self, fd: int) -> None:
         fault_point("fsops.fsync.before")

@@ -68,6 +68,8 @@ def read_record(state_dir: Path, plan_id: str) -> IdempotencyRecord | None:
         raise _forged(path, f"it is not an idempotency record ({exc})") from None
     if not state_key(state_dir).verify(SEAL_PURPOSE, _payload(record), seal):
         raise _forged(path, "it is not sealed by this workspace's key")
+    if record.plan_id != plan_id:
+        raise _forged(path, f"it is the record of plan {record.plan_id!r}, not of {plan_id!r}")
     return record
 
 

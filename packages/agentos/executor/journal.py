@@ -18,15 +18,14 @@ agentos write anything.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agentos import statefs
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import IntegrityError, StateIntegrityError
 from agentos.faults import fault_point
@@ -38,7 +37,10 @@ JournalState = Literal["prepared", "committed", "rolled_back"]
 # (whose own writes to the planned paths are then part of the transaction, to be undone).
 JournalPhase = Literal["writing", "checking"]
 ExecutionKind = Literal["apply", "rollback"]
+# An active journal and an archived one are sealed for different purposes, so neither can be
+# copied over the other: recovery acts only on active journals, rollback only on archived ones.
 SEAL_PURPOSE = "journal"
+ARCHIVED_PURPOSE = "journal-archived"
 
 
 class _Frozen(BaseModel):
@@ -127,14 +129,18 @@ def journal_path(state_dir: Path, execution_id: str) -> Path:
     return journal_dir(state_dir) / f"{execution_id}.json"
 
 
-def write_journal(state_dir: Path, journal: Journal) -> None:
-    """Seal and replace the execution's journal atomically and durably (a journal update)."""
+def _sealed_bytes(state_dir: Path, journal: Journal, purpose: str) -> bytes:
     from agentos.statekey import state_key
 
     sealed = journal.model_copy(
-        update={"seal": state_key(state_dir).seal(SEAL_PURPOSE, journal.payload())}
+        update={"seal": state_key(state_dir).seal(purpose, journal.payload())}
     )
-    data = sealed.model_dump_json(by_alias=True, indent=1).encode("utf-8") + b"\n"
+    return sealed.model_dump_json(by_alias=True, indent=1).encode("utf-8") + b"\n"
+
+
+def write_journal(state_dir: Path, journal: Journal) -> None:
+    """Seal and replace the execution's journal atomically and durably (a journal update)."""
+    data = _sealed_bytes(state_dir, journal, SEAL_PURPOSE)
     fault_point("journal.write.before")
     write_atomic(
         journal_path(state_dir, journal.execution_id), data, mode=0o600, durable=journal.durable
@@ -143,14 +149,17 @@ def write_journal(state_dir: Path, journal: Journal) -> None:
 
 
 def read_journal(state_dir: Path, path: Path) -> Journal:
-    """A journal file of ``state_dir``, checked against its seal.
+    """A journal file of ``state_dir``, checked against its seal and its name.
 
     ``IntegrityError`` when it is not a journal (it is written atomically, so a damaged one
     was altered by something other than agentos); ``StateIntegrityError`` when it is not
-    sealed by this workspace's key (forged or edited): nothing may act on it.
+    sealed by this workspace's key for where it lies (forged, edited, or an archived journal
+    copied back among the active ones), or names another execution than its file: nothing
+    may act on it.
     """
     from agentos.statekey import state_key
 
+    purpose = ARCHIVED_PURPOSE if path.parent.name == ARCHIVE_NAME else SEAL_PURPOSE
     try:
         journal = Journal.model_validate_json(path.read_bytes())
     except (ValidationError, ValueError) as exc:
@@ -160,7 +169,14 @@ def read_journal(state_dir: Path, path: Path) -> Journal:
             "and remove this file",
             details={"journal": str(path)},
         ) from None
-    if not state_key(state_dir).verify(SEAL_PURPOSE, journal.payload(), journal.seal):
+    if journal.execution_id != path.stem:
+        raise StateIntegrityError(
+            f"{path}: the journal is that of execution {journal.execution_id}, not "
+            f"{path.stem}: it was moved or copied outside agentos, so nothing it says is acted "
+            "on (nothing was written) — put it back or remove it",
+            details={"journal": str(path)},
+        )
+    if not state_key(state_dir).verify(purpose, journal.payload(), journal.seal):
         raise StateIntegrityError(
             f"{path}: the journal is not sealed by this workspace's key: it was forged or "
             "edited outside agentos, so nothing it says is acted on (nothing was written) — "
@@ -170,9 +186,12 @@ def read_journal(state_dir: Path, path: Path) -> Journal:
     return journal
 
 
+ARCHIVE_NAME = "committed"
+
+
 def archived_path(state_dir: Path, execution_id: str) -> Path:
     """Where a finished, committed execution's journal is kept (for ``agentos rollback``)."""
-    return journal_dir(state_dir) / "committed" / f"{execution_id}.json"
+    return journal_dir(state_dir) / ARCHIVE_NAME / f"{execution_id}.json"
 
 
 def load_journals(state_dir: Path) -> list[Journal]:
@@ -190,13 +209,22 @@ def load_journals(state_dir: Path) -> list[Journal]:
 
 
 def archive_journal(state_dir: Path, journal: Journal) -> None:
-    """Move a committed journal out of the way of recovery, which then never reads it again."""
+    """Move a committed journal out of the way of recovery, which then never reads it again.
+
+    It is sealed anew as an archived journal (written whole and durable first), and only then
+    is the active one removed: a crash between leaves both, and recovery archives it again.
+    """
     target = archived_path(state_dir, journal.execution_id)
     ensure_dir(target.parent)
     fault_point("journal.archive.before")
-    journal_path(state_dir, journal.execution_id).replace(target)
+    write_atomic(
+        target,
+        _sealed_bytes(state_dir, journal, ARCHIVED_PURPOSE),
+        mode=0o600,
+        durable=journal.durable,
+    )
+    statefs.unlink(journal_path(state_dir, journal.execution_id), missing_ok=True)
     if journal.durable:
-        fsync_dir(target.parent)
         fsync_dir(journal_dir(state_dir))
     fault_point("journal.archive.after")
 
@@ -230,29 +258,19 @@ def write_backups(
             if sha256_hex(target.read_bytes()) == digest:
                 written.append(target)
                 continue
-            target.unlink()
+            statefs.unlink(target)
         except FileNotFoundError:
             pass
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+        statefs.write_new(target, data, mode=0o600)
         fault_point("backup.write.after")
         written.append(target)
     if not durable or not written:
         return
 
     def sync(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fault_point("backup.fsync.before")
-            os.fsync(fd)
-            fault_point("backup.fsync.after")
-        finally:
-            os.close(fd)
+        fault_point("backup.fsync.before")
+        statefs.fsync_file(path)
+        fault_point("backup.fsync.after")
 
     if len(written) == 1:
         sync(written[0])
@@ -287,9 +305,8 @@ def read_backup(state_dir: Path, execution_id: str, digest: str) -> bytes:
 def remove_execution_files(state_dir: Path, execution_id: str) -> None:
     """Delete an execution's journals and backups (after a rollback, or pruning)."""
     for path in (journal_path(state_dir, execution_id), archived_path(state_dir, execution_id)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    shutil.rmtree(backup_dir(state_dir, execution_id), ignore_errors=True)
+        statefs.unlink(path, missing_ok=True)
+    statefs.remove_tree(backup_dir(state_dir, execution_id))
 
 
 def new_tag() -> str:

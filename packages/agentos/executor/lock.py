@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentos.errors import BusyError
-from agentos.statefs import ensure_dir, write_atomic
+from agentos.statefs import ensure_dir, unlink, write_atomic
 from agentos.workspace import Workspace
 
 LOCK_NAME = "lock"
@@ -109,5 +109,5 @@ def workspace_lock(
         yield
     finally:
         with contextlib.suppress(OSError):
-            (workspace.state_dir / HOLDER_NAME).unlink()
+            unlink(workspace.state_dir / HOLDER_NAME)
         lock.release()

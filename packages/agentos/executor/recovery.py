@@ -8,13 +8,13 @@ one is cleared away.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agentos import statefs
 from agentos.errors import ConflictError, DeniedError, IntegrityError
 from agentos.executor.executions import read_execution, write_execution
 from agentos.executor.fsops import Guard
@@ -150,7 +150,7 @@ def _remove_orphan_backups(state_dir: Path) -> None:
             journal_path(state_dir, execution_id).exists()
             or archived_path(state_dir, execution_id).exists()
         ):
-            shutil.rmtree(folder, ignore_errors=True)
+            statefs.remove_tree(folder)
 
 
 def _finished(workspace: Workspace, journal: Journal) -> bool:

@@ -19,6 +19,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentos import statefs
 from agentos.errors import (
     AbortedError,
     AgentosError,
@@ -165,7 +166,7 @@ class _Transaction:
         self.started = time.monotonic()
         marker = abort_marker(self.state_dir, result.execution_id)
         # A marker left by an earlier run of these bytes must not stop this one.
-        marker.unlink(missing_ok=True)
+        statefs.unlink(marker, missing_ok=True)
         record = read_record(self.state_dir, plan.plan_id)
         result.attempt = attempts_so_far(record, result.checksum) + 1
         self.recorder.event(
@@ -238,7 +239,7 @@ class _Transaction:
                 result.warnings.append(
                     f"{abort.reason} arrived after the commit point; the change is committed"
                 )
-        marker.unlink(missing_ok=True)
+        statefs.unlink(marker, missing_ok=True)
         return _stop(result, "committed", f"applied {len(plan.changeset.changes)} change(s)")
 
     def _commit(
@@ -381,7 +382,7 @@ class _Transaction:
             result.traceback = "".join(
                 traceback.format_exception(type(exc), exc, exc.__traceback__)
             )
-        abort_marker(state_dir, result.execution_id).unlink(missing_ok=True)
+        statefs.unlink(abort_marker(state_dir, result.execution_id), missing_ok=True)
         status: Status = "aborted" if aborted else "rolled_back"
         return _stop(result, status, f"{reason}; rolled back, the workspace is unchanged")
 
