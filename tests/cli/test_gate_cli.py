@@ -35,7 +35,7 @@ CHECK_KEYS = {
     "policy",
 }
 EXPLAIN_KEYS = CHECK_KEYS | {"explain"}
-APPROVE_KEYS = CHECK_KEYS | {"approval_file", "approval"}
+APPROVE_KEYS = CHECK_KEYS | {"approval_file", "approval", "signed_ssh"}
 FINDING_KEYS = {"rule", "path", "severity", "message", "pattern", "line"}
 APPROVALS_KEYS = {"required", "approvers", "stale", "satisfied"}
 POLICY_KEYS = {"source", "digest"}
@@ -192,6 +192,11 @@ def test_approve_json_keys_are_pinned(cli: Cli, ws: Path) -> None:
     assert approval["comment"] == "fine"
     assert approval["policy_digest"] == res["policy"]["digest"]
     assert approval["signature"] is None
+    assert approval["ssh_signature"] is None
+    assert res["signed_ssh"] is False
+    assert approval["plan_digest"] == json.loads(plan.read_text())["plan_digest"]
+    # Sealed with the workspace key (a hand-made file in the store is refused).
+    assert approval["seal"].startswith("hmac-sha256:")
     stored = Path(res["approval_file"])
     assert stored.is_relative_to(ws.resolve() / ".agentos" / "approvals")
     assert json.loads(stored.read_text()) == approval
@@ -314,6 +319,7 @@ def test_approve_appends_gate_evaluated_and_approval_recorded(cli: Cli, ws: Path
     assert recorded["data"]["checksum"] == res["checksum"]
     assert recorded["data"]["policy_digest"] == res["policy"]["digest"]
     assert recorded["data"]["signed"] is False
+    assert recorded["data"]["signed_ssh"] is False
     assert appended[0]["data"]["decision"] == "NEED_APPROVAL"
     assert_audit_verifies(cli, ws)
 

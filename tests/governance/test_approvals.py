@@ -21,6 +21,7 @@ import yaml
 from agentos.errors import DeniedError, UsageError
 from agentos.governance.approvals import (
     KEY_ENV,
+    SEAL_PURPOSE,
     SIGNATURE_PREFIX,
     ApprovalStatus,
     InvalidApprovalError,
@@ -30,6 +31,8 @@ from agentos.governance.approvals import (
     make_approval,
     read_approval,
     save_approval,
+    seal_approval,
+    seal_payload,
     sign,
     signing_payload,
     stored_approvals,
@@ -37,11 +40,21 @@ from agentos.governance.approvals import (
 from agentos.governance.gate import GateResult, approve_plan, run_gate
 from agentos.governance.policy import ApprovalRules, Policy
 from agentos.governance.policyfile import LoadedPolicy
-from agentos.model import Approval, ChangePlan, Decision, DecisionKind, Risk
+from agentos.model import (
+    Approval,
+    ChangePlan,
+    Decision,
+    DecisionKind,
+    Risk,
+    plan_digest_of,
+    seal_plan,
+)
 from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.planfile import load_plan
+from agentos.statekey import StateKey, state_key
 from agentos.workspace import Workspace
 from conftest import CliResult
-from helpers import write_tree
+from helpers import read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 Change = dict[str, Any]
@@ -56,6 +69,9 @@ DELETE_A: list[Change] = [{"op": "delete", "path": "src/a.py"}]
 DELETE_B: list[Change] = [{"op": "delete", "path": "src/b.py"}]
 MODIFY_C: list[Change] = [{"op": "modify", "path": "src/c.py", "content": "c = 2\n"}]
 DENIED: list[Change] = [{"op": "create", "path": ".env", "content": "A=1\n"}]
+# Two workspace keys: this workspace's store, and another workspace where approvals were made.
+HERE = StateKey(bytes(range(32)), "a" * 32)
+ELSEWHERE = StateKey(bytes(range(32, 64)), "b" * 32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,17 +204,17 @@ def test_make_approval_binds_plan_checksum_policy_and_utc_time(ws: Path) -> None
 def test_save_and_read_round_trip_one_file_per_approver(ws: Path, tmp_path: Path) -> None:
     plan = build_plan(ws, DELETE_A)
     store = tmp_path / "approvals"
-    bob = approval_by(plan, "bob", key=KEY)
+    bob = seal_approval(approval_by(plan, "bob", key=KEY), HERE)
     path = save_approval(store, bob)
     assert path == approval_path(store, bob)
     assert path.parent == store / "p1"
     assert read_approval(path) == bob
     # The same person approving again replaces the record; another person gets their own.
-    again = bob.model_copy(update={"comment": "second look"})
+    again = seal_approval(bob.model_copy(update={"comment": "second look"}), HERE)
     assert save_approval(store, again) == path
-    carol = save_approval(store, approval_by(plan, "carol"))
+    carol = save_approval(store, seal_approval(approval_by(plan, "carol"), HERE))
     assert carol != path
-    assert sorted(a.approver for _, a in stored_approvals(store, plan)) == ["bob", "carol"]
+    assert sorted(a.approver for _, a in stored_approvals(store, plan, HERE)) == ["bob", "carol"]
     assert read_approval(path).comment == "second look"
 
 
@@ -207,9 +223,94 @@ def test_stored_approvals_only_returns_this_checksum(ws: Path, tmp_path: Path) -
     old = build_plan(ws, DELETE_A)
     new = build_plan(ws, DELETE_B)
     assert old.plan_id == new.plan_id
+    save_approval(store, seal_approval(approval_by(old, "bob"), HERE))
+    assert stored_approvals(store, new, HERE) == []
+    assert [a.approver for _, a in stored_approvals(store, old, HERE)] == ["bob"]
+
+
+def test_stored_approvals_only_returns_this_version_of_the_plan(ws: Path, tmp_path: Path) -> None:
+    """Same bytes, planned again (another intent): the old approval is not counted."""
+    store = tmp_path / "approvals"
+    old = build_plan(ws, DELETE_A)
+    new = seal_plan(old, intent="the same change, explained otherwise")
+    assert new.changeset.checksum == old.changeset.checksum
+    assert new.plan_digest != old.plan_digest
+    save_approval(store, seal_approval(approval_by(old, "bob"), HERE))
+    assert stored_approvals(store, new, HERE) == []
+    assert [a.approver for _, a in stored_approvals(store, old, HERE)] == ["bob"]
+
+
+def test_the_seal_covers_everything_but_itself(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    approval = approval_by(plan, "bob", key=KEY)
+    sealed = seal_approval(approval, HERE)
+    assert sealed.seal is not None
+    assert sealed.seal == HERE.seal(SEAL_PURPOSE, seal_payload(approval))
+    assert seal_payload(sealed) == seal_payload(approval)
+    assert HERE.verify(SEAL_PURPOSE, seal_payload(sealed), sealed.seal)
+    assert not ELSEWHERE.verify(SEAL_PURPOSE, seal_payload(sealed), sealed.seal)
+    # Unlike a signature, the seal covers the signatures: none can be stripped or added.
+    for update in (
+        {"signature": None},
+        {"ssh_signature": "-----BEGIN SSH SIGNATURE-----\n"},
+        {"comment": "edited"},
+        {"approver": "carol"},
+    ):
+        altered = sealed.model_copy(update=update)
+        assert not HERE.verify(SEAL_PURPOSE, seal_payload(altered), sealed.seal), update
+    assert signing_payload(sealed) == signing_payload(approval)
+
+
+def _unsealed(approval: Approval) -> Approval:
+    return approval
+
+
+def _sealed_elsewhere(approval: Approval) -> Approval:
+    return seal_approval(approval, ELSEWHERE)
+
+
+def _sealed_then_edited(approval: Approval) -> Approval:
+    return seal_approval(approval, HERE).model_copy(update={"approver": "mallory"})
+
+
+def _sealed_then_stripped(approval: Approval) -> Approval:
+    return seal_approval(approval, HERE).model_copy(update={"signature": None})
+
+
+@pytest.mark.parametrize(
+    ("fiddle", "why"),
+    [
+        (_unsealed, "it has no seal"),
+        (_sealed_elsewhere, "its seal does not verify"),
+        (_sealed_then_edited, "its seal does not verify"),
+        (_sealed_then_stripped, "its seal does not verify"),
+    ],
+)
+def test_stored_approval_not_sealed_here_is_refused_naming_the_file(
+    ws: Path, tmp_path: Path, fiddle: Callable[[Approval], Approval], why: str
+) -> None:
+    store = tmp_path / "approvals"
+    plan = build_plan(ws, DELETE_A)
+    save_approval(store, seal_approval(approval_by(plan, "carol"), HERE))
+    forged = store / "p1" / "dropped-in.json"
+    forged.write_text(json.dumps(fiddle(approval_by(plan, "bob", key=KEY)).model_dump()))
+    with pytest.raises(InvalidApprovalError) as info:
+        stored_approvals(store, plan, HERE)
+    assert info.value.exit_code == 6
+    assert info.value.details["approval"] == str(forged)
+    assert str(forged) in info.value.message
+    assert "not sealed by this workspace: forged or altered" in info.value.message
+    assert why in info.value.message
+
+
+def test_stored_approval_of_another_version_must_still_be_sealed(ws: Path, tmp_path: Path) -> None:
+    """Every file in the plan's folder is checked, not only those of the current bytes."""
+    store = tmp_path / "approvals"
+    old = build_plan(ws, DELETE_A)
+    new = build_plan(ws, DELETE_B)
     save_approval(store, approval_by(old, "bob"))
-    assert stored_approvals(store, new) == []
-    assert [a.approver for _, a in stored_approvals(store, old)] == ["bob"]
+    with pytest.raises(InvalidApprovalError):
+        stored_approvals(store, new, HERE)
 
 
 def test_read_approval_refuses_a_corrupt_file(tmp_path: Path) -> None:
@@ -248,6 +349,12 @@ def _other_key(approval: Approval) -> Approval:
             rules(),
             lambda a: a.model_copy(update={"checksum": "sha256:" + "0" * 64}),
             "other bytes",
+        ),
+        (
+            "plan digest",
+            rules(),
+            lambda a: a.model_copy(update={"plan_digest": "sha256:" + "0" * 64}),
+            "plan_digest",
         ),
         ("unknown", rules(allowed_approvers=["carol"]), None, "allowed_approvers"),
         ("self", rules(), lambda a: _resigned(a.model_copy(update={"approver": AUTHOR})), "self"),
@@ -421,6 +528,41 @@ def test_run_gate_counts_presented_files(ws: Path, tmp_path: Path) -> None:
     assert gate.verdict == "APPROVED"
 
 
+def test_presented_files_need_no_seal_of_this_workspace(ws: Path, tmp_path: Path) -> None:
+    """An approval made elsewhere carries that workspace's seal (or none): it is ignored."""
+    plan = build_plan(ws, DELETE_A)
+    policy = loaded(rules(min_approvals=3))
+    artifacts = tmp_path / "artifact"
+    files = (
+        save_approval(artifacts, approval_by(plan, "bob", policy=policy.policy)),
+        save_approval(
+            artifacts, seal_approval(approval_by(plan, "carol", policy=policy.policy), ELSEWHERE)
+        ),
+        save_approval(
+            artifacts,
+            approval_by(plan, "dana", policy=policy.policy).model_copy(
+                update={"seal": "hmac-sha256:" + "0" * 64}
+            ),
+        ),
+    )
+    gate = run_gate(
+        plan, Workspace.open(ws), policy, approval_files=files, actor="ci", command="check"
+    )
+    assert gate.approvals.approvers == ("bob", "carol", "dana")
+    assert gate.verdict == "APPROVED"
+
+
+def test_approve_plan_stores_a_sealed_approval(ws: Path) -> None:
+    plan = build_plan(ws, DELETE_A)
+    workspace = Workspace.open(ws)
+    recorded = approve_plan(plan, workspace, loaded(Policy()), approver="bob", comment="", key=KEY)
+    stored = read_approval(recorded.path)
+    assert stored == recorded.approval
+    assert stored.signature is not None
+    own_key = state_key(workspace.state_dir)
+    assert stored.seal == own_key.seal(SEAL_PURPOSE, seal_payload(stored))
+
+
 # ---------------------------------------------------------------------------------------------
 # end to end: exit codes
 
@@ -454,9 +596,12 @@ def test_self_approval_refused(cli: Cli, ws: Path) -> None:
 
 def test_self_approval_presented_as_file_refused(cli: Cli, ws: Path, tmp_path: Path) -> None:
     plan = cli_plan(cli, ws, DELETE_A)
-    own = approval_by(build_plan(ws, DELETE_A), AUTHOR)
+    # Made for the very plan file (its plan_digest), so only the self-approval rule refuses it.
+    own = approval_by(load_plan(plan), AUTHOR)
     path = save_approval(tmp_path / "artifact", own)
-    assert cli_check(cli, ws, plan, "--approval", path).code == 6
+    result = cli_check(cli, ws, plan, "--approval", path)
+    assert result.code == 6
+    assert "self-approval" in result.err
 
 
 def test_unknown_approver_refused(cli: Cli, ws: Path) -> None:
@@ -474,7 +619,9 @@ def test_approval_with_wrong_checksum_or_plan_id_refused(
     cli: Cli, ws: Path, tmp_path: Path
 ) -> None:
     plan = cli_plan(cli, ws, DELETE_A)
-    good = approval_by(build_plan(ws, DELETE_A), "bob")
+    # The approval of the plan file itself: a plan built apart has another created_at, so
+    # another plan_digest, and an approval of it would be refused for that alone.
+    good = approval_by(load_plan(plan), "bob")
     wrong_sum = tmp_path / "wrong-sum.json"
     wrong_sum.write_text(
         json.dumps(good.model_copy(update={"checksum": "sha256:" + "f" * 64}).model_dump())
@@ -649,3 +796,151 @@ def test_corrupt_stored_approval_still_records_the_decision(cli: Cli, ws: Path) 
     assert cli_check(cli, ws, plan).code == 6
     after = [json.loads(line) for line in trail.read_text().splitlines()]
     assert [e["event"] for e in after[before:]] == ["gate.evaluated"]
+
+
+# ---------------------------------------------------------------------------------------------
+# plan_digest: approvals bound to the whole plan, author and intent included
+
+
+def forge_plan(plan_file: Path, *, recompute: bool, **fields: str) -> None:
+    """Edit ``fields`` of a plan file as a forger would, recomputing its plan_digest or not."""
+    doc = json.loads(plan_file.read_text())
+    doc.update(fields)
+    if recompute:
+        doc["plan_digest"] = plan_digest_of(doc)
+    plan_file.write_text(json.dumps(doc, indent=2))
+
+
+def kept_copy(result: CliResult, path: Path) -> Path:
+    """A copy of the approval file ``approve`` wrote (a CI artifact of it)."""
+    assert result.code == 0, result.err
+    path.write_bytes(Path(result.json()["result"]["approval_file"]).read_bytes())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("author", "zed"), ("intent", "a harmless cleanup, nothing else")]
+)
+def test_approval_given_before_the_plan_was_edited_is_refused_naming_plan_digest(
+    cli: Cli, ws: Path, tmp_path: Path, field: str, value: str
+) -> None:
+    plan = cli_plan(cli, ws, DELETE_A)
+    bob = kept_copy(cli_approve(cli, ws, plan, "bob"), tmp_path / "bob.json")
+    assert cli_check(cli, ws, plan, "--approval", bob).code == 0
+    forge_plan(plan, recompute=True, **{field: value})
+    assert getattr(load_plan(plan), field) == value
+    before = read_tree(ws)
+    # Stored, it approves another version of the plan: not counted.
+    checked = cli_check(cli, ws, plan)
+    assert checked.code == 4, checked.err
+    assert checked.json()["result"]["approvals"]["approvers"] == []
+    # Presented, it is false: exit 6, naming the file and plan_digest.
+    for command in ("check", "apply"):
+        result = cli(command, plan, "-C", ws, "--json", "--approval", bob)
+        assert result.code == 6, (command, result.err)
+        assert error_of(result)["type"] == "invalid_approval"
+        assert error_of(result)["details"]["approval"] == str(bob)
+        assert "plan_digest" in result.err
+    assert cli("apply", plan, "-C", ws, "--json").code == 4
+    assert read_tree(ws) == before
+
+
+def test_forbid_self_approval_cannot_be_defeated_by_editing_the_author(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    plan = cli_plan(cli, ws, DELETE_A)
+    original = plan.read_bytes()
+    assert cli_approve(cli, ws, plan, AUTHOR).code == 6
+    bob = kept_copy(cli_approve(cli, ws, plan, "bob"), tmp_path / "bob.json")
+    stored_before = stored_files(ws)
+    before = read_tree(ws)
+
+    # The author edited, the digest left alone: the plan itself is refused, whatever the command.
+    forge_plan(plan, recompute=False, author="zed")
+    for args in (("check",), ("apply",), ("approve", "--by", AUTHOR)):
+        result = cli(args[0], plan, "-C", ws, "--json", *args[1:])
+        assert result.code == 6, (args, result.err)
+        assert "plan_digest mismatch" in result.err
+    assert stored_files(ws) == stored_before
+
+    # The digest recomputed too: approvals made for the original plan no longer count.
+    forge_plan(plan, recompute=True, author="zed")
+    assert cli_check(cli, ws, plan).code == 4
+    presented = cli_check(cli, ws, plan, "--approval", bob)
+    assert presented.code == 6
+    assert "plan_digest" in presented.err
+    # And an approval by the real author, made for the forged copy, cannot be carried back
+    # to the original plan.
+    own = save_approval(tmp_path / "own", approval_by(load_plan(plan), AUTHOR))
+    plan.write_bytes(original)
+    carried = cli_check(cli, ws, plan, "--approval", own)
+    assert carried.code == 6
+    assert "plan_digest" in carried.err
+    assert read_tree(ws) == before
+    assert cli_check(cli, ws, plan).code == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the approvals store: only what this workspace sealed
+
+
+def _policy_digest(cli: Cli, root: Path, plan: Path) -> str:
+    digest: str = cli_check(cli, root, plan).json()["result"]["policy"]["digest"]
+    return digest
+
+
+@pytest.mark.parametrize("how", ["unsealed", "sealed elsewhere", "edited after sealing"])
+def test_forged_approval_dropped_into_the_store_is_refused_by_check_and_apply(
+    cli: Cli, ws: Path, how: str
+) -> None:
+    plan_file = cli_plan(cli, ws, DELETE_A)
+    store = ws / ".agentos" / "approvals"
+    forged = make_approval(
+        load_plan(plan_file),
+        approver="mallory",
+        comment="lgtm",
+        policy_digest=_policy_digest(cli, ws, plan_file),
+        key=None,
+    )
+    if how == "unsealed":
+        path = save_approval(store, forged)
+    elif how == "sealed elsewhere":
+        # Any name will do: every file in the plan's folder is read.
+        path = store / "p1" / "zz-from-another-workspace.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(seal_approval(forged, ELSEWHERE).model_dump()))
+    else:
+        approved = cli_approve(cli, ws, plan_file, "bob")
+        assert approved.code == 0, approved.err
+        path = Path(approved.json()["result"]["approval_file"])
+        doc = json.loads(path.read_text())
+        path.write_text(json.dumps({**doc, "approver": "mallory"}))
+    before = read_tree(ws)
+    for command in ("check", "apply"):
+        result = cli(command, plan_file, "-C", ws, "--json")
+        assert result.code == 6, (command, result.err)
+        assert error_of(result)["type"] == "invalid_approval"
+        assert error_of(result)["details"]["approval"] == str(path)
+        assert "not sealed by this workspace: forged or altered" in result.err
+    assert read_tree(ws) == before
+    events = (ws / ".agentos" / "audit" / "audit.jsonl").read_text().splitlines()
+    assert not any(json.loads(e)["event"] == "apply.committed" for e in events)
+
+
+def test_an_approval_sealed_with_this_workspaces_key_counts(cli: Cli, ws: Path) -> None:
+    """The control for the test above: the same record, sealed here, is accepted — so the
+    refusal is the seal's doing. (Whoever can read the key can do this too: the key lives
+    outside the workspace for that reason.)"""
+    plan_file = cli_plan(cli, ws, DELETE_A)
+    approval = make_approval(
+        load_plan(plan_file),
+        approver="mallory",
+        comment="lgtm",
+        policy_digest=_policy_digest(cli, ws, plan_file),
+        key=None,
+    )
+    own_key = state_key(Workspace.open(ws).state_dir)
+    save_approval(ws / ".agentos" / "approvals", seal_approval(approval, own_key))
+    result = cli_check(cli, ws, plan_file)
+    assert result.code == 0, result.err
+    assert result.json()["result"]["approvals"]["approvers"] == ["mallory"]

@@ -182,6 +182,16 @@ def approve(
     *,
     by: Annotated[str, typer.Option("--by", help="Who approves (must be allowed by the policy).")],
     comment: Annotated[str, typer.Option("--comment", help="Why it is approved.")] = "",
+    sign: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign",
+            metavar="KEYFILE",
+            help="Sign the approval with this SSH key (ssh-keygen -Y sign), as git signs "
+            "commits; needed when the policy sets approvals.allowed_signers.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> Outcome:
     """Record an approval bound to this plan's exact bytes and the policy; refuses DENY plans."""
     from agentos.cli.show_cmd import resolve_plan_file
@@ -194,17 +204,26 @@ def approve(
     plan = load_plan(plan_file)
     loaded = load_policy(opts.policy, workspace)
     recorded = approve_plan(
-        plan, workspace, loaded, approver=by, comment=comment, key=approval_key()
+        plan,
+        workspace,
+        loaded,
+        approver=by,
+        comment=comment,
+        key=approval_key(),
+        ssh_key=sign,
     )
     result = gate_result(recorded.gate, str(plan_file), loaded.source)
     result["approval_file"] = str(recorded.path)
     result["approval"] = recorded.approval.model_dump(mode="json")
-    return Outcome(result=result, human=lambda out: _render_approved(out, recorded.gate, by))
+    result["signed_ssh"] = recorded.approval.ssh_signature is not None
+    return Outcome(result=result, human=lambda out: _render_approved(out, recorded.gate, by, sign))
 
 
-def _render_approved(out: Console, gate: GateResult, by: str) -> None:
+def _render_approved(out: Console, gate: GateResult, by: str, sign: Path | None) -> None:
     status = gate.approvals
     out.print(f"Approved {gate.decision.plan_id} by {by} ({gate.decision.checksum})")
+    if sign is not None:
+        out.print(f"  signed with the SSH key {sign}")
     if gate.decision.decision == "ALLOW":
         out.print("  (the plan needed no approval; the record is kept)")
     else:

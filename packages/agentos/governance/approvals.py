@@ -1,14 +1,23 @@
 """Approvals (SPEC §7): records bound to a plan's exact bytes, checked against the policy.
 
-An approval names the plan (``plan_id``), seals its bytes (``checksum``) and the policy it was
-given under (``policy_digest``). With a key (``AGENTOS_APPROVAL_KEY``) it carries an
-HMAC-SHA256 over all of that. Stored under ``.agentos/approvals/<plan_id>/``, one file per
-checksum and approver, so a re-approval by the same person replaces the earlier one.
+An approval names the plan (``plan_id``), seals its bytes (``checksum``), the rest of the plan
+(``plan_digest``: author, intent, risk, ...) and the policy it was given under
+(``policy_digest``). It may carry two signatures over all of that: an HMAC-SHA256 keyed with
+``AGENTOS_APPROVAL_KEY`` (``signature``, for CI tokens) and an SSH signature
+(``ssh_signature``: ``agentos approve --sign KEY``, verified against the policy's
+``approvals.allowed_signers`` the way git verifies SSH-signed commits).
 
-Validity is decided by ``assess_approvals``: an approval that names other bytes, a person the
-policy does not accept, the plan's own author, or a signature that does not verify is
-*invalid* (exit 6: someone presented something false). One given under another policy is
-*stale*: not counted, and the message says to approve again.
+``agentos approve`` stores approvals under ``.agentos/approvals/<plan_id>/``, one file per
+checksum and approver (a re-approval by the same person replaces the earlier one), each
+sealed with the workspace key (``agentos.statekey``): a file there that this workspace did
+not seal was forged or altered, and is refused. Approvals brought with ``--approval FILE``
+were made elsewhere: their seal (another workspace's, if any) is ignored, their signatures
+judge them.
+
+Validity is decided by ``assess_approvals``: an approval that names other bytes, another
+version of the plan, a person the policy does not accept, the plan's own author, or a
+signature that does not verify is *invalid* (exit 6: someone presented something false). One
+given under another policy is *stale*: not counted, and the message says to approve again.
 """
 
 from __future__ import annotations
@@ -16,10 +25,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import IntegrityError, UsageError
@@ -27,8 +38,24 @@ from agentos.governance.policy import Policy
 from agentos.model import Approval, ChangePlan
 from agentos.statefs import write_atomic
 
+if TYPE_CHECKING:
+    import subprocess
+
+    from agentos.statekey import StateKey
+
 KEY_ENV = "AGENTOS_APPROVAL_KEY"
 SIGNATURE_PREFIX = "hmac-sha256:"
+SEAL_PURPOSE = "approval"
+# The namespace of ``ssh-keygen -Y``: a signature made for git commits ("git") or anything
+# else cannot be replayed as an approval, nor an approval's as anything else.
+SSH_NAMESPACE = "agentos"
+SSH_ARMOR = b"-----BEGIN SSH SIGNATURE-----"
+# Long enough for a person to type a key's passphrase; ssh-keygen itself answers in ms.
+SSH_TIMEOUT = 120.0
+MAX_SAID_CHARS = 300
+
+# Runs ``ssh-keygen`` with these arguments and this standard input (injected for tests).
+SshRunner = Callable[[list[str], bytes], "subprocess.CompletedProcess[bytes]"]
 
 
 class InvalidApprovalError(IntegrityError):
@@ -38,10 +65,16 @@ class InvalidApprovalError(IntegrityError):
 
 
 def signing_payload(approval: Approval) -> bytes:
-    """The bytes a signature covers: the canonical record without its signature."""
+    """The bytes a signature covers: the canonical record without its signatures and seal."""
     return canonical_json(
         approval.model_dump(mode="json", exclude={"signature", "ssh_signature", "seal"})
     )
+
+
+def seal_payload(approval: Approval) -> bytes:
+    """The bytes the workspace seal covers: the canonical record without ``seal``, its
+    signatures included (so none can be stripped, added or swapped in the store)."""
+    return canonical_json(approval.model_dump(mode="json", exclude={"seal"}))
 
 
 def sign(approval: Approval, key: bytes) -> str:
@@ -73,6 +106,11 @@ def make_approval(
     return approval.model_copy(update={"signature": sign(approval, key)})
 
 
+def seal_approval(approval: Approval, key: StateKey) -> Approval:
+    """``approval`` sealed with the workspace key, as ``agentos approve`` stores it."""
+    return approval.model_copy(update={"seal": key.seal(SEAL_PURPOSE, seal_payload(approval))})
+
+
 def approval_path(directory: Path, approval: Approval) -> Path:
     """Where ``approval`` is stored: one file per plan, checksum and approver."""
     checksum = approval.checksum.removeprefix("sha256:")[:16]
@@ -81,7 +119,8 @@ def approval_path(directory: Path, approval: Approval) -> Path:
 
 
 def save_approval(directory: Path, approval: Approval) -> Path:
-    """Write ``approval`` durably and return its file."""
+    """Write ``approval`` durably as it is and return its file (a workspace's own store
+    takes only approvals sealed with ``seal_approval``)."""
     path = approval_path(directory, approval)
     text = json.dumps(approval.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     write_atomic(path, text.encode("utf-8"))
@@ -110,13 +149,36 @@ def read_approval(path: Path) -> Approval:
         ) from None
 
 
-def stored_approvals(directory: Path, plan: ChangePlan) -> list[tuple[str, Approval]]:
-    """The approvals stored for this plan's exact checksum, with their file names."""
+def stored_approvals(
+    directory: Path, plan: ChangePlan, key: StateKey
+) -> list[tuple[str, Approval]]:
+    """The approvals stored for this very plan (its checksum and plan_digest), with their
+    file names.
+
+    Every file in the plan's folder must carry ``key``'s seal, whichever version of the plan
+    it approves: one that does not was put there by hand (``InvalidApprovalError``, naming
+    it). Approvals of other versions (the plan was planned again) are not counted.
+    """
     folder = directory / plan.plan_id
-    prefix = plan.changeset.checksum.removeprefix("sha256:")[:16] + "-"
     if not folder.is_dir():
         return []
-    found = [(str(path), read_approval(path)) for path in folder.glob(f"{prefix}*.json")]
+    found: list[tuple[str, Approval]] = []
+    for path in sorted(folder.glob("*.json")):
+        approval = read_approval(path)
+        if not key.verify(SEAL_PURPOSE, seal_payload(approval), approval.seal):
+            why = "it has no seal" if approval.seal is None else "its seal does not verify"
+            reason = f"not sealed by this workspace: forged or altered ({why})"
+            raise InvalidApprovalError(
+                f"invalid approval {path} by {approval.approver!r}: {reason} — remove it and "
+                "approve again with 'agentos approve' (an approval made elsewhere is "
+                "presented with --approval FILE)",
+                details={"approval": str(path), "approver": approval.approver, "reason": reason},
+            )
+        if (approval.checksum, approval.plan_digest) == (
+            plan.changeset.checksum,
+            plan.plan_digest,
+        ):
+            found.append((str(path), approval))
     return sorted(found, key=lambda item: (item[1].approved_at, item[0]))
 
 
@@ -148,15 +210,149 @@ def approver_name_problem(name: str) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------------------------------------
+# SSH signatures (ssh-keygen -Y sign / verify, as git signs commits)
+
+
+def run_ssh_keygen(argv: list[str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed ``ssh-keygen`` with ``argv``, ``stdin`` as its input, for at most
+    ``SSH_TIMEOUT`` seconds; ``FileNotFoundError`` when there is none."""
+    import shutil
+    import subprocess
+
+    program = shutil.which("ssh-keygen")
+    if program is None:
+        raise FileNotFoundError("ssh-keygen")
+    return subprocess.run(  # noqa: S603 - a fixed program, our own arguments, no shell
+        [program, *argv], input=stdin, capture_output=True, timeout=SSH_TIMEOUT, check=False
+    )
+
+
+@dataclass(frozen=True)
+class AllowedSigners:
+    """The policy's allowed-signers file (git's format), and how to run ``ssh-keygen``."""
+
+    path: Path
+    runner: SshRunner = run_ssh_keygen
+
+
+def allowed_signers_of(
+    policy: Policy, root: Path, runner: SshRunner = run_ssh_keygen
+) -> AllowedSigners | None:
+    """``approvals.allowed_signers`` (relative to the workspace ``root``), or None if unset."""
+    name = policy.approvals.allowed_signers
+    if name is None:
+        return None
+    return AllowedSigners(root / name, runner)
+
+
+def sign_ssh(approval: Approval, key_file: Path, runner: SshRunner = run_ssh_keygen) -> Approval:
+    """``approval`` signed with the SSH key ``key_file`` over ``signing_payload``
+    (``ssh-keygen -Y sign -n agentos -f KEY``); ``UsageError`` naming the key if it cannot."""
+    path = key_file.expanduser()
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise UsageError(
+            f"--sign {key_file}: cannot read the SSH key ({exc.strerror or exc}); pass a key "
+            "file such as ~/.ssh/id_ed25519"
+        ) from None
+    argv = ["-Y", "sign", "-n", SSH_NAMESPACE, "-f", str(path)]
+    result = _ssh_keygen(runner, argv, signing_payload(approval), f"sign with {key_file}")
+    signature = result.stdout.strip()
+    if result.returncode != 0 or not signature.startswith(SSH_ARMOR):
+        raise UsageError(
+            f"--sign {key_file}: ssh-keygen could not sign with this key: {_said(result)}"
+        )
+    return approval.model_copy(
+        update={"ssh_signature": signature.decode("ascii", "replace") + "\n"}
+    )
+
+
+def ssh_signature_problem(approval: Approval, signers: AllowedSigners) -> str | None:
+    """Why ``approval`` is not SSH-signed by its ``approver`` as ``signers`` lists them
+    (None when it is): ``ssh-keygen -Y verify -I <approver>``, the payload on stdin."""
+    if approval.ssh_signature is None:
+        return (
+            "it is not signed with an SSH key, and approvals.allowed_signers is set; approve "
+            "with --sign KEY"
+        )
+    try:
+        signers.path.open("rb").close()
+    except OSError as exc:
+        raise UsageError(
+            f"approvals.allowed_signers: cannot read {signers.path} ({exc.strerror or exc}); "
+            "create it in git's allowed-signers format, or fix the policy"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="agentos-ssh-") as scratch:
+        signature = Path(scratch) / "approval.sig"
+        signature.write_text(approval.ssh_signature, encoding="utf-8")
+        argv = ["-Y", "verify", "-f", str(signers.path), "-I", approval.approver]
+        argv += ["-n", SSH_NAMESPACE, "-s", str(signature)]
+        result = _ssh_keygen(
+            signers.runner, argv, signing_payload(approval), "verify SSH-signed approvals"
+        )
+    if result.returncode == 0:
+        return None
+    return (
+        f"its SSH signature does not verify for {approval.approver!r} with {signers.path} "
+        f"(a key not listed for that principal, or altered after signing): {_said(result)}"
+    )
+
+
+def _ssh_keygen(
+    runner: SshRunner, argv: list[str], stdin: bytes, doing: str
+) -> subprocess.CompletedProcess[bytes]:
+    """``runner``'s result; what keeps ssh-keygen from answering is a ``UsageError``."""
+    import subprocess
+
+    try:
+        result = runner(argv, stdin)
+    except FileNotFoundError:
+        raise UsageError(
+            f"ssh-keygen is not installed: install OpenSSH (8.2 or newer) to {doing}"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(
+            f"ssh-keygen did not finish within {SSH_TIMEOUT:g}s; cannot {doing}"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot run ssh-keygen to {doing}: {exc.strerror or exc}") from None
+    if result.returncode != 0 and b"illegal option" in result.stderr:
+        raise UsageError(f"this ssh-keygen is too old to {doing}: install OpenSSH 8.2 or newer")
+    return result
+
+
+def _said(result: subprocess.CompletedProcess[bytes]) -> str:
+    """What ssh-keygen said, on one line."""
+    lines = (result.stderr + b"\n" + result.stdout).decode("utf-8", "replace").splitlines()
+    kept = [
+        line.strip() for line in lines if line.strip() and not line.startswith("Signing data on")
+    ]
+    text = "; ".join(kept) or f"exit status {result.returncode}"
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= MAX_SAID_CHARS else text[: MAX_SAID_CHARS - 3] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# validity
+
+
 def approval_problem(
-    approval: Approval, plan: ChangePlan, policy: Policy, key: bytes | None
+    approval: Approval,
+    plan: ChangePlan,
+    policy: Policy,
+    key: bytes | None,
+    *,
+    signers: AllowedSigners | None = None,
 ) -> str | None:
     """Why ``approval`` is invalid for ``plan`` under ``policy`` (None when it is valid).
 
-    What makes an approval false (other bytes, a signature that does not verify) counts
-    whatever the policy; the policy's own rules (approvers, self-approval, signatures
-    required) apply only to an approval given under this very policy — one given under
-    another is stale, not false.
+    What makes an approval false (other bytes, another version of the plan, an HMAC that does
+    not verify with ``key``) counts whatever the policy; the policy's own rules (approvers,
+    self-approval, signatures required, SSH signers) apply only to an approval given under
+    this very policy — one given under another is stale, not false. ``signers`` is the
+    policy's ``allowed_signers`` (required when the policy sets it).
     """
     if approval.plan_id != plan.plan_id:
         return f"it approves plan {approval.plan_id!r}, not {plan.plan_id!r}"
@@ -167,8 +363,9 @@ def approval_problem(
         )
     if approval.plan_digest != plan.plan_digest:
         return (
-            f"it approves another version of the plan ({approval.plan_digest}): its author, "
-            "intent or other details changed after approval — approve it again"
+            f"its plan_digest ({approval.plan_digest}) is not the plan's ({plan.plan_digest}): "
+            "the plan's author, intent or other details changed after approval — approve it "
+            "again"
         )
     if (
         approval.signature is not None
@@ -188,6 +385,10 @@ def approval_problem(
             return "it is not signed, and approvals.require_signature is set"
         if key is None:
             raise UsageError(f"the policy requires signed approvals; set {KEY_ENV} to verify them")
+    if rules.allowed_signers is not None:
+        if signers is None:
+            raise ValueError("approvals.allowed_signers is set: pass the allowed signers")
+        return ssh_signature_problem(approval, signers)
     return None
 
 
@@ -197,12 +398,14 @@ def assess_approvals(
     policy_digest: str,
     presented: list[tuple[str, Approval]],
     key: bytes | None,
+    *,
+    signers: AllowedSigners | None = None,
 ) -> ApprovalStatus:
     """Count the distinct valid approvers; ``InvalidApprovalError`` on the first invalid one."""
     approvers: list[str] = []
     stale: list[str] = []
     for source, approval in presented:
-        problem = approval_problem(approval, plan, policy, key)
+        problem = approval_problem(approval, plan, policy, key, signers=signers)
         if problem is not None:
             raise InvalidApprovalError(
                 f"invalid approval {source} by {approval.approver!r}: {problem}",

@@ -16,12 +16,17 @@ from agentos.governance.approvals import (
     KEY_ENV,
     ApprovalStatus,
     InvalidApprovalError,
+    SshRunner,
+    allowed_signers_of,
     approval_problem,
     approver_name_problem,
     assess_approvals,
     make_approval,
     read_approval,
+    run_ssh_keygen,
     save_approval,
+    seal_approval,
+    sign_ssh,
     stored_approvals,
 )
 from agentos.governance.facts import gather_facts
@@ -69,13 +74,25 @@ def run_gate(
     actor: str,
     command: str,
     key: bytes | None = None,
+    ssh_runner: SshRunner = run_ssh_keygen,
 ) -> GateResult:
-    """Decide, count approvals (stored and ``approval_files``), record ``gate.evaluated``."""
+    """Decide, count approvals (stored and ``approval_files``), record ``gate.evaluated``.
+
+    Stored approvals must carry this workspace's seal; ``approval_files`` were made
+    elsewhere and are judged by their signatures alone.
+    """
+    from agentos.statekey import state_key
+
     decision = decide_plan(plan, workspace, loaded)
     try:
-        presented: list[tuple[str, Approval]] = stored_approvals(workspace.approvals_dir, plan)
+        presented: list[tuple[str, Approval]] = stored_approvals(
+            workspace.approvals_dir, plan, state_key(workspace.state_dir)
+        )
         presented += [(str(path), read_approval(path)) for path in approval_files]
-        status = assess_approvals(plan, loaded.policy, loaded.digest, presented, key)
+        signers = allowed_signers_of(loaded.policy, workspace.root, ssh_runner)
+        status = assess_approvals(
+            plan, loaded.policy, loaded.digest, presented, key, signers=signers
+        )
     finally:
         record_decision(workspace, decision, actor=actor, command=command, policy=loaded)
     return GateResult(decision, status)
@@ -98,9 +115,13 @@ def approve_plan(
     approver: str,
     comment: str,
     key: bytes | None,
+    ssh_key: Path | None = None,
+    ssh_runner: SshRunner = run_ssh_keygen,
 ) -> RecordedApproval:
-    """Record ``approver``'s approval of ``plan``; refuse DENY plans and invalid approvals."""
+    """Record ``approver``'s approval of ``plan``, signed with the SSH key ``ssh_key`` when
+    given, sealed with the workspace key; refuse DENY plans and invalid approvals."""
     from agentos.audit.trail import AuditTrail
+    from agentos.statekey import state_key
 
     problem = approver_name_problem(approver)
     if problem is not None:
@@ -116,15 +137,25 @@ def approve_plan(
         )
     if loaded.policy.approvals.require_signature and key is None:
         raise UsageError(f"the policy requires signed approvals; set {KEY_ENV} to sign them")
+    signers = allowed_signers_of(loaded.policy, workspace.root, ssh_runner)
+    if signers is not None and ssh_key is None:
+        raise UsageError(
+            f"the policy requires SSH-signed approvals (approvals.allowed_signers: "
+            f"{signers.path}); approve with --sign KEYFILE, a key listed there for {approver!r}"
+        )
     approval = make_approval(
         plan, approver=approver, comment=comment, policy_digest=loaded.digest, key=key
     )
-    problem = approval_problem(approval, plan, loaded.policy, key)
+    if ssh_key is not None:
+        approval = sign_ssh(approval, ssh_key, ssh_runner)
+    problem = approval_problem(approval, plan, loaded.policy, key, signers=signers)
     if problem is not None:
         raise InvalidApprovalError(
             f"approval of {plan.plan_id} refused: {problem}",
             details={"plan_id": plan.plan_id, "approver": approver, "reason": problem},
         )
+    seal_key = state_key(workspace.state_dir)
+    approval = seal_approval(approval, seal_key)
     path = save_approval(workspace.approvals_dir, approval)
     AuditTrail(workspace.audit_dir).append(
         "approval.recorded",
@@ -135,12 +166,13 @@ def approve_plan(
             "approver": approver,
             "policy_digest": approval.policy_digest,
             "signed": approval.signature is not None,
+            "signed_ssh": approval.ssh_signature is not None,
             "comment": comment,
             "approval_file": str(path),
         },
     )
-    presented: list[tuple[str, Approval]] = stored_approvals(workspace.approvals_dir, plan)
-    status = assess_approvals(plan, loaded.policy, loaded.digest, presented, key)
+    presented = stored_approvals(workspace.approvals_dir, plan, seal_key)
+    status = assess_approvals(plan, loaded.policy, loaded.digest, presented, key, signers=signers)
     return RecordedApproval(approval, path, GateResult(decision, status))
 
 
