@@ -14,14 +14,22 @@ unset (always, outside tests) a point costs one dict lookup.
 
 ``AGENTOS_FAULTS_TRACE=FILE`` appends the name of every point reached to ``FILE``, one per
 line, so a test can enumerate every crash state of a run.
+
+``fs_event`` is the other hook: the only two modules that write (``executor/fsops.py`` for
+workspace files, ``statefs`` for agentos's own) report each operation that changes the disk
+— create, append, truncate, fsync, rename, link, unlink, mkdir, rmdir, chmod, directory
+fsync — to a recorder a test installs with ``recording_fs``. The power-loss tests replay the
+record to build every state that losing unsynced data allows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +118,26 @@ def _pause(name: str) -> None:
 def reset_hits() -> None:
     """Forget how often each point was reached (for tests that fork)."""
     _hits.clear()
+
+
+FsRecorder = Callable[[str, tuple[object, ...]], None]
+_recorder: FsRecorder | None = None
+
+
+def fs_event(kind: str, *args: object) -> None:
+    """Report one disk-changing operation to the installed recorder (tests only)."""
+    recorder = _recorder
+    if recorder is not None:
+        with _lock:
+            recorder(kind, args)
+
+
+@contextlib.contextmanager
+def recording_fs(recorder: FsRecorder) -> Iterator[None]:
+    """Send every ``fs_event`` of this process to ``recorder`` for the block."""
+    global _recorder  # noqa: PLW0603 - one process-wide hook, like the fault registry
+    previous, _recorder = _recorder, recorder
+    try:
+        yield
+    finally:
+        _recorder = previous

@@ -146,7 +146,7 @@ def _read_key(directory: Path, workspace_id: str, state_dir: Path) -> bytes:
 def _create(state_dir: Path, directory: Path) -> str:
     """A new workspace id and key: the key first, then the id that names it, each linked
     into place so that a concurrent first use ends with one id and its key."""
-    from agentos.statefs import ensure_private_dir, link_new
+    from agentos.statefs import ensure_private_dir, link_new, unlink
 
     workspace_id = os.urandom(16).hex()
     try:
@@ -171,5 +171,5 @@ def _create(state_dir: Path, directory: Path) -> str:
     if chosen != workspace_id:
         # Another process won the race; its key is the workspace's, ours is unused.
         with contextlib.suppress(OSError):
-            _key_path(directory, workspace_id).unlink()
+            unlink(_key_path(directory, workspace_id))
     return chosen

@@ -174,7 +174,7 @@ def git_head(root: Path) -> str | None:
 
 def ensure_state_dir(workspace: Workspace) -> Path:
     """Create ``.agentos/`` if needed, with a ``.gitignore`` so git never tracks its contents."""
-    from agentos.statefs import ensure_dir, write_atomic
+    from agentos.statefs import chmod, ensure_dir, write_atomic
 
     state = workspace.state_dir
     if state.is_symlink():
@@ -188,7 +188,7 @@ def ensure_state_dir(workspace: Workspace) -> Path:
     created = not state.exists()
     ensure_dir(state)
     if created:
-        state.chmod(0o700)  # backups copy the workspace's files, private ones included
+        chmod(state, 0o700)  # backups copy the workspace's files, private ones included
     ignore = state / ".gitignore"
     if not ignore.exists():
         write_atomic(ignore, b"# agentos state: never committed\n*\n")

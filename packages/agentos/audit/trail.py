@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentos import statefs
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import AuditChainError, BusyError
 from agentos.faults import fault_point
@@ -175,15 +176,7 @@ class AuditTrail:
         record["hash"] = event_hash(prev, canonical_json(record))
         line = canonical_json(record) + b"\n"
         fault_point("audit.append.before")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            view = memoryview(line)
-            while view:
-                view = view[os.write(fd, view) :]
-            if self.durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        statefs.append(self.path, line, durable=self.durable)
         if seq == 0 and self.durable:
             fsync_dir(self.directory)
         fault_point("audit.append.after")
@@ -231,10 +224,7 @@ class AuditTrail:
             # A torn write from a crash. Only now, with the complete events shown to agree with
             # HEAD, is it known to be unacknowledged and safe to drop; otherwise we raised above
             # and left the evidence in place.
-            with self.path.open("r+b") as handle:
-                handle.truncate(complete_end)
-                if self.durable:
-                    os.fsync(handle.fileno())
+            statefs.truncate(self.path, complete_end, durable=self.durable)
         return seq, digest
 
     def _chain_onto(self, head: tuple[int, str] | None, tail: bytes) -> tuple[int, str]:
