@@ -93,6 +93,11 @@ def state_key(state_dir: Path) -> StateKey:
     return key
 
 
+def key_file(state_dir: Path) -> Path:
+    """The file holding ``state_dir``'s key (made, with the workspace id, if need be)."""
+    return _key_path(key_dir(), state_key(state_dir).workspace_id)
+
+
 def forget_keys() -> None:
     """Drop the keys this process has read (tests that remove or move key files)."""
     _cache.clear()

@@ -254,7 +254,14 @@ def test_init_writes_policy_state_and_gitignore_idempotently(cli: Cli, workspace
     first = cli("init", "-C", workspace, "--json")
     assert first.code == 0, first.err
     res = first.json()["result"]
-    assert set(res) == {"workspace", "created", "unchanged", "allowed_paths"}
+    assert set(res) == {"workspace", "created", "unchanged", "allowed_paths", "key"}
+    # The workspace key: outside the workspace, private, named by .agentos/workspace.id.
+    key = Path(res["key"])
+    workspace_id = (workspace / ".agentos" / "workspace.id").read_text().strip()
+    assert key.name == f"{workspace_id}.key"
+    assert not key.is_relative_to(workspace)
+    assert (key.stat().st_mode & 0o777, len(key.read_bytes())) == (0o600, 32)
+    assert key.parent.stat().st_mode & 0o777 == 0o700
     assert res["allowed_paths"] == [".gitignore", "README.md", "docs/**", "src/**", "agent/**"]
     policy = yaml.safe_load((workspace / "agent" / "policies" / "default.yaml").read_text())
     assert policy["executor"]["allowed_paths"] == res["allowed_paths"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos.cli.app import app
@@ -19,9 +20,12 @@ def init(opts: GlobalOptions) -> Outcome:
     """Write agent/policies/default.yaml, create .agentos/, add it to .gitignore."""
     from agentos.audit.trail import AuditTrail
     from agentos.bootstrap import init_workspace
+    from agentos.statekey import key_file
 
     workspace = opts.workspace()
     report = init_workspace(workspace)
+    # The key that seals .agentos/ lives outside the workspace; made here if it is new.
+    key = key_file(workspace.state_dir)
     if report.created:
         AuditTrail(workspace.audit_dir).append(
             "workspace.initialised",
@@ -33,13 +37,15 @@ def init(opts: GlobalOptions) -> Outcome:
         "created": report.created,
         "unchanged": report.unchanged,
         "allowed_paths": report.allowed_paths,
+        "key": str(key),
     }
-    return Outcome(result=result, human=lambda out: _render(out, report))
+    return Outcome(result=result, human=lambda out: _render(out, report, key))
 
 
-def _render(out: Console, report: InitReport) -> None:
+def _render(out: Console, report: InitReport, key: Path) -> None:
     if not report.created:
         out.print("Already initialised; nothing changed.")
+        out.print(f"workspace key: {key}", highlight=False)
         return
     for item in report.created:
         out.print(f"created   {item}")
@@ -47,4 +53,8 @@ def _render(out: Console, report: InitReport) -> None:
         out.print(f"unchanged {item}")
     if report.allowed_paths:
         out.print(f"allowed_paths: {', '.join(report.allowed_paths)}")
+    out.print(
+        f"workspace key: {key} (outside the workspace; it seals .agentos/ — keep it private)",
+        highlight=False,
+    )
     out.print("Next: agentos plan <patch> to plan a change.")
