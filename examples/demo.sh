@@ -201,8 +201,24 @@ EOF
 run agentos plan "$scratch/fixed.yaml" --plan-id demo-fixed -q
 run agentos apply demo-fixed
 
-step "18. the audit trail: every step above, hash-chained"
+step "18. agentos's own state is sealed: a record written by hand is refused (exit 6)"
+say "Journals, records, approvals and the audit HEAD carry a seal made with a key kept outside"
+say "the workspace (agentos init printed where). A hand-written 'already applied' record:"
+python3 - <<'EOF'
+import json
+from pathlib import Path
+forged = {"plan_id": "demo-readme", "checksum": "sha256:" + "0" * 64, "execution_id": "exec-0",
+          "status": "committed", "attempts": 1, "updated_at": "2026-01-01T00:00:00+00:00",
+          "committed_at": "2026-01-01T00:00:00+00:00"}
+Path(".agentos/idempotency/demo-readme.json").write_text(json.dumps(forged))
+EOF
+expect_exit 6 agentos apply demo-readme
+rm .agentos/idempotency/demo-readme.json
+
+step "19. the audit trail: every step above, hash-chained, its head sealed and anchored"
 run agentos audit show --limit 12
-run agentos audit verify
+say "CI keeps the head where the workspace cannot reach it, and checks it later:"
+run agentos audit anchor -o "$scratch/audit.anchor"
+run agentos audit verify --anchor "$scratch/audit.anchor"
 
 printf '\n%sDemo complete.%s Scratch workspace kept at %s\n' "$bold" "$reset" "$ws"
