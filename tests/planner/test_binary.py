@@ -2,6 +2,8 @@
 
 Deltas are built by hand here (copy and insert instructions), wrapped into complete binary
 patches, and fed both to agentos and to ``git apply``: each must accept or refuse alike.
+Zip bombs (a few hundred KB declaring hundreds of MB) are refused from their headers, and
+inflation never goes past ``max_file_bytes``.
 """
 
 from __future__ import annotations
@@ -17,17 +19,22 @@ from pathlib import Path
 import pytest
 
 from agentos.digest import git_blob_sha1
-from agentos.errors import AgentosError
+from agentos.errors import AgentosError, InputTooLargeError, PatchParseError
 from agentos.planner.binary import (
     BinaryHunk,
     BinaryPatchError,
+    BinaryTooLargeError,
     apply_binary_hunk,
     apply_delta,
     decode_line,
+    delta_target_size,
     inflate,
+    inflate_delta,
+    max_delta_bytes,
 )
 from agentos.planner.diff import parse_diff
 from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.tree import PlanLimits
 from agentos.workspace import Workspace
 from conftest import GIT_ENV, needs_git, run_git
 from helpers import materialise, read_tree, write_tree
@@ -48,9 +55,42 @@ def encode_line(chunk: bytes) -> bytes:
 
 def encode_hunk(method: str, payload: bytes) -> bytes:
     """A ``literal``/``delta`` block: header, base85 lines of the deflated payload, blank line."""
-    deflated = zlib.compress(payload, 9)
+    return encode_deflated(method, len(payload), zlib.compress(payload, 9))
+
+
+def encode_deflated(method: str, size: int, deflated: bytes) -> bytes:
+    """A ``literal``/``delta`` block declaring ``size`` for an already deflated payload."""
     lines = [encode_line(deflated[i : i + 52]) + b"\n" for i in range(0, len(deflated), 52)]
-    return b"%s %d\n" % (method.encode(), len(payload)) + b"".join(lines) + b"\n"
+    return b"%s %d\n" % (method.encode(), size) + b"".join(lines) + b"\n"
+
+
+MIB = 1 << 20
+
+
+def zero_stream(size: int) -> bytes:
+    """A zlib stream of ``size`` zero bytes (whole MiB), built without deflating them all:
+    with a full flush after each MiB, every MiB deflates to the same block of ~1 KB."""
+    packer = zlib.compressobj(9)
+    head = packer.compress(bytes(MIB)) + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(bytes(MIB)) + packer.flush(zlib.Z_FULL_FLUSH)
+    final = packer.flush()[:-4]  # the last, empty block; its checksum is for 2 MiB only
+    adler = (size % 65521) << 16 | 1  # Adler-32 of zeros: a stays 1, b counts the bytes
+    return head + block * (size // MIB - 1) + final + adler.to_bytes(4, "big")
+
+
+def bomb_patch(size: int, path: str = "a.bin") -> bytes:
+    """A git patch creating ``path`` from a ``literal`` hunk of ``size`` zeros, as git
+    writes it (with the reverse ``literal 0`` hunk): ~650 KB for 500 MiB."""
+    return (
+        (
+            f"diff --git a/{path} b/{path}\n"
+            "new file mode 100644\n"
+            f"index {'0' * 40}..{'1' * 40}\n"
+            "GIT binary patch\n"
+        ).encode()
+        + encode_deflated("literal", size, zero_stream(size))
+        + b"literal 0\nHcmV?d00001\n\n"
+    )
 
 
 def binary_patch(path: str, old: bytes, new: bytes, method: str, payload: bytes) -> bytes:
@@ -442,3 +482,168 @@ def test_binary_patch_without_its_blank_line_is_corrupt(workspace: Path) -> None
         agentos_plan(workspace, patch)
     assert caught.value.exit_code == 2
     assert "missing the blank line" in caught.value.message
+
+
+# -- limits: nothing inflates past max_file_bytes -------------------------------------------
+
+LIMIT = MIB
+
+
+def test_inflate_refuses_a_declared_size_over_the_limit_before_inflating() -> None:
+    # Not even zlib: only the declared size was looked at.
+    with pytest.raises(BinaryTooLargeError) as caught:
+        inflate(b"not zlib at all", 524_288_000, limit=LIMIT)
+    assert (caught.value.declared, caught.value.limit) == (524_288_000, LIMIT)
+    assert inflate(zlib.compress(b"x" * LIMIT), LIMIT, limit=LIMIT) == b"x" * LIMIT
+
+
+def test_inflate_under_a_limit_never_makes_more_than_the_limit() -> None:
+    bomb = zero_stream(64 * MIB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(BinaryPatchError, match=f"more than the {LIMIT} bytes"):
+            inflate(bomb, LIMIT, limit=LIMIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # zlib gathers what it inflates in blocks and joins them: twice the limit at most.
+    assert peak < 2 * LIMIT + 256 * 1024, f"inflating used {peak} bytes"
+
+
+def test_max_delta_bytes_allows_the_longest_valid_delta() -> None:
+    # Every instruction makes a byte at least, and a copy of one byte takes 8 at most.
+    longest = delta(1 << 24, 3, *[copy(0x01020304, 1)] * 3)
+    assert len(longest) <= max_delta_bytes(3)
+    assert max_delta_bytes(LIMIT) == 20 + 8 * LIMIT
+
+
+def test_inflate_delta_refuses_an_oversized_delta_before_inflating() -> None:
+    with pytest.raises(BinaryTooLargeError, match="delta of") as caught:
+        inflate_delta(b"not zlib at all", max_delta_bytes(LIMIT) + 1, limit=LIMIT)
+    assert caught.value.declared == max_delta_bytes(LIMIT) + 1
+
+
+def test_inflate_delta_reads_the_target_size_before_inflating_the_rest() -> None:
+    header = varint(0) + varint(1 << 40)  # a 1 TiB result from an empty file
+    packer = zlib.compressobj(9)
+    payload = packer.compress(header)
+    payload += b"".join(packer.compress(bytes(MIB)) for _ in range(8)) + packer.flush()
+    declared = len(header) + 8 * MIB  # within max_delta_bytes: only the header says no
+    tracemalloc.start()
+    try:
+        with pytest.raises(BinaryTooLargeError, match="result of") as caught:
+            inflate_delta(payload, declared, limit=LIMIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.declared == 1 << 40
+    assert peak < 64 * 1024, f"inflating used {peak} bytes"
+
+
+def test_inflate_delta_checks_a_size_header_padded_past_twenty_bytes() -> None:
+    # Git reads size headers of any length; this target size starts after 25 bytes.
+    data = b"\x80" * 24 + b"\x00" + varint(LIMIT + 1) + insert(b"x")
+    assert delta_target_size(data) == LIMIT + 1
+    with pytest.raises(BinaryTooLargeError, match="result of"):
+        inflate_delta(zlib.compress(data), len(data), limit=LIMIT)
+
+
+def test_inflate_delta_within_the_limit() -> None:
+    data = delta(3, 6, copy(0, 3), copy(0, 3))
+    assert inflate_delta(zlib.compress(data), len(data), limit=6) == data
+    with pytest.raises(BinaryTooLargeError, match="result of 6 bytes"):
+        inflate_delta(zlib.compress(data), len(data), limit=5)
+    assert delta_target_size(b"\x83") is None  # cut short: apply_delta reports it
+
+
+def test_a_literal_bomb_is_refused_from_its_header() -> None:
+    assert zlib.decompress(zero_stream(3 * MIB)) == bytes(3 * MIB)  # the bombs are real
+    patch = bomb_patch(500 * MIB)
+    assert 600_000 < len(patch) < 700_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputTooLargeError) as caught:
+            parse_diff(patch, source="big.diff")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.message == (
+        "big.diff: a.bin: the binary patch declares 524288000 bytes, more than "
+        "writegate.content.max_file_bytes (1048576); nothing was planned"
+    )
+    assert caught.value.exit_code == 3
+    assert caught.value.kind == "input_too_large"
+    assert peak < 8 * MIB, f"parsing used {peak} bytes"
+
+
+def test_the_file_limit_comes_from_plan_limits() -> None:
+    patch = binary_patch("blob.bin", b"", b"x" * 200, "literal", b"x" * 200)
+    (parsed,) = parse_diff(patch, source="p.diff", limits=PlanLimits(max_file_bytes=200))
+    assert parsed.binary == BinaryHunk(method="literal", data=b"x" * 200)
+    with pytest.raises(InputTooLargeError, match=r"\(199\); nothing was planned"):
+        parse_diff(patch, source="p.diff", limits=PlanLimits(max_file_bytes=199))
+
+
+def test_a_delta_declaring_a_large_result_is_refused() -> None:
+    data = delta(len(OLD_BLOB), 2 * LIMIT, *[copy(0, len(OLD_BLOB))] * 2048)
+    patch = binary_patch("blob.bin", OLD_BLOB, b"", "delta", data)
+    with pytest.raises(InputTooLargeError) as caught:
+        parse_diff(patch, source="d.diff")
+    assert caught.value.message == (
+        "d.diff: blob.bin: the binary delta declares a result of 2097152 bytes, more than "
+        "writegate.content.max_file_bytes (1048576); nothing was planned"
+    )
+
+
+def test_a_delta_longer_than_any_valid_one_is_refused_from_its_header() -> None:
+    patch = binary_patch("blob.bin", OLD_BLOB, b"", "delta", delta(len(OLD_BLOB), 1, insert(b"x")))
+    patch = patch.replace(b"delta 5\n", b"delta 8388629\n")
+    with pytest.raises(InputTooLargeError, match="declares a delta of 8388629 bytes"):
+        parse_diff(patch, source="d.diff")
+
+
+def test_a_reverse_hunk_bomb_is_skipped_not_inflated(workspace: Path) -> None:
+    """Git's reverse hunk is never used: a huge one is neither inflated nor refused."""
+    forward = encode_hunk("literal", b"new")
+    reverse = encode_deflated("literal", 500 * MIB, zero_stream(500 * MIB))
+    write_tree(workspace, {"blob.bin": OLD_BLOB})
+    patch = binary_patch("blob.bin", OLD_BLOB, b"new", "literal", b"new")
+    patch = patch.replace(forward, forward + reverse)
+    tracemalloc.start()
+    try:
+        assert agentos_plan(workspace, patch) == b"new"
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * MIB, f"planning used {peak} bytes"
+    # One within the limit is still checked, as git checks it.
+    corrupt = b"literal 5\n" + encode_line(b"not zlib") + b"\n\n"
+    with pytest.raises(PatchParseError, match="corrupt"):
+        parse_diff(patch.replace(reverse, corrupt), source="p.diff")
+
+
+def test_binary_hunks_of_one_diff_stay_within_what_a_plan_can_hold() -> None:
+    limits = PlanLimits(max_file_bytes=1000, max_files_touched=3)
+    patches = [binary_patch(f"f{n}.bin", b"", bytes(800), "literal", bytes(800)) for n in range(4)]
+    assert len(parse_diff(b"".join(patches[:3]), source="p.diff", limits=limits)) == 3
+    with pytest.raises(InputTooLargeError) as caught:
+        parse_diff(b"".join(patches), source="p.diff", limits=limits)
+    assert caught.value.message == (
+        "p.diff: f3.bin: the plan's new contents would reach 3200 bytes, more than "
+        "executor.constraints.max_files_touched (3) files of writegate.content.max_file_bytes "
+        "(1000) could hold; nothing was planned"
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        (b"literal " + b"9" * 5000 + b"\n", "the size is too large a number"),
+        (b"literal 99999999999999999999\n", "the size is too large a number"),
+    ],
+)
+def test_a_size_too_long_to_be_a_number_is_corrupt(header: bytes, words: str) -> None:
+    patch = binary_patch("blob.bin", OLD_BLOB, b"new", "literal", b"new")
+    patch = patch.replace(b"literal 3\n", header)
+    with pytest.raises(PatchParseError, match=words):
+        parse_diff(patch, source="p.diff")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal
 
 import typer
 
@@ -16,37 +18,107 @@ from agentos.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from agentos.governance.policy import Policy
     from agentos.model import ChangePlan
     from agentos.planner.plan import PlanInput
+    from agentos.planner.tree import PlanLimits
 
 FORMATS = ("auto", "diff", "codex", "manifest", "edits")
+# Read in pieces, so a huge limit never allocates in advance what a small input does not need.
+_READ_CHUNK = 1 << 24
 
 
-def read_inputs(names: list[str], fmt: str) -> tuple[PlanInput, ...]:
-    """Read every input (``-`` is stdin, read once) into ``PlanInput`` values."""
-    from agentos.planner.plan import PlanInput
+def read_inputs(names: list[str], fmt: str, *, max_input_bytes: int) -> tuple[PlanInput, ...]:
+    """Read every input (``-`` is stdin, read once) into ``PlanInput`` values.
+
+    No input is read past ``max_input_bytes``, nor all of them together: one byte more than
+    what is left says it is too large (``InputTooLargeError``), so a huge file or an endless
+    stream is never read whole; a regular file is refused by its size without reading it.
+    """
+    from agentos.planner.plan import PlanInput, input_too_large
 
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
     inputs = []
     stdin_used = False
+    left = max_input_bytes
     for name in names:
+        size: int | None = None
         if name == "-":
             if stdin_used:
                 raise UsageError("'-' (stdin) can be given only once")
             stdin_used = True
-            data = sys.stdin.buffer.read()
+            data = read_bounded(sys.stdin.buffer, left + 1)
         else:
-            try:
-                data = Path(name).read_bytes()
-            except FileNotFoundError:
-                raise UsageError(f"input file {name!r} does not exist") from None
-            except IsADirectoryError:
-                raise UsageError(f"input {name!r} is a directory; pass a patch file") from None
-            except OSError as exc:
-                raise UsageError(f"cannot read input {name!r}: {exc.strerror}") from None
+            data, size = _read_file(name, left)
+        if len(data) > left or (size is not None and size > left):
+            used = max_input_bytes - left
+            known = used + size if size is not None and size > left else None
+            raise input_too_large(name, max_input_bytes, size=known, total=used > 0)
+        left -= len(data)
         inputs.append(PlanInput(name=name, data=data, format=fmt))  # type: ignore[arg-type]
     return tuple(inputs)
+
+
+def _read_file(name: str, left: int) -> tuple[bytes, int | None]:
+    """At most ``left + 1`` bytes of the file ``name``, and its size when it is a regular file
+    (nothing is read when that size is over ``left``)."""
+    try:
+        with Path(name).open("rb") as stream:
+            info = os.fstat(stream.fileno())
+            size = info.st_size if stat.S_ISREG(info.st_mode) else None
+            if size is not None and size > left:
+                return b"", size
+            return read_bounded(stream, left + 1, expect=size or 0), size
+    except FileNotFoundError:
+        raise UsageError(f"input file {name!r} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"input {name!r} is a directory; pass a patch file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read input {name!r}: {exc.strerror}") from None
+
+
+def read_bounded(stream: BinaryIO, most: int, *, expect: int = 0) -> bytes:
+    """Up to ``most`` bytes of ``stream``: all of it when it is shorter. ``expect``, the size
+    it is known to have, lets a file be read in one piece (no copy to join pieces)."""
+    chunks: list[bytes] = []
+    left = most
+    piece = max(_READ_CHUNK, expect + 1)
+    while left > 0:
+        chunk = stream.read(min(left, piece))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def plan_limits(policy: Policy) -> PlanLimits:
+    """The planner's limits, as plain values taken from the policy."""
+    from agentos.planner.tree import PlanLimits
+
+    content = policy.writegate.content
+    return PlanLimits(
+        max_file_bytes=content.max_file_bytes,
+        max_input_bytes=content.max_input_bytes,
+        max_files_touched=policy.executor.constraints.max_files_touched,
+    )
+
+
+def check_author(author: str) -> str:
+    """``author`` when it is a usable name (the rules approvers' names follow), else a
+    ``UsageError`` naming ``--author``."""
+    from agentos.governance.approvals import approver_name_problem
+
+    problem = approver_name_problem(author)
+    if problem is None:
+        return author
+    if not author.strip():
+        problem = "the name is empty"
+    raise UsageError(
+        f"--author: {problem}; pass the name of the person the change is attributed to "
+        "(default: the OS user)"
+    )
 
 
 @command(app, "plan")
@@ -74,7 +146,12 @@ def plan(
         typer.Option("--plan-id", help="Set the plan id (e.g. a CI build or PR number)."),
     ] = None,
     author: Annotated[
-        str | None, typer.Option("--author", help="Who proposes the change (default: OS user).")
+        str | None,
+        typer.Option(
+            "--author",
+            help="Who proposes the change (default: the OS user); in CI, the person it is "
+            "attributed to, so they cannot approve it themselves.",
+        ),
     ] = None,
     output: Annotated[
         Path | None,
@@ -100,15 +177,19 @@ def plan(
     from agentos.planner.plan import plan as make_plan
 
     workspace = opts.workspace()
+    checked_author = check_author(author if author is not None else current_user())
+    policy = load_policy(opts.policy, workspace)
+    limits = plan_limits(policy.policy)
     request = PlanRequest(
         workspace=workspace,
-        inputs=read_inputs(inputs, input_format),
-        author=author or current_user(),
+        inputs=read_inputs(inputs, input_format, max_input_bytes=limits.max_input_bytes),
+        author=checked_author,
         intent=intent,
         plan_id=plan_id,
         strip=strip,
+        limits=limits,
     )
-    made = make_plan(request, load_policy(opts.policy, workspace), output=output)
+    made = make_plan(request, policy, output=output)
     result = plan_result(made.plan, made.plan_file)
     result["decision"] = made.decision.decision
     result["findings"] = [finding_row(f) for f in made.decision.findings]

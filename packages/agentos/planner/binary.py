@@ -1,4 +1,9 @@
-"""``GIT binary patch`` payloads: base85 lines, zlib, and git's copy/insert delta format."""
+"""``GIT binary patch`` payloads: base85 lines, zlib, and git's copy/insert delta format.
+
+A hunk's header declares the size it inflates to, and a delta's own header the size of its
+result; both are checked against a limit before anything is inflated, and inflation never
+goes past the declared size, so a small hostile payload cannot expand without bound.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,41 @@ _BYTES_PER_GROUP = 4
 _CHARS_PER_GROUP = 5
 # Git refuses a delta shorter than this (two size headers and one instruction).
 _DELTA_SIZE_MIN = 4
+# A size header of up to 64 bits takes at most 10 bytes; a delta opens with two of them.
+_DELTA_HEADER_MAX = 20
+# Every delta instruction makes at least one byte of the result and takes at most 8 bytes
+# (a copy: its opcode, four offset and three size bytes).
+_DELTA_BYTES_PER_RESULT_BYTE = 8
 
 
 class BinaryPatchError(Exception):
     """A binary hunk is corrupt or does not fit its pre-image (a message without the path)."""
 
 
+class BinaryTooLargeError(BinaryPatchError):
+    """A binary hunk declares more than the file-size limit it is read under allows.
+
+    ``what`` opens the sentence ("the binary patch declares"), ``declared`` is the size it
+    names, ``limit`` the largest file allowed and ``note`` says more when the bound broken is
+    derived from it; the caller adds the input, the path and the policy key.
+    """
+
+    def __init__(self, what: str, declared: int, limit: int, note: str = "") -> None:
+        super().__init__(f"{what} {declared} bytes, more than the limit of {limit}{note}")
+        self.what = what
+        self.declared = declared
+        self.limit = limit
+        self.note = note
+
+
+Method = Literal["literal", "delta"]
+
+
 @dataclass(frozen=True)
 class BinaryHunk:
     """One ``literal N`` or ``delta N`` block, already inflated."""
 
-    method: Literal["literal", "delta"]
+    method: Method
     data: bytes
 
 
@@ -47,12 +76,16 @@ def decode_line(line: bytes) -> bytes:
     return decoded[:count]
 
 
-def inflate(data: bytes, expected_size: int) -> bytes:
+def inflate(data: bytes, expected_size: int, *, limit: int | None = None) -> bytes:
     """Decompress a hunk and check it has the size its header announced.
 
+    With ``limit``, an announced size above it is refused before anything is inflated.
     Inflation stops one byte past the announced size, so a small hostile payload cannot
     expand without bound; like git, bytes after the end of the zlib stream are ignored.
     """
+    refusal = oversize("literal", expected_size, limit) if limit is not None else None
+    if refusal is not None:
+        raise refusal
     stream = zlib.decompressobj()
     try:
         out = stream.decompress(data, expected_size + 1)
@@ -69,6 +102,72 @@ def inflate(data: bytes, expected_size: int) -> bytes:
             f"the data inflates to {len(out)} bytes, the header says {expected_size}"
         )
     return out
+
+
+def max_delta_bytes(limit: int) -> int:
+    """The longest a valid delta can be whose result is at most ``limit`` bytes."""
+    return _DELTA_HEADER_MAX + _DELTA_BYTES_PER_RESULT_BYTE * limit
+
+
+def oversize(method: Method, size: int, limit: int) -> BinaryTooLargeError | None:
+    """Why a block whose header declares ``size`` cannot make a file within ``limit``
+    (None when it can): judged from the header alone, before anything is inflated."""
+    if method == "literal":
+        return (
+            BinaryTooLargeError("the binary patch declares", size, limit) if size > limit else None
+        )
+    longest = max_delta_bytes(limit)
+    if size > longest:
+        note = f" (a delta for a file within it is at most {longest} bytes)"
+        return BinaryTooLargeError("the binary patch declares a delta of", size, limit, note)
+    return None
+
+
+def inflate_block(method: Method, data: bytes, size: int, *, limit: int) -> tuple[bytes, int]:
+    """Inflate a ``literal`` or ``delta`` block whose header declares ``size``, for a file of
+    at most ``limit`` bytes; returns the payload and how many bytes it stands for (the delta
+    and the result it declares). ``BinaryTooLargeError`` before inflating past the limit."""
+    if method == "literal":
+        return inflate(data, size, limit=limit), size
+    payload = inflate_delta(data, size, limit=limit)
+    return payload, size + (delta_target_size(payload) or 0)
+
+
+def inflate_delta(data: bytes, expected_size: int, *, limit: int) -> bytes:
+    """Decompress a ``delta`` hunk whose result may be at most ``limit`` bytes.
+
+    The announced size is checked first (no valid delta for such a result can be longer
+    than ``max_delta_bytes``), then the target size in the delta's own header, read by
+    inflating its first bytes only; both before the rest is inflated.
+    """
+    refusal = oversize("delta", expected_size, limit)
+    if refusal is not None:
+        raise refusal
+    try:
+        head = zlib.decompressobj().decompress(data, min(expected_size, _DELTA_HEADER_MAX))
+    except zlib.error:
+        head = b""  # inflate below says what is wrong with it
+    _check_target_size(head, limit)
+    payload = inflate(data, expected_size)
+    # A size header padded past its usual length is only complete in the whole payload.
+    _check_target_size(payload, limit)
+    return payload
+
+
+def delta_target_size(delta: bytes) -> int | None:
+    """The size of the result a delta's header declares (None when the header is cut short;
+    ``apply_delta`` says so)."""
+    try:
+        _, pos = _varint(delta, 0)
+        return _varint(delta, pos)[0]
+    except BinaryPatchError:
+        return None
+
+
+def _check_target_size(delta: bytes, limit: int) -> None:
+    target_size = delta_target_size(delta)
+    if target_size is not None and target_size > limit:
+        raise BinaryTooLargeError("the binary delta declares a result of", target_size, limit)
 
 
 def _varint(delta: bytes, pos: int) -> tuple[int, int]:

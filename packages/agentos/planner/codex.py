@@ -5,7 +5,8 @@ File`` sections (an update may ``Move to`` another path) whose ``@@`` chunks are
 Codex locates them: exact lines first, then ignoring trailing whitespace, then surrounding
 whitespace, then typographic punctuation. Updated files always end with a newline, as in Codex.
 One difference on purpose: a patch that fails part-way changes nothing (Codex keeps the part
-it managed to apply).
+it managed to apply). A file the patch would make larger than the overlay's ``max_file_bytes``
+is refused before it is encoded.
 """
 
 from __future__ import annotations
@@ -313,7 +314,12 @@ def apply_codex(hunks: list[CodexHunk], overlay: Overlay, *, source: str) -> Non
         where = f"{source}:{hunk.line}"
         path = normalise_path(hunk.path, source=where)
         if hunk.kind == "add":
-            data = hunk.contents.encode("utf-8")
+            data = overlay.limits.encode(
+                hunk.contents,
+                source=source,
+                path=path,
+                what=f"the Add File at line {hunk.line} makes",
+            )
             before = overlay.get(path)
             mode = before.mode if before is not None else MODE_REGULAR
             removed = line_count(before.content) if before is not None else 0
@@ -338,6 +344,12 @@ def apply_codex(hunks: list[CodexHunk], overlay: Overlay, *, source: str) -> Non
                     details={"path": path},
                 ) from None
             new_text = derive_contents(text, hunk.chunks, path, where)
+            data = overlay.limits.encode(
+                new_text,
+                source=source,
+                path=path,
+                what=f"the Update File at line {hunk.line} would make it",
+            )
             added = sum(c.added for c in hunk.chunks)
             removed = sum(c.removed for c in hunk.chunks)
             target = path
@@ -350,7 +362,7 @@ def apply_codex(hunks: list[CodexHunk], overlay: Overlay, *, source: str) -> Non
                 overlay.delete(path)
             overlay.write(
                 target,
-                FileState(new_text.encode("utf-8"), before.mode),
+                FileState(data, before.mode),
                 origin=origin,
                 added=added,
                 removed=removed,

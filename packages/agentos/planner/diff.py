@@ -5,17 +5,28 @@ rename / copy from / to, similarity, index), plain ``---``/``+++`` diffs with ``
 epoch timestamps, C-quoted paths, paths with spaces, ``\\ No newline at end of file``, several
 hunks per file, and ``GIT binary patch`` literal and delta payloads. Text between patches (a
 commit message, a mail header) is skipped, as git skips it.
+
+Binary payloads are inflated within ``PlanLimits``: a hunk declaring a file larger than
+``max_file_bytes`` is refused before anything is inflated, and the binary payloads of one
+diff may not add up to more new content than a plan can hold.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-from agentos.errors import PatchParseError, UnsupportedFileError
+from agentos.errors import InputTooLargeError, PatchParseError, UnsupportedFileError
 from agentos.model import FileMode, mode_of
-from agentos.planner.binary import BinaryHunk, BinaryPatchError, decode_line, inflate
+from agentos.planner.binary import (
+    BinaryHunk,
+    BinaryPatchError,
+    BinaryTooLargeError,
+    Method,
+    decode_line,
+    inflate_block,
+    oversize,
+)
 from agentos.planner.diffnames import (
     decode_name,
     decode_or_none,
@@ -28,9 +39,12 @@ from agentos.planner.diffnames import (
     unquote,
 )
 from agentos.planner.hunks import Hunk
-from agentos.textlines import split_lines
+from agentos.planner.tree import PlanLimits, file_too_large
 
 _FRAGMENT = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_BINARY_HEAD = re.compile(rb"^(literal|delta) (\d+)\n$")
+# Longer numbers overflow git's unsigned long (and Python refuses to convert huge ones).
+_MAX_DIGITS = 19
 # Git reads a mode with strtoul(..., 8) and wants whitespace after it.
 _MODE = re.compile(rb"[ \t]*([0-7]+)[ \t\n\v\f\r]")
 _TYPE_MASK = 0o170000
@@ -91,11 +105,21 @@ class _Header:
 class DiffParser:
     """Reads one diff input; ``strip`` is git's ``-p`` (None: 1, or 0 for slash-free names)."""
 
-    def __init__(self, data: bytes, *, source: str, strip: int | None = None) -> None:
-        self.lines = split_lines(data)
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        source: str,
+        strip: int | None = None,
+        limits: PlanLimits | None = None,
+    ) -> None:
+        self.lines = _split_lines(data)
         self.source = source
         self.strip = 1 if strip is None else strip
         self.strip_known = strip is not None
+        self.limits = limits if limits is not None else PlanLimits()
+        # What the binary hunks read so far inflate to and make, against the plan's bound.
+        self.binary_bytes = 0
 
     def error(self, lineno: int, message: str) -> PatchParseError:
         return PatchParseError(
@@ -390,7 +414,7 @@ class DiffParser:
         if not hunks and i < len(lines):
             line = lines[i]
             if line == b"GIT binary patch\n":
-                binary, i = self._binary(i + 1)
+                binary, i = self._binary(i + 1, header.new_name or header.old_name or "?")
             elif line.endswith(b" differ\n") and line.startswith((b"Binary files ", b"Files ")):
                 without_data = True
                 i += 1
@@ -440,6 +464,8 @@ class DiffParser:
         match = _FRAGMENT.match(lines[i])
         if not match or not lines[i].endswith(b"\n"):
             raise self.error(start_line, "corrupt hunk header")
+        if any(len(number) > _MAX_DIGITS for number in match.groups() if number is not None):
+            raise self.error(start_line, "corrupt hunk header: a line number is too large")
         old_start = int(match.group(1))
         old_count = int(match.group(2)) if match.group(2) is not None else 1
         new_start = int(match.group(3))
@@ -492,6 +518,8 @@ class DiffParser:
             body.append(lines[i])
             i += 1
         old_lines, new_lines = _images(body)
+        # The parser never looks back: the images now hold what the hunk's lines held.
+        lines[start_line - 1 : i] = [b""] * (i - start_line + 1)
         return (
             Hunk(
                 old_start=old_start,
@@ -509,24 +537,32 @@ class DiffParser:
             i,
         )
 
-    def _binary(self, i: int) -> tuple[BinaryHunk, int]:
-        forward, i = self._binary_hunk(i)
+    def _binary(self, i: int, name: str) -> tuple[BinaryHunk, int]:
+        forward, i = self._binary_hunk(i, name, forward=True)
         if forward is None:
             raise self.error(i + 1, "GIT binary patch without a literal or delta block")
         # The optional reverse hunk lets git undo the patch; agentos keeps backups instead.
-        _, i = self._binary_hunk(i)
+        _, i = self._binary_hunk(i, name, forward=False)
         return forward, i
 
-    def _binary_hunk(self, i: int) -> tuple[BinaryHunk | None, int]:
+    def _binary_hunk(self, i: int, name: str, *, forward: bool) -> tuple[BinaryHunk | None, int]:
+        """One ``literal``/``delta`` block; None when there is none at ``i``, or when it is
+        the reverse block and too large to be worth checking (it is never used)."""
         lines = self.lines
         if i >= len(lines):
             return None, i
-        head = lines[i]
-        match = re.match(rb"^(literal|delta) (\d+)\n$", head)
+        match = _BINARY_HEAD.match(lines[i])
         if not match:
             return None, i
-        method: Literal["literal", "delta"] = "literal" if match.group(1) == b"literal" else "delta"
+        method: Method = "literal" if match.group(1) == b"literal" else "delta"
+        if len(match.group(2)) > _MAX_DIGITS:
+            raise self.error(i + 1, "corrupt binary patch: the size is too large a number")
         size = int(match.group(2))
+        limit = self.limits.max_file_bytes
+        # Refused from the header alone, before a line is decoded or a byte inflated.
+        too_large = oversize(method, size, limit)
+        if too_large is not None and forward:
+            raise self._too_large(name, too_large)
         i += 1
         chunks: list[bytes] = []
         while True:
@@ -540,11 +576,40 @@ class DiffParser:
                 chunks.append(decode_line(line.rstrip(b"\n")))
             except BinaryPatchError as exc:
                 raise self.error(i, f"corrupt binary patch: {exc}") from None
+        if too_large is not None:
+            return None, i
         try:
-            data = inflate(b"".join(chunks), size)
+            data, made = inflate_block(method, b"".join(chunks), size, limit=limit)
+        except BinaryTooLargeError as exc:
+            if not forward:
+                return None, i
+            raise self._too_large(name, exc) from None
         except BinaryPatchError as exc:
             raise self.error(i, f"corrupt binary patch: {exc}") from None
+        if not forward:
+            return None, i
+        self.binary_bytes += made
+        self.limits.check_plan(self.binary_bytes, source=self.source, path=name)
         return BinaryHunk(method=method, data=data), i
+
+    def _too_large(self, name: str, exc: BinaryTooLargeError) -> InputTooLargeError:
+        return file_too_large(
+            self.source, name, what=exc.what, size=exc.declared, limit=exc.limit, note=exc.note
+        )
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """``split_lines``, built in place: each piece becomes its line before the next one is
+    made, so the input is never held twice over as lines."""
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    last = lines.pop()
+    for index in range(len(lines)):
+        lines[index] += b"\n"
+    if last:
+        lines.append(last)
+    return lines
 
 
 def _images(body: list[bytes]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
@@ -580,9 +645,12 @@ def _remaining(lines: list[bytes], start: int, enough: int = 13) -> int:
     return total
 
 
-def parse_diff(data: bytes, *, source: str, strip: int | None = None) -> list[FilePatch]:
-    """Every file patch in a unified / git diff; ``PatchParseError`` on corrupt input."""
-    patches = DiffParser(data, source=source, strip=strip).parse()
+def parse_diff(
+    data: bytes, *, source: str, strip: int | None = None, limits: PlanLimits | None = None
+) -> list[FilePatch]:
+    """Every file patch in a unified / git diff; ``PatchParseError`` on corrupt input,
+    ``InputTooLargeError`` when a binary hunk breaks ``limits``."""
+    patches = DiffParser(data, source=source, strip=strip, limits=limits).parse()
     if not patches:
         raise PatchParseError(
             f"{source}: no file changes found (expected 'diff --git' or '---'/'+++' headers)",

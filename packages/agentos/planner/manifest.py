@@ -13,6 +13,10 @@ Manifest (YAML or JSON)::
 Edits: a list (or ``{intent, edits: [...]}``) of ``{path, old_string, new_string,
 replace_all?}``; ``old_string`` must occur exactly once unless ``replace_all`` is true, and an
 empty ``old_string`` creates a file that does not exist yet.
+
+A few bytes of either can stand for a large file (a YAML alias repeats a string, a
+``replace_all`` multiplies one), so every new content is sized against the overlay's
+``max_file_bytes`` before it is built, and refused when larger.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 from agentos.errors import ConflictError, PatchConflictError, PatchParseError
 from agentos.model import MODE_EXECUTABLE, MODE_REGULAR, FileMode
-from agentos.planner.tree import FileState, Overlay
+from agentos.planner.tree import FileState, Overlay, PlanLimits
 from agentos.textlines import line_count
 from agentos.workspace import normalise_path
 
@@ -76,6 +80,12 @@ def load_structured(data: bytes, *, source: str) -> Any:
             details={"input": source, "line": line},
         ) from None
     except yaml.YAMLError as exc:
+        raise PatchParseError(
+            f"{source}: invalid YAML/JSON: {_one_line(str(exc))}", details={"input": source}
+        ) from None
+    except ValueError as exc:
+        # A scalar the constructor cannot convert: a date that does not exist, an integer
+        # of thousands of digits.
         raise PatchParseError(
             f"{source}: invalid YAML/JSON: {_one_line(str(exc))}", details={"input": source}
         ) from None
@@ -151,7 +161,7 @@ def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
         if op not in ("create", "modify", "delete", "rename"):
             raise _fail(source, f"{where}.op", "must be one of create, modify, delete, rename")
         path = normalise_path(_text(item, "path", source, where), source=f"{source}: {where}")
-        content = _content(item, source, where)
+        content = _content(item, source, where, limits=overlay.limits, path=path)
         if op == "delete" and (content is not None or "mode" in item):
             raise _fail(source, where, "a delete takes no content or mode")
         mode = _mode(item, source, where)
@@ -225,20 +235,31 @@ def _required(content: bytes | None, source: str, where: str) -> bytes:
     return content
 
 
-def _content(item: dict[str, Any], source: str, where: str) -> bytes | None:
-    """The bytes an entry's ``content`` or ``content_base64`` gives, if any."""
+def _content(
+    item: dict[str, Any], source: str, where: str, *, limits: PlanLimits, path: str
+) -> bytes | None:
+    """The bytes an entry's ``content`` or ``content_base64`` gives, if any, sized against
+    ``limits.max_file_bytes`` before they are built."""
     has_text, has_b64 = "content" in item, "content_base64" in item
     if has_text and has_b64:
         raise _fail(source, where, "give either 'content' or 'content_base64', not both")
+    what = f"the content of {where} is"
     if has_text:
-        return _text(item, "content", source, where).encode("utf-8")
+        text = _text(item, "content", source, where)
+        return limits.encode(text, source=source, path=path, what=what)
     if has_b64:
         raw = _text(item, "content_base64", source, where)
+        limits.check_file(_decoded_size(raw), source=source, path=path, what=what)
         try:
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             raise _fail(source, f"{where}.content_base64", "is not valid base64") from None
     return None
+
+
+def _decoded_size(raw: str) -> int:
+    """How many bytes valid base64 ``raw`` decodes to (3 per 4 characters, less padding)."""
+    return len(raw) // 4 * 3 - raw.endswith("=") - raw.endswith("==")
 
 
 def _mode(item: dict[str, Any], source: str, where: str) -> FileMode | None:
@@ -249,12 +270,17 @@ def _mode(item: dict[str, Any], source: str, where: str) -> FileMode | None:
     plain = isinstance(raw, str) or (isinstance(raw, int) and not isinstance(raw, bool))
     mode = _MODES.get(raw) if plain else None
     if mode is None:
-        raise _fail(
-            source,
-            f"{where}.mode",
-            f"{item['mode']!r} is not a file mode; use '100644' or '100755'",
-        )
+        # Never the repr of a list or mapping: YAML aliases can nest one exponentially.
+        shown = _shown(raw) if plain else f"a {type(raw).__name__}"
+        message = f"{shown} is not a file mode; use '100644' or '100755'"
+        raise _fail(source, f"{where}.mode", message)
     return mode
+
+
+def _shown(value: str | int, most: int = 60) -> str:
+    """A short repr of a scalar for a one-line message."""
+    text = repr(value[:most] if isinstance(value, str) else value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def diff_counts(old: bytes, new: bytes) -> tuple[int, int]:
@@ -308,7 +334,8 @@ def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
                     f"{label}: an empty old_string creates a file, but {path} already exists",
                     details={"path": path},
                 )
-            data = new.encode("utf-8")
+            what = f"{where} would make it"
+            data = overlay.limits.encode(new, source=source, path=path, what=what)
             overlay.write(
                 path,
                 FileState(data, MODE_REGULAR),
@@ -337,8 +364,17 @@ def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
                 "or set replace_all: true",
                 details={"path": path, "occurrences": found},
             )
-        updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
         times = found if replace_all else 1
+        # Sized before it is built: a short old_string replaced everywhere by a long
+        # new_string multiplies the file.
+        growth = len(new.encode("utf-8")) - len(old.encode("utf-8"))
+        overlay.limits.check_file(
+            len(existing.content) + times * growth,
+            source=source,
+            path=path,
+            what=f"{where} would make it",
+        )
+        updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
         overlay.write(
             path,
             FileState(updated.encode("utf-8"), existing.mode),

@@ -1,7 +1,8 @@
 """Assemble a ChangePlan from inputs: detect each format, apply it, pin the result.
 
 ``plan_changes`` only reads the workspace. Inputs are applied in the order given, each to the
-result of the ones before, and the net difference becomes the changeset.
+result of the ones before, and the net difference becomes the changeset. ``PlanLimits`` (plain
+values the CLI takes from the policy) bound each input, their total and the files they make.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agentos.digest import sha256_hex
-from agentos.errors import PatchParseError, UsageError
+from agentos.errors import InputTooLargeError, PatchParseError, UsageError
 from agentos.faults import fault_point
 from agentos.governance.risk import RiskSettings, assess_risk
 from agentos.model import (
@@ -31,7 +32,7 @@ from agentos.model import (
     changes_checksum,
     seal_plan,
 )
-from agentos.planner.tree import Baseline, Overlay
+from agentos.planner.tree import MAX_INPUT_KEY, Baseline, FileState, Overlay, PlanLimits
 from agentos.workspace import Workspace, ensure_state_dir, git_head
 
 if TYPE_CHECKING:
@@ -62,11 +63,46 @@ class PlanRequest:
     plan_id: str | None = None
     strip: int | None = None
     risk: RiskSettings = field(default_factory=RiskSettings)
+    limits: PlanLimits = field(default_factory=PlanLimits)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def input_too_large(
+    name: str, limit: int, *, size: int | None = None, total: bool = False
+) -> InputTooLargeError:
+    """The refusal of an input (``total``: of the inputs up to it) over ``max_input_bytes``;
+    ``size`` when it is known (a stream is read no further than the limit)."""
+    subject = "the inputs up to this one add up to" if total else "the input is"
+    if size is not None:
+        reason = f"{subject} {size} bytes, more than {MAX_INPUT_KEY} ({limit})"
+    else:
+        reason = f"{subject} more than {MAX_INPUT_KEY} ({limit} bytes)"
+    return InputTooLargeError(
+        f"{name}: {reason}; nothing was planned",
+        details={"input": name, "bytes": size, "limit": limit, "key": MAX_INPUT_KEY},
+    )
+
+
+def check_input_sizes(inputs: tuple[PlanInput, ...], limits: PlanLimits) -> None:
+    """Each input, and all of them together, within ``limits.max_input_bytes``."""
+    total = 0
+    for item in inputs:
+        size = len(item.data)
+        if size > limits.max_input_bytes:
+            raise input_too_large(item.name, limits.max_input_bytes, size=size)
+        total += size
+        if total > limits.max_input_bytes:
+            raise input_too_large(item.name, limits.max_input_bytes, size=total, total=True)
 
 
 def detect_format(data: bytes, *, source: str) -> InputFormat:
     """Guess an input's format from its first meaningful lines."""
+    return _detect(data, source=source)[0]
+
+
+def _detect(data: bytes, *, source: str) -> tuple[InputFormat, Any]:
+    """The input's format, with the parsed document of a manifest or edit list (so it is
+    parsed once)."""
     from agentos.planner.codex import looks_like_codex
 
     head = data[:65536]
@@ -75,17 +111,17 @@ def detect_format(data: bytes, *, source: str) -> InputFormat:
     except UnicodeDecodeError:
         text = head.decode("utf-8", "replace")
     if looks_like_codex(text):
-        return "codex"
+        return "codex", None
     lines = text.split("\n")
     for index, line in enumerate(lines):
         if line.startswith(("diff --git ", "GIT binary patch")):
-            return "diff"
+            return "diff", None
         if (
             line.startswith("--- ")
             and index + 1 < len(lines)
             and lines[index + 1].startswith("+++ ")
         ):
-            return "diff"
+            return "diff", None
     from agentos.planner.manifest import is_edits, is_manifest, load_structured
 
     try:
@@ -93,9 +129,9 @@ def detect_format(data: bytes, *, source: str) -> InputFormat:
     except PatchParseError:
         doc = None
     if is_manifest(doc):
-        return "manifest"
+        return "manifest", doc
     if is_edits(doc):
-        return "edits"
+        return "edits", doc
     raise PatchParseError(
         f"{source}: cannot tell what this input is (not a git/unified diff, Codex patch, "
         "manifest or edit list); pass --format",
@@ -107,16 +143,18 @@ def apply_input(
     item: PlanInput, overlay: Overlay, *, strip: int | None
 ) -> tuple[InputFormat, str | None]:
     """Apply one input to ``overlay``; returns its format and any intent it declares."""
-    fmt: InputFormat = (
-        detect_format(item.data, source=item.name) if item.format == "auto" else item.format
-    )
+    fmt: InputFormat
+    doc: Any = None
+    if item.format == "auto":
+        fmt, doc = _detect(item.data, source=item.name)
+    else:
+        fmt = item.format
     if fmt == "diff":
         from agentos.planner.diff import parse_diff
         from agentos.planner.gitapply import apply_file_patches
 
-        apply_file_patches(
-            parse_diff(item.data, source=item.name, strip=strip), overlay, source=item.name
-        )
+        patches = parse_diff(item.data, source=item.name, strip=strip, limits=overlay.limits)
+        apply_file_patches(patches, overlay, source=item.name)
         return fmt, None
     if fmt == "codex":
         from agentos.planner.codex import apply_codex, parse_codex
@@ -136,7 +174,8 @@ def apply_input(
         manifest_intent,
     )
 
-    doc = load_structured(item.data, source=item.name)
+    if doc is None:
+        doc = load_structured(item.data, source=item.name)
     if fmt == "manifest":
         apply_manifest(doc, overlay, source=item.name)
     else:
@@ -149,16 +188,24 @@ def default_plan_id(checksum: str, intent: str) -> str:
     return "plan-" + sha256_hex(f"{checksum}\n{intent}".encode())[:16]
 
 
-def plan_changes(request: PlanRequest) -> ChangePlan:
-    """Build the plan for ``request.inputs`` against the workspace as it is now."""
-    if not request.inputs:
-        raise UsageError("no input given; pass a patch, manifest or edit file (or - for stdin)")
-    if request.plan_id is not None and not PLAN_ID_PATTERN.fullmatch(request.plan_id):
-        raise UsageError(
-            f"--plan-id {request.plan_id!r} is not a valid plan id; use 1-128 letters, digits, "
-            "'.', '_' or '-', starting with a letter or digit"
-        )
-    overlay = Overlay(Baseline(request.workspace.root))
+@dataclass(frozen=True)
+class _Applied:
+    """What applying the inputs left: the net changes, their line counts and new bytes."""
+
+    changes: list[FileChange]
+    counts: dict[str, tuple[int, int]]
+    sources: list[Source]
+    intents: list[str]
+    new_bytes: int
+
+
+def _apply_inputs(request: PlanRequest) -> _Applied:
+    """Apply every input to an overlay and take the net changes from it.
+
+    The overlay, with every pre-image it read, is dropped on return: the changes carry the
+    new contents on their own, and hashing them is the plan's peak of memory.
+    """
+    overlay = Overlay(Baseline(request.workspace.root), request.limits)
     sources: list[Source] = []
     intents: list[str] = []
     for item in request.inputs:
@@ -174,17 +221,35 @@ def plan_changes(request: PlanRequest) -> ChangePlan:
             "the inputs change nothing: every file they touch already has the result; "
             "nothing to plan"
         )
+    # Sized from the overlay's bytes: decoding every content again would copy the plan.
+    new_bytes = sum(_size(overlay.get(c.path)) for c in changes if c.op != "delete")
+    return _Applied(changes, counts, sources, intents, new_bytes)
+
+
+def plan_changes(request: PlanRequest) -> ChangePlan:
+    """Build the plan for ``request.inputs`` against the workspace as it is now."""
+    if not request.inputs:
+        raise UsageError("no input given; pass a patch, manifest or edit file (or - for stdin)")
+    if request.plan_id is not None and not PLAN_ID_PATTERN.fullmatch(request.plan_id):
+        raise UsageError(
+            f"--plan-id {request.plan_id!r} is not a valid plan id; use 1-128 letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit"
+        )
+    check_input_sizes(request.inputs, request.limits)
+    applied = _apply_inputs(request)
+    changes = applied.changes
     checksum = changes_checksum(tuple(changes))
-    intent = request.intent if request.intent is not None else "; ".join(intents)
-    per_file = tuple(FileStat(path=p, added=a, removed=r) for p, (a, r) in sorted(counts.items()))
+    intent = request.intent if request.intent is not None else "; ".join(applied.intents)
+    per_file = tuple(
+        FileStat(path=p, added=a, removed=r) for p, (a, r) in sorted(applied.counts.items())
+    )
     added = sum(f.added for f in per_file)
     removed = sum(f.removed for f in per_file)
-    new_bytes = sum(len(c.content.to_bytes()) if c.op != "delete" else 0 for c in changes)
     stats = Stats(
         files=len(changes),
         added_lines=added,
         removed_lines=removed,
-        bytes=new_bytes,
+        bytes=applied.new_bytes,
         per_file=per_file,
     )
     return seal_plan(
@@ -197,7 +262,7 @@ def plan_changes(request: PlanRequest) -> ChangePlan:
             base=Base(git_head=git_head(request.workspace.root)),
             risk=assess_risk(tuple(changes), added + removed, request.risk),
             stats=stats,
-            sources=tuple(sources),
+            sources=tuple(applied.sources),
             changeset=ChangeSet(changes=tuple(changes), checksum=checksum),
             plan_digest=UNSEALED,
         )
@@ -258,6 +323,10 @@ def plan(request: PlanRequest, policy: LoadedPolicy, *, output: Path | None = No
     )
     record_decision(workspace, decision, actor=request.author, command="plan", policy=policy)
     return PlanResult(plan=built, plan_file=target, decision=decision)
+
+
+def _size(state: FileState | None) -> int:
+    return len(state.content) if state is not None else 0
 
 
 def _summary(change: FileChange) -> dict[str, str]:

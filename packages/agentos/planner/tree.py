@@ -3,6 +3,8 @@
 Inputs are applied one after another to an ``Overlay``; nothing touches the disk but reads.
 At the end ``Overlay.changes`` turns the difference between the two views into the plan's
 create / modify / delete / rename operations, each pinned to the pre-image it was planned on.
+``PlanLimits`` says how large the inputs and the files they make may grow; the overlay keeps
+the new contents of one plan within them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from agentos.digest import sha256_hex
-from agentos.errors import ConflictError, PathSafetyError, UnsupportedFileError
+from agentos.errors import ConflictError, InputTooLargeError, PathSafetyError, UnsupportedFileError
 from agentos.model import (
     MODE_EXECUTABLE,
     MODE_REGULAR,
@@ -30,6 +32,72 @@ from agentos.model import (
 from agentos.textlines import line_count
 
 Kind = Literal["file", "dir", "missing"]
+
+MAX_FILE_KEY = "writegate.content.max_file_bytes"
+MAX_INPUT_KEY = "writegate.content.max_input_bytes"
+MAX_FILES_KEY = "executor.constraints.max_files_touched"
+
+
+def file_too_large(
+    source: str, path: str, *, what: str, size: int, limit: int, note: str = ""
+) -> InputTooLargeError:
+    """The refusal of a file larger than ``max_file_bytes``, naming input, path and key."""
+    return InputTooLargeError(
+        f"{source}: {path}: {what} {size} bytes, more than {MAX_FILE_KEY} ({limit}){note}; "
+        "nothing was planned",
+        details={"input": source, "path": path, "bytes": size, "limit": limit, "key": MAX_FILE_KEY},
+    )
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """How large inputs, and the files they make, may grow while planning: plain values.
+
+    The CLI fills them from the policy (``writegate.content.max_file_bytes`` and
+    ``max_input_bytes``, ``executor.constraints.max_files_touched``); the defaults are the
+    policy's defaults, so other callers get the same bounds.
+    """
+
+    max_file_bytes: int = 1_048_576
+    max_input_bytes: int = 67_108_864
+    max_files_touched: int = 50
+
+    @property
+    def max_plan_bytes(self) -> int:
+        """The most new content one plan can hold and still pass the WriteGate's constraints
+        (no more files than ``max_files_touched``, none larger than ``max_file_bytes``)."""
+        return self.max_files_touched * self.max_file_bytes
+
+    def check_file(self, size: int, *, source: str, path: str, what: str) -> None:
+        """``InputTooLargeError`` when a file of ``size`` bytes would break ``max_file_bytes``;
+        ``what`` opens the sentence, e.g. "the result would be"."""
+        if size > self.max_file_bytes:
+            raise file_too_large(source, path, what=what, size=size, limit=self.max_file_bytes)
+
+    def encode(self, text: str, *, source: str, path: str, what: str) -> bytes:
+        """``text`` as UTF-8, refused when larger than ``max_file_bytes`` (before it is
+        encoded when its length already says so: every character is at least one byte)."""
+        self.check_file(len(text), source=source, path=path, what=f"{what} at least")
+        data = text.encode("utf-8")
+        self.check_file(len(data), source=source, path=path, what=what)
+        return data
+
+    def check_plan(self, size: int, *, source: str, path: str) -> None:
+        """``InputTooLargeError`` when the new contents of a plan would exceed
+        ``max_plan_bytes`` once ``path`` holds its new contents."""
+        if size > self.max_plan_bytes:
+            raise InputTooLargeError(
+                f"{source}: {path}: the plan's new contents would reach {size} bytes, more than "
+                f"{MAX_FILES_KEY} ({self.max_files_touched}) files of {MAX_FILE_KEY} "
+                f"({self.max_file_bytes}) could hold; nothing was planned",
+                details={
+                    "input": source,
+                    "path": path,
+                    "bytes": size,
+                    "limit": self.max_plan_bytes,
+                    "key": MAX_FILES_KEY,
+                },
+            )
 
 
 @dataclass(frozen=True)
@@ -144,12 +212,15 @@ class _Entry:
 
 
 class Overlay:
-    """The workspace as the inputs so far would leave it."""
+    """The workspace as the inputs so far would leave it, within ``limits``."""
 
-    def __init__(self, baseline: Baseline) -> None:
+    def __init__(self, baseline: Baseline, limits: PlanLimits | None = None) -> None:
         self.baseline = baseline
+        self.limits = limits if limits is not None else PlanLimits()
         self._entries: dict[str, _Entry] = {}
         self._created_dirs: set[str] = set()
+        # The bytes of every new content held, so no sequence of inputs makes it unbounded.
+        self._held = 0
 
     def get(self, path: str) -> FileState | None:
         """The file at ``path`` after the changes so far (None when absent)."""
@@ -209,8 +280,15 @@ class Overlay:
         removed: int,
         what: str,
     ) -> None:
-        """Give ``path`` new contents; line counts add to what earlier inputs did there."""
+        """Give ``path`` new contents; line counts add to what earlier inputs did there.
+
+        ``what`` names the input (and the place in it) for messages; ``InputTooLargeError``
+        when the plan's new contents would grow past ``limits.max_plan_bytes``.
+        """
         self.check_writable(path, what=what)
+        held = self._held - self._size(path) + len(state.content)
+        self.limits.check_plan(held, source=what, path=path)
+        self._held = held
         prev_added, prev_removed = self.counts(path)
         self._entries[path] = _Entry(state, origin, prev_added + added, prev_removed + removed)
         parts = path.split("/")
@@ -218,7 +296,13 @@ class Overlay:
 
     def delete(self, path: str) -> None:
         """Remove the file at ``path`` (the caller checked it exists)."""
+        self._held -= self._size(path)
         self._entries[path] = _Entry(None, None)
+
+    def _size(self, path: str) -> int:
+        """The bytes of new content held for ``path`` (0 when it has none)."""
+        entry = self._entries.get(path)
+        return len(entry.state.content) if entry is not None and entry.state is not None else 0
 
     def changes(self) -> tuple[list[FileChange], dict[str, tuple[int, int]]]:
         """The net operations from the baseline to this overlay, sorted by path, with counts."""
