@@ -403,9 +403,12 @@ def run_plan(
 
         assert "Traceback" not in result.err and "Traceback" not in result.out
         assert result.code != 70, result.err
-        allowed = result.code in (0, 2, 5) or (result.code == 3 and "path-safety" in result.err)
-        assert allowed, (result.code, result.err)
         doc = result.json()  # stdout is exactly one JSON document, whatever happened
+        denied = (doc.get("error") or {}).get("type") in ("path_safety", "input_too_large")
+        allowed = result.code in (0, 2, 5) or (
+            result.code == 3 and ("path-safety" in result.err or denied)
+        )
+        assert allowed, (result.code, result.err)
         assert doc["exit_code"] == result.code
         assert doc["ok"] is (result.code == 0)
         if result.code == 0:
