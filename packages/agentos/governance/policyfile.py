@@ -122,7 +122,17 @@ def policy_use(loaded: LoadedPolicy, workspace: Workspace, *, command: str) -> P
     """
     from agentos.errors import PolicyOverrideError
 
-    own = load_policy(None, workspace)
+    own_path = resolve_policy_path(None, workspace)
+    same_file = (
+        own_path is not None
+        and loaded.path is not None
+        and (loaded.path.resolve() == own_path.resolve())
+    )
+    own = (
+        loaded
+        if same_file or (own_path is None and loaded.path is None)
+        else (load_policy(None, workspace))
+    )
     override = own.digest != loaded.digest
     if override and own.path is not None and not own.policy.governance.allow_policy_override:
         raise PolicyOverrideError(
