@@ -9,17 +9,95 @@ fsynced so the rename itself survives a crash.
 Every operation that changes the disk reports itself to ``faults.fs_event`` (a no-op outside
 tests), like ``executor/fsops.py`` does for workspace files: the power-loss tests replay that
 record to build every on-disk state a power cut could leave.
+
+Inside a state directory (``.agentos``) no link is ever followed: whoever writes the
+workspace can put a symlink at ``.agentos/backups`` or ``.agentos/audit/audit.jsonl``, and
+agentos must not then delete, overwrite or append to whatever it points at. Every operation
+on a path under ``.agentos`` first checks that no component from ``.agentos`` down is a
+symlink (``StateIntegrityError``, exit 6, naming it), and state files are read only when
+they are regular files (a FIFO put there cannot hang agentos while it holds the lock).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
+from agentos.errors import StateIntegrityError
 from agentos.faults import fs_event
+
+STATE_DIR_NAME = ".agentos"
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+# A state file larger than this was not written by agentos (journals of the largest plans and
+# the audit trail are read otherwise): refuse it rather than read it into memory.
+MAX_STATE_FILE_BYTES = 1 << 30
+
+
+def refuse_links(path: Path) -> None:
+    """``StateIntegrityError`` when ``path`` lies in a state directory and it, or a directory
+    between the state directory and it, is a symlink (or the state directory itself is)."""
+    parts = path.parts
+    if STATE_DIR_NAME not in parts:
+        return
+    start = len(parts) - 1 - parts[::-1].index(STATE_DIR_NAME)
+    current = Path(*parts[:start])
+    for part in parts[start:]:
+        current = current / part
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                raise StateIntegrityError(
+                    f"{current} is a symlink inside agentos's state directory; agentos never "
+                    "follows links there (one could point anywhere) — remove the link, and "
+                    "check where it pointed",
+                    details={"path": str(current)},
+                )
+        except FileNotFoundError:
+            return
+
+
+def open_read(path: Path) -> BinaryIO:
+    """A state file opened for reading: never through a link, only a regular file."""
+    refuse_links(path)
+    fd = os.open(path, _READ_FLAGS)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _refused(path, "not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_bytes(path: Path, *, limit: int = MAX_STATE_FILE_BYTES) -> bytes:
+    """A state file's bytes: never through a link, only from a regular file, at most
+    ``limit`` bytes (``FileNotFoundError`` when it is absent)."""
+    refuse_links(path)
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            refuse_links(path)  # raced into a link: say so
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _refused(path, "not a regular file")
+        if info.st_size > limit:
+            raise _refused(path, "too large")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(limit + 1)
+    finally:
+        os.close(fd)
+
+
+def _refused(path: Path, what: str) -> StateIntegrityError:
+    return StateIntegrityError(
+        f"{path} is {what}; agentos never writes that in its state directory — remove it",
+        details={"path": str(path)},
+    )
 
 
 def fsync_dir(directory: Path) -> None:
@@ -44,6 +122,7 @@ def fsync_file(path: Path) -> None:
 
 def ensure_dir(directory: Path) -> None:
     """Create ``directory`` and its parents if needed (durably for the new entries)."""
+    refuse_links(directory)
     missing: list[Path] = []
     current = directory
     while not current.exists():
@@ -69,6 +148,7 @@ def ensure_private_dir(directory: Path) -> None:
 
 def chmod(path: Path, mode: int) -> None:
     """Give ``path`` the permission bits ``mode``."""
+    refuse_links(path)
     path.chmod(mode)
     fs_event("chmod", path, mode)
 
@@ -84,6 +164,7 @@ def write_atomic(
 ) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
     ensure_dir(path.parent)
+    refuse_links(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         _write_fd(fd, data)
@@ -109,6 +190,7 @@ def write_atomic(
 
 def write_new(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Create ``path`` (which must not exist) with ``data``; not fsynced (``fsync_file``)."""
+    refuse_links(path)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         _write_fd(fd, data)
@@ -124,6 +206,7 @@ def link_new(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     never replaces), so a reader sees no file or the whole file, and of two concurrent
     creators exactly one wins.
     """
+    refuse_links(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         try:
@@ -145,8 +228,10 @@ def link_new(path: Path, data: bytes, *, mode: int = 0o600) -> None:
 
 def append(path: Path, data: bytes, *, durable: bool) -> None:
     """Append ``data`` to ``path`` (created if missing) in one write; fsync when durable."""
+    refuse_links(path)
     existed = path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o644)
     try:
         if not existed:
             fs_event("create", path, b"", 0o644)
@@ -161,6 +246,7 @@ def append(path: Path, data: bytes, *, durable: bool) -> None:
 
 def truncate(path: Path, size: int, *, durable: bool) -> None:
     """Cut ``path`` to ``size`` bytes (an interrupted append's torn tail)."""
+    refuse_links(path)
     with path.open("r+b") as handle:
         handle.truncate(size)
         fs_event("truncate", path, size)
@@ -171,12 +257,15 @@ def truncate(path: Path, size: int, *, durable: bool) -> None:
 
 def rename(source: Path, target: Path) -> None:
     """Move ``source`` over ``target`` atomically (not yet durable: ``fsync_dir`` both)."""
+    refuse_links(source)
+    refuse_links(target.parent)
     source.replace(target)
     fs_event("rename", source, target)
 
 
 def unlink(path: Path, *, missing_ok: bool = False) -> bool:
     """Remove the file ``path``; False when it was not there (and ``missing_ok``)."""
+    refuse_links(path.parent)
     try:
         path.unlink()
     except FileNotFoundError:
@@ -188,8 +277,13 @@ def unlink(path: Path, *, missing_ok: bool = False) -> bool:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove the directory ``path`` and everything in it (whatever can be removed)."""
-    if not path.is_dir() or path.is_symlink():
+    """Remove the directory ``path`` and everything in it (whatever can be removed), never
+    through a link."""
+    refuse_links(path.parent)
+    if path.is_symlink():
+        unlink(path)
+        return
+    if not path.is_dir():
         return
     for dirpath, dirnames, filenames in os.walk(path, topdown=False):
         for name in filenames:
@@ -200,7 +294,7 @@ def remove_tree(path: Path) -> None:
                 _rmdir(Path(dirpath) / name)
     with contextlib.suppress(OSError):
         _rmdir(path)
-    if path.exists():  # something was not removable; the rest is best effort as before
+    if path.exists() and not path.is_symlink():  # best effort for what was not removable
         shutil.rmtree(path, ignore_errors=True)
 
 

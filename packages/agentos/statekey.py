@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentos.errors import StateIntegrityError, UsageError
+from agentos.statefs import read_bytes
 
 KEY_DIR_ENV = "AGENTOS_KEY_DIR"
 ID_NAME = "workspace.id"
@@ -106,7 +107,7 @@ def forget_keys() -> None:
 def _read_id(state_dir: Path) -> str | None:
     path = state_dir / ID_NAME
     try:
-        text = path.read_text("ascii").strip()
+        text = read_bytes(path, limit=4096).decode("ascii").strip()
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -131,7 +132,7 @@ def _key_path(directory: Path, workspace_id: str) -> Path:
 def _read_key(directory: Path, workspace_id: str, state_dir: Path) -> bytes:
     path = _key_path(directory, workspace_id)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, limit=4096)
     except FileNotFoundError:
         raise StateIntegrityError(
             f"the key of this workspace's state ({state_dir}, id {workspace_id}) is missing "

@@ -142,6 +142,7 @@ class AuditTrail:
         from filelock import FileLock, Timeout
 
         ensure_dir(self.directory)
+        statefs.refuse_links(self.directory / LOCK_NAME)
         lock = FileLock(str(self.directory / LOCK_NAME), timeout=LOCK_TIMEOUT_SECONDS)
         try:
             with lock:
@@ -256,7 +257,7 @@ class AuditTrail:
     def _read_head(self) -> tuple[int, str] | None:
         self._head_seal = None
         try:
-            doc = json.loads(self.head_path.read_bytes())
+            doc = json.loads(statefs.read_bytes(self.head_path))
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
@@ -273,7 +274,7 @@ class AuditTrail:
 
     def _last_line(self) -> tuple[bytes | None, int]:
         """The last complete line and the offset where complete lines end."""
-        with self.path.open("rb") as handle:
+        with statefs.open_read(self.path) as handle:
             handle.seek(0, os.SEEK_END)
             end = handle.tell()
             block = 8192
@@ -303,7 +304,7 @@ class AuditTrail:
         """
         if not self.path.exists():
             return
-        with self.path.open("rb") as handle:
+        with statefs.open_read(self.path) as handle:
             for lineno, line in enumerate(handle, start=1):
                 if line.endswith(b"\n"):
                     yield _parse_line(line, path=self.path, lineno=lineno)
@@ -320,7 +321,7 @@ class AuditTrail:
         warnings: list[str] = []
         torn = False
         if self.path.exists():
-            with self.path.open("rb") as handle:
+            with statefs.open_read(self.path) as handle:
                 for line in handle:
                     if not line.endswith(b"\n"):
                         torn = True

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from agentos.errors import AbortedError, AgentosError
+from agentos.statefs import read_bytes
 
 
 class ExecutionTimedOut(AgentosError):
@@ -75,7 +76,7 @@ class AbortWatch:
 
 def _marker_reason(marker: Path) -> str:
     try:
-        reason = json.loads(marker.read_text("utf-8")).get("reason")
+        reason = json.loads(read_bytes(marker, limit=65536)).get("reason")
     except (OSError, ValueError, AttributeError):
         return ""
     return f": {reason}" if reason else ""

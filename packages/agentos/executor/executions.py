@@ -14,7 +14,7 @@ from typing import Any
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import StateIntegrityError
 from agentos.faults import fault_point
-from agentos.statefs import write_atomic
+from agentos.statefs import read_bytes, write_atomic
 
 ABORT_DIR = "abort"
 SEAL_PURPOSE = "execution"
@@ -50,7 +50,7 @@ def read_execution(state_dir: Path, execution_id: str) -> dict[str, Any] | None:
 
     path = executions_dir(state_dir) / f"{execution_id}.json"
     try:
-        value = json.loads(path.read_bytes())
+        value = json.loads(read_bytes(path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from agentos.digest import canonical_json
 from agentos.errors import ConflictError, StateIntegrityError
 from agentos.faults import fault_point
-from agentos.statefs import write_atomic
+from agentos.statefs import read_bytes, write_atomic
 
 RecordStatus = Literal["committed", "failed", "rolled_back", "reverted"]
 SEAL_PURPOSE = "idempotency"
@@ -59,7 +59,7 @@ def read_record(state_dir: Path, plan_id: str) -> IdempotencyRecord | None:
 
     path = record_path(state_dir, plan_id)
     try:
-        raw = json.loads(path.read_bytes())
+        raw = json.loads(read_bytes(path))
         seal = raw.pop("seal", None)
         record = IdempotencyRecord(**raw)
     except FileNotFoundError:

@@ -161,7 +161,7 @@ def read_journal(state_dir: Path, path: Path) -> Journal:
 
     purpose = ARCHIVED_PURPOSE if path.parent.name == ARCHIVE_NAME else SEAL_PURPOSE
     try:
-        journal = Journal.model_validate_json(path.read_bytes())
+        journal = Journal.model_validate_json(statefs.read_bytes(path))
     except (ValidationError, ValueError) as exc:
         raise IntegrityError(
             f"{path}: the journal is damaged ({str(exc).splitlines()[0]}); agentos cannot tell "
@@ -255,7 +255,7 @@ def write_backups(
         # checked against it when read, so one left whole by an earlier attempt is kept and a
         # torn one (a crash before its journal existed) is rewritten.
         try:
-            if sha256_hex(target.read_bytes()) == digest:
+            if sha256_hex(statefs.read_bytes(target)) == digest:
                 written.append(target)
                 continue
             statefs.unlink(target)
@@ -287,7 +287,7 @@ def read_backup(state_dir: Path, execution_id: str, digest: str) -> bytes:
     """A stored pre-image, checked against its hash."""
     path = backup_dir(state_dir, execution_id) / digest
     try:
-        data = path.read_bytes()
+        data = statefs.read_bytes(path)
     except FileNotFoundError:
         raise StateIntegrityError(
             f"{path}: the backup of a pre-image is missing; it was removed outside agentos, "

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentos.errors import BusyError
-from agentos.statefs import ensure_dir, unlink, write_atomic
+from agentos.statefs import ensure_dir, read_bytes, refuse_links, unlink, write_atomic
 from agentos.workspace import Workspace
 
 LOCK_NAME = "lock"
@@ -29,7 +29,7 @@ HOLDER_NAME = "lock.holder.json"
 def read_holder(workspace: Workspace) -> dict[str, Any] | None:
     """What the lock's holder wrote about itself (None when nothing is recorded)."""
     try:
-        value = json.loads((workspace.state_dir / HOLDER_NAME).read_text("utf-8"))
+        value = json.loads(read_bytes(workspace.state_dir / HOLDER_NAME, limit=65536))
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
@@ -77,6 +77,7 @@ def workspace_lock(
     from filelock import FileLock, Timeout
 
     ensure_dir(workspace.state_dir)
+    refuse_links(workspace.state_dir / LOCK_NAME)  # a planted link is named, not followed
     lock = FileLock(str(workspace.state_dir / LOCK_NAME), timeout=timeout)
     started = time.monotonic()
     try:

@@ -39,6 +39,20 @@ from agentos.model import ChangePlan
 from agentos.workspace import Workspace
 
 
+# Every folder of .agentos/ that recovery, records and pruning read, write or remove.
+STATE_FOLDERS = (
+    "journal/committed",
+    "backups",
+    "idempotency",
+    "executions",
+    "approvals",
+    "plans",
+    "displaced",
+    "abort",
+    "audit",
+)
+
+
 class Recorder:
     """Appends this execution's audit events (the trail is opened once, lazily)."""
 
@@ -85,6 +99,9 @@ def recover_locked(
     """
     outcomes = []
     state_dir = workspace.state_dir
+    # Before anything is read or removed: no folder of the state may be a planted link.
+    for folder in STATE_FOLDERS:
+        statefs.refuse_links(state_dir / folder)
     journals = load_journals(state_dir)
     _remove_orphan_backups(state_dir)
     for journal in journals:

@@ -131,8 +131,11 @@ def read_approval(path: Path) -> Approval:
     """An approval file, or ``InvalidApprovalError`` (unreadable, not an approval)."""
     from pydantic import ValidationError
 
+    from agentos.statefs import STATE_DIR_NAME, read_bytes
+
     try:
-        raw = path.read_bytes()
+        # Stored approvals are state: never read through a link or from a FIFO.
+        raw = read_bytes(path) if STATE_DIR_NAME in path.parts else path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"approval file {str(path)!r} does not exist") from None
     except OSError as exc:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from agentos.statefs import write_atomic
+from agentos.statefs import read_bytes, write_atomic
 
 BreakerState = Literal["closed", "open", "half_open"]
 BREAKERS_NAME = "breakers.json"
@@ -81,7 +81,7 @@ def record(breaker: Breaker, config: BreakerConfig, now: float, *, success: bool
 def load_breakers(state_dir: Path) -> dict[str, Breaker]:
     """Every breaker's state (unknown or unreadable entries start closed)."""
     try:
-        raw = json.loads((state_dir / BREAKERS_NAME).read_text("utf-8"))
+        raw = json.loads(read_bytes(state_dir / BREAKERS_NAME, limit=1 << 20))
     except (OSError, ValueError, RecursionError):
         return {}
     breakers: dict[str, Breaker] = {}
