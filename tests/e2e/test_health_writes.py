@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 from test_health_apply import AGENTOS, Workspace, agentos, environment, temp_files, trail
 
-from helpers import Tree
+from helpers import Tree, wait_gone
 
 APP = "src/app.txt"
 NEW = "src/z/new.txt"
@@ -57,15 +58,22 @@ def active_journals(ws: Workspace) -> list[str]:
     return sorted(p.name for p in (ws.root / ".agentos" / "journal").glob("*.json"))
 
 
-def displaced(ws: Workspace) -> dict[str, bytes]:
+def displaced(ws: Workspace) -> dict[str, bytes | str]:
+    """What was kept aside, by the path it came from: a file's bytes, or the kind of entry
+    (a directory, link or FIFO moved aside whole)."""
     root = ws.root / ".agentos" / "displaced"
     if not root.is_dir():
         return {}
-    return {
-        p.relative_to(root).as_posix().split("/", 1)[1]: p.read_bytes()
-        for p in root.rglob("*")
-        if p.is_file()
-    }
+    kept: dict[str, bytes | str] = {}
+    for note in root.rglob("*.json"):
+        doc = json.loads(note.read_text())
+        copy = note.with_name(note.name.removesuffix(".json"))
+        if doc["kind"] == "file":
+            assert hashlib.sha256(copy.read_bytes()).hexdigest() == doc["sha256"]
+            kept[doc["path"]] = copy.read_bytes()
+        else:
+            kept[doc["path"]] = "dir" if copy.is_dir() and not copy.is_symlink() else "entry"
+    return kept
 
 
 def run_with(ws: Workspace, script: str) -> tuple[Tree, Any]:
@@ -96,7 +104,7 @@ def test_a_failing_check_that_rewrote_a_planned_file_is_rolled_back_whole(ws: Wo
     # The reported case: exit 8 "(nothing was changed)" although src/z/new.txt was deleted.
     old, run = run_with(ws, "echo reformatted > src/app.txt; exit 1")
     assert_undone(ws, run, old, "health_check_failed")
-    assert displaced(ws) == {f"{APP}~{REFORMATTED_SHA}": b"reformatted\n"}
+    assert displaced(ws) == {APP: b"reformatted\n"}
     assert any("kept in" in w and APP in w for w in run.result["warnings"]), run.result
     events = [e["event"] for e in trail(ws.root)]
     assert "rollback.finished" in events and "apply.failed" in events
@@ -127,6 +135,18 @@ def test_a_passing_check_that_rewrote_a_planned_file_fails_the_apply(ws: Workspa
             "health_check_failed",
         ),
         ("rm -r src/z; exit 1", "health_check_failed"),
+        ("rm src/app.txt; mkdir src/app.txt; exit 1", "health_check_failed"),
+        ("rm src/app.txt; mkdir src/app.txt", "verification_failed"),
+        ("rm src/app.txt; ln -s ../docs/guide.md src/app.txt", "verification_failed"),
+        ("rm src/app.txt; mkfifo src/app.txt; exit 1", "health_check_failed"),
+        ("rm -r src/z; echo file > src/z; exit 1", "health_check_failed"),
+        ("rm -r src/z; ln -s ../docs src/z", "verification_failed"),
+        ("chmod 666 src/app.txt", "verification_failed"),
+        (f"echo x > src/z/{'a' * 240}; echo y > docs/old.md; exit 1", "health_check_failed"),
+        (
+            "echo a > src/z/f; mkdir -p 'src/z/f~x'; echo b > 'src/z/f~x/g'; exit 1",
+            "health_check_failed",
+        ),
     ],
     ids=[
         "deletes-a-created-file-passes",
@@ -137,6 +157,15 @@ def test_a_passing_check_that_rewrote_a_planned_file_fails_the_apply(ws: Workspa
         "changes-a-mode",
         "fills-a-created-directory",
         "removes-a-created-directory",
+        "a-directory-at-a-planned-path-fails",
+        "a-directory-at-a-planned-path-passes",
+        "a-symlink-at-a-planned-path",
+        "a-fifo-at-a-planned-path",
+        "a-file-in-place-of-a-created-directory",
+        "a-symlink-in-place-of-a-created-directory",
+        "changes-only-the-permission-bits",
+        "a-255-byte-name-in-a-created-directory",
+        "names-that-look-like-displaced-copies",
     ],
 )
 def test_every_kind_of_check_write_is_undone_with_the_change(
@@ -170,7 +199,7 @@ def test_a_failing_check_keeps_what_it_wrote_outside_the_change(ws: Workspace) -
     assert run.code == 1, run.doc
     # The created directory goes (its contents kept aside); a file elsewhere is not touched.
     assert ws.tree() == {**old, "docs/check.log": (b"log\n", "100644")}
-    assert displaced(ws) == {f"src/z/c.txt~{_sha12(b'cache' + NL)}": b"cache\n"}
+    assert displaced(ws) == {"src/z/c.txt": b"cache\n"}
 
 
 def test_a_crash_while_a_check_runs_is_recovered_with_the_checks_writes(
@@ -206,13 +235,38 @@ def test_a_crash_while_a_check_runs_is_recovered_with_the_checks_writes(
     assert [row["action"] for row in recover.result["recovered"]] == ["rolled_back"]
     assert ws.tree() == old
     assert temp_files(ws.root) == []
-    assert displaced(ws) == {f"{APP}~{REFORMATTED_SHA}": b"reformatted\n"}
+    assert displaced(ws) == {APP: b"reformatted\n"}
     assert agentos("audit", "verify", cwd=ws.root).code == 0
 
 
-def _sha12(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:12]
-
-
-NL = b"\n"
-REFORMATTED_SHA = _sha12(b"reformatted\n")
+def test_recovery_stops_a_check_that_outlived_a_killed_apply(ws: Workspace, tmp_path: Path) -> None:
+    # agentos is killed while its check sleeps; the check would write later, after recovery.
+    pidfile = tmp_path / "late.pid"
+    script = f"echo $$ > {pidfile}; sleep 3; echo late > src/app.txt; exit 1"
+    ws.set_policy([check(script)])
+    old = ws.tree()
+    ws.plan("p1", CHANGES)
+    proc = subprocess.Popen(
+        [str(AGENTOS), "apply", "p1", "--json"],
+        cwd=ws.root,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline, "the check never ran"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=30)
+    check_pid = int(pidfile.read_text().strip())
+    try:
+        recover = agentos("recover", cwd=ws.root)
+        assert recover.code == 0, recover.doc
+        assert ws.tree() == old
+        assert wait_gone([check_pid], 5.0) == []  # recovery stopped it
+        time.sleep(3.5)  # past the moment it would have written
+        assert ws.tree() == old
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(check_pid, signal.SIGKILL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agentos.executor.fsops import FileState, WorkspaceWriter, WriteRefusedError
+from agentos.executor.journal import Journal
 from agentos.model import MODE_EXECUTABLE, ChangePlan, FileChange
 
 
@@ -130,4 +131,29 @@ def verify_post_images(plan: ChangePlan, writer: WorkspaceWriter) -> list[str]:
             problems.append(f"{change.path} does not hold the planned content")
         else:
             problems.append(f"{change.path} does not have mode {change.mode}")
+    return problems
+
+
+def verify_journal_after(journal: Journal, writer: WorkspaceWriter) -> list[str]:
+    """Every way the disk differs from what the journal says the execution left: exact bytes
+    and exact permission bits, absent paths absent (after the health checks ran)."""
+    problems = []
+    for entry in journal.entries:
+        try:
+            state = writer.read(entry.path)
+        except (WriteRefusedError, OSError) as exc:
+            reason = exc.details.get("reason") if isinstance(exc, WriteRefusedError) else None
+            problems.append(f"{entry.path} {reason or 'is not a regular file'}")
+            continue
+        if entry.after is None:
+            if state is not None:
+                problems.append(f"{entry.path} exists again")
+        elif state is None:
+            problems.append(f"{entry.path} is missing")
+        elif state.sha256 != entry.after.sha256:
+            problems.append(f"{entry.path} does not hold the planned content")
+        elif state.mode != entry.after.mode:
+            problems.append(
+                f"{entry.path} has mode {oct(state.mode)[2:]}, not {oct(entry.after.mode)[2:]}"
+            )
     return problems

@@ -239,6 +239,28 @@ class WorkspaceWriter:
         except (FileNotFoundError, NotADirectoryError):
             return []
 
+    def is_real_dir(self, rel: str) -> bool:
+        """True when ``rel`` is a directory (not a link to one), reached without links."""
+        try:
+            with self._parent(rel, directory=True) as (dirfd, name):
+                return stat.S_ISDIR(os.lstat(name, dir_fd=dirfd).st_mode)
+        except (FileNotFoundError, NotADirectoryError, WriteRefusedError):
+            return False
+
+    def move_out(self, rel: str, target: Path) -> bool:
+        """Move whatever is at ``rel`` (a directory, link, FIFO or file) to ``target`` outside
+        the workspace tree (agentos's state directory), without following it; False if gone."""
+        self.check(rel)
+        with self._parent(rel) as (dirfd, name):
+            fault_point("fsops.unlink.before")
+            try:
+                os.rename(name, target, src_dir_fd=dirfd)
+            except FileNotFoundError:
+                return False
+            fs_event("rename", self.root / rel, target)
+            fault_point("fsops.unlink.after")
+            return True
+
     def missing_dirs(self, rel: str) -> list[str]:
         """The leading directories of ``rel`` that do not exist yet, outermost first."""
         parts = rel.split("/")

@@ -38,7 +38,6 @@ from agentos.executor.restore import roll_back
 from agentos.model import ChangePlan
 from agentos.workspace import Workspace
 
-
 # Every folder of .agentos/ that recovery, records and pruning read, write or remove.
 STATE_FOLDERS = (
     "journal/committed",
@@ -116,6 +115,11 @@ def recover_locked(
                 )
             archive_journal(state_dir, journal)
             continue
+        if journal.phase == "checking":
+            # agentos died while its checks ran: stop what they left before undoing it.
+            from agentos.verify.reaper import kill_execution_leftovers
+
+            kill_execution_leftovers(journal.execution_id)
         try:
             report = roll_back(workspace.root, state_dir, journal, guard=guard)
         except (DeniedError, ConflictError, IntegrityError) as exc:

@@ -27,6 +27,7 @@ person to resolve (exit 5), never overwritten.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,7 @@ from agentos.errors import AgentosError, DeniedError, RecoveryFailedError, Rollb
 from agentos.executor.fsops import FileState, Guard, WorkspaceWriter, WriteRefusedError
 from agentos.executor.journal import Entry, Journal, read_backup, write_journal
 from agentos.faults import fault_point
+from agentos.statefs import ensure_dir, write_atomic
 
 PHASES = ("w", "r")
 DISPLACED_DIR = "displaced"
@@ -100,9 +102,9 @@ def roll_back(
     (exit 8) only when the disk itself refuses the restoring writes.
     """
     writer = writer_for(root, journal, guard)
-    steps = _decide(writer, state_dir, journal)
+    blockers, steps = _decide(writer, state_dir, journal)
     try:
-        return _restore(writer, state_dir, journal, steps, mark=mark)
+        return _restore(writer, state_dir, journal, steps, blockers=blockers, mark=mark)
     except RecoveryFailedError:
         raise
     except (AgentosError, OSError) as exc:
@@ -115,24 +117,40 @@ def roll_back(
         ) from exc
 
 
-def _decide(writer: WorkspaceWriter, state_dir: Path, journal: Journal) -> list[_Step]:
-    """Phase 1: what to do at every path; raises, having written nothing, if it must stop."""
+def _decide(
+    writer: WorkspaceWriter, state_dir: Path, journal: Journal
+) -> tuple[list[str], list[_Step]]:
+    """Phase 1: what to move aside and what to do at every path; raises, having written
+    nothing, if it must stop."""
     own = journal.phase == "checking"
     steps: list[_Step] = []
     conflicts: list[str] = []
     refused: list[str] = []
+    blockers: list[str] = []
     for entry in reversed(journal.entries):
         try:
             writer.check(entry.path)
         except WriteRefusedError as exc:
             refused.append(f"{entry.path} ({exc.details.get('reason', exc.message)})")
             continue
-        try:
-            current = writer.read(entry.path)
-        except (WriteRefusedError, IsADirectoryError, NotADirectoryError) as exc:
-            reason = exc.details.get("reason") if isinstance(exc, WriteRefusedError) else None
-            conflicts.append(f"{entry.path} ({reason or 'it is no longer a regular file'})")
-            continue
+        if any(_under(entry.path, b) for b in blockers):
+            current = None
+        else:
+            try:
+                current = writer.read(entry.path)
+            except (WriteRefusedError, IsADirectoryError, NotADirectoryError) as exc:
+                # While checking, a directory, link or FIFO a check put at a planned path (or
+                # in place of a directory the change created) is the transaction's: moved
+                # aside whole. Otherwise it is somebody else's.
+                blocker = _blocker(writer, entry.path, journal) if own else None
+                if blocker is None:
+                    reason = (
+                        exc.details.get("reason") if isinstance(exc, WriteRefusedError) else None
+                    )
+                    conflicts.append(f"{entry.path} ({reason or 'it is no longer a regular file'})")
+                    continue
+                blockers.append(blocker)
+                current = None
         step = _step(entry, current, own=own)
         if isinstance(step, _Step):
             steps.append(step)
@@ -156,12 +174,28 @@ def _decide(writer: WorkspaceWriter, state_dir: Path, journal: Journal) -> list[
             details={"execution_id": journal.execution_id, "paths": refused},
         )
     # Every backup is read (and checked against its hash) before the first write.
-    return [
+    return blockers, [
         step
         if step.action == "delete"
         else _with_backup(step, state_dir, journal, entry_of(journal, step.path))
         for step in steps
     ]
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory + "/")
+
+
+def _blocker(writer: WorkspaceWriter, rel: str, journal: Journal) -> str | None:
+    """What stands where ``rel`` (or a directory the change created above it) should be:
+    that entry, if it may be moved aside; None if it is a directory that existed before."""
+    parts = rel.split("/")
+    for end in range(1, len(parts)):
+        prefix = "/".join(parts[:end])
+        if writer.is_real_dir(prefix):
+            continue
+        return prefix if prefix in journal.created_dirs else None
+    return rel
 
 
 def entry_of(journal: Journal, path: str) -> Entry:
@@ -192,9 +226,20 @@ def _step(entry: Entry, current: FileState | None, *, own: bool) -> _Step | str 
     return _Step(entry.path, "restore", displace=current) if own else "conflict"
 
 
-def displaced_path(state_dir: Path, execution_id: str, rel: str, data: bytes) -> Path:
-    """Where bytes displaced from ``rel`` are kept (named by path and content: idempotent)."""
-    return state_dir / DISPLACED_DIR / execution_id / f"{rel}~{sha256_hex(data)[:12]}"
+def displaced_path(state_dir: Path, execution_id: str, rel: str, what: str) -> Path:
+    """Where something displaced from ``rel`` is kept: a flat name made of hashes (any path
+    fits, two never collide), with a ``.json`` beside it that names the path."""
+    name = f"{sha256_hex(rel.encode('utf-8', 'surrogatepass'))[:16]}-{what}"
+    return state_dir / DISPLACED_DIR / execution_id / name
+
+
+def _note(target: Path, rel: str, kind: str, *, durable: bool, data: bytes | None = None) -> None:
+    """The sidecar that says where a displaced copy or entry came from."""
+    note: dict[str, object] = {"path": rel, "kind": kind}
+    if data is not None:
+        note |= {"sha256": sha256_hex(data), "bytes": len(data)}
+    body = json.dumps(note, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+    write_atomic(target.with_name(target.name + ".json"), body, mode=0o600, durable=durable)
 
 
 def _keep_aside(
@@ -207,19 +252,30 @@ def _keep_aside(
     report: RestoreReport,
 ) -> None:
     """Copy ``state`` (what ``rel`` holds now) durably under ``.agentos/displaced/``."""
-    from agentos.statefs import write_atomic
-
-    target = displaced_path(state_dir, journal.execution_id, rel, state.data)
+    target = displaced_path(state_dir, journal.execution_id, rel, sha256_hex(state.data)[:12])
     write_atomic(target, state.data, mode=0o600, durable=writer.durable)
+    _note(target, rel, "file", durable=writer.durable, data=state.data)
     report.displaced[rel] = str(target)
 
 
 def _restore(
-    writer: WorkspaceWriter, state_dir: Path, journal: Journal, steps: list[_Step], *, mark: bool
+    writer: WorkspaceWriter,
+    state_dir: Path,
+    journal: Journal,
+    steps: list[_Step],
+    *,
+    blockers: list[str],
+    mark: bool,
 ) -> RestoreReport:
     """Phase 2: make the disk hold every pre-image again, verify, mark the journal."""
     report = RestoreReport()
     entries = journal.entries
+    for blocker in blockers:
+        target = displaced_path(state_dir, journal.execution_id, blocker, "entry")
+        ensure_dir(target.parent)
+        _note(target, blocker, "entry", durable=writer.durable)
+        if writer.move_out(blocker, target):
+            report.displaced[blocker] = str(target)
     for entry in entries:
         for phase in PHASES:
             report.temps_removed += writer.remove_temp(entry.path, phase)
@@ -321,21 +377,21 @@ def _empty_out(
     emptied = True
     for name, is_dir in writer.entries(directory):
         rel = f"{directory}/{name}"
-        if is_dir:
-            emptied = _empty_out(writer, state_dir, journal, rel, report) and emptied
-            emptied = writer.rmdir(rel) and emptied
-            continue
+        # Best effort: what cannot be kept aside and removed stays, and so does the directory.
         try:
+            if is_dir:
+                emptied = _empty_out(writer, state_dir, journal, rel, report) and emptied
+                emptied = writer.rmdir(rel) and emptied
+                continue
             state = writer.read(rel)
-        except (WriteRefusedError, OSError):
+            if state is None:
+                continue
+            _keep_aside(
+                writer, state_dir=state_dir, journal=journal, rel=rel, state=state, report=report
+            )
+            writer.unlink(rel)
+        except (AgentosError, OSError):
             emptied = False
-            continue
-        if state is None:
-            continue
-        _keep_aside(
-            writer, state_dir=state_dir, journal=journal, rel=rel, state=state, report=report
-        )
-        writer.unlink(rel)
     return emptied
 
 

@@ -28,7 +28,12 @@ from agentos.errors import (
     IntegrityError,
 )
 from agentos.executor.abort import AbortWatch
-from agentos.executor.drift import check_drift, not_post_images, verify_post_images
+from agentos.executor.drift import (
+    check_drift,
+    not_post_images,
+    verify_journal_after,
+    verify_post_images,
+)
 from agentos.executor.executions import abort_marker, execution_id_for
 from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.idempotency import attempts_so_far, lookup, read_record
@@ -282,7 +287,7 @@ class _Transaction:
         if self.options.checks:
             # The checks ran against the new files and may have rewritten them: what commits
             # must be exactly what was planned and verified.
-            changed = verify_post_images(self.plan, writer)
+            changed = verify_journal_after(journal, writer)
             self.recorder.event(
                 "verify.finished",
                 *self.ids,

@@ -458,3 +458,20 @@ def reaping(edges: Edges = LIVE) -> Iterator[Reaper]:
         yield Reaper(_STAGES, edges)
     finally:
         _STAGES.leave(edges)
+
+
+def kill_execution_leftovers(execution_id: str, edges: Edges = LIVE) -> int:
+    """Kill what an interrupted execution's health checks left running (Linux).
+
+    Checks run with ``AGENTOS_EXECUTION_ID`` in their environment. After agentos itself was
+    killed during its checks, their processes may live on — and write — while the next run
+    recovers; recovery calls this first, so nothing the old checks started writes after the
+    rollback. Returns how many processes were signalled (0 off Linux).
+    """
+    needle = f"AGENTOS_EXECUTION_ID={execution_id}".encode()
+    me = os.getpid()
+
+    def select(table: Table) -> set[int]:
+        return {pid for pid in table if pid != me and carries(pid, needle)}
+
+    return len(sweep(select, me, edges))
