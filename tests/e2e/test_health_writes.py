@@ -270,3 +270,21 @@ def test_recovery_stops_a_check_that_outlived_a_killed_apply(ws: Workspace, tmp_
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(check_pid, signal.SIGKILL)
+
+
+def test_a_hot_journal_put_back_after_its_commit_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    # A check copies the (genuinely sealed) hot journal; after the commit it is put back.
+    saved = tmp_path / "saved.json"
+    ws.set_policy([check(f"cp .agentos/journal/*.json {saved}")])
+    ws.plan("p1", CHANGES)
+    old = ws.tree()
+    run = ws.apply("p1")
+    assert run.code == 0, run.doc
+    new = ws.tree()
+    assert new != old
+    hot = ws.root / ".agentos" / "journal" / f"{run.result['execution_id']}.json"
+    hot.write_bytes(saved.read_bytes())
+    recover = agentos("recover", cwd=ws.root)
+    assert recover.code == 6, recover.doc
+    assert "put back from a copy" in recover.doc["error"]["message"]
+    assert ws.tree() == new  # the committed change stands

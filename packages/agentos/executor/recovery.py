@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agentos import statefs
-from agentos.errors import ConflictError, DeniedError, IntegrityError
+from agentos.errors import ConflictError, DeniedError, IntegrityError, StateIntegrityError
 from agentos.executor.executions import read_execution, write_execution
 from agentos.executor.fsops import Guard
 from agentos.executor.idempotency import (
@@ -102,6 +102,8 @@ def recover_locked(
     for folder in STATE_FOLDERS:
         statefs.refuse_links(state_dir / folder)
     journals = load_journals(state_dir)
+    for journal in journals:
+        _refuse_stale(state_dir, journal)
     _remove_orphan_backups(state_dir)
     for journal in journals:
         if journal.state == "rolled_back":
@@ -158,6 +160,26 @@ def recover_locked(
             )
         )
     return outcomes
+
+
+def _refuse_stale(state_dir: Path, journal: Journal) -> None:
+    """A journal that is not committed, of an attempt no newer than one already committed
+    and archived, was put back from a copy (seals say who wrote a file, not when): acting on
+    it would undo a committed change."""
+    if journal.state == "committed":
+        return
+    archived = archived_path(state_dir, journal.execution_id)
+    if not archived.exists():
+        return
+    committed = read_journal(state_dir, archived)
+    if committed.attempt >= journal.attempt:
+        path = journal_path(state_dir, journal.execution_id)
+        raise StateIntegrityError(
+            f"{path}: the journal of attempt {journal.attempt} is older than the committed "
+            f"attempt {committed.attempt} of the same execution: it was put back from a copy, "
+            "and acting on it would undo a committed change (nothing was written) — remove it",
+            details={"journal": str(path)},
+        )
 
 
 def _remove_orphan_backups(state_dir: Path) -> None:
