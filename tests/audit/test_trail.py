@@ -868,3 +868,38 @@ def test_verify_handles_a_large_trail(tmp_path: Path) -> None:
     head = build_directly(directory, 20_000)
     report = AuditTrail(directory).verify()
     assert (report.events, report.head, report.warnings) == (20_000, head, ())
+
+
+def test_verify_beside_appends_never_reports_false_tampering(tmp_path: Path) -> None:
+    # HEAD and the trail's size are read together under the trail's lock: a verify running
+    # while another writer appends checks one consistent state, never "events appended
+    # outside agentos".
+    directory = tmp_path / "audit"
+    trail = AuditTrail(directory, durable=False)
+    trail.append("c.t", actor="w", data={})
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        other = AuditTrail(directory, durable=False)
+        try:
+            for _ in range(300):
+                other.append("c.t", actor="w", data={"x": "y" * 50})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    verified = 0
+    try:
+        while not stop.is_set():
+            AuditTrail(directory).verify()
+            verified += 1
+    finally:
+        stop.set()
+        thread.join()
+    assert verified > 0
+    assert errors == []
+    assert AuditTrail(directory).verify().warnings == ()

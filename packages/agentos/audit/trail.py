@@ -312,7 +312,7 @@ class AuditTrail:
     def verify(self, anchor: tuple[int | None, str] | None = None) -> VerifyReport:
         """Check every link of the chain, HEAD and its seal; ``AuditChainError`` names the
         first break. With ``anchor`` (seq or None, hash), that event must be in the chain."""
-        head = self._read_head()
+        head, size = self._snapshot()
         found: Anchor | None = None
         prev = GENESIS
         # The hash of the event before the last: what a HEAD one event behind must hold.
@@ -320,9 +320,14 @@ class AuditTrail:
         count = 0
         warnings: list[str] = []
         torn = False
-        if self.path.exists():
+        if size:
             with statefs.open_read(self.path) as handle:
+                consumed = 0
                 for line in handle:
+                    # Only what was there with this HEAD: later appends are not its business.
+                    if consumed >= size:
+                        break
+                    consumed += len(line)
                     if not line.endswith(b"\n"):
                         torn = True
                         break
@@ -367,6 +372,23 @@ class AuditTrail:
             sealed=self.sealed and head is not None,
             anchor=found,
         )
+
+    def _snapshot(self) -> tuple[tuple[int, str] | None, int]:
+        """HEAD and the trail's size, read together under the trail's lock (when it can be
+        taken), so that a verify running beside appends sees one consistent state."""
+        from filelock import FileLock, Timeout
+
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if not self.directory.is_dir():
+            return self._read_head(), size
+        statefs.refuse_links(self.directory / LOCK_NAME)
+        try:
+            with FileLock(str(self.directory / LOCK_NAME), timeout=LOCK_TIMEOUT_SECONDS):
+                size = self.path.stat().st_size if self.path.exists() else 0
+                return self._read_head(), size
+        except (Timeout, PermissionError, OSError):
+            # A read-only copy of a trail, or a stuck writer: read without the lock.
+            return self._read_head(), size
 
     def head_anchor(self) -> Anchor:
         """The trail's current head as an anchor (after verifying the whole chain)."""
