@@ -195,3 +195,32 @@ def test_the_lock_probe_never_takes_the_lock(ws: Path) -> None:
         assert doc["result"]["lock"]["held"] is True
         assert doc["result"]["lock"]["holder"]["execution_id"] == "exec-test"
     assert lock_is_held(workspace) is False
+
+
+def test_recovery_under_a_tightened_pinned_policy_has_an_explicit_way_out(ws: Path) -> None:
+    import yaml
+
+    policy = yaml.safe_load(PERMISSIVE_POLICY.read_text())
+    own = ws / "agent" / "policies" / "default.yaml"
+    own.parent.mkdir(parents=True)
+    own.write_text(yaml.safe_dump(policy))  # pinned: no governance key, so no overrides
+    plan(ws, "p1", CHANGES)
+    code, _ = agentos(ws, "apply", "p1", faults="commit.before=crash")
+    assert code == 137
+    # After the crash the policy is tightened: src/a.txt may no longer be written.
+    policy["writegate"]["forbidden_paths"] = ["src/a.txt"]
+    own.write_text(yaml.safe_dump(policy))
+    code, doc = agentos(ws, "recover")
+    assert code == 3, doc
+    assert "--journal-rules" in doc["error"]["message"]
+    assert (ws / "src" / "a.txt").read_text() == "A\n"  # nothing was changed
+    code, doc = agentos(ws, "recover", "--journal-rules")
+    assert code == 0, doc
+    assert read_tree(ws)["src/a.txt"] == (b"a\n", "100644")
+    assert read_tree(ws)["src/b.txt"] == (b"b\n", "100644")
+    events = [
+        json.loads(line)
+        for line in (ws / ".agentos" / "audit" / "audit.jsonl").read_text().splitlines()
+    ]
+    finished = [e["data"] for e in events if e["event"] == "recovery.finished"]
+    assert finished[-1]["rules"] == "journal"

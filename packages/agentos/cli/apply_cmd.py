@@ -351,7 +351,19 @@ def rollback(
 
 
 @command(app, "recover")
-def recover_cmd(opts: GlobalOptions, *, lock_timeout: LockTimeout = None) -> Outcome:
+def recover_cmd(
+    opts: GlobalOptions,
+    *,
+    lock_timeout: LockTimeout = None,
+    journal_rules: Annotated[
+        bool,
+        typer.Option(
+            "--journal-rules",
+            help="Restore where the interrupted execution's own (sealed) journal allows, even "
+            "where the current policy now forbids it (recorded in the audit trail).",
+        ),
+    ] = False,
+) -> Outcome:
     """Roll back interrupted executions and finish interrupted commits."""
     from agentos.executor.recovery import recover
     from agentos.governance.policyfile import load_policy, policy_use
@@ -367,7 +379,7 @@ def recover_cmd(opts: GlobalOptions, *, lock_timeout: LockTimeout = None) -> Out
         actor=current_user(),
         timeout=timeout,
         on_wait=print_info,
-        guard=policy_guard(loaded.policy),
+        guard=None if journal_rules else policy_guard(loaded.policy),
     )
     rows = [
         {

@@ -142,6 +142,7 @@ def recover_locked(
                 "removed": report.removed,
                 "temps_removed": report.temps_removed,
                 "displaced": sorted(report.displaced),
+                "rules": "journal" if guard is None else "policy and journal",
                 "durable": report.durable,
                 "warnings": report.warnings,
             },

@@ -168,9 +168,9 @@ def _decide(
     if refused:
         raise DeniedError(
             f"cannot roll back execution {journal.execution_id}: the current policy forbids "
-            f"writing {', '.join(refused)}; nothing was changed — run 'agentos recover' "
-            "under the policy the change was applied with (--policy FILE), or restore its "
-            "executor.allowed_paths / writegate.forbidden_paths",
+            f"writing {', '.join(refused)}; nothing was changed — restore the policy's "
+            "executor.allowed_paths / writegate.forbidden_paths, or run 'agentos recover "
+            "--journal-rules' to restore under the rules the change was applied with",
             details={"execution_id": journal.execution_id, "paths": refused},
         )
     # Every backup is read (and checked against its hash) before the first write.
