@@ -82,7 +82,8 @@ def state_key(state_dir: Path) -> StateKey:
     ``StateIntegrityError`` says so rather than making a new key that would silently
     disown every sealed file.
     """
-    directory = key_dir()
+    directory = key_dir().absolute()
+    _refuse_inside(directory, state_dir)
     cached = _cache.get((str(directory), str(state_dir)))
     if cached is not None:
         return cached
@@ -96,7 +97,23 @@ def state_key(state_dir: Path) -> StateKey:
 
 def key_file(state_dir: Path) -> Path:
     """The file holding ``state_dir``'s key (made, with the workspace id, if need be)."""
-    return _key_path(key_dir(), state_key(state_dir).workspace_id)
+    return _key_path(key_dir().absolute(), state_key(state_dir).workspace_id)
+
+
+def _refuse_inside(directory: Path, state_dir: Path) -> None:
+    """A key kept inside the workspace it seals would protect nothing."""
+    from agentos.workspace import STATE_DIR_NAME
+
+    if state_dir.name != STATE_DIR_NAME:
+        return
+    root = state_dir.parent.resolve()
+    resolved = directory.resolve()
+    if resolved == root or root in resolved.parents:
+        raise UsageError(
+            f"the key directory {directory} is inside the workspace {root}; whoever writes the "
+            f"workspace could read or replace the key — set {KEY_DIR_ENV} to a private "
+            "directory outside it"
+        )
 
 
 def forget_keys() -> None:
