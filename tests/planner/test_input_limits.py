@@ -169,6 +169,23 @@ def test_yaml_aliases_cannot_multiply_a_manifest(workspace: Path) -> None:
     assert plan_of(workspace, ("m.yaml", doc)).stats.files == 4  # the default limits
 
 
+def test_yaml_aliases_cannot_make_an_edit_list_search_for_hours(workspace: Path) -> None:
+    """Aliases to two long strings, named by many edits: the expanded strings are bounded by
+    max_input_bytes before any file is searched, and so is the number of edits."""
+    write_tree(workspace, {"a.txt": "x" * 1000})
+    limits = PlanLimits(max_input_bytes=20_000)
+    swaps = [("p", "q") if n % 2 else ("q", "p") for n in range(2, 40)]
+    body = "".join(f"- {{path: a.txt, old_string: *{a}, new_string: *{b}}}\n" for a, b in swaps)
+    doc = (
+        f"- {{path: a.txt, old_string: &p {'y' * 500}, new_string: &q {'z' * 500}}}\n" + body
+    ).encode()
+    message = refusal(workspace, ("e.yaml", doc), limits=limits)
+    assert message.startswith("e.yaml: the edits' strings add up to 39000 characters")
+    assert INPUT_KEY in message
+    many = "".join("- {path: a.txt, old_string: x, new_string: y}\n" for _ in range(10_001))
+    assert "10001 edits, more than the 10000" in refusal(workspace, ("n.yaml", many.encode()))
+
+
 def test_a_nested_alias_in_a_bad_mode_is_not_expanded_into_the_message(workspace: Path) -> None:
     # Six levels of ten aliases: a million elements, a 5 MB repr (nine levels: 5 GB).
     levels = ["&l0 [x, x, x, x, x, x, x, x, x, x]"]

@@ -297,6 +297,38 @@ def diff_counts(old: bytes, new: bytes) -> tuple[int, int]:
     return added, removed
 
 
+# More edits than this in one input is not an agent's edit list; each costs a pass over a file.
+MAX_EDITS = 10_000
+
+
+def _bound_edits(items: list[Any], limit: int, *, source: str) -> None:
+    """Refuse an edit list whose strings, once YAML aliases are expanded, exceed ``limit``
+    bytes, or that holds more than ``MAX_EDITS`` edits: a few kilobytes of aliases could
+    otherwise make gigabytes of strings and hours of searching."""
+    from agentos.errors import InputTooLargeError
+
+    if len(items) > MAX_EDITS:
+        raise InputTooLargeError(
+            f"{source}: {len(items)} edits, more than the {MAX_EDITS} one edit list may hold; "
+            "nothing was planned — split the change",
+            details={"input": source, "edits": len(items)},
+        )
+    expanded = 0
+    for item in items:
+        if isinstance(item, dict):
+            for key in ("old_string", "new_string"):
+                value = item.get(key)
+                if isinstance(value, str):
+                    expanded += len(value)
+    if expanded > limit:
+        raise InputTooLargeError(
+            f"{source}: the edits' strings add up to {expanded} characters (YAML aliases "
+            f"expanded), more than writegate.content.max_input_bytes ({limit}); nothing was "
+            "planned",
+            details={"input": source, "characters": expanded, "limit": limit},
+        )
+
+
 def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
     """Apply string-replace edits in order; each must match as the spec says."""
     items = doc.get("edits") if isinstance(doc, dict) else doc
@@ -311,6 +343,7 @@ def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
             f"{source}: an edit list is a non-empty list of {{path, old_string, new_string}}",
             details={"input": source},
         )
+    _bound_edits(items, overlay.limits.max_input_bytes, source=source)
     for index, item in enumerate(items):
         where = f"edits[{index}]"
         if not isinstance(item, dict):
