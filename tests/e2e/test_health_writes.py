@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_health_apply import AGENTOS, Workspace, agentos, environment, temp_files, trail
 
 from helpers import Tree, wait_gone
@@ -288,3 +289,38 @@ def test_a_hot_journal_put_back_after_its_commit_is_refused(ws: Workspace, tmp_p
     assert recover.code == 6, recover.doc
     assert "put back from a copy" in recover.doc["error"]["message"]
     assert ws.tree() == new  # the committed change stands
+
+
+def test_checks_do_not_see_the_secrets_agentos_holds(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTOS_APPROVAL_KEY", "hmac-secret-4c1d")
+    ws.set_policy([check("env | grep '^AGENTOS_' | sort; exit 1")])
+    ws.plan("p1", CHANGES)
+    run = ws.apply("p1")
+    assert run.code == 1, run.doc
+    output = run.checks[0]["output"]
+    assert "AGENTOS_WORKSPACE=" in output and "AGENTOS_EXECUTION_ID=" in output
+    assert "hmac-secret-4c1d" not in output
+    assert "AGENTOS_APPROVAL_KEY" not in output and "AGENTOS_KEY_DIR" not in output
+
+
+def test_copies_kept_aside_are_pruned_like_backups(ws: Workspace) -> None:
+    ws.set_policy([check("echo reformatted > src/app.txt; exit 1")])
+    policy_path = ws.root / "agent" / "policies" / "default.yaml"
+    policy = yaml.safe_load(policy_path.read_text())
+    policy["executor"]["backups"] = {"keep": 1}
+    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    root = ws.root / ".agentos" / "displaced"
+    for n, content in enumerate(("one\n", "two\n")):
+        ws.plan(f"p{n}", [{"op": "modify", "path": APP, "content": content}])
+        assert ws.apply(f"p{n}").code == 1
+        time.sleep(0.02)
+    assert len(list(root.iterdir())) == 2  # a failed apply prunes nothing
+    ws.set_policy([])
+    policy = yaml.safe_load(policy_path.read_text())
+    policy["executor"]["backups"] = {"keep": 1}
+    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    ws.plan("p9", [{"op": "modify", "path": APP, "content": "nine\n"}])
+    assert ws.apply("p9").code == 0  # a commit prunes: the newest folder stays
+    assert len(list(root.iterdir())) == 1

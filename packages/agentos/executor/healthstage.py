@@ -20,6 +20,7 @@ from agentos.verify.spec import HealthCheckSpec
 from agentos.workspace import Workspace
 
 Event = Callable[[str, dict[str, Any]], None]
+CHECK_ENV_HIDDEN = frozenset({"AGENTOS_APPROVAL_KEY", "AGENTOS_KEY_DIR"})
 
 
 def run_health_stage(
@@ -48,7 +49,8 @@ def run_health_stage(
         deadline=abort.deadline,
         stop=abort.requested,
         env={
-            **os.environ,
+            # Secrets agentos holds are not the checks' business (an HMAC approval key).
+            **{k: v for k, v in os.environ.items() if k not in CHECK_ENV_HIDDEN},
             "AGENTOS_WORKSPACE": str(workspace.root),
             "AGENTOS_EXECUTION_ID": execution_id,
         },

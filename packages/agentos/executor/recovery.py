@@ -357,10 +357,16 @@ def _record_of(
 
 
 def prune_backups(workspace: Workspace, keep: int) -> list[str]:
-    """Drop the journals and backups of committed executions beyond the newest ``keep``."""
+    """Drop the journals and backups of committed executions beyond the newest ``keep``, and
+    the copies rollbacks kept aside (``displaced/``) beyond the newest ``keep`` executions."""
     pruned = archived_executions(workspace.state_dir)[keep:]
     for execution_id in pruned:
         remove_execution_files(workspace.state_dir, execution_id)
+    displaced = workspace.state_dir / "displaced"
+    if displaced.is_dir() and not displaced.is_symlink():
+        folders = sorted(displaced.iterdir(), key=lambda p: p.lstat().st_mtime_ns, reverse=True)
+        for folder in folders[keep:]:
+            statefs.remove_tree(folder)
     return pruned
 
 
