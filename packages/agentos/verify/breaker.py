@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from agentos.errors import StateIntegrityError
 from agentos.statefs import read_bytes, write_atomic
 
 BreakerState = Literal["closed", "open", "half_open"]
@@ -82,7 +83,9 @@ def load_breakers(state_dir: Path) -> dict[str, Breaker]:
     """Every breaker's state (unknown or unreadable entries start closed)."""
     try:
         raw = json.loads(read_bytes(state_dir / BREAKERS_NAME, limit=1 << 20))
-    except (OSError, ValueError, RecursionError):
+    except (OSError, ValueError, RecursionError, StateIntegrityError):
+        # A breaker only ever stops calls: one lost starts closed, and the checks run (a link
+        # or FIFO in its place is never followed or waited on).
         return {}
     breakers: dict[str, Breaker] = {}
     if isinstance(raw, dict):
