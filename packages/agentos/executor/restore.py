@@ -174,10 +174,11 @@ def _decide(
             details={"execution_id": journal.execution_id, "paths": refused},
         )
     # Every backup is read (and checked against its hash) before the first write.
+    entries = {e.path: e for e in journal.entries}
     return blockers, [
         step
         if step.action == "delete"
-        else _with_backup(step, state_dir, journal, entry_of(journal, step.path))
+        else _with_backup(step, state_dir, journal, entries[step.path])
         for step in steps
     ]
 
@@ -196,11 +197,6 @@ def _blocker(writer: WorkspaceWriter, rel: str, journal: Journal) -> str | None:
             continue
         return prefix if prefix in journal.created_dirs else None
     return rel
-
-
-def entry_of(journal: Journal, path: str) -> Entry:
-    """The journal entry of ``path``."""
-    return next(e for e in journal.entries if e.path == path)
 
 
 def _with_backup(step: _Step, state_dir: Path, journal: Journal, entry: Entry) -> _Step:
