@@ -2,7 +2,8 @@
 
 Drift: every pre-image the plan pinned must still be on disk byte for byte, and every path it
 creates must still be absent; otherwise nothing is written and each drifted file is named.
-Verification: every written path holds its post-image hash and mode, deleted paths are gone.
+Verification: every written path holds its post-image hash and exact mode, deleted paths are
+gone — checked against the journal, which records both.
 """
 
 from __future__ import annotations
@@ -58,44 +59,41 @@ def is_post_image(change: FileChange, state: FileState | None) -> bool:
     )
 
 
+def _pins(change: FileChange) -> list[tuple[str, str | None, str]]:
+    """What the plan expects before it runs: (path, pinned pre-image or None for absent,
+    what the plan does there, as drift messages say it)."""
+    if change.op == "rename":
+        return [
+            (change.from_path, change.old_sha256, "moves it"),
+            (change.path, None, "moves a file there"),
+        ]
+    if change.op == "create":
+        return [(change.path, None, "creates it")]
+    return [(change.path, change.old_sha256, f"{VERBS[change.op]} it")]
+
+
 def check_drift(plan: ChangePlan, writer: WorkspaceWriter) -> DriftReport:
     """Compare the disk with the plan's pre-images (and, for replays, its post-images)."""
     report = DriftReport()
     post = True
     for change in plan.changeset.changes:
-        if change.op == "rename":
+        for path, pinned, does in _pins(change):
             try:
-                source = _read(writer, change.from_path, report)
-            except _Unreadable:
-                post = False
-            else:
-                post = post and source is None
-                if source is None:
-                    report.drifted.append(f"{change.from_path}: it is gone (the plan moves it)")
-                elif source.sha256 != change.old_sha256:
-                    report.drifted.append(f"{change.from_path}: it changed since the plan was made")
-            try:
-                target = _read(writer, change.path, report)
+                state = _read(writer, path, report)
             except _Unreadable:
                 post = False
                 continue
-            post = post and is_post_image(change, target)
-            if target is not None:
-                report.drifted.append(f"{change.path}: it exists now (the plan moves a file there)")
-            continue
-        try:
-            state = _read(writer, change.path, report)
-        except _Unreadable:
-            post = False
-            continue
-        post = post and is_post_image(change, state)
-        if change.op == "create":
-            if state is not None:
-                report.drifted.append(f"{change.path}: it exists now (the plan creates it)")
-        elif state is None:
-            report.drifted.append(f"{change.path}: it is gone (the plan {VERBS[change.op]} it)")
-        elif state.sha256 != change.old_sha256:
-            report.drifted.append(f"{change.path}: it changed since the plan was made")
+            if path == change.path:
+                post = post and is_post_image(change, state)
+            else:  # a rename's source is gone once the plan ran
+                post = post and state is None
+            if pinned is None:
+                if state is not None:
+                    report.drifted.append(f"{path}: it exists now (the plan {does})")
+            elif state is None:
+                report.drifted.append(f"{path}: it is gone (the plan {does})")
+            elif state.sha256 != pinned:
+                report.drifted.append(f"{path}: it changed since the plan was made")
     report.holds_post_images = post
     return report
 
@@ -114,29 +112,10 @@ def not_post_images(plan: ChangePlan, writer: WorkspaceWriter) -> list[str]:
     return changed
 
 
-def verify_post_images(plan: ChangePlan, writer: WorkspaceWriter) -> list[str]:
-    """Every way the disk differs from the plan's result (empty when it verifies)."""
-    problems = []
-    for change in plan.changeset.changes:
-        if change.op == "rename" and writer.exists(change.from_path):
-            problems.append(f"{change.from_path} still exists after the move")
-        state = writer.read(change.path)
-        if is_post_image(change, state):
-            continue
-        if change.op == "delete":
-            problems.append(f"{change.path} still exists")
-        elif state is None:
-            problems.append(f"{change.path} is missing")
-        elif state.sha256 != change.sha256:
-            problems.append(f"{change.path} does not hold the planned content")
-        else:
-            problems.append(f"{change.path} does not have mode {change.mode}")
-    return problems
-
-
-def verify_journal_after(journal: Journal, writer: WorkspaceWriter) -> list[str]:
-    """Every way the disk differs from what the journal says the execution left: exact bytes
-    and exact permission bits, absent paths absent (after the health checks ran)."""
+def verify_against_journal(journal: Journal, writer: WorkspaceWriter) -> list[str]:
+    """Every way the disk differs from what the journal says the execution leaves: exact
+    bytes and exact permission bits, absent paths absent (empty when it verifies). Run after
+    the writes, and again after the health checks."""
     problems = []
     for entry in journal.entries:
         try:
@@ -147,7 +126,7 @@ def verify_journal_after(journal: Journal, writer: WorkspaceWriter) -> list[str]
             continue
         if entry.after is None:
             if state is not None:
-                problems.append(f"{entry.path} exists again")
+                problems.append(f"{entry.path} still exists")
         elif state is None:
             problems.append(f"{entry.path} is missing")
         elif state.sha256 != entry.after.sha256:

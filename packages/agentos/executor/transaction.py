@@ -31,8 +31,7 @@ from agentos.executor.abort import AbortWatch
 from agentos.executor.drift import (
     check_drift,
     not_post_images,
-    verify_journal_after,
-    verify_post_images,
+    verify_against_journal,
 )
 from agentos.executor.executions import abort_marker, execution_id_for
 from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
@@ -264,7 +263,7 @@ class _Transaction:
         )
         write_changes(self.plan, journal, writer, abort, self.options.progress)
         self.recorder.event("changes.written", *self.ids, {"files": len(journal.changes)})
-        problems = verify_post_images(self.plan, writer)
+        problems = verify_against_journal(journal, writer)
         if not problems and self.options.syntax_checks:
             problems = syntax_problems(self.plan)
         verified = {
@@ -287,7 +286,7 @@ class _Transaction:
         if self.options.checks:
             # The checks ran against the new files and may have rewritten them: what commits
             # must be exactly what was planned and verified.
-            changed = verify_journal_after(journal, writer)
+            changed = verify_against_journal(journal, writer)
             self.recorder.event(
                 "verify.finished",
                 *self.ids,
