@@ -99,3 +99,26 @@ def wait_gone(pids: list[int], seconds: float = 2.0) -> list[int]:
         time.sleep(0.05)
         alive = [p for p in alive if not pid_gone(p)]
     return alive
+
+
+def double_fork_script(pidfile: str) -> str:
+    """Python source of a daemon made by a double fork and ``setsid``: it writes its pid to
+    the file the expression ``pidfile`` names (``pid`` and ``sys.argv`` are in scope), then
+    sleeps; the first process exits with ``sys.argv[2]`` (0 when absent)."""
+    return f"""
+import os, sys, time
+read, write = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.write(write, str(os.getpid()).encode())
+        time.sleep(300)
+    os._exit(0)
+os.close(write)
+pid = os.read(read, 32).decode()
+path = {pidfile}
+with open(path + ".tmp", "w") as out:
+    out.write(pid)
+os.replace(path + ".tmp", path)
+sys.exit(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+"""

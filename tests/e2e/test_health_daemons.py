@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from conftest import GIT_ENV, PERMISSIVE_POLICY
-from helpers import pid_gone, read_tree, write_tree
+from helpers import double_fork_script, pid_gone, read_tree, write_tree
 
 AGENTOS = Path(sys.executable).with_name("agentos")
 FAULT_VARS = ("AGENTOS_FAULTS", "AGENTOS_FAULTS_DIR", "AGENTOS_FAULTS_TRACE")
@@ -42,23 +42,7 @@ pytestmark = [
     ),
 ]
 
-DOUBLE_FORK = """
-import os, sys, time
-read, write = os.pipe()
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        os.write(write, str(os.getpid()).encode())
-        time.sleep(300)
-    os._exit(0)
-os.close(write)
-pid = os.read(read, 32).decode()
-path = os.path.join(sys.argv[1], pid + ".pid")
-with open(path + ".tmp", "w") as out:
-    out.write(pid)
-os.replace(path + ".tmp", path)
-sys.exit(int(sys.argv[2]))
-"""
+DOUBLE_FORK = double_fork_script('os.path.join(sys.argv[1], pid + ".pid")')
 
 
 def setsid_check(pid_dir: Path, code: int) -> list[str]:

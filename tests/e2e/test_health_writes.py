@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,13 +204,12 @@ def test_a_failing_check_keeps_what_it_wrote_outside_the_change(ws: Workspace) -
     assert displaced(ws) == {"src/z/c.txt": b"cache\n"}
 
 
-def test_a_crash_while_a_check_runs_is_recovered_with_the_checks_writes(
-    ws: Workspace, tmp_path: Path
-) -> None:
-    pidfile = tmp_path / "check.pid"
-    ws.set_policy([check(f"echo $$ > {pidfile}; echo reformatted > src/app.txt; sleep 30")])
-    old = ws.tree()
-    ws.plan("p1", CHANGES)
+@contextlib.contextmanager
+def killed_while_checking(
+    ws: Workspace, pidfile: Path, ready: Callable[[], bool] = lambda: True
+) -> Iterator[int]:
+    """Run ``agentos apply p1``, SIGKILL it once its check wrote its pid to ``pidfile`` (and
+    ``ready()``), and yield the check's pid; its process group is killed on the way out."""
     proc = subprocess.Popen(
         [str(AGENTOS), "apply", "p1", "--json"],
         cwd=ws.root,
@@ -217,27 +217,40 @@ def test_a_crash_while_a_check_runs_is_recovered_with_the_checks_writes(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    check_pid = 0
     try:
         deadline = time.monotonic() + 30
-        while not (pidfile.exists() and (ws.root / APP).read_text() == "reformatted\n"):
+        while not (pidfile.exists() and pidfile.read_text().strip() and ready()):
             assert time.monotonic() < deadline, "the check never ran"
             time.sleep(0.05)
         proc.kill()  # power cut, OOM: the journal is hot, in phase "checking"
         proc.wait(timeout=30)
+        check_pid = int(pidfile.read_text().strip())
+        yield check_pid
     finally:
-        if pidfile.exists():
-            check_pid = int(pidfile.read_text().strip() or 0)
-            if check_pid > 0:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(check_pid, signal.SIGKILL)
-    assert active_journals(ws)
-    recover = agentos("recover", cwd=ws.root)
-    assert recover.code == 0, recover.doc
-    assert [row["action"] for row in recover.result["recovered"]] == ["rolled_back"]
-    assert ws.tree() == old
-    assert temp_files(ws.root) == []
-    assert displaced(ws) == {APP: b"reformatted\n"}
-    assert agentos("audit", "verify", cwd=ws.root).code == 0
+        if proc.poll() is None:
+            proc.kill()
+        if check_pid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(check_pid, signal.SIGKILL)
+
+
+def test_a_crash_while_a_check_runs_is_recovered_with_the_checks_writes(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "check.pid"
+    ws.set_policy([check(f"echo $$ > {pidfile}; echo reformatted > src/app.txt; sleep 30")])
+    old = ws.tree()
+    ws.plan("p1", CHANGES)
+    with killed_while_checking(ws, pidfile, lambda: (ws.root / APP).read_text() == "reformatted\n"):
+        assert active_journals(ws)
+        recover = agentos("recover", cwd=ws.root)
+        assert recover.code == 0, recover.doc
+        assert [row["action"] for row in recover.result["recovered"]] == ["rolled_back"]
+        assert ws.tree() == old
+        assert temp_files(ws.root) == []
+        assert displaced(ws) == {APP: b"reformatted\n"}
+        assert agentos("audit", "verify", cwd=ws.root).code == 0
 
 
 def test_recovery_stops_a_check_that_outlived_a_killed_apply(ws: Workspace, tmp_path: Path) -> None:
@@ -247,30 +260,13 @@ def test_recovery_stops_a_check_that_outlived_a_killed_apply(ws: Workspace, tmp_
     ws.set_policy([check(script)])
     old = ws.tree()
     ws.plan("p1", CHANGES)
-    proc = subprocess.Popen(
-        [str(AGENTOS), "apply", "p1", "--json"],
-        cwd=ws.root,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not (pidfile.exists() and pidfile.read_text().strip()):
-        assert time.monotonic() < deadline, "the check never ran"
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait(timeout=30)
-    check_pid = int(pidfile.read_text().strip())
-    try:
+    with killed_while_checking(ws, pidfile) as check_pid:
         recover = agentos("recover", cwd=ws.root)
         assert recover.code == 0, recover.doc
         assert ws.tree() == old
         assert wait_gone([check_pid], 5.0) == []  # recovery stopped it
         time.sleep(3.5)  # past the moment it would have written
         assert ws.tree() == old
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(check_pid, signal.SIGKILL)
 
 
 def test_a_hot_journal_put_back_after_its_commit_is_refused(ws: Workspace, tmp_path: Path) -> None:

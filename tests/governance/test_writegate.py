@@ -15,6 +15,7 @@ from agentos.governance.policytest import PolicyCase, case_plan
 from agentos.governance.writegate import RULES, evaluate, line_delta
 from agentos.model import ChangePlan, Decision, Finding
 from agentos.patterns import PathPatterns
+from pathaliases import aliased
 
 # Built at run time so that this file holds no secret-looking literal.
 AWS_KEY = "AKIA" + "QYLPMN5H" + "FQWERTZ2"
@@ -66,14 +67,6 @@ def test_allowed_paths_stay_case_exact() -> None:
     assert "outside-allowed-paths" in rules_of(decision)
 
 
-# The code points HFS+ ignores anywhere in a name (git's next_hfs_char, CVE-2014-9390).
-HFS_IGNORABLE = (
-    "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-    + "".join(chr(c) for c in range(0x206A, 0x2070))
-    + "\ufeff"
-)
-
-
 @pytest.mark.parametrize(
     ("path", "pattern"),
     [
@@ -123,16 +116,6 @@ def test_a_folded_pattern_still_matches_the_name_as_written() -> None:
     assert odd.first_match("x/A\u200cB") == "a\u200cb"
     assert odd.first_match("c:d") == "c:d"
     assert odd.first_match("x/name") is None
-
-
-@st.composite
-def aliased(draw: st.DrawFn, name: str) -> str:
-    """``name`` in any case, then a run of dots and spaces, HFS+ ignorables put anywhere."""
-    chars = [draw(st.sampled_from([c.lower(), c.upper()])) for c in name]
-    chars += draw(st.lists(st.sampled_from(". "), max_size=4))
-    for _ in range(draw(st.integers(0, 4))):
-        chars.insert(draw(st.integers(0, len(chars))), draw(st.sampled_from(HFS_IGNORABLE)))
-    return "".join(chars)
 
 
 @given(

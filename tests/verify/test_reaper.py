@@ -49,7 +49,7 @@ from agentos.verify.reaper import (
     sweep,
 )
 from agentos.verify.spec import HealthCheckSpec
-from helpers import pid_gone
+from helpers import double_fork_script, pid_gone
 
 ROOT = 100
 
@@ -325,21 +325,7 @@ def setsid_daemon(pidfile: Path, *, scrub: bool = False) -> str:
     return f"{start} {WAIT_LOOP.format(path=quote(str(pidfile)))}; "
 
 
-DOUBLE_FORK = """
-import os, sys, time
-read, write = os.pipe()
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        os.write(write, str(os.getpid()).encode())
-        time.sleep(300)
-    os._exit(0)
-os.close(write)
-pid = os.read(read, 32).decode()
-with open(sys.argv[1] + ".tmp", "w") as out:
-    out.write(pid)
-os.replace(sys.argv[1] + ".tmp", sys.argv[1])
-"""
+DOUBLE_FORK = double_fork_script("sys.argv[1]")
 
 
 @pytest.fixture
