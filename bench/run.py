@@ -105,7 +105,9 @@ def bench_b3() -> Result:
 
 def bench_b5(events: int = 100_000) -> Result:
     sys.path.insert(0, str(REPO / "packages"))
-    from agentos.audit.trail import GENESIS, HEAD_PURPOSE, AuditTrail, event_hash, head_seal_payload
+    from agentos.audit.anchor import HEAD_PURPOSE, head_seal_payload
+    from agentos.audit.lines import GENESIS, event_hash
+    from agentos.audit.trail import AuditTrail
     from agentos.digest import canonical_json
     from agentos.statekey import state_key
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from agentos.audit.trail import GENESIS, AuditTrail
+from agentos.audit.lines import GENESIS
+from agentos.audit.trail import AuditTrail
 from agentos.cli.audit_cmd import CSV_COLUMNS
 from agentos.errors import AuditChainError
 from conftest import CliResult

@@ -23,7 +23,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from agentos.audit.trail import GENESIS, HEAD_PURPOSE, AuditTrail, head_seal_payload
+from agentos.audit.anchor import HEAD_PURPOSE, head_seal_payload
+from agentos.audit.lines import GENESIS
+from agentos.audit.trail import AuditTrail
 from agentos.errors import AuditChainError
 from agentos.statekey import state_key
 from conftest import CliResult

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentos import statefs
-from agentos.digest import canonical_json, sha256_hex
+from agentos.audit.anchor import (
+    HEAD_PURPOSE,
+    Anchor,
+    check_anchor,
+    head_seal_payload,
+)
+from agentos.audit.lines import GENESIS, event_hash, is_next, parse_line, without_hash
+from agentos.digest import canonical_json
 from agentos.errors import AuditChainError, BusyError
 from agentos.faults import fault_point
 from agentos.statefs import ensure_dir, fsync_dir, write_atomic
@@ -33,29 +40,15 @@ from agentos.statefs import ensure_dir, fsync_dir, write_atomic
 if TYPE_CHECKING:
     from agentos.statekey import StateKey
 
-GENESIS = "0" * 64
 TRAIL_NAME = "audit.jsonl"
 HEAD_NAME = "HEAD"
 LOCK_NAME = "lock"
 LOCK_TIMEOUT_SECONDS = 30.0
-_HASH_FIELD = b',"hash":"'
-_HASH_SPAN = len(_HASH_FIELD) - 1 + 64 + 2  # '"hash":"' + 64 hex + '",'
-_REQUIRED = frozenset({"seq", "ts", "event", "actor", "data", "prev", "hash"})
-HEAD_PURPOSE = "audit-head"
-# raw_decode skips json.loads's per-call encoding detection and whitespace handling, which cost
-# about as much as parsing an event line; verify's throughput (SPEC §11 B5) rests on it.
-_DECODE = json.JSONDecoder().raw_decode
 
 
 def utc_now() -> datetime:
     """The current time in UTC (the default clock)."""
     return datetime.now(UTC)
-
-
-def event_hash(prev: str, body: bytes) -> str:
-    """The chain hash of an event whose canonical form without ``hash`` is ``body``."""
-    # UTF-8, not ASCII: a tampered, non-hex prev must fail the comparison, not crash it.
-    return sha256_hex(prev.encode() + body)
 
 
 @dataclass(frozen=True)
@@ -67,36 +60,6 @@ class VerifyReport:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     sealed: bool = False
     anchor: Anchor | None = None
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """A point of the chain kept outside the workspace: event ``seq`` has hash ``digest``."""
-
-    seq: int
-    digest: str
-
-    def token(self) -> str:
-        """``<seq>:<hash>``, as ``audit anchor`` prints it and ``verify --anchor`` takes it."""
-        return f"{self.seq}:{self.digest}"
-
-
-def parse_anchor(text: str) -> tuple[int | None, str]:
-    """``SEQ:HASH`` or ``HASH`` (64 hex digits); ``ValueError`` otherwise."""
-    seq_text, _, digest = text.strip().rpartition(":")
-    digest = digest.lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise ValueError("an anchor is SEQ:HASH or HASH, with a 64-digit hex hash")
-    if not seq_text:
-        return None, digest
-    if not seq_text.isdigit() or not seq_text.isascii():
-        raise ValueError("an anchor's SEQ is a positive number")
-    return int(seq_text), digest
-
-
-def head_seal_payload(seq: int, digest: str) -> bytes:
-    """The bytes HEAD's seal covers."""
-    return f"{seq}:{digest}".encode("ascii", "replace")
 
 
 class AuditTrail:
@@ -234,10 +197,10 @@ class AuditTrail:
         A residue (an event HEAD does not acknowledge yet) is accepted only if it is exactly
         what an interrupted append writes: the next seq, linked to HEAD, and hashing right.
         """
-        last = _parse_line(tail, path=self.path)
+        last = parse_line(tail, path=self.path)
         last_seq, last_hash = last["seq"], last["hash"]
         if head is None:
-            if _is_next(last, tail, 0, GENESIS):
+            if is_next(last, tail, 0, GENESIS):
                 return 1, last_hash
             raise AuditChainError(
                 f"{self.head_path} is missing while {self.path} holds {last_seq} events; "
@@ -246,7 +209,7 @@ class AuditTrail:
         head_seq, head_hash = head
         if (last_seq, last_hash) == (head_seq, head_hash):
             return last_seq, last_hash
-        if _is_next(last, tail, head_seq, head_hash):
+        if is_next(last, tail, head_seq, head_hash):
             self._write_head(last_seq, last_hash)
             return last_seq, last_hash
         raise AuditChainError(
@@ -307,7 +270,7 @@ class AuditTrail:
         with statefs.open_read(self.path) as handle:
             for lineno, line in enumerate(handle, start=1):
                 if line.endswith(b"\n"):
-                    yield _parse_line(line, path=self.path, lineno=lineno)
+                    yield parse_line(line, path=self.path, lineno=lineno)
 
     def verify(self, anchor: tuple[int | None, str] | None = None) -> VerifyReport:
         """Check every link of the chain, HEAD and its seal; ``AuditChainError`` names the
@@ -333,7 +296,7 @@ class AuditTrail:
                         break
                     # Every earlier line was a good event, so line number and seq coincide.
                     lineno = count + 1
-                    record = _parse_line(line, path=self.path, lineno=lineno)
+                    record = parse_line(line, path=self.path, lineno=lineno)
                     if record["seq"] != lineno:
                         raise AuditChainError(
                             f"{self.path}:{lineno}: event seq {record['seq']} where seq {lineno} "
@@ -346,7 +309,7 @@ class AuditTrail:
                             "event before it (prev hash differs); the trail was altered",
                             details={"line": lineno, "seq": lineno},
                         )
-                    if event_hash(prev, _without_hash(line)) != record["hash"]:
+                    if event_hash(prev, without_hash(line)) != record["hash"]:
                         raise AuditChainError(
                             f"{self.path}:{lineno}: event seq {lineno} ({record['event']}) does "
                             "not match its hash; it was edited",
@@ -359,7 +322,7 @@ class AuditTrail:
         self._check_head(head, count, prev, before_last, warnings)
         self._check_seal(head)
         if anchor is not None:
-            self._check_anchor(anchor, found, count)
+            check_anchor(self.path, anchor, found, count)
         if torn:
             warnings.append(
                 "the file ends in an incomplete line (an interrupted append); "
@@ -394,25 +357,6 @@ class AuditTrail:
         """The trail's current head as an anchor (after verifying the whole chain)."""
         report = self.verify()
         return Anchor(report.events, report.head)
-
-    def _check_anchor(
-        self, anchor: tuple[int | None, str], found: Anchor | None, count: int
-    ) -> None:
-        seq, digest = anchor
-        if found is not None and (seq is None or seq == found.seq):
-            return
-        where = f"event seq {seq}" if seq is not None else "an event"
-        if found is not None:
-            what = f"it is event seq {found.seq} instead"
-        elif seq is not None and seq > count:
-            what = f"the trail holds only {count} events"
-        else:
-            what = "no event in the trail has that hash"
-        raise AuditChainError(
-            f"{self.path}: the anchor says {where} has hash {digest[:16]}…, but {what}; events "
-            "the anchor vouches for were removed or rewritten",
-            details={"anchor_seq": seq, "anchor_hash": digest, "events": count},
-        )
 
     def _check_head(
         self,
@@ -473,47 +417,3 @@ class AuditTrail:
                     "events": count,
                 },
             )
-
-
-def _parse_line(line: bytes, *, path: Path, lineno: int | None = None) -> dict[str, Any]:
-    """One newline-terminated event line as a dict; ``AuditChainError`` names a bad one."""
-    record: Any = None
-    try:
-        text = line.decode("utf-8")
-        record, end = _DECODE(text)
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
-        problem = "not a valid JSON event"
-    else:
-        if text[end:] != "\n" or not isinstance(record, dict):
-            problem = "not a valid JSON event"
-        elif not record.keys() >= _REQUIRED:
-            problem = "an event lacks required fields"
-        elif type(record["seq"]) is not int or not isinstance(record["hash"], str):
-            problem = "an event has a malformed seq or hash"
-        else:
-            return record
-    where = f"{path} (last complete line)" if lineno is None else f"{path}:{lineno}"
-    seq = record.get("seq") if isinstance(record, dict) else None
-    details: dict[str, Any] = {"line": lineno} if seq is None else {"line": lineno, "seq": seq}
-    raise AuditChainError(f"{where}: {problem}; the trail was altered", details=details)
-
-
-def _is_next(record: dict[str, Any], line: bytes, seq: int, digest: str) -> bool:
-    """Whether ``record`` (stored as ``line``) is a well-formed successor of (seq, digest)."""
-    return bool(
-        record["seq"] == seq + 1
-        and record["prev"] == digest
-        and event_hash(digest, _without_hash(line)) == record["hash"]
-    )
-
-
-def _without_hash(line: bytes) -> bytes:
-    """The canonical bytes the hash covers: the stored line minus its ``"hash"`` member.
-
-    Keys are sorted, so ``hash`` is followed by ``plan_id``/``prev``/``seq``/``ts`` whose
-    values cannot contain an unescaped quote: the last ``,"hash":"`` is the top-level key.
-    """
-    at = line.rfind(_HASH_FIELD)
-    if at < 0:
-        return line.rstrip(b"\n")
-    return line[: at + 1] + line[at + 1 + _HASH_SPAN : -1]

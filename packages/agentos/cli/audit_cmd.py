@@ -67,7 +67,7 @@ def verify(
 
 def _read_anchor(value: str) -> tuple[int | None, str]:
     """``--anchor``: a token, or a file holding one."""
-    from agentos.audit.trail import parse_anchor
+    from agentos.audit.anchor import parse_anchor
 
     text = value
     path = Path(value)
