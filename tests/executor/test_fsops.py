@@ -28,9 +28,8 @@ from agentos.executor.fsops import (
     Guard,
     WorkspaceWriter,
     WriteRefusedError,
-    current_umask,
-    permission_bits,
 )
+from agentos.executor.modes import current_umask, permission_bits
 
 ALLOW_ALL = Guard(allowed=("**",), forbidden=())
 TEMP_RE = re.compile(r"^\.agentos-(?P<tag>[^-]+)-(?P<phase>[a-z]+)-(?P<hash>[0-9a-f]{16})\.tmp$")

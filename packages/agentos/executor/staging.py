@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos.executor.abort import AbortWatch
-from agentos.executor.fsops import FileState, Guard, WorkspaceWriter, current_umask
-from agentos.executor.fsops import permission_bits as bits
+from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.journal import (
     JOURNAL_FORMAT,
     Entry,
@@ -25,6 +24,8 @@ from agentos.executor.journal import (
     write_backups,
     write_journal,
 )
+from agentos.executor.modes import current_umask
+from agentos.executor.modes import permission_bits as bits
 from agentos.model import MODE_EXECUTABLE, ChangePlan
 
 if TYPE_CHECKING:
