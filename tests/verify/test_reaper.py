@@ -33,18 +33,20 @@ from typing import Any
 import pytest
 
 from agentos.verify.health import HealthEnvironment, run_checks
-from agentos.verify.reaper import (
-    KILL_GRACE_SECONDS,
-    MARK_VARIABLE,
-    TERM_GRACE_SECONDS,
-    Edges,
+from agentos.verify.proctree import (
     Proc,
     Table,
     descendants,
     identities,
     parse_stat,
-    reaping,
     select_victims,
+)
+from agentos.verify.reaper import (
+    KILL_GRACE_SECONDS,
+    MARK_VARIABLE,
+    TERM_GRACE_SECONDS,
+    Edges,
+    reaping,
     set_subreaper,
     sweep,
 )
