@@ -11,12 +11,17 @@ BINARY_SNIFF_BYTES = 8000
 
 
 def split_lines(data: bytes) -> list[bytes]:
-    """``data`` as lines that keep their ``\\n``; only ``\\n`` ends a line (never CR)."""
+    """``data`` as lines that keep their ``\\n``; only ``\\n`` ends a line (never CR).
+
+    Built in place: each piece becomes its line before the next one is made, so a large
+    input is never held twice over as lines.
+    """
     if not data:
         return []
-    parts = data.split(b"\n")
-    last = parts.pop()
-    lines = [part + b"\n" for part in parts]
+    lines = data.split(b"\n")
+    last = lines.pop()
+    for index in range(len(lines)):
+        lines[index] += b"\n"
     if last:
         lines.append(last)
     return lines
