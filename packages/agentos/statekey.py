@@ -83,10 +83,10 @@ def state_key(state_dir: Path) -> StateKey:
     disown every sealed file.
     """
     directory = key_dir().absolute()
-    _refuse_inside(directory, state_dir)
     cached = _cache.get((str(directory), str(state_dir)))
     if cached is not None:
-        return cached
+        return cached  # every seal and check asks: the paths are resolved once per process
+    _refuse_inside(directory, state_dir)
     workspace_id = _read_id(state_dir)
     if workspace_id is None:
         workspace_id = _create(state_dir, directory)
