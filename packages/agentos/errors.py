@@ -35,6 +35,29 @@ class InvalidInputError(AgentosError):
     kind = "invalid_input"
 
 
+class PolicyError(InvalidInputError):
+    """A policy file is not valid YAML or does not match the policy schema (exit 2)."""
+
+    kind = "policy_error"
+
+    def __init__(
+        self,
+        problems: list[str],
+        *,
+        source: str,
+        subject: str = "policy",
+        advice: str = "fix the policy file, then check it with 'agentos policy validate'",
+    ) -> None:
+        shown = "; ".join(problems[:3]) + (
+            f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        )
+        super().__init__(
+            f"invalid {subject}: {shown} — {advice}",
+            details={"policy": source, "problems": problems},
+        )
+        self.problems = problems
+
+
 class PatchParseError(InvalidInputError):
     """A diff, Codex patch, manifest or edit list is malformed."""
 
@@ -72,17 +95,16 @@ class InputTooLargeError(DeniedError):
     kind = "input_too_large"
 
 
+class WriteRefusedError(DeniedError):
+    """The file-writing layer refused a path the rules forbid (a caller skipped the gate)."""
+
+    kind = "write_refused"
+
+
 class PolicyOverrideError(DeniedError):
     """``--policy`` names another policy, and the workspace's own policy forbids overrides."""
 
     kind = "policy_override_refused"
-
-
-class ApprovalRequiredError(AgentosError):
-    """The change needs approvals it does not have yet."""
-
-    exit_code = 4
-    kind = "approval_required"
 
 
 class ConflictError(AgentosError):
@@ -125,6 +147,12 @@ class StateIntegrityError(IntegrityError):
     kind = "state_integrity"
 
 
+class InvalidApprovalError(IntegrityError):
+    """An approval was presented that is forged, for other bytes, or not allowed (exit 6)."""
+
+    kind = "invalid_approval"
+
+
 class AuditChainError(IntegrityError):
     """The audit trail's hash chain is broken, truncated or out of order."""
 
@@ -132,10 +160,28 @@ class AuditChainError(IntegrityError):
 
 
 class ExecutionFailedError(AgentosError):
-    """Verification or a health check failed and the change was rolled back."""
+    """An attempt failed before its commit point and was rolled back (exit 1)."""
 
     exit_code = 1
     kind = "execution_failed"
+
+
+class VerificationFailed(ExecutionFailedError):
+    """The written files do not hold the planned post-images, or do not parse."""
+
+    kind = "verification_failed"
+
+
+class HealthCheckFailed(ExecutionFailedError):
+    """A health check failed after the writes."""
+
+    kind = "health_check_failed"
+
+
+class ExecutionTimedOut(ExecutionFailedError):
+    """The apply ran longer than ``executor.constraints.max_execution_time``."""
+
+    kind = "timeout"
 
 
 class RecoveryFailedError(AgentosError):
@@ -157,3 +203,24 @@ class AbortedError(AgentosError):
 
     exit_code = 130
     kind = "aborted"
+
+
+class BinaryPatchError(Exception):
+    """A binary hunk is corrupt or does not fit its pre-image (a message without the path;
+    the planner turns it into a ``PatchParseError`` or ``PatchConflictError`` naming both)."""
+
+
+class BinaryTooLargeError(BinaryPatchError):
+    """A binary hunk declares more than the file-size limit it is read under allows.
+
+    ``what`` opens the sentence ("the binary patch declares"), ``declared`` is the size it
+    names, ``limit`` the largest file allowed and ``note`` says more when the bound broken is
+    derived from it; the caller adds the input, the path and the policy key.
+    """
+
+    def __init__(self, what: str, declared: int, limit: int, note: str = "") -> None:
+        super().__init__(f"{what} {declared} bytes, more than the limit of {limit}{note}")
+        self.what = what
+        self.declared = declared
+        self.limit = limit
+        self.note = note

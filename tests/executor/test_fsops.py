@@ -22,13 +22,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentos.errors import DeniedError
-from agentos.executor.fsops import (
-    FileState,
-    Guard,
-    WorkspaceWriter,
-    WriteRefusedError,
-)
+from agentos.errors import DeniedError, WriteRefusedError
+from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.modes import current_umask, permission_bits
 
 ALLOW_ALL = Guard(allowed=("**",), forbidden=())

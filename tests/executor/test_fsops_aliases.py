@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentos.executor.fsops import Guard, WorkspaceWriter, WriteRefusedError
+from agentos.errors import WriteRefusedError
+from agentos.executor.fsops import Guard, WorkspaceWriter
 from pathaliases import aliased
 
 FORBIDDEN = Guard(allowed=("**",), forbidden=(".env", "**/*.key", "secrets/**"))

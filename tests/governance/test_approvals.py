@@ -18,13 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from agentos.errors import DeniedError, UsageError
+from agentos.errors import DeniedError, InvalidApprovalError, UsageError
 from agentos.governance.approvals import (
     KEY_ENV,
     SEAL_PURPOSE,
     SIGNATURE_PREFIX,
     ApprovalStatus,
-    InvalidApprovalError,
     approval_path,
     approval_problem,
     assess_approvals,

@@ -9,13 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from agentos.errors import PolicyError
 from agentos.governance.policy import Policy, policy_json_schema
-from agentos.governance.policyfile import (
-    PolicyError,
-    load_policy,
-    packaged_policy_text,
-    parse_policy,
-)
+from agentos.governance.policyfile import load_policy, packaged_policy_text, parse_policy
 from agentos.governance.policylint import example_path, lint_policy, never_matches
 from agentos.workspace import Workspace
 from conftest import REPO_ROOT

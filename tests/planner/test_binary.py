@@ -19,11 +19,15 @@ from pathlib import Path
 import pytest
 
 from agentos.digest import git_blob_sha1
-from agentos.errors import AgentosError, InputTooLargeError, PatchParseError
-from agentos.planner.binary import (
-    BinaryHunk,
+from agentos.errors import (
+    AgentosError,
     BinaryPatchError,
     BinaryTooLargeError,
+    InputTooLargeError,
+    PatchParseError,
+)
+from agentos.planner.binary import (
+    BinaryHunk,
     apply_binary_hunk,
     apply_delta,
     decode_line,

@@ -40,7 +40,8 @@ def validate(
 ) -> Outcome:
     """Check a policy against the schema (exit 2 with file:line) and lint it (warnings)."""
     from agentos.cli.render import print_error
-    from agentos.governance.policyfile import PolicyError, load_policy
+    from agentos.errors import PolicyError
+    from agentos.governance.policyfile import load_policy
     from agentos.governance.policylint import lint_policy
     from agentos.workspace import Workspace
 

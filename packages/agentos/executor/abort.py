@@ -16,15 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-from agentos.errors import AbortedError, AgentosError
+from agentos.errors import AbortedError, ExecutionTimedOut
 from agentos.statefs import read_bytes
-
-
-class ExecutionTimedOut(AgentosError):
-    """The apply ran longer than ``executor.constraints.max_execution_time`` (rolled back)."""
-
-    exit_code = 1
-    kind = "timeout"
 
 
 class AbortWatch:

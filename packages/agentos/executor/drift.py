@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentos.executor.fsops import FileState, WorkspaceWriter, WriteRefusedError
+from agentos.errors import WriteRefusedError
+from agentos.executor.fsops import FileState, WorkspaceWriter
 from agentos.executor.journal import Journal
 from agentos.model import MODE_EXECUTABLE, ChangePlan, FileChange
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from agentos.digest import sha256_hex
-from agentos.errors import DeniedError
+from agentos.errors import WriteRefusedError
 from agentos.faults import fault_point, fs_event
 from agentos.patterns import PathPatterns
 from agentos.workspace import path_problems
@@ -36,12 +36,6 @@ FSYNC_THREADS = 16
 T = TypeVar("T")
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-
-class WriteRefusedError(DeniedError):
-    """The file-writing layer refused a path the rules forbid (a caller skipped the gate)."""
-
-    kind = "write_refused"
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from agentos import statefs
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import IntegrityError, StateIntegrityError
 from agentos.faults import fault_point
+from agentos.model import Frozen
 from agentos.statefs import ensure_dir, fsync_dir, write_atomic
 
 JOURNAL_FORMAT: Literal["agentos.journal/1"] = "agentos.journal/1"
@@ -43,18 +44,14 @@ SEAL_PURPOSE = "journal"
 ARCHIVED_PURPOSE = "journal-archived"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Image(_Frozen):
+class Image(Frozen):
     """A regular file's content hash and exact permission bits."""
 
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     mode: Annotated[int, Field(ge=0, le=0o7777)]
 
 
-class Entry(_Frozen):
+class Entry(Frozen):
     """One path: its state before the execution and the state the execution gives it."""
 
     path: str
@@ -62,7 +59,7 @@ class Entry(_Frozen):
     after: Image | None
 
 
-class ChangeRef(_Frozen):
+class ChangeRef(Frozen):
     """One change of the plan, as ``agentos rollback`` needs to invert it."""
 
     op: Literal["create", "modify", "delete", "rename"]
@@ -70,14 +67,14 @@ class ChangeRef(_Frozen):
     from_path: str | None = Field(default=None, alias="from")
 
 
-class GuardSpec(_Frozen):
+class GuardSpec(Frozen):
     """The policy's path rules when the execution started (recovery writes under them)."""
 
     allowed: list[str]
     forbidden: list[str]
 
 
-class Journal(_Frozen):
+class Journal(Frozen):
     """A whole journal file."""
 
     format: Literal["agentos.journal/1"]

@@ -33,8 +33,14 @@ from pathlib import Path
 from typing import Literal
 
 from agentos.digest import sha256_hex
-from agentos.errors import AgentosError, DeniedError, RecoveryFailedError, RollbackConflictError
-from agentos.executor.fsops import FileState, Guard, WorkspaceWriter, WriteRefusedError
+from agentos.errors import (
+    AgentosError,
+    DeniedError,
+    RecoveryFailedError,
+    RollbackConflictError,
+    WriteRefusedError,
+)
+from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.journal import Entry, Journal, read_backup, write_journal
 from agentos.faults import fault_point
 from agentos.statefs import ensure_dir, write_atomic

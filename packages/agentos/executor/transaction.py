@@ -25,7 +25,9 @@ from agentos.errors import (
     AgentosError,
     ConflictError,
     DeniedError,
+    HealthCheckFailed,
     IntegrityError,
+    VerificationFailed,
 )
 from agentos.executor.abort import AbortWatch
 from agentos.executor.drift import (
@@ -51,8 +53,6 @@ from agentos.executor.restore import RestoreReport, roll_back
 from agentos.executor.settings import ExecutorSettings
 from agentos.executor.staging import build_journal, prepare, write_changes
 from agentos.executor.verdicts import (
-    HealthCheckFailed,
-    VerificationFailed,
     raise_if_unhealthy,
     raise_if_unverified,
     reason_of,

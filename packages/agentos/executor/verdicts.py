@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agentos.errors import AbortedError, AgentosError
+from agentos.errors import (
+    AbortedError,
+    AgentosError,
+    HealthCheckFailed,
+    VerificationFailed,
+)
 from agentos.executor.abort import AbortWatch
 from agentos.model import ChangePlan
 
@@ -24,13 +29,6 @@ def reason_of(exc: BaseException) -> str:
     if isinstance(exc, AgentosError):
         return exc.message
     return f"{type(exc).__name__}: {exc}"
-
-
-class HealthCheckFailed(AgentosError):
-    """A health check failed after the writes; the apply was rolled back."""
-
-    exit_code = 1
-    kind = "health_check_failed"
 
 
 def raise_if_unhealthy(results: list[CheckResult], abort: AbortWatch) -> None:
@@ -65,10 +63,3 @@ def raise_if_unverified(problems: list[str]) -> None:
     """``VerificationFailed`` naming every problem, if there is one."""
     if problems:
         raise VerificationFailed("verification failed: " + "; ".join(problems))
-
-
-class VerificationFailed(AgentosError):
-    """The written files do not hold the planned post-images."""
-
-    exit_code = 1
-    kind = "verification_failed"

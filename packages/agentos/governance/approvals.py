@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos.digest import canonical_json, sha256_hex
-from agentos.errors import IntegrityError, UsageError
+from agentos.errors import InvalidApprovalError, UsageError
 from agentos.governance.policy import Policy
 from agentos.model import Approval, ChangePlan
 from agentos.statefs import write_atomic
@@ -56,12 +56,6 @@ MAX_SAID_CHARS = 300
 
 # Runs ``ssh-keygen`` with these arguments and this standard input (injected for tests).
 SshRunner = Callable[[list[str], bytes], "subprocess.CompletedProcess[bytes]"]
-
-
-class InvalidApprovalError(IntegrityError):
-    """An approval was presented that is forged, for other bytes, or not allowed (exit 6)."""
-
-    kind = "invalid_approval"
 
 
 def signing_payload(approval: Approval) -> bytes:

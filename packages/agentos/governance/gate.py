@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from agentos.errors import DeniedError, UsageError
+from agentos.errors import DeniedError, InvalidApprovalError, UsageError
 from agentos.governance.approvals import (
     KEY_ENV,
     ApprovalStatus,
-    InvalidApprovalError,
     SshRunner,
     allowed_signers_of,
     approval_problem,

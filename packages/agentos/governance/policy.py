@@ -13,15 +13,8 @@ from pydantic import Field, model_validator
 
 from agentos.digest import canonical_json, sha256_hex
 from agentos.executor.settings import ExecutorSettings
-from agentos.model import RiskLevel
-from agentos.verify.spec import (
-    HealthCheckSpec,
-    NonNegativeSeconds,
-    Pattern,
-    PositiveInt,
-    Seconds,
-    Strict,
-)
+from agentos.model import Frozen, RiskLevel
+from agentos.verify.spec import HealthCheckSpec, NonNegativeSeconds, Pattern, PositiveInt, Seconds
 
 BinaryPolicy = Literal["allow", "review", "deny"]
 
@@ -32,7 +25,7 @@ def _risks(*levels: RiskLevel) -> list[RiskLevel]:
     return list(levels)
 
 
-class RiskRuleSpec(Strict):
+class RiskRuleSpec(Frozen):
     """Paths whose change raises the plan's risk to ``level``, with the reason shown."""
 
     paths: list[Pattern] = Field(min_length=1)
@@ -40,7 +33,7 @@ class RiskRuleSpec(Strict):
     reason: str = Field(min_length=1)
 
 
-class SizeRisk(Strict):
+class SizeRisk(Frozen):
     """Files touched and lines changed from which a plan is MEDIUM or HIGH risk."""
 
     medium_files: PositiveInt = 10
@@ -49,7 +42,7 @@ class SizeRisk(Strict):
     high_lines: PositiveInt = 2000
 
 
-class ContentRules(Strict):
+class ContentRules(Frozen):
     """Checks of the new contents: secrets, the largest file, binary files."""
 
     detect_secrets: bool = True
@@ -68,7 +61,7 @@ def _default_risk_rules() -> list[RiskRuleSpec]:
     ]
 
 
-class WriteGateRules(Strict):
+class WriteGateRules(Frozen):
     """What the WriteGate refuses, and what needs a person's approval."""
 
     forbidden_paths: list[Pattern] = Field(
@@ -90,7 +83,7 @@ class WriteGateRules(Strict):
     content: ContentRules = Field(default_factory=ContentRules)
 
 
-class Constraints(Strict):
+class Constraints(Frozen):
     """Hard limits of one plan and one apply."""
 
     max_files_touched: PositiveInt = 50
@@ -99,7 +92,7 @@ class Constraints(Strict):
     max_step_time: Seconds = 60
 
 
-class Concurrency(Strict):
+class Concurrency(Frozen):
     """One apply at a time per repository; how long to wait for the lock."""
 
     enabled: bool = True
@@ -107,7 +100,7 @@ class Concurrency(Strict):
     lock_timeout: NonNegativeSeconds = 600
 
 
-class Idempotency(Strict):
+class Idempotency(Frozen):
     """Re-running a committed plan is a no-op while its record lives."""
 
     enabled: bool = True
@@ -115,19 +108,19 @@ class Idempotency(Strict):
     cached_result_ttl: NonNegativeSeconds = 3600
 
 
-class Backups(Strict):
+class Backups(Frozen):
     """How many executions keep their backups (and so can be rolled back)."""
 
     keep: PositiveInt = 50
 
 
-class RollbackRules(Strict):
+class RollbackRules(Frozen):
     """Whether rolling back a committed execution needs approval like a new change."""
 
     require_approval: bool = False
 
 
-class ExecutorRules(Strict):
+class ExecutorRules(Frozen):
     """Where the Executor may write and how it applies."""
 
     allowed_paths: list[Pattern] = Field(
@@ -164,13 +157,13 @@ class ExecutorRules(Strict):
     rollback: RollbackRules = Field(default_factory=RollbackRules)
 
 
-class Verification(Strict):
+class Verification(Frozen):
     """Syntax checks of changed .py / .json / .yaml / .toml files after writing."""
 
     syntax_checks: bool = True
 
 
-class ApprovalRules(Strict):
+class ApprovalRules(Frozen):
     """Who may approve, how many distinct approvers, and whether approvals are signed."""
 
     min_approvals: PositiveInt = 1
@@ -182,13 +175,13 @@ class ApprovalRules(Strict):
     allowed_signers: Annotated[str, Field(min_length=1)] | None = None
 
 
-class Governance(Strict):
+class Governance(Frozen):
     """Whether this policy may be replaced for one command with ``--policy``."""
 
     allow_policy_override: bool = False
 
 
-class Policy(Strict):
+class Policy(Frozen):
     """A whole policy file (``version: 1``)."""
 
     version: Literal[1] = 1

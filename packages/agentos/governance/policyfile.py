@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from agentos.errors import InvalidInputError, UsageError
+from agentos.errors import PolicyError, UsageError
 from agentos.governance.policy import Policy
 from agentos.workspace import Workspace
 
@@ -25,29 +25,6 @@ Location = tuple[str | int, ...]
 M = TypeVar("M", bound="BaseModel")
 PACKAGED_POLICY = "data/default_policy.yaml"
 PACKAGED_NAME = "(packaged default policy)"
-
-
-class PolicyError(InvalidInputError):
-    """A policy file is not valid YAML or does not match the policy schema (exit 2)."""
-
-    kind = "policy_error"
-
-    def __init__(
-        self,
-        problems: list[str],
-        *,
-        source: str,
-        subject: str = "policy",
-        advice: str = "fix the policy file, then check it with 'agentos policy validate'",
-    ) -> None:
-        shown = "; ".join(problems[:3]) + (
-            f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        )
-        super().__init__(
-            f"invalid {subject}: {shown} — {advice}",
-            details={"policy": source, "problems": problems},
-        )
-        self.problems = problems
 
 
 @dataclass(frozen=True)

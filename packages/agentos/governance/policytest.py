@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from agentos.digest import sha256_hex
-from agentos.errors import UsageError
+from agentos.errors import PolicyError, UsageError
 from agentos.governance.facts import WorkspaceFacts
 from agentos.governance.policy import Policy
-from agentos.governance.policyfile import PolicyError, load_yaml_with_lines, validate_located
+from agentos.governance.policyfile import load_yaml_with_lines, validate_located
 from agentos.governance.writegate import evaluate
 from agentos.model import (
     PLAN_FORMAT,
@@ -42,6 +42,7 @@ from agentos.model import (
     FileChange,
     FileMode,
     FileStat,
+    Frozen,
     ModifyChange,
     RenameChange,
     Risk,
@@ -66,14 +67,8 @@ RuleId = Literal[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-
-class CaseChange(_Strict):
+class CaseChange(Frozen):
     """One change of a case; contents are optional (empty), or generated with content_lines."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
 
     op: Literal["create", "modify", "delete", "rename"]
     path: Annotated[str, Field(min_length=1)]
@@ -108,7 +103,7 @@ class CaseChange(_Strict):
         return (self.content or "").encode("utf-8")
 
 
-class PolicyCase(_Strict):
+class PolicyCase(Frozen):
     """One test case: changes, the disk facts they meet, and the expected decision."""
 
     name: Annotated[str, Field(min_length=1)]
@@ -122,7 +117,7 @@ class PolicyCase(_Strict):
     absent_rules: list[RuleId] = Field(default_factory=list)
 
 
-class CaseFile(_Strict):
+class CaseFile(Frozen):
     """A case file written as ``{cases: [...]}``."""
 
     cases: Annotated[list[PolicyCase], Field(min_length=1)]

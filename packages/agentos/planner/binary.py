@@ -12,6 +12,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
+from agentos.errors import BinaryPatchError, BinaryTooLargeError
+
 # Git encodes 4 bytes per 5 characters and prefixes each line with its byte count as one letter.
 _BYTES_PER_GROUP = 4
 _CHARS_PER_GROUP = 5
@@ -22,26 +24,6 @@ _DELTA_HEADER_MAX = 20
 # Every delta instruction makes at least one byte of the result and takes at most 8 bytes
 # (a copy: its opcode, four offset and three size bytes).
 _DELTA_BYTES_PER_RESULT_BYTE = 8
-
-
-class BinaryPatchError(Exception):
-    """A binary hunk is corrupt or does not fit its pre-image (a message without the path)."""
-
-
-class BinaryTooLargeError(BinaryPatchError):
-    """A binary hunk declares more than the file-size limit it is read under allows.
-
-    ``what`` opens the sentence ("the binary patch declares"), ``declared`` is the size it
-    names, ``limit`` the largest file allowed and ``note`` says more when the bound broken is
-    derived from it; the caller adds the input, the path and the policy key.
-    """
-
-    def __init__(self, what: str, declared: int, limit: int, note: str = "") -> None:
-        super().__init__(f"{what} {declared} bytes, more than the limit of {limit}{note}")
-        self.what = what
-        self.declared = declared
-        self.limit = limit
-        self.note = note
 
 
 Method = Literal["literal", "delta"]

@@ -15,17 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agentos.errors import InputTooLargeError, PatchParseError
-from agentos.model import FileMode
-from agentos.planner.binary import (
-    BinaryHunk,
+from agentos.errors import (
     BinaryPatchError,
     BinaryTooLargeError,
-    Method,
-    decode_line,
-    inflate_block,
-    oversize,
+    InputTooLargeError,
+    PatchParseError,
 )
+from agentos.model import FileMode
+from agentos.planner.binary import BinaryHunk, Method, decode_line, inflate_block, oversize
 from agentos.planner.diffheaders import Header, HeaderReader
 from agentos.planner.hunks import Hunk
 from agentos.planner.tree import PlanLimits, file_too_large

@@ -13,9 +13,9 @@ import hashlib
 from dataclasses import dataclass
 
 from agentos.digest import git_blob_sha1
-from agentos.errors import ConflictError, InvalidInputError, PatchConflictError
+from agentos.errors import BinaryPatchError, ConflictError, InvalidInputError, PatchConflictError
 from agentos.model import MODE_REGULAR, FileMode
-from agentos.planner.binary import BinaryPatchError, apply_binary_hunk
+from agentos.planner.binary import apply_binary_hunk
 from agentos.planner.diff import FilePatch
 from agentos.planner.hunks import Hunk, HunkMismatch, apply_hunks
 from agentos.planner.tree import FileState, Overlay

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from agentos.model import Frozen
 from agentos.verify.breaker import BreakerConfig
 from agentos.verify.retry import RetryPolicy
 
@@ -23,17 +24,11 @@ Seconds = Annotated[float, Field(gt=0)]
 NonNegativeSeconds = Annotated[float, Field(ge=0)]
 
 
-class Strict(BaseModel):
-    """Base of the policy's sections: strict types, unknown keys refused, immutable."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-
 def _all_failures() -> list[FailureKind]:
     return ["timeout", "connection_error", "nonzero_exit", "unexpected_status"]
 
 
-class RetrySpec(Strict):
+class RetrySpec(Frozen):
     """How a failing health check is retried (SPEC §9)."""
 
     strategy: RetryStrategy = "fixed"
@@ -56,7 +51,7 @@ class RetrySpec(Strict):
         )
 
 
-class BreakerSpec(Strict):
+class BreakerSpec(Frozen):
     """Circuit breaker of one check: OPEN after failures, HALF_OPEN after a pause."""
 
     failure_threshold: PositiveInt = 3
@@ -72,7 +67,7 @@ class BreakerSpec(Strict):
         )
 
 
-class HttpProbe(Strict):
+class HttpProbe(Frozen):
     """An HTTP request that must answer with the expected status (and body text)."""
 
     url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
@@ -104,7 +99,7 @@ class HttpProbe(Strict):
         return self
 
 
-class FileProbe(Strict):
+class FileProbe(Frozen):
     """A workspace file that must exist (or be absent), and optionally parse."""
 
     path: Pattern
@@ -112,7 +107,7 @@ class FileProbe(Strict):
     parses: bool = False
 
 
-class HealthCheckSpec(Strict):
+class HealthCheckSpec(Frozen):
     """One health check: exactly one of ``command``, ``http`` or ``file``."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
