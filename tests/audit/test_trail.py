@@ -765,7 +765,7 @@ def test_event_fields_ts_and_optional_ids(tmp_path: Path) -> None:
         "apply.started", actor="alice", data={}, plan_id="plan-1", execution_id="ex-1"
     )
 
-    assert bare["ts"] == "2024-03-01T12:30:05.123456+00:00"
+    assert bare["ts"] == "2024-03-01T12:30:05.123456Z"
     assert datetime.fromisoformat(bare["ts"]) == local
     assert set(bare) == {"seq", "ts", "event", "actor", "data", "prev", "hash"}
     assert (full["plan_id"], full["execution_id"]) == ("plan-1", "ex-1")
@@ -782,7 +782,7 @@ def test_default_clock_is_utc_now(tmp_path: Path) -> None:
     after = datetime.now(UTC)
     stamp = datetime.fromisoformat(record["ts"])
     assert stamp.utcoffset() == timedelta(0)
-    assert record["ts"].endswith("+00:00")
+    assert record["ts"].endswith("Z")
     assert before <= stamp <= after
 
 

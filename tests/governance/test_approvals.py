@@ -196,7 +196,7 @@ def test_make_approval_binds_plan_checksum_policy_and_utc_time(ws: Path) -> None
     assert approval.plan_id == "p1"
     assert approval.checksum == plan.changeset.checksum
     assert approval.policy_digest == Policy().digest()
-    assert approval.approved_at == "2024-01-02T01:04:05Z"
+    assert approval.approved_at == "2024-01-02T01:04:05.000000Z"
     assert approval.signature is None
 
 

@@ -160,7 +160,7 @@ def test_plan_file_shape() -> None:
     assert raw.endswith(b"}\n")
     doc = json.loads(raw)
     assert doc["format"] == "agentos.plan/1"
-    assert doc["created_at"] == "2024-01-02T03:04:05Z"
+    assert doc["created_at"] == "2024-01-02T03:04:05.000000Z"
     changes = doc["changeset"]["changes"]
     assert doc["changeset"]["checksum"] == spec_checksum(changes)
     assert [c["path"] for c in changes] == sorted(c["path"] for c in changes)

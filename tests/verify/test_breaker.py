@@ -35,7 +35,7 @@ from agentos.verify.health import HealthEnvironment, Transition, run_check
 from agentos.verify.spec import HealthCheckSpec
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20+00:00
-T0_ISO = "2023-11-14T22:13:20+00:00"
+T0_ISO = "2023-11-14T22:13:20.000000Z"
 REPO_PACKAGES = Path(__file__).resolve().parents[2] / "packages"
 
 
@@ -153,7 +153,7 @@ def test_closed_breaker_opens_exactly_at_the_first_run_of_threshold_failures(
 
 def test_since_formats_opened_at() -> None:
     assert Breaker(state="open", failures=3, opened_at=T0).since() == T0_ISO
-    assert Breaker(state="open", opened_at=T0 + 0.75).since() == T0_ISO
+    assert Breaker(state="open", opened_at=T0 + 0.75).since() == "2023-11-14T22:13:20.750000Z"
     assert Breaker().since() == "unknown"
 
 
@@ -293,7 +293,7 @@ def test_run_check_walks_the_breaker_through_its_states(tmp_path: Path) -> None:
     clock.advance(1)
     result, moves = run_check(check, breakers, env)
     assert (result.status, result.attempts, result.breaker) == ("failed", 1, "open")
-    assert moves == [Transition("cfg", "closed", "open", "2023-11-14T22:13:21+00:00")]
+    assert moves == [Transition("cfg", "closed", "open", "2023-11-14T22:13:21.000000Z")]
     assert breakers == {"cfg": Breaker(state="open", failures=2, opened_at=T0 + 1)}
 
     # Open: fails at once without looking at the file, even once the file is there.
@@ -304,7 +304,7 @@ def test_run_check_walks_the_breaker_through_its_states(tmp_path: Path) -> None:
     assert result.status == "failed"
     assert result.attempts == 0
     assert result.failure == "breaker_open"
-    assert result.message.startswith("circuit open since 2023-11-14T22:13:21+00:00")
+    assert result.message.startswith("circuit open since 2023-11-14T22:13:21.000000Z")
     assert result.breaker == "open"
     assert moves == []
     assert breakers["cfg"] == Breaker(state="open", failures=2, opened_at=T0 + 1)
@@ -345,7 +345,7 @@ def test_open_breaker_does_not_run_the_command(tmp_path: Path) -> None:
     assert result.status == "failed"
     assert result.attempts == 0
     assert result.message == (
-        "circuit open since 2023-11-14T22:13:10+00:00 (after 1 failures); not called"
+        "circuit open since 2023-11-14T22:13:10.000000Z (after 1 failures); not called"
     )
     assert result.row()["breaker"] == "open"
     assert moves == []

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from agentos.audit.anchor import (
     head_seal_payload,
 )
 from agentos.audit.lines import GENESIS, event_hash, is_next, parse_line, without_hash
+from agentos.clock import Clock, rfc3339, system_clock
 from agentos.digest import canonical_json
 from agentos.errors import AuditChainError, BusyError
 from agentos.faults import fault_point
@@ -44,11 +44,6 @@ TRAIL_NAME = "audit.jsonl"
 HEAD_NAME = "HEAD"
 LOCK_NAME = "lock"
 LOCK_TIMEOUT_SECONDS = 30.0
-
-
-def utc_now() -> datetime:
-    """The current time in UTC (the default clock)."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -69,7 +64,7 @@ class AuditTrail:
         self,
         directory: Path,
         *,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = system_clock,
         durable: bool = True,
         sealed: bool = True,
     ) -> None:
@@ -127,7 +122,7 @@ class AuditTrail:
         seq, prev = self._reconcile()
         record: dict[str, Any] = {
             "seq": seq + 1,
-            "ts": self.clock().astimezone(UTC).isoformat(timespec="microseconds"),
+            "ts": rfc3339(self.clock()),
             "event": event,
             "actor": actor,
             "data": data,

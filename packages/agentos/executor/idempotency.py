@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from agentos.clock import parse_rfc3339
 from agentos.digest import canonical_json
 from agentos.errors import ConflictError, StateIntegrityError
 from agentos.faults import fault_point
@@ -101,7 +102,7 @@ def is_live(record: IdempotencyRecord, *, now: datetime, ttl: float) -> bool:
     """A committed record that has not expired."""
     if record.status != "committed" or record.committed_at is None:
         return False
-    committed = datetime.fromisoformat(record.committed_at)
+    committed = parse_rfc3339(record.committed_at)
     return (now - committed).total_seconds() < ttl
 
 

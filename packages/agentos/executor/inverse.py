@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from agentos.clock import parse_rfc3339, rfc3339
 from agentos.errors import IntegrityError, UsageError
 from agentos.executor.executions import read_execution
 from agentos.executor.journal import Entry, Image, Journal, archived_path, read_backup, read_journal
@@ -165,10 +166,10 @@ def _inverse_plan(workspace: Workspace, execution_id: str, *, author: str) -> Ch
 def _stamp(committed_at: str | None) -> str:
     """``committed_at`` as plans write times (the epoch when a journal lacks it)."""
     try:
-        when = datetime.fromisoformat(committed_at or "")
+        when = parse_rfc3339(committed_at or "")
     except ValueError:
         when = datetime.fromtimestamp(0, UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(when)
 
 
 def inverse_modes(workspace: Workspace, execution_id: str) -> dict[str, int]:

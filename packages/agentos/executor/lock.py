@@ -15,9 +15,9 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
+from agentos.clock import Clock, rfc3339, system_clock
 from agentos.errors import BusyError
 from agentos.statefs import ensure_dir, read_bytes, refuse_links, unlink, write_atomic
 from agentos.workspace import Workspace
@@ -72,6 +72,7 @@ def workspace_lock(
     timeout: float,
     holder: dict[str, Any],
     on_wait: Callable[[str], None] | None = None,
+    clock: Clock = system_clock,
 ) -> Iterator[None]:
     """Hold the workspace lock for the block; ``BusyError`` (exit 75) after ``timeout`` s."""
     from filelock import FileLock, Timeout
@@ -100,7 +101,7 @@ def workspace_lock(
             **holder,
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+            "since": rfc3339(clock()),
         }
         write_atomic(
             workspace.state_dir / HOLDER_NAME,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from agentos.clock import Clock, system_clock
 from agentos.executor.executions import execution_id_for
 from agentos.executor.journal import ChangeRef, ExecutionKind
 from agentos.model import ChangePlan, Decision
@@ -47,7 +47,7 @@ class ApplyOptions:
     # The health checks that apply to this plan, and whether to syntax-check written files.
     checks: tuple[HealthCheckSpec, ...] = ()
     syntax_checks: bool = False
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Clock = system_clock
     # The policy this apply runs under: {source, digest, override} (recorded, never decided).
     policy: dict[str, object] = field(default_factory=dict)
 

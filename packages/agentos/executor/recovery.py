@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from agentos import statefs
+from agentos.clock import Clock, rfc3339, system_clock
 from agentos.errors import ConflictError, DeniedError, IntegrityError, StateIntegrityError
 from agentos.executor.executions import read_execution, write_execution
 from agentos.executor.fsops import Guard
@@ -72,7 +73,7 @@ class Recorder:
 
     def now(self) -> str:
         """The current time as stored in records."""
-        return self.clock().astimezone(UTC).isoformat()
+        return rfc3339(self.clock())
 
 
 @dataclass
@@ -375,7 +376,7 @@ def recover(
     *,
     actor: str,
     timeout: float,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = system_clock,
     on_wait: Callable[[str], None] | None = None,
     guard: Guard | None = None,
 ) -> list[RecoveryOutcome]:

@@ -9,10 +9,10 @@ unlinks, removes the directories a deletion empties, and fsyncs every touched di
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentos.clock import rfc3339
 from agentos.executor.abort import AbortWatch
 from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.journal import (
@@ -99,7 +99,7 @@ def build_journal(
         changes=result.files,
         entries=entries,
         created_dirs=created_dirs,
-        started_at=options.clock().astimezone(UTC).isoformat(),
+        started_at=rfc3339(options.clock()),
     )
 
 

@@ -15,11 +15,11 @@ import contextlib
 import time
 import traceback
 from collections.abc import Callable
-from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos import statefs
+from agentos.clock import rfc3339
 from agentos.errors import (
     AbortedError,
     AgentosError,
@@ -299,7 +299,7 @@ class _Transaction:
                     f"(changed while the health checks ran: {names})"
                 )
         fault_point("commit.before")
-        stamp = self.options.clock().astimezone(UTC).isoformat()
+        stamp = rfc3339(self.options.clock())
         committed = journal.with_state("committed", committed_at=stamp)
         write_journal(self.state_dir, committed)
         fault_point("commit.after")

@@ -28,10 +28,10 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentos.clock import Clock, rfc3339, system_clock
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import InvalidApprovalError, UsageError
 from agentos.governance.policy import Policy
@@ -83,7 +83,7 @@ def make_approval(
     comment: str,
     policy_digest: str,
     key: bytes | None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = system_clock,
 ) -> Approval:
     """A new approval of ``plan`` by ``approver``, signed when a key is given."""
     approval = Approval(
@@ -91,7 +91,7 @@ def make_approval(
         checksum=plan.changeset.checksum,
         plan_digest=plan.plan_digest,
         approver=approver,
-        approved_at=clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        approved_at=rfc3339(clock()),
         comment=comment,
         policy_digest=policy_digest,
     )

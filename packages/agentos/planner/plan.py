@@ -8,12 +8,11 @@ values the CLI takes from the policy) bound each input, their total and the file
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from agentos.clock import Clock, rfc3339, system_clock
 from agentos.digest import sha256_hex
 from agentos.errors import InputTooLargeError, PatchParseError, UsageError
 from agentos.faults import fault_point
@@ -64,7 +63,7 @@ class PlanRequest:
     strip: int | None = None
     risk: RiskSettings = field(default_factory=RiskSettings)
     limits: PlanLimits = field(default_factory=PlanLimits)
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Clock = system_clock
 
 
 def input_too_large(
@@ -258,7 +257,7 @@ def plan_changes(request: PlanRequest) -> ChangePlan:
             plan_id=request.plan_id or default_plan_id(checksum, intent),
             intent=intent,
             author=request.author,
-            created_at=request.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created_at=rfc3339(request.clock()),
             base=Base(git_head=git_head(request.workspace.root)),
             risk=assess_risk(tuple(changes), added + removed, request.risk),
             stats=stats,

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from agentos.clock import rfc3339
 from agentos.errors import StateIntegrityError
 from agentos.statefs import read_bytes, write_atomic
 
@@ -46,7 +47,7 @@ class Breaker:
         if self.opened_at is None:
             return "unknown"
         try:
-            return datetime.fromtimestamp(self.opened_at, UTC).isoformat(timespec="seconds")
+            return rfc3339(datetime.fromtimestamp(self.opened_at, UTC))
         except (OverflowError, OSError, ValueError):
             return "unknown"
 
