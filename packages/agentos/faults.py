@@ -8,7 +8,8 @@ unset (always, outside tests) a point costs one dict lookup.
 
 - actions: ``crash`` (``os._exit(137)``, like a SIGKILL), ``error`` (a ``RuntimeError``, i.e.
   a bug), ``eio`` / ``enospc`` / ``eacces`` / ``eperm`` (the matching ``OSError``), ``pause``
-  (write ``<name>.paused`` into ``AGENTOS_FAULTS_DIR`` and wait for ``<name>.resume``);
+  (write ``<name>.paused`` into ``AGENTOS_FAULTS_DIR``, else the temp directory, never the
+  working directory, and wait for ``<name>.resume`` there);
 - hits: none = every time the point is reached (persistent), ``@3`` = the third time only
   (once), ``@3+`` = the third time and every time after.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -107,7 +109,7 @@ def fault_point(name: str) -> None:
 
 def _pause(name: str) -> None:
     """Tell the test where we are, then wait until it says go on."""
-    directory = Path(os.environ.get(DIR_VAR, "."))
+    directory = Path(os.environ.get(DIR_VAR) or tempfile.gettempdir())
     (directory / f"{name}.paused").write_text(str(os.getpid()), encoding="utf-8")
     resume = directory / f"{name}.resume"
     deadline = time.monotonic() + PAUSE_LIMIT_SECONDS

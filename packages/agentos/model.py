@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,7 +34,24 @@ RISK_ORDER: tuple[RiskLevel, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
-PlanId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+# A plan id: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit.
+PLAN_ID_REGEX = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+PLAN_ID_PATTERN = re.compile(PLAN_ID_REGEX)
+PlanId = Annotated[str, Field(pattern=f"^{PLAN_ID_REGEX}$")]
+
+# The WriteGate's rules, in the order it applies them (SPEC §6).
+RuleId = Literal[
+    "path-safety",
+    "forbidden-path",
+    "outside-allowed-paths",
+    "constraint",
+    "secret",
+    "binary",
+    "always-review",
+    "risk",
+    "unverified-risk",
+]
+RULES: tuple[RuleId, ...] = get_args(RuleId)
 RelPath = Annotated[str, Field(min_length=1, max_length=4096)]
 
 
@@ -155,6 +173,10 @@ class Risk(Frozen):
 
     level: RiskLevel
     reasons: tuple[RiskReason, ...] = ()
+
+
+# A plan's risk before the WriteGate assessed it (the planner's; the pipeline stamps the gate's).
+UNASSESSED = Risk(level="LOW")
 
 
 class FileStat(Frozen):

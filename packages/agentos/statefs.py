@@ -26,11 +26,13 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from agentos.errors import StateIntegrityError
-from agentos.faults import fs_event
+from agentos.faults import fault_point, fs_event
 
 STATE_DIR_NAME = ".agentos"
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -188,6 +190,52 @@ def write_atomic(
         fsync_dir(path.parent)
 
 
+def write_files(
+    folder: Path,
+    files: Mapping[str, bytes],
+    *,
+    durable: bool,
+    keep: Callable[[Path, str], bool],
+    faults: str,
+    mode: int = 0o600,
+) -> None:
+    """Create ``folder``'s files (name -> data), then fsync them together from a thread pool,
+    then the folder. A file already there is kept when ``keep(path, name)`` says it is whole,
+    else replaced. ``faults`` names the fault points (``<faults>.write.before`` ...)."""
+    ensure_dir(folder)
+    written: list[Path] = []
+    for name, data in files.items():
+        target = folder / name
+        fault_point(f"{faults}.write.before")
+        try:
+            if keep(target, name):
+                written.append(target)
+                continue
+            unlink(target)
+        except FileNotFoundError:
+            pass
+        write_new(target, data, mode=mode)
+        fault_point(f"{faults}.write.after")
+        written.append(target)
+    if not durable or not written:
+        return
+
+    def sync(path: Path) -> None:
+        fault_point(f"{faults}.fsync.before")
+        fsync_file(path)
+        fault_point(f"{faults}.fsync.after")
+
+    if len(written) == 1:
+        sync(written[0])
+    else:
+        with ThreadPoolExecutor(min(16, len(written))) as pool:
+            for future in [pool.submit(sync, path) for path in written]:
+                future.result()
+    fault_point(f"{faults}.fsync.before")
+    fsync_dir(folder)
+    fault_point(f"{faults}.fsync.after")
+
+
 def write_new(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Create ``path`` (which must not exist) with ``data``; not fsynced (``fsync_file``)."""
     refuse_links(path)
@@ -311,3 +359,26 @@ def _dir_mode(path: Path) -> int:
         return path.stat().st_mode & 0o7777
     except OSError:
         return 0o755
+
+
+def save_log(state_dir: Path, name: str, text: str) -> Path:
+    """Write a diagnostic log to ``<state_dir>/logs/<name>`` (never through a link)."""
+    path = state_dir / "logs" / name
+    write_atomic(path, text.encode("utf-8"), mode=0o600, durable=False)
+    return path
+
+
+def save_traceback(root: Path, text: str, *, stamp: str) -> Path:
+    """Keep the traceback of a bug under ``<root>/.agentos/logs/`` (or, when that cannot be
+    written, in the temp directory) and return where; ``Path("(unsaved)")`` if neither can."""
+    name = f"agentos-internal-{stamp}-{os.getpid()}.log"
+    try:
+        return save_log(root / STATE_DIR_NAME, name, text)
+    except (OSError, StateIntegrityError):
+        pass
+    try:
+        path = Path(tempfile.gettempdir()) / name
+        write_atomic(path, text.encode("utf-8"), mode=0o600, durable=False)
+    except OSError:
+        return Path("(unsaved)")
+    return path

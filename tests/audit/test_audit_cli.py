@@ -14,7 +14,7 @@ import pytest
 
 from agentos.audit.lines import GENESIS
 from agentos.audit.trail import AuditTrail
-from agentos.cli.audit_cmd import CSV_COLUMNS
+from agentos.cli.views.records import CSV_COLUMNS
 from agentos.errors import AuditChainError
 from conftest import CliResult
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from agentos.governance.policy import policy_json_schema
-from agentos.governance.writegate import RULES
+from agentos.model import RULES
 from conftest import REPO_ROOT, CliResult
 from helpers import write_tree
 

@@ -36,7 +36,7 @@ from agentos.governance.approvals import (
     signing_payload,
     stored_approvals,
 )
-from agentos.governance.gate import GateResult, approve_plan, run_gate
+from agentos.governance.gate import GateResult
 from agentos.governance.policy import ApprovalRules, Policy
 from agentos.governance.policyfile import LoadedPolicy
 from agentos.model import (
@@ -48,7 +48,9 @@ from agentos.model import (
     plan_digest_of,
     seal_plan,
 )
-from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.pipeline.context import Context
+from agentos.pipeline.gating import approve, check
+from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.planner.planfile import load_plan
 from agentos.statekey import StateKey, state_key
 from agentos.workspace import Workspace
@@ -87,7 +89,7 @@ def ws(workspace: Path) -> Path:
 def build_plan(root: Path, changes: list[Change], *, plan_id: str = "p1") -> ChangePlan:
     """A plan built in-process (nothing written) from a manifest of ``changes``."""
     data = json.dumps({"changes": changes}).encode()
-    request = PlanRequest(
+    request = PlanSpec(
         workspace=Workspace.open(root),
         inputs=(PlanInput(name="changes.json", data=data, format="manifest"),),
         author=AUTHOR,
@@ -482,34 +484,35 @@ def test_gate_verdict(decision: DecisionKind, approvers: tuple[str, ...], verdic
 
 
 # ---------------------------------------------------------------------------------------------
-# run_gate / approve_plan in-process
+# the pipeline's check / approve, in-process
+
+
+def context(root: Path, policy: LoadedPolicy, *, key: bytes | None = None) -> Context:
+    """A pipeline context for ``root`` under ``policy``, acting as ``ci``."""
+    return Context(
+        workspace=Workspace.open(root), actor="ci", loaded_policy=policy, approval_key=key
+    )
 
 
 def test_approve_plan_then_run_gate_is_approved(ws: Path) -> None:
     plan = build_plan(ws, DELETE_A)
-    policy = loaded(Policy())
-    workspace = Workspace.open(ws)
-    recorded = approve_plan(plan, workspace, policy, approver="bob", comment="ok", key=None)
-    assert recorded.path.is_file()
-    assert read_approval(recorded.path) == recorded.approval
+    ctx = context(ws, loaded(Policy()))
+    recorded = approve(ctx, plan, approver="bob", comment="ok")
+    assert recorded.approval_file.is_file()
+    assert read_approval(recorded.approval_file) == recorded.approval
     assert recorded.gate.verdict == "APPROVED"
-    gate = run_gate(plan, workspace, policy, actor="ci", command="check")
+    gate = check(ctx, plan).gate
     assert gate.decision.decision == "NEED_APPROVAL"
     assert gate.approvals.approvers == ("bob",)
     assert gate.verdict == "APPROVED"
 
 
 def test_approve_plan_refuses_deny_and_self_without_writing(ws: Path) -> None:
-    workspace = Workspace.open(ws)
-    policy = loaded(Policy())
+    ctx = context(ws, loaded(Policy()))
     with pytest.raises(DeniedError):
-        approve_plan(
-            build_plan(ws, DENIED), workspace, policy, approver="bob", comment="", key=None
-        )
+        approve(ctx, build_plan(ws, DENIED), approver="bob", comment="")
     with pytest.raises(InvalidApprovalError):
-        approve_plan(
-            build_plan(ws, DELETE_A), workspace, policy, approver=AUTHOR, comment="", key=None
-        )
+        approve(ctx, build_plan(ws, DELETE_A), approver=AUTHOR, comment="")
     assert stored_files(ws) == []
 
 
@@ -517,13 +520,9 @@ def test_run_gate_counts_presented_files(ws: Path, tmp_path: Path) -> None:
     plan = build_plan(ws, DELETE_A)
     policy = loaded(Policy())
     elsewhere = save_approval(tmp_path / "artifact", approval_by(plan, "bob"))
-    workspace = Workspace.open(ws)
-    assert run_gate(plan, workspace, policy, actor="ci", command="check").verdict == (
-        "NEED_APPROVAL"
-    )
-    gate = run_gate(
-        plan, workspace, policy, approval_files=(elsewhere,), actor="ci", command="check"
-    )
+    ctx = context(ws, policy)
+    assert check(ctx, plan).gate.verdict == "NEED_APPROVAL"
+    gate = check(ctx, plan, approval_files=(elsewhere,)).gate
     assert gate.verdict == "APPROVED"
 
 
@@ -544,9 +543,7 @@ def test_presented_files_need_no_seal_of_this_workspace(ws: Path, tmp_path: Path
             ),
         ),
     )
-    gate = run_gate(
-        plan, Workspace.open(ws), policy, approval_files=files, actor="ci", command="check"
-    )
+    gate = check(context(ws, policy), plan, approval_files=files).gate
     assert gate.approvals.approvers == ("bob", "carol", "dana")
     assert gate.verdict == "APPROVED"
 
@@ -554,8 +551,8 @@ def test_presented_files_need_no_seal_of_this_workspace(ws: Path, tmp_path: Path
 def test_approve_plan_stores_a_sealed_approval(ws: Path) -> None:
     plan = build_plan(ws, DELETE_A)
     workspace = Workspace.open(ws)
-    recorded = approve_plan(plan, workspace, loaded(Policy()), approver="bob", comment="", key=KEY)
-    stored = read_approval(recorded.path)
+    recorded = approve(context(ws, loaded(Policy()), key=KEY), plan, approver="bob", comment="")
+    stored = read_approval(recorded.approval_file)
     assert stored == recorded.approval
     assert stored.signature is not None
     own_key = state_key(workspace.state_dir)

@@ -32,10 +32,11 @@ from agentos.governance.approvals import (
     signing_payload,
     ssh_signature_problem,
 )
-from agentos.governance.gate import approve_plan
 from agentos.governance.policy import ApprovalRules, Policy
 from agentos.governance.policyfile import LoadedPolicy
 from agentos.model import Approval, ChangePlan
+from agentos.pipeline import gating
+from agentos.pipeline.context import Context
 from agentos.planner.planfile import load_plan
 from agentos.workspace import Workspace
 from conftest import PERMISSIVE_POLICY, CliResult
@@ -338,16 +339,13 @@ def test_approve_plan_signs_with_the_injected_runner(workspace: Path) -> None:
     key = workspace.parent / "id_ed25519"
     key.write_text("key\n")
     fake = FakeKeygen()
-    recorded = approve_plan(
-        plan,
-        Workspace.open(workspace),
-        LoadedPolicy(policy, "(test)", policy.digest(), None),
-        approver=DANA,
-        comment="",
-        key=None,
-        ssh_key=key,
+    ctx = Context(
+        workspace=Workspace.open(workspace),
+        actor=DANA,
+        loaded_policy=LoadedPolicy(policy, "(test)", policy.digest(), None),
         ssh_runner=fake,
     )
+    recorded = gating.approve(ctx, plan, approver=DANA, comment="", ssh_key=key)
     assert recorded.approval.ssh_signature == FAKE_SIGNATURE
     # Signed, verified before it is stored, verified again when the approvals are counted.
     assert [argv[1] for argv, _, _ in fake.calls] == ["sign", "verify", "verify"]
@@ -355,9 +353,9 @@ def test_approve_plan_signs_with_the_injected_runner(workspace: Path) -> None:
 
 
 def _plan_in_process(root: Path) -> ChangePlan:
-    from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+    from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 
-    request = PlanRequest(
+    request = PlanSpec(
         workspace=Workspace.open(root),
         inputs=(PlanInput(name="c.json", data=json.dumps(CHANGE).encode(), format="manifest"),),
         author=AUTHOR,

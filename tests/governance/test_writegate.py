@@ -12,8 +12,8 @@ from agentos.governance.facts import WorkspaceFacts
 from agentos.governance.policy import Policy
 from agentos.governance.policyfile import parse_policy
 from agentos.governance.policytest import PolicyCase, case_plan
-from agentos.governance.writegate import RULES, evaluate, line_delta
-from agentos.model import ChangePlan, Decision, Finding
+from agentos.governance.writegate import evaluate, line_delta
+from agentos.model import RULES, ChangePlan, Decision, Finding
 from agentos.patterns import PathPatterns
 from pathaliases import aliased
 

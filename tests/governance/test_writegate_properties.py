@@ -33,11 +33,12 @@ from agentos.digest import sha256_hex
 from agentos.governance.facts import WorkspaceFacts, gather_facts
 from agentos.governance.policy import Policy
 from agentos.governance.policyfile import parse_policy
-from agentos.governance.writegate import RULES, decide, evaluate
+from agentos.governance.writegate import decide, evaluate
 from agentos.model import (
     DECISION_ORDER,
     PLAN_FORMAT,
     RISK_ORDER,
+    RULES,
     UNSEALED,
     Base,
     ChangePlan,

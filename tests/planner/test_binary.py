@@ -37,7 +37,7 @@ from agentos.planner.binary import (
     max_delta_bytes,
 )
 from agentos.planner.diff import parse_diff
-from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.planner.tree import PlanLimits
 from agentos.workspace import Workspace
 from conftest import GIT_ENV, needs_git, run_git
@@ -308,7 +308,7 @@ def git_apply_ok(root: Path, patch: bytes) -> bool:
 def agentos_plan(root: Path, patch: bytes) -> bytes:
     """The new contents of ``blob.bin`` after planning and materialising ``patch``."""
     plan = plan_changes(
-        PlanRequest(workspace=Workspace(root), inputs=(PlanInput("p.diff", patch),), author="t")
+        PlanSpec(workspace=Workspace(root), inputs=(PlanInput("p.diff", patch),), author="t")
     )
     materialise(plan, root)
     return (root / "blob.bin").read_bytes()

@@ -16,7 +16,7 @@ import pytest
 from agentos.errors import AgentosError
 from agentos.model import ChangePlan
 from agentos.planner.codex import looks_like_codex, parse_codex
-from agentos.planner.plan import PlanInput, PlanRequest, detect_format, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, detect_format, plan_changes
 from agentos.planner.planfile import load_plan
 from agentos.workspace import Workspace
 from conftest import CODEX_SCENARIOS, PERMISSIVE_POLICY, CliResult
@@ -60,7 +60,7 @@ needs_scenarios = pytest.mark.skipif(
 def plan_text(root: Path, patch: str | bytes, *, fmt: str = "auto") -> ChangePlan:
     """Plan one Codex patch against ``root`` without the CLI."""
     data = patch.encode("utf-8") if isinstance(patch, str) else patch
-    request = PlanRequest(
+    request = PlanSpec(
         workspace=Workspace(root),
         inputs=(PlanInput(name="p.patch", data=data, format=fmt),),  # type: ignore[arg-type]
         author="t",

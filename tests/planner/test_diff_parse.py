@@ -23,7 +23,7 @@ from agentos.errors import (
 )
 from agentos.model import ChangePlan
 from agentos.planner.diff import FilePatch, parse_diff
-from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.workspace import Workspace
 from conftest import GIT_ENV, REPO_ROOT, needs_git, run_git
 from helpers import materialise, read_tree, write_tree
@@ -35,7 +35,7 @@ def parse_one(text: bytes, *, strip: int | None = None) -> FilePatch:
 
 
 def plan(workspace: Path, text: bytes, *, strip: int | None = None) -> ChangePlan:
-    request = PlanRequest(
+    request = PlanSpec(
         workspace=Workspace(workspace),
         inputs=(PlanInput("p.diff", text),),
         author="t",
@@ -638,7 +638,7 @@ _PROBE = """
 import json, sys
 from pathlib import Path
 from agentos.errors import AgentosError
-from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.workspace import Workspace
 
 opened = []
@@ -649,7 +649,7 @@ for name, text in json.loads(sys.stdin.read()).items():
     opened.clear()
     inputs = (PlanInput("p.diff", text.encode("latin-1")),)
     try:
-        plan_changes(PlanRequest(workspace=Workspace(root), inputs=inputs, author="t"))
+        plan_changes(PlanSpec(workspace=Workspace(root), inputs=inputs, author="t"))
         results[name] = {"code": 0, "message": "", "opened": list(opened)}
     except AgentosError as exc:
         results[name] = {"code": exc.exit_code, "message": exc.message, "opened": list(opened)}

@@ -23,7 +23,7 @@ import pytest
 
 from agentos.errors import AgentosError
 from agentos.model import ChangePlan
-from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.workspace import Workspace
 from conftest import needs_git, run_git
 from helpers import Tree, materialise, read_tree, write_tree
@@ -356,9 +356,7 @@ def format_patch(repo: Repo, *flags: str) -> bytes:
 
 
 def plan_bytes(workspace: Path, data: bytes, name: str = "change.diff") -> ChangePlan:
-    request = PlanRequest(
-        workspace=Workspace(workspace), inputs=(PlanInput(name, data),), author="t"
-    )
+    request = PlanSpec(workspace=Workspace(workspace), inputs=(PlanInput(name, data),), author="t")
     return plan_changes(request)
 
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from agentos.errors import AgentosError, UsageError
 from agentos.planner.diff import parse_diff
-from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.textlines import split_lines
 from agentos.workspace import Workspace
 from conftest import GIT_ENV, needs_git, run_git
@@ -175,9 +175,7 @@ def git_patch(root: Path, old: bytes, new: bytes, context: int) -> bytes:
 
 def agentos_apply(root: Path, patch: bytes) -> tuple[bytes | None, int]:
     """The file ``f`` after planning ``patch`` in ``root`` (None and the exit code if refused)."""
-    request = PlanRequest(
-        workspace=Workspace(root), inputs=(PlanInput("p.diff", patch),), author="t"
-    )
+    request = PlanSpec(workspace=Workspace(root), inputs=(PlanInput("p.diff", patch),), author="t")
     try:
         plan = plan_changes(request)
     except UsageError:

@@ -24,7 +24,7 @@ from test_binary import MIB, binary_patch, bomb_patch
 
 from agentos.errors import InputTooLargeError, PatchParseError
 from agentos.model import ChangePlan
-from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.planner.tree import PlanLimits
 from agentos.workspace import Workspace
 from conftest import CliResult
@@ -37,7 +37,7 @@ INPUT_KEY = "writegate.content.max_input_bytes"
 
 
 def plan_of(root: Path, *inputs: tuple[str, bytes], limits: PlanLimits | None = None) -> ChangePlan:
-    request = PlanRequest(
+    request = PlanSpec(
         workspace=Workspace(root),
         inputs=tuple(PlanInput(name, data) for name, data in inputs),
         author="t",
@@ -202,7 +202,7 @@ def test_a_nested_alias_in_a_bad_mode_is_not_expanded_into_the_message(workspace
 
 def test_numbers_too_long_to_convert_are_invalid_input_not_a_crash(workspace: Path) -> None:
     doc = manifest("{op: create, path: a.txt, content: x, mode: " + "7" * 5000 + "}")
-    request = PlanRequest(Workspace(workspace), (PlanInput("m.yaml", doc, "manifest"),), "t")
+    request = PlanSpec(Workspace(workspace), (PlanInput("m.yaml", doc, "manifest"),), "t")
     with pytest.raises(PatchParseError, match=r"^m\.yaml: invalid YAML/JSON: Exceeds the limit"):
         plan_changes(request)
     diff = b"--- a/x\n+++ b/x\n@@ -" + b"9" * 5000 + b" +1 @@\n-a\n+b\n"

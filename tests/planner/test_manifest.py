@@ -12,7 +12,7 @@ import pytest
 
 from agentos.errors import AgentosError, PatchParseError
 from agentos.model import ChangePlan
-from agentos.planner.plan import PlanInput, PlanRequest, detect_format, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, detect_format, plan_changes
 from agentos.workspace import Workspace
 from conftest import CliResult
 from helpers import materialise, read_tree, write_tree
@@ -29,7 +29,7 @@ def plan_inputs(root: Path, *inputs: bytes | str | Any, fmt: str = "auto") -> Ch
         else:
             data = json.dumps(item).encode("utf-8")
         items.append(PlanInput(name=f"in{index}", data=data, format=fmt))  # type: ignore[arg-type]
-    return plan_changes(PlanRequest(workspace=Workspace(root), inputs=tuple(items), author="t"))
+    return plan_changes(PlanSpec(workspace=Workspace(root), inputs=tuple(items), author="t"))
 
 
 def plan_error(root: Path, *inputs: bytes | str | Any, fmt: str = "auto") -> AgentosError:

@@ -28,7 +28,7 @@ from agentos.errors import (
     UsageError,
 )
 from agentos.model import ChangePlan
-from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.planner.planfile import dump_plan, load_plan, parse_plan, write_plan
 from agentos.workspace import Workspace
 from conftest import PERMISSIVE_POLICY, CliResult
@@ -63,7 +63,7 @@ MANIFEST: dict[str, Any] = {
 
 def make_plan(root: Path, *, intent: str | None = None, plan_id: str | None = None) -> ChangePlan:
     """The sample plan: every op, text, binary, non-ASCII and escaped content."""
-    request = PlanRequest(
+    request = PlanSpec(
         workspace=Workspace(root),
         inputs=(PlanInput(name="m.json", data=json.dumps(MANIFEST).encode()),),
         author="tester",

@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.workspace import Workspace
 from conftest import PERMISSIVE_POLICY, REPO_ROOT, needs_git
 from helpers import materialise, read_tree
@@ -43,7 +43,7 @@ def test_release_diff_plans_and_materialises_to_the_new_release(tmp_path: Path) 
     assert len(diff) > 900_000
     before = read_tree(ws)
     plan = plan_changes(
-        PlanRequest(
+        PlanSpec(
             workspace=Workspace(ws),
             inputs=(PlanInput("release.diff", diff),),
             author="test",

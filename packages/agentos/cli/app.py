@@ -1,7 +1,9 @@
-"""The typer application: command registration and the top-level run loop.
+"""The typer application: registration of every command, and the top-level run loop.
 
-Usage errors from the argument parser are rendered here (exit 2, and the JSON envelope with
-``--json``); everything a command raises is handled by ``agentos.cli.context.execute``.
+Command modules register their functions in ``context.REGISTRY`` (they never import this
+module); ``build`` adds them to typer. Usage errors from the argument parser are rendered here
+(exit 2, and the JSON envelope with ``--json``); everything a command raises is handled by
+``agentos.cli.context.execute``.
 """
 
 from __future__ import annotations
@@ -12,21 +14,19 @@ from typing import Annotated
 import typer
 
 from agentos import __version__
-from agentos.cli.context import EXIT_ABORTED
-from agentos.cli.render import envelope, print_error, print_json
+from agentos.cli.context import (
+    EXIT_ABORTED,
+    REGISTRY,
+    report_error,
+    report_exception,
+    typer_command,
+)
 
 EXIT_USAGE = 2
-
-app = typer.Typer(
-    name="agentos",
-    help="agentos: the governed changeset executor. Plan, check, approve and apply file "
-    "changes atomically, with an audit trail.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+GROUPS = {
+    "audit": "Verify, list and export the audit trail.",
+    "policy": "Validate, test, explain and print the schema of the policy.",
+}
 
 
 def _version(value: bool) -> None:
@@ -35,7 +35,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     version: Annotated[
         bool,
@@ -47,8 +46,9 @@ def _root(
     """agentos: the governed changeset executor."""
 
 
-def _register() -> None:
-    # Importing a command module registers its commands on ``app``.
+def build() -> typer.Typer:
+    """The application with every command registered."""
+    # Importing a command module registers its commands.
     from agentos.cli import (  # noqa: F401
         apply_cmd,
         audit_cmd,
@@ -56,12 +56,30 @@ def _register() -> None:
         init_cmd,
         plan_cmd,
         policy_cmd,
-        show_cmd,
         status_cmd,
     )
 
-
-GROUPS = ("audit", "policy")
+    app = typer.Typer(
+        name="agentos",
+        help="agentos: the governed changeset executor. Plan, check, approve and apply file "
+        "changes atomically, with an audit trail.",
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_root)
+    groups = {
+        name: typer.Typer(name=name, help=text, no_args_is_help=True, rich_markup_mode=None)
+        for name, text in GROUPS.items()
+    }
+    for name, group in groups.items():
+        app.add_typer(group, name=name)
+    for entry in REGISTRY:
+        target = groups[entry.group] if entry.group else app
+        target.command(entry.name)(typer_command(entry))
+    return app
 
 
 def _command_name(argv: list[str]) -> str:
@@ -82,50 +100,29 @@ def _workspace_of(argv: list[str]) -> Path:
     return Path()
 
 
+def _usage_message(exc: Exception) -> str | None:
+    """The message of an argument parser's error (typer's own exceptions carry one)."""
+    formatter = getattr(exc, "format_message", None)
+    if type(exc).__module__.startswith("typer.") and callable(formatter):
+        return str(formatter())
+    return None
+
+
 def run(argv: list[str]) -> int:
     """Parse ``argv``, run the command, and return its exit code (never raises)."""
-    from typer._click.exceptions import ClickException
-    from typer.exceptions import Abort
-
+    name = _command_name(argv)
     try:
-        _register()
-        command = typer.main.get_command(app)
+        command = typer.main.get_command(build())
         result = command.main(args=argv, prog_name="agentos", standalone_mode=False)
-    except ClickException as exc:
-        message = exc.format_message()
-        name = _command_name(argv)
-        print_error(
-            f"{message} (see 'agentos {name} --help')".replace("agentos agentos", "agentos")
-        )
-        if "--json" in argv:
-            print_json(
-                envelope(
-                    name,
-                    exit_code=EXIT_USAGE,
-                    result=None,
-                    error={"type": "usage_error", "message": message, "details": {}},
-                )
-            )
-        return EXIT_USAGE
-    except Abort:
+    except typer.Abort:
         return EXIT_ABORTED
-    except Exception as exc:  # outside any command's boundary (start-up): still no traceback
-        from agentos.cli.context import EXIT_INTERNAL, save_traceback
-
-        log = save_traceback(_workspace_of(argv), exc)
-        message = (
-            f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "
-            f"traceback saved to {log} — please report it"
+    except Exception as exc:  # parse errors, or a failure outside any command's boundary
+        message = _usage_message(exc)
+        if message is None:
+            return report_exception(name, "--json" in argv, _workspace_of(argv), exc)
+        words = "agentos" if name == "agentos" else f"agentos {name}"
+        hint = f" (see '{words} --help')"
+        return report_error(
+            name, "--json" in argv, code=EXIT_USAGE, kind="usage_error", message=message, hint=hint
         )
-        print_error(message)
-        if "--json" in argv:
-            print_json(
-                envelope(
-                    _command_name(argv),
-                    exit_code=EXIT_INTERNAL,
-                    result=None,
-                    error={"type": "internal_error", "message": message, "details": {}},
-                )
-            )
-        return EXIT_INTERNAL
     return result if isinstance(result, int) else 0

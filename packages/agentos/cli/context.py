@@ -1,24 +1,21 @@
-"""Global options and the error boundary every command runs inside.
+"""Global options, command registration, and the one error boundary of the CLI.
 
 Every command accepts ``-C/--workspace``, ``--policy``, ``--json`` and ``-q/--quiet`` after its
-name. ``command()`` adds them to the command's signature, builds ``GlobalOptions``, runs the
-command, renders its ``Outcome`` and turns every exception into an exit code — the only place
-that does (errors carry their codes; a bug becomes 70 with its traceback saved to a log).
+name. ``command()`` registers ``fn(opts, ...) -> Outcome``; ``execute`` runs it, renders its
+``Outcome`` and turns every exception into an exit code — the only place that does (errors
+carry their codes; a bug becomes 70 with its traceback saved to a log).
 """
 
 from __future__ import annotations
 
 import errno
 import inspect
-import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,11 +24,14 @@ from agentos.cli.render import (
     console,
     envelope,
     print_error,
+    print_info,
     print_json,
     print_warning,
 )
-from agentos.errors import AgentosError, UsageError
-from agentos.workspace import Workspace
+from agentos.errors import AgentosError
+
+if TYPE_CHECKING:
+    from agentos.pipeline.context import Context
 
 EXIT_INTERNAL = 70
 EXIT_ABORTED = 130
@@ -41,6 +41,7 @@ EXIT_IO = 1
 IO_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOMEM}
 )
+CommandFn = Callable[..., Outcome]
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,151 @@ class GlobalOptions:
     json: bool
     quiet: bool
 
-    def workspace(self) -> Workspace:
-        """The workspace ``-C`` names (it must exist)."""
-        return Workspace.open(self.workspace_dir)
+    def context(self, **options: Any) -> Context:
+        """The pipeline's context for the workspace ``-C`` names (it must exist)."""
+        from agentos.pipeline.context import open_context
+
+        waiting = print_info if not self.quiet or self.json else None
+        return open_context(self.workspace_dir, policy=self.policy, on_wait=waiting, **options)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A command waiting to be added to the typer application."""
+
+    group: str | None
+    name: str
+    fn: CommandFn
+
+
+# Filled as the command modules are imported; ``agentos.cli.app`` adds them to typer.
+REGISTRY: list[Registered] = []
+
+
+def command(name: str, *, group: str | None = None) -> Callable[[CommandFn], CommandFn]:
+    """Register ``fn(opts, ...) -> Outcome`` as ``agentos [group] name``."""
+
+    def decorate(fn: CommandFn) -> CommandFn:
+        REGISTRY.append(Registered(group, name, fn))
+        return fn
+
+    return decorate
+
+
+def typer_command(entry: Registered) -> Callable[..., int]:
+    """``entry``'s function with the global options added to its signature, for typer."""
+    fn = entry.fn
+    full_name = f"{entry.group} {entry.name}" if entry.group else entry.name
+    signature = inspect.signature(fn, eval_str=True)
+    own = list(signature.parameters.values())[1:]
+
+    def wrapper(**kwargs: Any) -> int:
+        opts = GlobalOptions(
+            command=full_name,
+            workspace_dir=kwargs.pop("workspace_dir"),
+            policy=kwargs.pop("policy"),
+            json=kwargs.pop("json_output"),
+            quiet=kwargs.pop("quiet"),
+        )
+        return execute(opts, lambda: fn(opts, **kwargs))
+
+    parameters = own + _GLOBAL_PARAMETERS
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters, return_annotation=int
+    )
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:
+    """Run a command, render its outcome or error, and return the exit code."""
+    try:
+        outcome = run()
+    except BaseException as exc:  # the boundary: whatever happens, no traceback
+        return report_exception(opts.command, opts.json, opts.workspace_dir, exc)
+    for warning in outcome.warnings:
+        print_warning(warning)
+    if opts.json:
+        print_json(
+            envelope(
+                opts.command,
+                exit_code=outcome.exit_code,
+                result=outcome.result,
+                error=outcome.error,
+            )
+        )
+    elif outcome.human is not None and not opts.quiet:
+        outcome.human(console())
+    if outcome.error is not None:
+        print_error(outcome.error["message"])
+    return outcome.exit_code
+
+
+def report_exception(name: str, as_json: bool, workspace_dir: Path, exc: BaseException) -> int:
+    """The exit code of ``exc``, after its one-line error (and envelope with ``--json``)."""
+    if isinstance(exc, AgentosError):
+        return report_error(
+            name,
+            as_json,
+            code=exc.exit_code,
+            kind=exc.kind,
+            message=exc.message,
+            details=exc.details,
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return report_error(name, as_json, code=EXIT_ABORTED, kind="aborted", message="interrupted")
+    if isinstance(exc, OSError) and exc.errno in IO_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        message = (
+            f"{exc.strerror}{where}: the command could not finish; free space or fix the "
+            "permissions, then run it again"
+        )
+        details = {"errno": exc.errno, "path": exc.filename}
+        return report_error(
+            name, as_json, code=EXIT_IO, kind="io_error", message=message, details=details
+        )
+    if not isinstance(exc, Exception):
+        raise exc  # SystemExit and the like are not errors of a command
+    # A bug: one line, exit 70, the traceback saved under .agentos/logs/.
+    from agentos.clock import system_clock
+    from agentos.statefs import save_traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    stamp = system_clock().strftime("%Y%m%dT%H%M%SZ")
+    log = save_traceback(workspace_dir, f"agentos {' '.join(sys.argv[1:])}\n\n{text}", stamp=stamp)
+    message = (
+        f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "
+        f"traceback saved to {log} — please report it"
+    )
+    return report_error(
+        name,
+        as_json,
+        code=EXIT_INTERNAL,
+        kind="internal_error",
+        message=message,
+        details={"log": str(log)},
+    )
+
+
+def report_error(
+    name: str,
+    as_json: bool,
+    *,
+    code: int,
+    kind: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    hint: str = "",
+) -> int:
+    """Print the one-line error (``hint`` added to it), and the envelope with ``--json``;
+    return ``code``."""
+    print_error(message + hint)
+    if as_json:
+        error = {"type": kind, "message": message, "details": details or {}}
+        print_json(envelope(name, exit_code=code, result=None, error=error))
+    return code
 
 
 _GLOBAL_PARAMETERS = [
@@ -103,133 +246,3 @@ _GLOBAL_PARAMETERS = [
         annotation=Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")],
     ),
 ]
-
-
-def command(
-    app: typer.Typer, name: str, *, full_name: str | None = None
-) -> Callable[[Callable[..., Outcome]], Callable[..., Outcome]]:
-    """Register ``fn(opts, ...) -> Outcome`` as command ``name`` with the global options."""
-
-    def decorate(fn: Callable[..., Outcome]) -> Callable[..., Outcome]:
-        signature = inspect.signature(fn, eval_str=True)
-        own = list(signature.parameters.values())[1:]
-
-        def wrapper(**kwargs: Any) -> int:
-            opts = GlobalOptions(
-                command=full_name or name,
-                workspace_dir=kwargs.pop("workspace_dir"),
-                policy=kwargs.pop("policy"),
-                json=kwargs.pop("json_output"),
-                quiet=kwargs.pop("quiet"),
-            )
-            return execute(opts, lambda: fn(opts, **kwargs))
-
-        parameters = own + _GLOBAL_PARAMETERS
-        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=parameters, return_annotation=int
-        )
-        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-        wrapper.__name__ = fn.__name__
-        wrapper.__doc__ = fn.__doc__
-        app.command(name)(wrapper)
-        return fn
-
-    return decorate
-
-
-def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:
-    """Run a command, render its outcome or error, and return the exit code."""
-    try:
-        outcome = run()
-    except AgentosError as exc:
-        return report_error(opts, exc.exit_code, exc.kind, exc.message, exc.details)
-    except KeyboardInterrupt:
-        return report_error(opts, EXIT_ABORTED, "aborted", "interrupted", {})
-    except OSError as exc:
-        if exc.errno not in IO_ERRNOS:
-            return internal_error(opts, exc)
-        where = f" ({exc.filename})" if exc.filename else ""
-        message = (
-            f"{exc.strerror}{where}: the command could not finish; free space or fix the "
-            "permissions, then run it again"
-        )
-        return report_error(
-            opts, EXIT_IO, "io_error", message, {"errno": exc.errno, "path": exc.filename}
-        )
-    except Exception as exc:  # the boundary: a bug must never show the user a traceback
-        return internal_error(opts, exc)
-
-    for warning in outcome.warnings:
-        print_warning(warning)
-    if opts.json:
-        print_json(
-            envelope(
-                opts.command,
-                exit_code=outcome.exit_code,
-                result=outcome.result,
-                error=outcome.error,
-            )
-        )
-    elif outcome.human is not None and not opts.quiet:
-        outcome.human(console())
-    if outcome.error is not None:
-        print_error(outcome.error["message"])
-    return outcome.exit_code
-
-
-def internal_error(opts: GlobalOptions, exc: BaseException) -> int:
-    """A bug: one line, exit 70, the traceback saved under ``.agentos/logs/``."""
-    log = save_traceback(opts.workspace_dir, exc)
-    message = (
-        f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "
-        f"traceback saved to {log} — please report it"
-    )
-    return report_error(opts, EXIT_INTERNAL, "internal_error", message, {"log": str(log)})
-
-
-def report_error(
-    opts: GlobalOptions, code: int, kind: str, message: str, details: dict[str, Any]
-) -> int:
-    """Print the one-line error (and the envelope with ``--json``); return ``code``."""
-    print_error(message)
-    if opts.json:
-        print_json(
-            envelope(
-                opts.command,
-                exit_code=code,
-                result=None,
-                error={"type": kind, "message": message, "details": details},
-            )
-        )
-    return code
-
-
-def save_traceback(workspace_dir: Path, exc: BaseException) -> Path:
-    """Write the traceback under ``<workspace>/.agentos/logs/`` (or the temp dir) and return it."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    candidates = [Path(workspace_dir) / ".agentos" / "logs", Path(tempfile.gettempdir())]
-    for directory in candidates:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = directory / f"agentos-internal-{stamp}-{os.getpid()}.log"
-            path.write_text(f"agentos {' '.join(sys.argv[1:])}\n\n{text}", encoding="utf-8")
-        except OSError:
-            continue
-        return path
-    return Path("(unsaved)")
-
-
-def current_user() -> str:
-    """Who runs this command: the OS user (the default author of plans, the actor of events)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER") or "unknown"
-
-
-def usage(message: str) -> UsageError:
-    """Shorthand for a usage error raised by a command."""
-    return UsageError(message)

@@ -1,79 +1,26 @@
-"""``agentos status`` and ``agentos history``: folds over the audit trail and the state dir."""
+"""``agentos status`` and ``agentos history``: folds over the audit trail and the state."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from agentos.cli.app import app
 from agentos.cli.context import GlobalOptions, command
 from agentos.cli.render import Outcome
 
-if TYPE_CHECKING:
-    from rich.console import Console
 
-    from agentos.audit.folds import ExecutionView
-
-STATUS_LIMIT = 5
-
-
-def _executions(opts: GlobalOptions) -> list[ExecutionView]:
-    from agentos.audit.folds import fold_executions
-    from agentos.audit.trail import AuditTrail
-
-    return fold_executions(AuditTrail(opts.workspace().audit_dir).events())
-
-
-@command(app, "status")
+@command("status")
 def status(opts: GlobalOptions) -> Outcome:
     """Lock holder, interrupted executions and the last executions."""
-    from agentos.executor.journal import load_journals
-    from agentos.executor.lock import lock_is_held, read_holder
-    from agentos.verify.breaker import load_breakers
+    from agentos.cli.views.executions import render_status, status_result
+    from agentos.pipeline.queries import status as workspace_status
 
-    workspace = opts.workspace()
-    held = lock_is_held(workspace)
-    holder = read_holder(workspace) if held else None
-    interrupted = [
-        {"execution_id": j.execution_id, "plan_id": j.plan_id, "state": j.state, "kind": j.kind}
-        for j in load_journals(workspace.state_dir)
-    ]
-    last = _executions(opts)[:STATUS_LIMIT]
-    breakers: list[dict[str, Any]] = [
-        {"check": name, "state": b.state, "failures": b.failures, "since": b.since()}
-        for name, b in sorted(load_breakers(workspace.state_dir).items())
-    ]
-    result: dict[str, Any] = {
-        "lock": {"held": held, "holder": holder},
-        "interrupted": interrupted,
-        "breakers": breakers,
-        "executions": [view.row() for view in last],
-    }
-
-    def human(out: Console) -> None:
-        from agentos.executor.lock import describe_holder
-
-        out.print(f"Lock: {'held by ' + describe_holder(holder) if held else 'free'}")
-        if interrupted:
-            out.print("Interrupted (recovered at the next apply, or run 'agentos recover'):")
-            for item in interrupted:
-                out.print(f"  {item['execution_id']}  plan {item['plan_id']}  {item['state']}")
-        else:
-            out.print("Interrupted: none")
-        opened = [b for b in breakers if b["state"] != "closed"]
-        if opened:
-            out.print("Circuit breakers not closed:")
-            for breaker in opened:
-                out.print(f"  {breaker['check']}: {breaker['state']} since {breaker['since']}")
-        else:
-            out.print("Circuit breakers: all closed")
-        _table(out, last, "Last executions")
-
-    return Outcome(result=result, human=human)
+    found = workspace_status(opts.context())
+    return Outcome(result=status_result(found), human=lambda out: render_status(out, found))
 
 
-@command(app, "history")
+@command("history")
 def history(
     opts: GlobalOptions,
     *,
@@ -82,30 +29,11 @@ def history(
     ] = 20,
 ) -> Outcome:
     """Executions folded from the audit trail, newest first."""
-    views = _executions(opts)
-    shown = views[:limit] if limit else views
+    from agentos.cli.views.executions import render_executions
+    from agentos.pipeline.queries import history as fold_history
+
+    found = fold_history(opts.context(), limit=limit)
     return Outcome(
-        result={"executions": [v.row() for v in shown], "total": len(views)},
-        human=lambda out: _table(out, shown, "Executions"),
+        result={"executions": [v.row() for v in found.executions], "total": found.total},
+        human=lambda out: render_executions(out, found.executions, "Executions"),
     )
-
-
-def _table(out: Console, views: list[ExecutionView], title: str) -> None:
-    from rich.table import Table
-
-    if not views:
-        out.print(f"{title}: none")
-        return
-    table = Table(title=title, box=None, header_style="bold", title_justify="left")
-    for column in ("execution", "plan", "kind", "status", "finished", "attempts"):
-        table.add_column(column)
-    for view in views:
-        table.add_row(
-            view.execution_id,
-            view.plan_id or "",
-            view.kind,
-            view.status,
-            view.finished_at or view.started_at or "",
-            str(view.attempts),
-        )
-    out.print(table)

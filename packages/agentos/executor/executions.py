@@ -9,15 +9,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Literal
+
+from pydantic import ValidationError
 
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import StateIntegrityError
+from agentos.executor.journal import ChangeRef, ExecutionKind
 from agentos.faults import fault_point
+from agentos.model import Frozen
 from agentos.statefs import read_bytes, write_atomic
 
 ABORT_DIR = "abort"
 SEAL_PURPOSE = "execution"
+
+
+class ExecutionRecord(Frozen):
+    """``.agentos/executions/<execution_id>.json``: a committed execution, in short."""
+
+    execution_id: str
+    plan_id: str
+    checksum: str
+    kind: ExecutionKind
+    parent: str | None
+    status: Literal["committed"]
+    attempt: int
+    started_at: str
+    committed_at: str
+    files: tuple[ChangeRef, ...]
 
 
 def execution_id_for(plan_id: str, checksum: str) -> str:
@@ -30,20 +49,19 @@ def executions_dir(state_dir: Path) -> Path:
     return state_dir / "executions"
 
 
-def write_execution(state_dir: Path, record: dict[str, Any], *, durable: bool) -> None:
+def write_execution(state_dir: Path, record: ExecutionRecord, *, durable: bool) -> None:
     """Seal and replace an execution's summary file."""
     from agentos.statekey import state_key
 
-    seal = state_key(state_dir).seal(SEAL_PURPOSE, canonical_json(record))
-    data = json.dumps({**record, "seal": seal}, sort_keys=True, indent=1).encode("utf-8") + b"\n"
+    body = record.model_dump(mode="json", by_alias=True)
+    seal = state_key(state_dir).seal(SEAL_PURPOSE, canonical_json(body))
+    data = json.dumps({**body, "seal": seal}, sort_keys=True, indent=1).encode("utf-8") + b"\n"
     fault_point("execution.write.before")
-    write_atomic(
-        executions_dir(state_dir) / f"{record['execution_id']}.json", data, durable=durable
-    )
+    write_atomic(executions_dir(state_dir) / f"{record.execution_id}.json", data, durable=durable)
     fault_point("execution.write.after")
 
 
-def read_execution(state_dir: Path, execution_id: str) -> dict[str, Any] | None:
+def read_execution(state_dir: Path, execution_id: str) -> ExecutionRecord | None:
     """An execution's summary file (None when absent); ``StateIntegrityError`` when it is
     not sealed by this workspace's key."""
     from agentos.statekey import state_key
@@ -56,20 +74,30 @@ def read_execution(state_dir: Path, execution_id: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         value = None
     seal = value.pop("seal", None) if isinstance(value, dict) else None
-    if (
-        not isinstance(value, dict)
-        or value.get("execution_id") != execution_id
-        or not state_key(state_dir).verify(SEAL_PURPOSE, canonical_json(value), seal)
+    record = None
+    if isinstance(value, dict) and state_key(state_dir).verify(
+        SEAL_PURPOSE, canonical_json(value), seal
     ):
+        try:
+            record = ExecutionRecord.model_validate(value)
+        except ValidationError:
+            record = None
+    if record is None or record.execution_id != execution_id:
         raise StateIntegrityError(
             f"{path}: the execution record is not sealed by this workspace's key for execution "
             f"{execution_id}: it was forged, edited or copied outside agentos (nothing was "
             "written) — remove it; the audit trail keeps the execution's history",
             details={"record": str(path)},
         )
-    return value
+    return record
 
 
 def abort_marker(state_dir: Path, execution_id: str) -> Path:
     """The file whose existence asks the running ``execution_id`` to stop."""
     return state_dir / ABORT_DIR / execution_id
+
+
+def request_abort(state_dir: Path, execution_id: str, *, reason: str, by: str, at: str) -> None:
+    """Ask the running ``execution_id`` to stop: it sees the marker before its next write."""
+    record = {"reason": reason, "by": by, "at": at}
+    write_atomic(abort_marker(state_dir, execution_id), json.dumps(record).encode("utf-8"))

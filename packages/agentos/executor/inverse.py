@@ -44,7 +44,7 @@ def load_committed(workspace: Workspace, execution_id: str) -> Journal:
     if path.is_file():
         return read_journal(workspace.state_dir, path)
     summary = read_execution(workspace.state_dir, execution_id)
-    if summary is not None and summary.get("status") == "committed":
+    if summary is not None and summary.status == "committed":
         raise UsageError(
             f"execution {execution_id} can no longer be rolled back: its backups were pruned "
             "(executor.backups.keep keeps the newest executions only); undo it with a new "

@@ -19,7 +19,6 @@ agentos write anything.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,7 +26,7 @@ from pydantic import Field, ValidationError
 
 from agentos import statefs
 from agentos.digest import canonical_json, sha256_hex
-from agentos.errors import IntegrityError, StateIntegrityError
+from agentos.errors import AgentosError, IntegrityError, StateIntegrityError
 from agentos.faults import fault_point
 from agentos.model import Frozen
 from agentos.statefs import ensure_dir, fsync_dir, write_atomic
@@ -240,44 +239,17 @@ def write_backups(
 ) -> None:
     """Store each pre-image under its hash and make them durable before the journal names them.
 
-    All files are written first and fsynced together from a thread pool, then the directory.
+    Private files (the pre-image may be a 0600 file). A backup is named by its hash and checked
+    against it, so one left whole by an earlier attempt is kept and a torn one (a crash before
+    its journal existed) is rewritten.
     """
-    folder = backup_dir(state_dir, execution_id)
-    ensure_dir(folder)
-    written: list[Path] = []
-    for digest, data in contents.items():
-        target = folder / digest
-        fault_point("backup.write.before")
-        # Private (the pre-image may be a 0600 file). A backup is named by its hash and
-        # checked against it when read, so one left whole by an earlier attempt is kept and a
-        # torn one (a crash before its journal existed) is rewritten.
-        try:
-            if sha256_hex(statefs.read_bytes(target)) == digest:
-                written.append(target)
-                continue
-            statefs.unlink(target)
-        except FileNotFoundError:
-            pass
-        statefs.write_new(target, data, mode=0o600)
-        fault_point("backup.write.after")
-        written.append(target)
-    if not durable or not written:
-        return
 
-    def sync(path: Path) -> None:
-        fault_point("backup.fsync.before")
-        statefs.fsync_file(path)
-        fault_point("backup.fsync.after")
+    def whole(path: Path, digest: str) -> bool:
+        return sha256_hex(statefs.read_bytes(path)) == digest
 
-    if len(written) == 1:
-        sync(written[0])
-    else:
-        with ThreadPoolExecutor(min(16, len(written))) as pool:
-            for future in [pool.submit(sync, path) for path in written]:
-                future.result()
-    fault_point("backup.fsync.before")
-    fsync_dir(folder)
-    fault_point("backup.fsync.after")
+    statefs.write_files(
+        backup_dir(state_dir, execution_id), contents, durable=durable, keep=whole, faults="backup"
+    )
 
 
 def read_backup(state_dir: Path, execution_id: str, digest: str) -> bytes:
@@ -309,3 +281,19 @@ def remove_execution_files(state_dir: Path, execution_id: str) -> None:
 def new_tag() -> str:
     """A short random tag that names this attempt's temp files."""
     return os.urandom(4).hex()
+
+
+def recovery_pending(state_dir: Path) -> bool:
+    """True when an active journal (hot, or committed but not finished) exists."""
+    try:
+        return any(journal_dir(state_dir).glob("*.json"))
+    except OSError:
+        return True
+
+
+def journal_on_disk(state_dir: Path, execution_id: str) -> Journal | None:
+    """The execution's active journal as the disk holds it (None when there is none)."""
+    try:
+        return read_journal(state_dir, journal_path(state_dir, execution_id))
+    except (OSError, AgentosError):
+        return None

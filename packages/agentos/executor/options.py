@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from agentos.clock import Clock, system_clock
@@ -31,12 +30,11 @@ Status = Literal[
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    """How to apply: who, how long to wait for the lock, dry run, approvals, kind."""
+    """How to apply: who, how long to wait for the lock, dry run, kind, checks."""
 
     actor: str
     lock_timeout: float | None = None
     dry_run: bool = False
-    approval_files: tuple[Path, ...] = ()
     kind: ExecutionKind = "apply"
     parent: str | None = None
     on_wait: Callable[[str], None] | None = None
@@ -50,11 +48,13 @@ class ApplyOptions:
     clock: Clock = system_clock
     # The policy this apply runs under: {source, digest, override} (recorded, never decided).
     policy: dict[str, object] = field(default_factory=dict)
+    # The WriteGate's decision that let the plan through (carried into the result).
+    decision: Decision | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ApplyResult:
-    """The outcome of one plan's transaction (a value; the CLI picks the exit code)."""
+    """The outcome of one plan's transaction: a value (the front-end picks the exit code)."""
 
     execution_id: str
     plan_id: str
@@ -62,31 +62,74 @@ class ApplyResult:
     kind: ExecutionKind
     status: Status
     message: str
-    files: list[ChangeRef] = field(default_factory=list)
+    files: tuple[ChangeRef, ...] = ()
     attempt: int = 0
     parent: str | None = None
     decision: Decision | None = None
-    drifted: list[str] = field(default_factory=list)
+    drifted: tuple[str, ...] = ()
     # For a replay: the plan's paths that no longer hold what it wrote.
-    changed_since: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    changed_since: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
     error: dict[str, Any] | None = None
-    traceback: str | None = None
-    checks: list[CheckResult] = field(default_factory=list)
-    post_rollback: list[CheckResult] = field(default_factory=list)
+    checks: tuple[CheckResult, ...] = ()
+    post_rollback: tuple[CheckResult, ...] = ()
     policy: dict[str, object] = field(default_factory=dict)
 
 
-def change_refs(plan: ChangePlan) -> list[ChangeRef]:
+@dataclass
+class ResultDraft:
+    """What a transaction has found so far; made into an ``ApplyResult`` when it stops."""
+
+    attempt: int = 0
+    drifted: list[str] = field(default_factory=list)
+    changed_since: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    post_rollback: list[CheckResult] = field(default_factory=list)
+
+    def result(
+        self, plan: ChangePlan, options: ApplyOptions, *, status: Status, message: str
+    ) -> ApplyResult:
+        """The transaction's result, ending in ``status``."""
+        return ApplyResult(
+            execution_id=execution_id_for(plan.plan_id, plan.changeset.checksum),
+            plan_id=plan.plan_id,
+            checksum=plan.changeset.checksum,
+            kind=options.kind,
+            status=status,
+            message=message,
+            files=change_refs(plan),
+            attempt=self.attempt,
+            parent=options.parent,
+            decision=options.decision,
+            drifted=tuple(self.drifted),
+            changed_since=tuple(self.changed_since),
+            warnings=tuple(self.warnings),
+            error=self.error,
+            checks=tuple(self.checks),
+            post_rollback=tuple(self.post_rollback),
+            policy=dict(options.policy),
+        )
+
+
+def change_refs(plan: ChangePlan) -> tuple[ChangeRef, ...]:
     """The plan's changes as the journal and results list them."""
-    return [
+    return tuple(
         ChangeRef(op=c.op, path=c.path, from_path=c.from_path if c.op == "rename" else None)
         for c in plan.changeset.changes
-    ]
+    )
 
 
 def refused(
-    plan: ChangePlan, *, kind: ExecutionKind, parent: str | None, status: Status, message: str
+    plan: ChangePlan,
+    *,
+    kind: ExecutionKind,
+    parent: str | None,
+    status: Status,
+    message: str,
+    decision: Decision,
+    policy: dict[str, object],
 ) -> ApplyResult:
     """The result for a plan the WriteGate stopped before the executor (nothing written)."""
     return ApplyResult(
@@ -98,4 +141,6 @@ def refused(
         message=message,
         files=change_refs(plan),
         parent=parent,
+        decision=decision,
+        policy=policy,
     )

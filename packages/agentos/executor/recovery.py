@@ -9,34 +9,25 @@ one is cleared away.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agentos import statefs
-from agentos.clock import Clock, rfc3339, system_clock
+from agentos.clock import Clock, system_clock
 from agentos.errors import ConflictError, DeniedError, IntegrityError, StateIntegrityError
-from agentos.executor.executions import read_execution, write_execution
 from agentos.executor.fsops import Guard
-from agentos.executor.idempotency import (
-    IdempotencyRecord,
-    RecordStatus,
-    read_record,
-    write_record,
-)
+from agentos.executor.idempotency import read_record
 from agentos.executor.journal import (
     Journal,
     archive_journal,
-    archived_executions,
     archived_path,
     journal_path,
     load_journals,
     read_journal,
     remove_execution_files,
 )
+from agentos.executor.records import Recorder, commit_records, record_failure
 from agentos.executor.restore import roll_back
-from agentos.model import ChangePlan
 from agentos.workspace import Workspace
 
 # Every folder of .agentos/ that recovery, records and pruning read, write or remove.
@@ -53,39 +44,16 @@ STATE_FOLDERS = (
 )
 
 
-class Recorder:
-    """Appends this execution's audit events (the trail is opened once, lazily)."""
-
-    def __init__(self, workspace: Workspace, actor: str, clock: Callable[[], datetime]) -> None:
-        self.workspace = workspace
-        self.actor = actor
-        self.clock = clock
-
-    def event(
-        self, name: str, execution_id: str | None, plan_id: str | None, data: dict[str, Any]
-    ) -> None:
-        """Append one event (never file contents)."""
-        from agentos.audit.trail import AuditTrail
-
-        AuditTrail(self.workspace.audit_dir, clock=self.clock).append(
-            name, actor=self.actor, data=data, execution_id=execution_id, plan_id=plan_id
-        )
-
-    def now(self) -> str:
-        """The current time as stored in records."""
-        return rfc3339(self.clock())
-
-
-@dataclass
+@dataclass(frozen=True)
 class RecoveryOutcome:
     """What recovery did to one journal."""
 
     execution_id: str
     plan_id: str
-    action: str  # rolled_back | finished_commit | cleared
-    restored: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    action: str  # rolled_back | finished_commit
+    restored: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def recover_locked(
@@ -156,9 +124,9 @@ def recover_locked(
                 journal.execution_id,
                 journal.plan_id,
                 "rolled_back",
-                report.restored,
-                report.removed,
-                report.warnings,
+                tuple(report.restored),
+                tuple(report.removed),
+                tuple(report.warnings),
             )
         )
     return outcomes
@@ -209,7 +177,7 @@ def _finished(workspace: Workspace, journal: Journal) -> bool:
 
 def _finish(workspace: Workspace, recorder: Recorder, journal: Journal) -> None:
     """Write the records a crash after the commit point left unwritten."""
-    _commit_records(
+    commit_records(
         workspace,
         recorder,
         journal,
@@ -217,158 +185,6 @@ def _finish(workspace: Workspace, recorder: Recorder, journal: Journal) -> None:
         files=len(journal.changes),
         recovered=True,
     )
-
-
-def finalize_commit(
-    workspace: Workspace,
-    recorder: Recorder,
-    journal: Journal | None,
-    *,
-    plan: ChangePlan,
-    attempt: int,
-    durable: bool,
-    keep: int,
-) -> None:
-    """After the commit point: idempotency record, execution record, audit, pruning.
-
-    With no journal (the workspace already held every post-image) only the replay is
-    recorded in the audit trail.
-    """
-    if journal is None:
-        # Nothing was written, so nothing is recorded as committed: a later change to those
-        # files must not be hidden behind a replay of this plan.
-        from agentos.executor.executions import execution_id_for
-
-        recorder.event(
-            "apply.replayed",
-            execution_id_for(plan.plan_id, plan.changeset.checksum),
-            plan.plan_id,
-            {"checksum": plan.changeset.checksum, "reason": "the workspace holds every post-image"},
-        )
-        return
-    _commit_records(
-        workspace,
-        recorder,
-        journal,
-        attempt=attempt,
-        files=len(plan.changeset.changes),
-        recovered=False,
-    )
-    archive_journal(workspace.state_dir, journal)
-    prune_backups(workspace, keep)
-
-
-def _commit_records(
-    workspace: Workspace,
-    recorder: Recorder,
-    journal: Journal,
-    *,
-    attempt: int,
-    files: int,
-    recovered: bool,
-) -> None:
-    """The records after the commit point; the idempotency record comes last, because
-    recovery takes it as the sign that all of them were written (redoing is harmless)."""
-    state_dir = workspace.state_dir
-    committed_at = journal.committed_at or recorder.now()
-    write_execution(
-        state_dir,
-        {
-            "execution_id": journal.execution_id,
-            "plan_id": journal.plan_id,
-            "checksum": journal.checksum,
-            "kind": journal.kind,
-            "parent": journal.parent,
-            "status": "committed",
-            "attempt": attempt,
-            "started_at": journal.started_at,
-            "committed_at": committed_at,
-            "files": [c.model_dump(by_alias=True) for c in journal.changes],
-        },
-        durable=journal.durable,
-    )
-    if journal.kind == "rollback" and journal.parent:
-        mark_reverted(workspace, journal.parent, durable=journal.durable)
-    recorder.event(
-        "apply.committed",
-        journal.execution_id,
-        journal.plan_id,
-        {
-            "checksum": journal.checksum,
-            "kind": journal.kind,
-            "parent": journal.parent,
-            "attempt": attempt,
-            "files": files,
-            "recovered": recovered,
-        },
-    )
-    record = _record_of(journal, "committed", attempt, recorder.now(), committed_at=committed_at)
-    write_record(state_dir, record, durable=journal.durable)
-
-
-def mark_reverted(workspace: Workspace, execution_id: str, *, durable: bool) -> None:
-    """Note that ``execution_id`` was rolled back, so applying its plan again is a new attempt."""
-    archived = archived_path(workspace.state_dir, execution_id)
-    if archived.is_file():
-        plan_id = read_journal(workspace.state_dir, archived).plan_id
-    else:
-        summary = read_execution(workspace.state_dir, execution_id)
-        if summary is None:
-            return
-        plan_id = str(summary["plan_id"])
-    record = read_record(workspace.state_dir, plan_id)
-    if record is None or record.execution_id != execution_id:
-        return
-    write_record(
-        workspace.state_dir,
-        IdempotencyRecord(**{**record.to_json(), "status": "reverted"}),
-        durable=durable,
-    )
-
-
-def record_failure(
-    workspace: Workspace, recorder: Recorder, journal: Journal, *, attempt: int
-) -> None:
-    """A failed attempt: allowed to run again, and counted (unless a commit already stands)."""
-    record = read_record(workspace.state_dir, journal.plan_id)
-    if record is not None and record.status == "committed" and record.checksum != journal.checksum:
-        return
-    failed = _record_of(journal, "rolled_back", attempt, recorder.now())
-    write_record(workspace.state_dir, failed, durable=journal.durable)
-
-
-def _record_of(
-    journal: Journal,
-    status: RecordStatus,
-    attempt: int,
-    now: str,
-    *,
-    committed_at: str | None = None,
-) -> IdempotencyRecord:
-    """The idempotency record of ``journal``'s execution in ``status``."""
-    return IdempotencyRecord(
-        plan_id=journal.plan_id,
-        checksum=journal.checksum,
-        execution_id=journal.execution_id,
-        status=status,
-        attempts=attempt,
-        updated_at=now,
-        committed_at=committed_at,
-    )
-
-
-def prune_backups(workspace: Workspace, keep: int) -> list[str]:
-    """Drop the journals and backups of committed executions beyond the newest ``keep``, and
-    the copies rollbacks kept aside (``displaced/``) beyond the newest ``keep`` executions."""
-    pruned = archived_executions(workspace.state_dir)[keep:]
-    for execution_id in pruned:
-        remove_execution_files(workspace.state_dir, execution_id)
-    displaced = workspace.state_dir / "displaced"
-    if displaced.is_dir() and not displaced.is_symlink():
-        folders = sorted(displaced.iterdir(), key=lambda p: p.lstat().st_mtime_ns, reverse=True)
-        for folder in folders[keep:]:
-            statefs.remove_tree(folder)
-    return pruned
 
 
 def recover(

@@ -8,16 +8,15 @@ unlinks, removes the directories a deletion empties, and fsyncs every touched di
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from agentos.clock import rfc3339
 from agentos.executor.abort import AbortWatch
 from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.journal import (
     JOURNAL_FORMAT,
     Entry,
+    ExecutionKind,
     GuardSpec,
     Image,
     Journal,
@@ -26,20 +25,22 @@ from agentos.executor.journal import (
 )
 from agentos.executor.modes import current_umask
 from agentos.executor.modes import permission_bits as bits
+from agentos.executor.options import change_refs
 from agentos.model import MODE_EXECUTABLE, ChangePlan
-
-if TYPE_CHECKING:
-    from agentos.executor.options import ApplyOptions, ApplyResult
 
 
 def build_journal(
     plan: ChangePlan,
-    options: ApplyOptions,
-    result: ApplyResult,
     writer: WorkspaceWriter,
     *,
     current: dict[str, FileState | None],
     guard: Guard,
+    execution_id: str,
+    kind: ExecutionKind,
+    parent: str | None,
+    attempt: int,
+    exact_modes: Mapping[str, int],
+    started_at: str,
 ) -> Journal:
     """The journal of this attempt: each path before and after, and the directories to make."""
     umask = current_umask()
@@ -53,7 +54,7 @@ def build_journal(
         for directory in writer.missing_dirs(path):
             if directory not in created_dirs:
                 created_dirs.append(directory)
-        exact = options.exact_modes.get(path)
+        exact = exact_modes.get(path)
         if exact is not None and bool(exact & 0o100) == (change_mode == MODE_EXECUTABLE):
             return Image(sha256=sha, mode=exact)
         return Image(sha256=sha, mode=bits(change_mode == MODE_EXECUTABLE, existing, umask))
@@ -86,20 +87,20 @@ def build_journal(
     return Journal(
         format=JOURNAL_FORMAT,
         dir_modes=dir_modes,
-        execution_id=result.execution_id,
+        execution_id=execution_id,
         plan_id=plan.plan_id,
         checksum=plan.changeset.checksum,
-        kind=options.kind,
-        parent=options.parent,
-        attempt=result.attempt,
+        kind=kind,
+        parent=parent,
+        attempt=attempt,
         state="prepared",
         tag=writer.tag,
         durable=writer.durable,
         guard=GuardSpec(allowed=list(guard.allowed), forbidden=list(guard.forbidden)),
-        changes=result.files,
+        changes=list(change_refs(plan)),
         entries=entries,
         created_dirs=created_dirs,
-        started_at=rfc3339(options.clock()),
+        started_at=started_at,
     )
 
 

@@ -15,7 +15,6 @@ import contextlib
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos import statefs
@@ -40,15 +39,17 @@ from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.idempotency import attempts_so_far, lookup, read_record
 from agentos.executor.journal import (
     Journal,
-    journal_dir,
+    journal_on_disk,
     journal_path,
     new_tag,
+    recovery_pending,
     remove_execution_files,
     write_journal,
 )
 from agentos.executor.lock import workspace_lock
-from agentos.executor.options import ApplyOptions, ApplyResult, Status, change_refs
-from agentos.executor.recovery import Recorder, finalize_commit, record_failure, recover_locked
+from agentos.executor.options import ApplyOptions, ApplyResult, ResultDraft, Status
+from agentos.executor.records import Recorder, finalize_commit, record_failure
+from agentos.executor.recovery import recover_locked
 from agentos.executor.restore import RestoreReport, roll_back
 from agentos.executor.settings import ExecutorSettings
 from agentos.executor.staging import build_journal, prepare, write_changes
@@ -56,10 +57,10 @@ from agentos.executor.verdicts import (
     raise_if_unhealthy,
     raise_if_unverified,
     reason_of,
-    syntax_problems,
 )
 from agentos.faults import fault_point
 from agentos.model import ChangePlan
+from agentos.verify.syntax import syntax_problems
 from agentos.workspace import Workspace, ensure_state_dir
 
 if TYPE_CHECKING:
@@ -71,12 +72,6 @@ def apply_plan(
 ) -> ApplyResult:
     """Apply ``plan`` (already allowed by the WriteGate) as one transaction."""
     return _Transaction(workspace, plan, settings, options).run()
-
-
-def _stop(result: ApplyResult, status: Status, message: str) -> ApplyResult:
-    result.status = status
-    result.message = message
-    return result
 
 
 class _Transaction:
@@ -95,19 +90,10 @@ class _Transaction:
         self.options = options
         self.state_dir = workspace.state_dir
         self.recorder = Recorder(workspace, options.actor, options.clock)
-        execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
-        self.ids = (execution_id, plan.plan_id)
-        self.result = ApplyResult(
-            execution_id=execution_id,
-            plan_id=plan.plan_id,
-            checksum=plan.changeset.checksum,
-            kind=options.kind,
-            status="committed",
-            message="",
-            files=change_refs(plan),
-            parent=options.parent,
-            policy=dict(options.policy),
-        )
+        self.execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
+        self.checksum = plan.changeset.checksum
+        self.ids = (self.execution_id, plan.plan_id)
+        self.draft = ResultDraft()
         self.durable = settings.durable
         self.keep = settings.backups_keep
         self.ttl = settings.cached_result_ttl if settings.idempotency_enabled else 0.0
@@ -117,17 +103,21 @@ class _Transaction:
         # The journal as last written (its phase tells a rollback whose writes to undo).
         self.journal: Journal | None = None
 
+    def _stop(self, status: Status, message: str) -> ApplyResult:
+        """The result of this transaction, which ends here."""
+        return self.draft.result(self.plan, self.options, status=status, message=message)
+
     def run(self) -> ApplyResult:
         # The fast replay (no lock) only when no execution waits for recovery: recovery may
         # change what the records say (a rollback whose commit a crash cut short).
-        if not _recovery_pending(self.state_dir) and self._replay():
+        if not recovery_pending(self.state_dir) and self._replay():
             return self._replayed("a committed record exists")
         settings = self.settings
         timeout = self.options.lock_timeout
         if timeout is None:
             timeout = settings.lock_timeout
         holder = {
-            "execution_id": self.result.execution_id,
+            "execution_id": self.execution_id,
             "plan_id": self.plan.plan_id,
             "operation": self.options.kind,
         }
@@ -149,38 +139,38 @@ class _Transaction:
     def _replay(self) -> bool:
         record = read_record(self.state_dir, self.plan.plan_id)
         now = self.options.clock()
-        return lookup(record, checksum=self.result.checksum, now=now, ttl=self.ttl) == "replay"
+        return lookup(record, checksum=self.checksum, now=now, ttl=self.ttl) == "replay"
 
     def _replayed(self, why: str) -> ApplyResult:
         # Stripe semantics: the recorded result stands, but say if the files moved on since.
         reader = WorkspaceWriter(self.workspace.root, self.guard, tag=new_tag(), durable=False)
         changed = not_post_images(self.plan, reader)
-        data = {"checksum": self.result.checksum, "reason": why, "changed_since": changed}
+        data = {"checksum": self.checksum, "reason": why, "changed_since": changed}
         self.recorder.event("apply.replayed", *self.ids, data)
-        self.result.changed_since = changed
+        self.draft.changed_since = changed
         if changed:
-            self.result.warnings.append(
+            self.draft.warnings.append(
                 f"{', '.join(changed)} no longer hold(s) what this plan wrote (changed since it "
                 "was applied); nothing was written"
             )
-        return _stop(self.result, "already_applied", f"already applied ({why}); nothing written")
+        return self._stop("already_applied", f"already applied ({why}); nothing written")
 
     def _locked(self) -> ApplyResult:
-        plan, result, options = self.plan, self.result, self.options
+        plan, draft, options = self.plan, self.draft, self.options
         self.started = time.monotonic()
-        marker = abort_marker(self.state_dir, result.execution_id)
+        marker = abort_marker(self.state_dir, self.execution_id)
         # A marker left by an earlier run of these bytes must not stop this one.
         statefs.unlink(marker, missing_ok=True)
         record = read_record(self.state_dir, plan.plan_id)
-        result.attempt = attempts_so_far(record, result.checksum) + 1
+        draft.attempt = attempts_so_far(record, self.checksum) + 1
         self.recorder.event(
             "apply.started",
             *self.ids,
             {
-                "checksum": result.checksum,
+                "checksum": self.checksum,
                 "kind": options.kind,
                 "parent": options.parent,
-                "attempt": result.attempt,
+                "attempt": draft.attempt,
                 "files": len(plan.changeset.changes),
                 "dry_run": options.dry_run,
                 "policy": options.policy,
@@ -197,17 +187,15 @@ class _Transaction:
         )
         if drift.holds_post_images:
             self._finalize(None)
-            return _stop(
-                result,
+            return self._stop(
                 "already_applied",
                 "already applied (the workspace holds every post-image); nothing written",
             )
         if drift.drifted:
-            result.drifted = drift.drifted
+            draft.drifted = drift.drifted
             refusal = {"status": "stale", "drifted": drift.drifted}
             self.recorder.event("apply.refused", *self.ids, refusal)
-            return _stop(
-                result,
+            return self._stop(
                 "stale",
                 f"the workspace changed since the plan was made: {'; '.join(drift.drifted)}; "
                 "nothing written — plan again against the current files",
@@ -215,11 +203,18 @@ class _Transaction:
         if options.dry_run:
             count = len(plan.changeset.changes)
             self.recorder.event("apply.refused", *self.ids, {"status": "dry_run", "files": count})
-            return _stop(
-                result, "dry_run", f"dry run: would write {count} file(s); nothing written"
-            )
+            return self._stop("dry_run", f"dry run: would write {count} file(s); nothing written")
         journal = build_journal(
-            plan, options, result, writer, current=drift.current, guard=self.guard
+            plan,
+            writer,
+            current=drift.current,
+            guard=self.guard,
+            execution_id=self.execution_id,
+            kind=options.kind,
+            parent=options.parent,
+            attempt=draft.attempt,
+            exact_modes=options.exact_modes,
+            started_at=rfc3339(options.clock()),
         )
         limit = self.settings.max_execution_time
         self.deadline = self.started + limit if limit is not None else None
@@ -230,21 +225,21 @@ class _Transaction:
             try:
                 committed = self._commit(journal, writer, drift.current, abort)
             except BaseException as exc:  # every failure before the commit point: roll back
-                on_disk = _journal_on_disk(self.state_dir, journal.execution_id)
+                on_disk = journal_on_disk(self.state_dir, journal.execution_id)
                 if on_disk is None or on_disk.state != "committed":
                     return self._rolled_back(self.journal or journal, exc)
                 # The commit record reached the disk before the failure: the change stands.
                 committed = on_disk
-                result.warnings.append(
+                draft.warnings.append(
                     f"an error after the commit point ({reason_of(exc)}); the change is committed"
                 )
             self._finalize(committed)
             if abort.reason is not None:
-                result.warnings.append(
+                draft.warnings.append(
                     f"{abort.reason} arrived after the commit point; the change is committed"
                 )
         statefs.unlink(marker, missing_ok=True)
-        return _stop(result, "committed", f"applied {len(plan.changeset.changes)} change(s)")
+        return self._stop("committed", f"applied {len(plan.changeset.changes)} change(s)")
 
     def _commit(
         self,
@@ -280,8 +275,8 @@ class _Transaction:
             journal = journal.model_copy(update={"phase": "checking"})
             write_journal(self.state_dir, journal)
             self.journal = journal
-        self.result.checks = self._health(abort, retries=True, record_as="health.finished")
-        raise_if_unhealthy(self.result.checks, abort)
+        self.draft.checks = self._health(abort, retries=True, record_as="health.finished")
+        raise_if_unhealthy(self.draft.checks, abort)
         abort.check()
         if self.options.checks:
             # The checks ran against the new files and may have rewritten them: what commits
@@ -293,7 +288,7 @@ class _Transaction:
                 {"ok": not changed, "problems": changed, "after_checks": True},
             )
             if changed:
-                names = ", ".join(r.name for r in self.result.checks)
+                names = ", ".join(r.name for r in self.draft.checks)
                 raise VerificationFailed(
                     f"verification after the health checks failed: {'; '.join(changed)} "
                     f"(changed while the health checks ran: {names})"
@@ -312,14 +307,14 @@ class _Transaction:
                 self.recorder,
                 journal,
                 plan=self.plan,
-                attempt=self.result.attempt,
+                attempt=self.draft.attempt,
                 durable=self.durable,
                 keep=self.keep,
             )
         except (OSError, AgentosError) as exc:
             # Past the commit point the change stands; what failed is only its paperwork,
             # which recovery finishes (the journal is still active until it is archived).
-            self.result.warnings.append(
+            self.draft.warnings.append(
                 f"the change is committed, but recording it failed ({reason_of(exc)}); the next "
                 "agentos command finishes the records"
             )
@@ -332,12 +327,12 @@ class _Transaction:
         from agentos.executor.healthstage import run_health_stage
 
         if not retries:
-            failed = {r.name for r in self.result.checks if r.status == "failed"}
+            failed = {r.name for r in self.draft.checks if r.status == "failed"}
             checks = tuple(c for c in checks if c.name in failed)
         return run_health_stage(
             self.workspace,
             checks,
-            execution_id=self.result.execution_id,
+            execution_id=self.execution_id,
             default_timeout=self.settings.max_step_time,
             abort=abort,
             event=lambda name, data: self.recorder.event(name, *self.ids, data),
@@ -351,16 +346,16 @@ class _Transaction:
         try:
             step()
         except (OSError, AgentosError) as exc:
-            self.result.warnings.append(f"could not record the rollback ({reason_of(exc)})")
+            self.draft.warnings.append(f"could not record the rollback ({reason_of(exc)})")
 
     def _rolled_back(self, journal: Journal, exc: BaseException) -> ApplyResult:
         """Undo whatever the attempt wrote, record it, say why (RecoveryFailedError if not)."""
-        result, state_dir = self.result, self.state_dir
+        draft, state_dir = self.draft, self.state_dir
         aborted = isinstance(exc, (AbortedError, KeyboardInterrupt))
         reason = reason_of(exc)
         if journal_path(state_dir, journal.execution_id).exists():
             report = self._undo(journal, exc)
-            result.warnings.extend(report.warnings)
+            draft.warnings.extend(report.warnings)
             data = {
                 "restored": report.restored,
                 "removed": report.removed,
@@ -375,20 +370,21 @@ class _Transaction:
             # The journal never reached the disk, so neither did any workspace write.
             remove_execution_files(state_dir, journal.execution_id)
         self._bookkeeping(
-            lambda: record_failure(self.workspace, self.recorder, journal, attempt=result.attempt)
+            lambda: record_failure(self.workspace, self.recorder, journal, attempt=draft.attempt)
         )
         event = "apply.aborted" if aborted else "apply.failed"
-        failure = {"reason": reason, "attempt": result.attempt}
+        failure = {"reason": reason, "attempt": draft.attempt}
         self._bookkeeping(lambda: self.recorder.event(event, *self.ids, failure))
         kind = "aborted" if aborted else getattr(exc, "kind", "execution_failed")
-        result.error = {"type": kind, "message": reason, "details": {"reason": reason}}
+        draft.error = {"type": kind, "message": reason, "details": {"reason": reason}}
+        message = f"{reason}; rolled back, the workspace is unchanged"
         if not isinstance(exc, (AgentosError, OSError, KeyboardInterrupt)):
-            result.traceback = "".join(
-                traceback.format_exception(type(exc), exc, exc.__traceback__)
-            )
-        statefs.unlink(abort_marker(state_dir, result.execution_id), missing_ok=True)
-        status: Status = "aborted" if aborted else "rolled_back"
-        return _stop(result, status, f"{reason}; rolled back, the workspace is unchanged")
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            stamp = self.options.clock().strftime("%Y%m%dT%H%M%SZ")
+            log = statefs.save_traceback(self.workspace.root, text, stamp=stamp)
+            message += f" (a bug in agentos: traceback saved to {log})"
+        statefs.unlink(abort_marker(state_dir, self.execution_id), missing_ok=True)
+        return self._stop("aborted" if aborted else "rolled_back", message)
 
     def _undo(self, journal: Journal, exc: BaseException) -> RestoreReport:
         """Roll the journal back; after a failed check, re-run it against the old files.
@@ -404,10 +400,10 @@ class _Transaction:
             )
             if rerun:
                 again = AbortWatch(
-                    abort_marker(self.state_dir, self.result.execution_id), deadline=self.deadline
+                    abort_marker(self.state_dir, self.execution_id), deadline=self.deadline
                 )
                 self._bookkeeping(
-                    lambda: self.result.post_rollback.extend(
+                    lambda: self.draft.post_rollback.extend(
                         self._health(again, retries=False, record_as="health.post_rollback")
                     )
                 )
@@ -420,21 +416,3 @@ class _Transaction:
             self._bookkeeping(lambda: self.recorder.event("rollback.refused", *self.ids, refused))
             raise refusal from exc
         return report
-
-
-def _recovery_pending(state_dir: Path) -> bool:
-    """True when an active journal (hot, or committed but not finished) exists."""
-    try:
-        return any(journal_dir(state_dir).glob("*.json"))
-    except OSError:
-        return True
-
-
-def _journal_on_disk(state_dir: Path, execution_id: str) -> Journal | None:
-    """The execution's active journal as the disk holds it (None when there is none)."""
-    from agentos.executor.journal import read_journal
-
-    try:
-        return read_journal(state_dir, journal_path(state_dir, execution_id))
-    except (OSError, AgentosError):
-        return None

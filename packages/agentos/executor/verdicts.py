@@ -1,4 +1,4 @@
-"""How an attempt is judged before its commit point: verification, syntax, health checks.
+"""How an attempt is judged before its commit point: verification and health checks.
 
 Each judgement is a pure function over what was found (the written files, the check
 results); a failure is an ``AgentosError`` whose kind the result and the exit code show.
@@ -15,7 +15,6 @@ from agentos.errors import (
     VerificationFailed,
 )
 from agentos.executor.abort import AbortWatch
-from agentos.model import ChangePlan
 
 if TYPE_CHECKING:
     from agentos.verify.health import CheckResult
@@ -43,20 +42,6 @@ def raise_if_unhealthy(results: list[CheckResult], abort: AbortWatch) -> None:
     if failed:
         names = "; ".join(f"{r.name}: {r.message}" for r in failed)
         raise HealthCheckFailed(f"health check failed: {names}")
-
-
-def syntax_problems(plan: ChangePlan) -> list[str]:
-    """Parser errors of the written .py / .json / .yaml / .toml files."""
-    from agentos.verify.syntax import SYNTAX_SUFFIXES, syntax_problem
-
-    problems = []
-    for change in plan.changeset.changes:
-        if change.op == "delete" or not change.path.lower().endswith(SYNTAX_SUFFIXES):
-            continue
-        problem = syntax_problem(change.path, change.content.to_bytes())
-        if problem is not None:
-            problems.append(problem)
-    return problems
 
 
 def raise_if_unverified(problems: list[str]) -> None:

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 
 from agentos.governance.facts import plan_paths
 from agentos.governance.policy import Policy
-from agentos.governance.writegate import RULES
-from agentos.model import ChangePlan, Decision
+from agentos.model import RULES, ChangePlan, Decision, RuleId
 from agentos.patterns import PathPatterns
 
 PLAN_ROW = "(plan)"
 # Rules that judge the plan as a whole as well as (or instead of) single paths.
-PLAN_RULES = ("constraint", "risk", "unverified-risk")
+PLAN_RULES: tuple[RuleId, ...] = ("constraint", "risk", "unverified-risk")
 PATH_RULES = tuple(r for r in RULES if r not in ("risk", "unverified-risk"))
 
 

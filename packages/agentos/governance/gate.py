@@ -1,12 +1,12 @@
-"""Running the WriteGate for a command: facts, decision, approvals, audit event.
+"""The WriteGate against a workspace: facts, decision, the approvals presented, new approvals.
 
-``evaluate`` (writegate) decides; this module gathers what it needs from the workspace, counts
-the approvals presented, and records a ``gate.evaluated`` event every time it runs.
+``evaluate`` (writegate) decides; this module gathers what it needs from the workspace,
+counts the approvals presented and makes new ones. It records nothing: the pipeline appends
+``gate.evaluated`` and ``approval.recorded`` to the audit trail.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +23,6 @@ from agentos.governance.approvals import (
     make_approval,
     read_approval,
     run_ssh_keygen,
-    save_approval,
     seal_approval,
     sign_ssh,
     stored_approvals,
@@ -52,62 +51,45 @@ class GateResult:
         return self.decision.decision
 
 
-def approval_key() -> bytes | None:
-    """The HMAC key for approvals, from ``AGENTOS_APPROVAL_KEY`` (None when unset or empty)."""
-    value = os.environ.get(KEY_ENV)
-    return value.encode("utf-8") if value else None
-
-
 def decide_plan(plan: ChangePlan, workspace: Workspace, loaded: LoadedPolicy) -> Decision:
     """The WriteGate's decision on ``plan`` against the workspace as it is now."""
     facts = gather_facts(plan, workspace.root, policy_file=loaded.path)
     return evaluate(plan, loaded.policy, facts)
 
 
-def run_gate(
+def count_approvals(
     plan: ChangePlan,
+    decision: Decision,
     workspace: Workspace,
     loaded: LoadedPolicy,
     *,
     approval_files: tuple[Path, ...] = (),
-    actor: str,
-    command: str,
     key: bytes | None = None,
     ssh_runner: SshRunner = run_ssh_keygen,
 ) -> GateResult:
-    """Decide, count approvals (stored and ``approval_files``), record ``gate.evaluated``.
-
-    Stored approvals must carry this workspace's seal; ``approval_files`` were made
-    elsewhere and are judged by their signatures alone.
-    """
+    """``decision`` with the approvals presented: those stored in the workspace, which must
+    carry its seal, and ``approval_files`` made elsewhere, judged by their signatures alone."""
     from agentos.statekey import state_key
 
-    decision = decide_plan(plan, workspace, loaded)
-    try:
-        presented: list[tuple[str, Approval]] = stored_approvals(
-            workspace.approvals_dir, plan, state_key(workspace.state_dir)
-        )
-        presented += [(str(path), read_approval(path)) for path in approval_files]
-        signers = allowed_signers_of(loaded.policy, workspace.root, ssh_runner)
-        status = assess_approvals(
-            plan, loaded.policy, loaded.digest, presented, key, signers=signers
-        )
-    finally:
-        record_decision(workspace, decision, actor=actor, command=command, policy=loaded)
+    presented: list[tuple[str, Approval]] = stored_approvals(
+        workspace.approvals_dir, plan, state_key(workspace.state_dir)
+    )
+    presented += [(str(path), read_approval(path)) for path in approval_files]
+    signers = allowed_signers_of(loaded.policy, workspace.root, ssh_runner)
+    status = assess_approvals(plan, loaded.policy, loaded.digest, presented, key, signers=signers)
     return GateResult(decision, status)
 
 
-@dataclass(frozen=True)
-class RecordedApproval:
-    """An approval just recorded, its file, and the gate's verdict with it counted."""
-
-    approval: Approval
-    path: Path
-    gate: GateResult
+def check_approver(approver: str) -> None:
+    """``UsageError`` naming ``--by`` when ``approver`` is not a usable name."""
+    problem = approver_name_problem(approver)
+    if problem is not None:
+        raise UsageError(f"--by {approver!r}: {problem}")
 
 
-def approve_plan(
+def new_approval(
     plan: ChangePlan,
+    decision: Decision,
     workspace: Workspace,
     loaded: LoadedPolicy,
     *,
@@ -116,17 +98,12 @@ def approve_plan(
     key: bytes | None,
     ssh_key: Path | None = None,
     ssh_runner: SshRunner = run_ssh_keygen,
-) -> RecordedApproval:
-    """Record ``approver``'s approval of ``plan``, signed with the SSH key ``ssh_key`` when
-    given, sealed with the workspace key; refuse DENY plans and invalid approvals."""
-    from agentos.audit.trail import AuditTrail
+) -> Approval:
+    """``approver``'s approval of ``plan``: signed (HMAC with ``key``, SSH with ``ssh_key``),
+    checked as it will be counted, and sealed with the workspace key. Refuses a DENY plan
+    (``DeniedError``) and an approval the policy would not count."""
     from agentos.statekey import state_key
 
-    problem = approver_name_problem(approver)
-    if problem is not None:
-        raise UsageError(f"--by {approver!r}: {problem}")
-    decision = decide_plan(plan, workspace, loaded)
-    record_decision(workspace, decision, actor=approver, command="approve", policy=loaded)
     if decision.decision == "DENY":
         rules = sorted({f.rule for f in decision.findings if f.severity == "DENY"})
         raise DeniedError(
@@ -153,51 +130,11 @@ def approve_plan(
             f"approval of {plan.plan_id} refused: {problem}",
             details={"plan_id": plan.plan_id, "approver": approver, "reason": problem},
         )
-    seal_key = state_key(workspace.state_dir)
-    approval = seal_approval(approval, seal_key)
-    path = save_approval(workspace.approvals_dir, approval)
-    AuditTrail(workspace.audit_dir).append(
-        "approval.recorded",
-        actor=approver,
-        plan_id=plan.plan_id,
-        data={
-            "checksum": approval.checksum,
-            "approver": approver,
-            "policy_digest": approval.policy_digest,
-            "signed": approval.signature is not None,
-            "signed_ssh": approval.ssh_signature is not None,
-            "comment": comment,
-            "approval_file": str(path),
-        },
-    )
-    presented = stored_approvals(workspace.approvals_dir, plan, seal_key)
-    status = assess_approvals(plan, loaded.policy, loaded.digest, presented, key, signers=signers)
-    return RecordedApproval(approval, path, GateResult(decision, status))
-
-
-def record_decision(
-    workspace: Workspace,
-    decision: Decision,
-    *,
-    actor: str,
-    command: str,
-    policy: LoadedPolicy,
-) -> None:
-    """Append ``gate.evaluated``: the decision and its findings (never file contents)."""
-    from agentos.audit.trail import AuditTrail
-    from agentos.workspace import ensure_state_dir
-
-    ensure_state_dir(workspace)
-    AuditTrail(workspace.audit_dir).append(
-        "gate.evaluated",
-        actor=actor,
-        plan_id=decision.plan_id,
-        data=decision_summary(decision, command=command, policy=policy.source),
-    )
+    return seal_approval(approval, state_key(workspace.state_dir))
 
 
 def decision_summary(decision: Decision, *, command: str, policy: str) -> dict[str, Any]:
-    """What the audit trail keeps of a decision."""
+    """What the audit trail keeps of a decision (never file contents)."""
     return {
         "command": command,
         "decision": decision.decision,

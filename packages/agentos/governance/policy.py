@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from agentos.digest import canonical_json, sha256_hex
-from agentos.executor.settings import ExecutorSettings
 from agentos.model import Frozen, RiskLevel
 from agentos.verify.spec import HealthCheckSpec, NonNegativeSeconds, Pattern, PositiveInt, Seconds
 
@@ -213,20 +212,3 @@ def policy_json_schema() -> dict[str, Any]:
     schema["$id"] = "https://agentos.dev/schemas/policy.schema.json"
     schema["title"] = "agentos policy (agent/policies/default.yaml, version 1)"
     return schema
-
-
-def executor_settings(policy: Policy) -> ExecutorSettings:
-    """The values the executor takes from ``policy``."""
-    executor = policy.executor
-    return ExecutorSettings(
-        allowed_paths=tuple(executor.allowed_paths),
-        forbidden_paths=tuple(policy.writegate.forbidden_paths),
-        durable=executor.durability == "full",
-        lock_enabled=executor.concurrency.enabled,
-        lock_timeout=executor.concurrency.lock_timeout,
-        idempotency_enabled=executor.idempotency.enabled,
-        cached_result_ttl=executor.idempotency.cached_result_ttl,
-        backups_keep=executor.backups.keep,
-        max_execution_time=executor.constraints.max_execution_time,
-        max_step_time=executor.constraints.max_step_time,
-    )

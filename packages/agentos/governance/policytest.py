@@ -46,6 +46,7 @@ from agentos.model import (
     ModifyChange,
     RenameChange,
     Risk,
+    RuleId,
     Stats,
     changes_checksum,
     seal_plan,
@@ -54,17 +55,6 @@ from agentos.textlines import line_count
 
 # The pre-image hash a case's modify/delete/rename pins: cases have no workspace to read.
 CASE_PRE_IMAGE = sha256_hex(b"")
-RuleId = Literal[
-    "path-safety",
-    "forbidden-path",
-    "outside-allowed-paths",
-    "constraint",
-    "secret",
-    "binary",
-    "always-review",
-    "risk",
-    "unverified-risk",
-]
 
 
 class CaseChange(Frozen):

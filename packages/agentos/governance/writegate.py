@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from agentos.governance.facts import WorkspaceFacts, plan_paths
 from agentos.governance.pathsafety import path_safety_findings
 from agentos.governance.policy import Policy
-from agentos.governance.risk import CRITICAL_PATHS, RiskRule, RiskSettings, assess_risk
+from agentos.governance.risk import assess_risk
+from agentos.governance.settings import applicable_checks, risk_settings
 from agentos.model import (
     DECISION_ORDER,
     ChangePlan,
@@ -28,19 +29,6 @@ from agentos.model import (
 )
 from agentos.patterns import PathPatterns
 from agentos.textlines import is_binary, split_lines
-from agentos.verify.spec import HealthCheckSpec
-
-RULES: tuple[str, ...] = (
-    "path-safety",
-    "forbidden-path",
-    "outside-allowed-paths",
-    "constraint",
-    "secret",
-    "binary",
-    "always-review",
-    "risk",
-    "unverified-risk",
-)
 
 
 def evaluate(plan: ChangePlan, policy: Policy, facts: WorkspaceFacts) -> Decision:
@@ -65,22 +53,6 @@ def evaluate(plan: ChangePlan, policy: Policy, facts: WorkspaceFacts) -> Decisio
 def decide(findings: list[Finding] | tuple[Finding, ...]) -> DecisionKind:
     """The most severe severity among ``findings`` (ALLOW when there are none)."""
     return max((f.severity for f in findings), key=DECISION_ORDER.index, default="ALLOW")
-
-
-def risk_settings(policy: Policy, *, policy_path: str | None = None) -> RiskSettings:
-    """The risk inputs of ``policy``; the policy file itself is always CRITICAL to change."""
-    size = policy.writegate.size_risk
-    critical = CRITICAL_PATHS if policy_path is None else (*CRITICAL_PATHS, policy_path)
-    return RiskSettings(
-        medium_files=size.medium_files,
-        high_files=size.high_files,
-        medium_lines=size.medium_lines,
-        high_lines=size.high_lines,
-        rules=tuple(
-            RiskRule(tuple(r.paths), r.level, r.reason) for r in policy.writegate.risk_rules
-        ),
-        critical_paths=critical,
-    )
 
 
 def changed_lines(plan: ChangePlan, facts: WorkspaceFacts, contents: dict[str, bytes]) -> int:
@@ -265,19 +237,6 @@ def _secrets(
                 f"({hit.kind}); keep secrets out of the repository (use the environment "
                 "or a secret store)",
             )
-
-
-def applicable_checks(policy: Policy, paths: list[str]) -> list[HealthCheckSpec]:
-    """Health checks that cover a change of ``paths``: no ``when_paths``, or one matching."""
-    chosen = []
-    for check in policy.health_checks:
-        if not check.when_paths:
-            chosen.append(check)
-            continue
-        matcher = PathPatterns(check.when_paths)
-        if any(matcher.matches(p) for p in paths):
-            chosen.append(check)
-    return chosen
 
 
 def _risk_findings(plan: ChangePlan, policy: Policy, risk: Risk) -> Iterator[Finding]:

@@ -2,28 +2,28 @@
 
 ``plan_changes`` only reads the workspace. Inputs are applied in the order given, each to the
 result of the ones before, and the net difference becomes the changeset. ``PlanLimits`` (plain
-values the CLI takes from the policy) bound each input, their total and the files they make.
+values taken from the policy) bound each input, their total and the files they make.
+
+The planner neither judges nor records: the plan it returns has risk ``UNASSESSED`` (LOW, no
+reasons) until the pipeline stamps the WriteGate's assessment on it, before it is written.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from agentos.clock import Clock, rfc3339, system_clock
 from agentos.digest import sha256_hex
-from agentos.errors import InputTooLargeError, PatchParseError, UsageError
-from agentos.faults import fault_point
-from agentos.governance.risk import RiskSettings, assess_risk
+from agentos.errors import PatchParseError, UsageError
 from agentos.model import (
     PLAN_FORMAT,
+    PLAN_ID_PATTERN,
+    UNASSESSED,
     UNSEALED,
     Base,
     ChangePlan,
     ChangeSet,
-    Decision,
     FileChange,
     FileStat,
     Source,
@@ -31,28 +31,15 @@ from agentos.model import (
     changes_checksum,
     seal_plan,
 )
-from agentos.planner.tree import MAX_INPUT_KEY, Baseline, FileState, Overlay, PlanLimits
-from agentos.workspace import Workspace, ensure_state_dir, git_head
-
-if TYPE_CHECKING:
-    from agentos.governance.policyfile import LoadedPolicy
+from agentos.planner.inputs import PlanInput, check_input_sizes
+from agentos.planner.tree import Baseline, FileState, Overlay, PlanLimits
+from agentos.workspace import Workspace, git_head
 
 InputFormat = Literal["diff", "codex", "manifest", "edits"]
-FormatChoice = Literal["auto", "diff", "codex", "manifest", "edits"]
-PLAN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
-class PlanInput:
-    """One input: its name (a path, or ``-`` for stdin), bytes and the format asked for."""
-
-    name: str
-    data: bytes
-    format: FormatChoice = "auto"
-
-
-@dataclass(frozen=True)
-class PlanRequest:
+class PlanSpec:
     """Everything ``plan_changes`` needs; the clock is injected for reproducible tests."""
 
     workspace: Workspace
@@ -61,37 +48,8 @@ class PlanRequest:
     intent: str | None = None
     plan_id: str | None = None
     strip: int | None = None
-    risk: RiskSettings = field(default_factory=RiskSettings)
     limits: PlanLimits = field(default_factory=PlanLimits)
     clock: Clock = system_clock
-
-
-def input_too_large(
-    name: str, limit: int, *, size: int | None = None, total: bool = False
-) -> InputTooLargeError:
-    """The refusal of an input (``total``: of the inputs up to it) over ``max_input_bytes``;
-    ``size`` when it is known (a stream is read no further than the limit)."""
-    subject = "the inputs up to this one add up to" if total else "the input is"
-    if size is not None:
-        reason = f"{subject} {size} bytes, more than {MAX_INPUT_KEY} ({limit})"
-    else:
-        reason = f"{subject} more than {MAX_INPUT_KEY} ({limit} bytes)"
-    return InputTooLargeError(
-        f"{name}: {reason}; nothing was planned",
-        details={"input": name, "bytes": size, "limit": limit, "key": MAX_INPUT_KEY},
-    )
-
-
-def check_input_sizes(inputs: tuple[PlanInput, ...], limits: PlanLimits) -> None:
-    """Each input, and all of them together, within ``limits.max_input_bytes``."""
-    total = 0
-    for item in inputs:
-        size = len(item.data)
-        if size > limits.max_input_bytes:
-            raise input_too_large(item.name, limits.max_input_bytes, size=size)
-        total += size
-        if total > limits.max_input_bytes:
-            raise input_too_large(item.name, limits.max_input_bytes, size=total, total=True)
 
 
 def detect_format(data: bytes, *, source: str) -> InputFormat:
@@ -198,7 +156,7 @@ class _Applied:
     new_bytes: int
 
 
-def _apply_inputs(request: PlanRequest) -> _Applied:
+def _apply_inputs(request: PlanSpec) -> _Applied:
     """Apply every input to an overlay and take the net changes from it.
 
     The overlay, with every pre-image it read, is dropped on return: the changes carry the
@@ -225,7 +183,7 @@ def _apply_inputs(request: PlanRequest) -> _Applied:
     return _Applied(changes, counts, sources, intents, new_bytes)
 
 
-def plan_changes(request: PlanRequest) -> ChangePlan:
+def plan_changes(request: PlanSpec) -> ChangePlan:
     """Build the plan for ``request.inputs`` against the workspace as it is now."""
     if not request.inputs:
         raise UsageError("no input given; pass a patch, manifest or edit file (or - for stdin)")
@@ -259,7 +217,7 @@ def plan_changes(request: PlanRequest) -> ChangePlan:
             author=request.author,
             created_at=rfc3339(request.clock()),
             base=Base(git_head=git_head(request.workspace.root)),
-            risk=assess_risk(tuple(changes), added + removed, request.risk),
+            risk=UNASSESSED,
             stats=stats,
             sources=tuple(applied.sources),
             changeset=ChangeSet(changes=tuple(changes), checksum=checksum),
@@ -268,72 +226,5 @@ def plan_changes(request: PlanRequest) -> ChangePlan:
     )
 
 
-@dataclass(frozen=True)
-class PlanResult:
-    """A plan as written: the plan, where its file is, and the WriteGate's decision on it."""
-
-    plan: ChangePlan
-    plan_file: Path
-    decision: Decision
-
-
-def plan(request: PlanRequest, policy: LoadedPolicy, *, output: Path | None = None) -> PlanResult:
-    """Plan, preview the WriteGate's decision, write the plan file, record both.
-
-    The plan file is written whatever the decision (SPEC §3), so a DENY can be reviewed; the
-    default place is ``.agentos/plans/<plan_id>.json``.
-    """
-    from agentos.audit.trail import AuditTrail
-    from agentos.governance.facts import relative_inside
-    from agentos.governance.gate import decide_plan, record_decision
-    from agentos.governance.writegate import risk_settings
-    from agentos.planner.planfile import write_plan
-
-    workspace = request.workspace
-    settings = risk_settings(
-        policy.policy, policy_path=relative_inside(policy.path, workspace.root)
-    )
-    built = plan_changes(replace(request, risk=settings))
-    decision = decide_plan(built, workspace, policy)
-    # The gate may count more changed lines than the hunks did; the plan shows its risk.
-    built = seal_plan(built, risk=decision.risk)
-    fault_point("plan.before_write")
-    ensure_state_dir(workspace)
-    target = output if output is not None else workspace.plans_dir / f"{built.plan_id}.json"
-    write_plan(built, target)
-    AuditTrail(workspace.audit_dir, clock=request.clock).append(
-        "plan.created",
-        actor=request.author,
-        plan_id=built.plan_id,
-        data={
-            "checksum": built.changeset.checksum,
-            "plan_file": str(target),
-            "intent": built.intent,
-            "risk": built.risk.level,
-            "files": [_summary(c) for c in built.changeset.changes],
-            "sources": [s.model_dump(mode="json") for s in built.sources],
-            "stats": {
-                "files": built.stats.files,
-                "added_lines": built.stats.added_lines,
-                "removed_lines": built.stats.removed_lines,
-                "bytes": built.stats.bytes,
-            },
-        },
-    )
-    record_decision(workspace, decision, actor=request.author, command="plan", policy=policy)
-    return PlanResult(plan=built, plan_file=target, decision=decision)
-
-
 def _size(state: FileState | None) -> int:
     return len(state.content) if state is not None else 0
-
-
-def _summary(change: FileChange) -> dict[str, str]:
-    item = {"op": change.op, "path": change.path}
-    if change.op == "rename":
-        item["from"] = change.from_path
-    if change.op != "delete":
-        item["sha256"] = change.sha256
-    if change.op != "create":
-        item["old_sha256"] = change.old_sha256
-    return item

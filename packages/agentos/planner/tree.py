@@ -34,7 +34,6 @@ from agentos.textlines import line_count
 Kind = Literal["file", "dir", "missing"]
 
 MAX_FILE_KEY = "writegate.content.max_file_bytes"
-MAX_INPUT_KEY = "writegate.content.max_input_bytes"
 MAX_FILES_KEY = "executor.constraints.max_files_touched"
 
 

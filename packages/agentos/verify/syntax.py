@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentos.model import ChangePlan
 
 SYNTAX_SUFFIXES = (".py", ".json", ".yaml", ".yml", ".toml")
 
@@ -22,6 +26,18 @@ def syntax_problem(path: str, data: bytes) -> str | None:
         return checker(path, data)
     except (RecursionError, MemoryError):
         return f"{path}: nested too deeply to parse"
+
+
+def syntax_problems(plan: ChangePlan) -> list[str]:
+    """Parser errors of the files ``plan`` writes (.py / .json / .yaml / .toml)."""
+    problems = []
+    for change in plan.changeset.changes:
+        if change.op == "delete" or not change.path.lower().endswith(SYNTAX_SUFFIXES):
+            continue
+        problem = syntax_problem(change.path, change.content.to_bytes())
+        if problem is not None:
+            problems.append(problem)
+    return problems
 
 
 def _python(path: str, data: bytes) -> str | None:

@@ -1,0 +1,231 @@
+"""Executions: ``apply``, ``rollback``, ``recover``, ``abort``, ``status``, ``history`` and
+``show EXECUTION_ID``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agentos.cli.render import Outcome
+from agentos.pipeline.results import SUCCESS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agentos.audit.folds import ExecutionView
+    from agentos.executor.options import ApplyResult
+    from agentos.pipeline.results import AbortRequest, Applied, Recovered, WorkspaceStatus
+
+# The exit code of each apply status (SPEC §3).
+STATUS_EXIT = {
+    "committed": 0,
+    "already_applied": 0,
+    "dry_run": 0,
+    "rolled_back": 1,
+    "denied": 3,
+    "needs_approval": 4,
+    "stale": 5,
+    "aborted": 130,
+}
+FILES_SHOWN = 20
+
+
+def execution_row(result: ApplyResult) -> dict[str, Any]:
+    """One execution as ``--json`` shows it."""
+    return {
+        "execution_id": result.execution_id,
+        "plan_id": result.plan_id,
+        "checksum": result.checksum,
+        "kind": result.kind,
+        "parent": result.parent,
+        "status": result.status,
+        "message": result.message,
+        "attempt": result.attempt,
+        "decision": result.decision.decision if result.decision is not None else None,
+        "files": [{"op": f.op, "path": f.path, "from": f.from_path} for f in result.files],
+        "drifted": list(result.drifted),
+        "changed_since": list(result.changed_since),
+        "warnings": list(result.warnings),
+        "checks": [c.row() for c in result.checks],
+        "post_rollback": [c.row() for c in result.post_rollback],
+        "policy": dict(result.policy),
+    }
+
+
+def applied_outcome(applied: Applied) -> Outcome:
+    """``apply`` / ``rollback``: the last transaction decides the exit code."""
+    last = applied.last
+    result = execution_row(last)
+    result["executions"] = [execution_row(r) for r in applied.results]
+    error = None
+    if last.status not in SUCCESS:
+        error = last.error or {"type": last.status, "message": last.message, "details": {}}
+        error = {**error, "message": last.message}
+    return Outcome(
+        result=result,
+        exit_code=STATUS_EXIT[last.status],
+        human=lambda out: render_applied(out, applied),
+        warnings=[w for r in applied.results for w in r.warnings],
+        error=error,
+    )
+
+
+def render_applied(out: Console, applied: Applied) -> None:
+    """Each transaction: status, files, drift, checks, and how to undo it."""
+    from rich.text import Text
+
+    for result in applied.results:
+        style = "green" if result.status in SUCCESS else "bold red"
+        line = Text(f"{result.kind} {result.plan_id}: ")
+        line.append(result.status, style=style)
+        line.append(f"  (execution {result.execution_id}")
+        line.append(f", attempt {result.attempt})" if result.attempt else ")")
+        out.print(line)
+        if result.status in SUCCESS:
+            out.print(f"  {result.message}")
+        listed = result.files if result.status == "committed" else ()
+        for change in listed[:FILES_SHOWN]:
+            name = f"{change.from_path} -> {change.path}" if change.from_path else change.path
+            out.print(f"  {change.op:<7} {name}")
+        if len(listed) > FILES_SHOWN:
+            out.print(f"  ... and {len(listed) - FILES_SHOWN} more (--json lists them all)")
+        for drifted in result.drifted:
+            out.print(f"  drifted: {drifted}")
+        for label, checks in (("check", result.checks), ("after rollback", result.post_rollback)):
+            for check in checks:
+                tries = f", {check.attempts} attempt(s)" if check.attempts != 1 else ""
+                out.print(
+                    f"  {label} {check.name}: {check.status} ({check.duration:.2f}s{tries}) "
+                    f"{check.message}"
+                )
+                if check.status != "passed" and check.output:
+                    for output_line in check.output.splitlines()[-3:]:
+                        out.print(f"    | {output_line}")
+        if result.status == "committed" and result.kind == "apply":
+            out.print(f"Undo it with: agentos rollback {result.execution_id}")
+
+
+def recovered_outcome(recovered: Recovered) -> Outcome:
+    """``recover``: what was done to each interrupted execution."""
+    outcomes = recovered.outcomes
+    rows = [
+        {
+            "execution_id": o.execution_id,
+            "plan_id": o.plan_id,
+            "action": o.action,
+            "restored": list(o.restored),
+            "removed": list(o.removed),
+            "warnings": list(o.warnings),
+        }
+        for o in outcomes
+    ]
+
+    def human(out: Console) -> None:
+        if not outcomes:
+            out.print("Nothing to recover: no interrupted execution.")
+        for o in outcomes:
+            out.print(f"{o.execution_id} (plan {o.plan_id}): {o.action.replace('_', ' ')}")
+
+    return Outcome(
+        result={"recovered": rows, "policy": recovered.policy},
+        human=human,
+        warnings=[w for o in outcomes for w in o.warnings],
+    )
+
+
+def abort_outcome(request: AbortRequest) -> Outcome:
+    """``abort``: whether a running execution was asked to stop."""
+    result = {
+        "execution_id": request.execution_id,
+        "plan_id": request.plan_id,
+        "requested": request.requested,
+    }
+
+    def human(out: Console) -> None:
+        if not request.requested:
+            out.print("Nothing to abort: no execution is running here.")
+            return
+        out.print(
+            f"Asked execution {request.execution_id} (pid {request.pid}) to stop; it rolls "
+            "back and exits 130."
+        )
+
+    return Outcome(result=result, human=human)
+
+
+def status_result(status: WorkspaceStatus) -> dict[str, Any]:
+    """The ``--json`` result of ``status``."""
+    return {
+        "lock": {"held": status.lock_held, "holder": status.holder},
+        "interrupted": [
+            {"execution_id": j.execution_id, "plan_id": j.plan_id, "state": j.state, "kind": j.kind}
+            for j in status.interrupted
+        ],
+        "breakers": [
+            {"check": name, "state": b.state, "failures": b.failures, "since": b.since()}
+            for name, b in status.breakers
+        ],
+        "executions": [view.row() for view in status.executions],
+    }
+
+
+def render_status(out: Console, status: WorkspaceStatus) -> None:
+    """``status``: the lock, interrupted executions, breakers, the last executions."""
+    from agentos.executor.lock import describe_holder
+
+    held = status.lock_held
+    out.print(f"Lock: {'held by ' + describe_holder(status.holder) if held else 'free'}")
+    if status.interrupted:
+        out.print("Interrupted (recovered at the next apply, or run 'agentos recover'):")
+        for journal in status.interrupted:
+            out.print(f"  {journal.execution_id}  plan {journal.plan_id}  {journal.state}")
+    else:
+        out.print("Interrupted: none")
+    opened = [(name, b) for name, b in status.breakers if b.state != "closed"]
+    if opened:
+        out.print("Circuit breakers not closed:")
+        for name, breaker in opened:
+            out.print(f"  {name}: {breaker.state} since {breaker.since()}")
+    else:
+        out.print("Circuit breakers: all closed")
+    render_executions(out, status.executions, "Last executions")
+
+
+def render_executions(out: Console, views: tuple[ExecutionView, ...], title: str) -> None:
+    """A table of executions (``status``, ``history``)."""
+    from rich.table import Table
+
+    if not views:
+        out.print(f"{title}: none")
+        return
+    table = Table(title=title, box=None, header_style="bold", title_justify="left")
+    for column in ("execution", "plan", "kind", "status", "finished", "attempts"):
+        table.add_column(column)
+    for view in views:
+        table.add_row(
+            view.execution_id,
+            view.plan_id or "",
+            view.kind,
+            view.status,
+            view.finished_at or view.started_at or "",
+            str(view.attempts),
+        )
+    out.print(table)
+
+
+def timeline_outcome(view: ExecutionView) -> Outcome:
+    """``show EXECUTION_ID``: the execution and its events, folded from the audit trail."""
+    timeline = [
+        {"seq": e["seq"], "ts": e["ts"], "event": e["event"], "actor": e["actor"]}
+        for e in view.events
+    ]
+
+    def human(out: Console) -> None:
+        out.print(
+            f"Execution {view.execution_id} (plan {view.plan_id}, {view.kind}): {view.status}"
+        )
+        if view.parent:
+            out.print(f"  undoes {view.parent}")
+        for item in timeline:
+            out.print(f"  {item['seq']:>6}  {item['ts']}  {item['event']}")
+
+    return Outcome(result={**view.row(), "timeline": timeline}, human=human)

@@ -1,0 +1,150 @@
+"""Plans: what ``plan`` and ``show PLAN`` print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from agentos.cli.views.gate import finding_row, render_decision
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agentos.model import ChangePlan, Decision
+    from agentos.pipeline.results import Planned, Shown
+
+OpStyle = Literal["green", "yellow", "red", "cyan"]
+OP_STYLES: dict[str, OpStyle] = {
+    "create": "green",
+    "modify": "yellow",
+    "delete": "red",
+    "rename": "cyan",
+}
+DIFF_STYLES = {
+    "header": "bold",
+    "hunk": "cyan",
+    "add": "green",
+    "del": "red",
+    "context": "",
+    "note": "yellow",
+}
+
+
+def change_rows(plan: ChangePlan) -> list[dict[str, Any]]:
+    """Each change as the JSON results list it: op, path, from, line counts."""
+    counts = {f.path: (f.added, f.removed) for f in plan.stats.per_file}
+    rows = []
+    for change in plan.changeset.changes:
+        added, removed = counts.get(change.path, (0, 0))
+        rows.append(
+            {
+                "op": change.op,
+                "path": change.path,
+                "from": change.from_path if change.op == "rename" else None,
+                "added": added,
+                "removed": removed,
+            }
+        )
+    return rows
+
+
+def plan_result(plan: ChangePlan, plan_file: Path, decision: Decision) -> dict[str, Any]:
+    """The ``--json`` result of ``plan`` (and the start of ``show``'s)."""
+    return {
+        "plan_id": plan.plan_id,
+        "plan_file": str(plan_file),
+        "checksum": plan.changeset.checksum,
+        "decision": decision.decision,
+        "intent": plan.intent,
+        "author": plan.author,
+        "risk": plan.risk.model_dump(mode="json"),
+        "stats": {
+            "files": plan.stats.files,
+            "added_lines": plan.stats.added_lines,
+            "removed_lines": plan.stats.removed_lines,
+            "bytes": plan.stats.bytes,
+        },
+        "changes": change_rows(plan),
+        "sources": [s.model_dump(mode="json") for s in plan.sources],
+        "findings": [finding_row(f) for f in decision.findings],
+    }
+
+
+def show_result(shown: Shown, plan_file: Path) -> dict[str, Any]:
+    """The ``--json`` result of ``show PLAN``."""
+    plan = shown.plan
+    result = plan_result(plan, plan_file, shown.decision)
+    result["created_at"] = plan.created_at
+    result["base"] = plan.base.model_dump(mode="json")
+    lines = shown.diff
+    result["diff"] = "\n".join(line.text for line in lines) + "\n" if lines else None
+    return result
+
+
+def render_changes(out: Console, plan: ChangePlan) -> None:
+    """The op / path / + / - table of a plan."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("op")
+    table.add_column("path", overflow="fold")
+    table.add_column("+", justify="right", style="green")
+    table.add_column("-", justify="right", style="red")
+    for row in change_rows(plan):
+        name = f"{row['from']} -> {row['path']}" if row["from"] else row["path"]
+        table.add_row(
+            Text(row["op"], style=OP_STYLES[row["op"]]),
+            Text(name),
+            str(row["added"]) if row["added"] else "",
+            str(row["removed"]) if row["removed"] else "",
+        )
+    out.print(table)
+
+
+def render_planned(out: Console, planned: Planned) -> None:
+    """``plan``: the summary, the changes, the risk and the decision."""
+    plan, plan_file = planned.plan, planned.plan_file
+    stats = plan.stats
+    out.print(
+        f"Planned {plan.plan_id}: {stats.files} file(s), +{stats.added_lines} "
+        f"-{stats.removed_lines}, risk {plan.risk.level}"
+    )
+    render_changes(out, plan)
+    for reason in plan.risk.reasons:
+        out.print(f"  risk {reason.level}: {reason.reason}")
+    out.print(f"Plan file: {plan_file}")
+    out.print(f"Checksum:  {plan.changeset.checksum}")
+    out.print(f"Review it: agentos show {plan_file} --diff")
+    render_decision(out, planned.decision)
+
+
+def render_shown(out: Console, shown: Shown, plan_file: Path) -> None:
+    """``show PLAN``: what the plan is, its risk, changes, decision and diff."""
+    from rich.text import Text
+
+    plan = shown.plan
+    stats = plan.stats
+    out.print(Text(f"Plan {plan.plan_id}", style="bold"))
+    out.print(f"  file:     {plan_file}")
+    out.print(f"  intent:   {plan.intent or '(none)'}")
+    out.print(f"  author:   {plan.author}   created {plan.created_at}")
+    out.print(f"  checksum: {plan.changeset.checksum}")
+    if plan.base.git_head:
+        out.print(f"  base:     git {plan.base.git_head}")
+    out.print(
+        f"  size:     {stats.files} file(s), +{stats.added_lines} -{stats.removed_lines}, "
+        f"{stats.bytes} bytes of new content"
+    )
+    out.print(f"  risk:     {plan.risk.level}")
+    for reason in plan.risk.reasons:
+        paths = f" ({', '.join(reason.paths[:5])}{', ...' if len(reason.paths) > 5 else ''})"
+        out.print(f"            {reason.level}: {reason.reason}{paths if reason.paths else ''}")
+    out.print()
+    render_changes(out, plan)
+    out.print()
+    render_decision(out, shown.decision)
+    if shown.diff:
+        out.print()
+        for line in shown.diff:
+            out.print(Text(line.text, style=DIFF_STYLES[line.kind]))

@@ -1,0 +1,121 @@
+"""The one value every use case runs over, and how a front-end makes it.
+
+A ``Context`` names the workspace, who acts, the clock, the policy in force (loaded on first
+use, so commands that do not need it never read it), the audit trail, and the callbacks a
+front-end may give: ``progress`` while files are written, ``on_wait`` while the lock is
+awaited. Front-ends build one with ``open_context`` and pass it to every pipeline function.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agentos.audit.trail import AuditTrail
+from agentos.clock import Clock, system_clock
+from agentos.errors import UsageError
+from agentos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from agentos.governance.approvals import SshRunner
+    from agentos.governance.policyfile import LoadedPolicy
+    from agentos.model import ChangePlan
+
+# Called as (done, total) while an apply writes files.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where and as whom the pipeline runs, under which policy and clock."""
+
+    workspace: Workspace
+    actor: str
+    policy_path: Path | None = None
+    # A policy already loaded (a server holding it, a test); else ``policy_path`` is read.
+    loaded_policy: LoadedPolicy | None = None
+    clock: Clock = system_clock
+    approval_key: bytes | None = None
+    progress: Progress | None = None
+    on_wait: Callable[[str], None] | None = None
+    # Runs ssh-keygen for SSH-signed approvals (None: the real one; tests inject a fake).
+    ssh_runner: SshRunner | None = None
+
+    @cached_property
+    def policy(self) -> LoadedPolicy:
+        """The policy in force: ``policy_path``, else the workspace's, else the packaged one."""
+        from agentos.governance.policyfile import load_policy
+
+        if self.loaded_policy is not None:
+            return self.loaded_policy
+        return load_policy(self.policy_path, self.workspace)
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        """The workspace's audit trail, stamped by this context's clock."""
+        return AuditTrail(self.workspace.audit_dir, clock=self.clock)
+
+
+def open_context(
+    directory: str | Path = ".",
+    *,
+    policy: Path | None = None,
+    actor: str | None = None,
+    clock: Clock = system_clock,
+    approval_key: bytes | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Context:
+    """A context for the workspace at ``directory`` (which must exist). The actor defaults to
+    the OS user, the approval key to ``AGENTOS_APPROVAL_KEY``."""
+    return Context(
+        workspace=Workspace.open(directory),
+        actor=actor if actor is not None else os_user(),
+        policy_path=policy,
+        clock=clock,
+        approval_key=approval_key if approval_key is not None else approval_key_from_env(),
+        on_wait=on_wait,
+    )
+
+
+def os_user() -> str:
+    """The OS user: the default author of plans and actor of events."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "unknown"
+
+
+def approval_key_from_env() -> bytes | None:
+    """The HMAC key for approvals, from ``AGENTOS_APPROVAL_KEY`` (None when unset or empty)."""
+    from agentos.governance.approvals import KEY_ENV
+
+    value = os.environ.get(KEY_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def resolve_plan_file(workspace: Workspace, ref: str) -> Path:
+    """A plan file given as a path, or as a plan id stored under ``.agentos/plans/``."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    stored = workspace.plans_dir / f"{ref}.json"
+    if "/" not in ref and stored.is_file():
+        return stored
+    raise UsageError(
+        f"{ref!r} is neither a plan file nor the id of a plan in {workspace.plans_dir}; "
+        "pass the file 'agentos plan' wrote"
+    )
+
+
+def load_plan_ref(ctx: Context, ref: str) -> tuple[Path, ChangePlan]:
+    """The plan a reference names (file or id), verified, with its file."""
+    from agentos.planner.planfile import load_plan
+
+    path = resolve_plan_file(ctx.workspace, ref)
+    return path, load_plan(path)

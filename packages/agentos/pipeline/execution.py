@@ -1,0 +1,207 @@
+"""Apply, rollback, recover and abort: the pipeline from the WriteGate to the disk.
+
+``apply`` runs each plan through the gate with the current policy, then (when it may go on)
+through the executor's transaction; ``rollback`` applies the inverse of a committed
+execution through the same path, gated once. Recovery and abort act on the workspace's
+state under the same policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agentos.clock import rfc3339
+from agentos.pipeline.context import Context
+from agentos.pipeline.gating import gate_plan
+from agentos.pipeline.results import SUCCESS, AbortRequest, Applied, Recovered
+
+if TYPE_CHECKING:
+    from agentos.executor.journal import ExecutionKind
+    from agentos.executor.options import ApplyResult, Status
+    from agentos.executor.recovery import RecoveryOutcome
+    from agentos.model import ChangePlan, Decision
+
+
+def apply(
+    ctx: Context,
+    plans: Sequence[ChangePlan],
+    *,
+    dry_run: bool = False,
+    lock_timeout: float | None = None,
+    approval_files: tuple[Path, ...] = (),
+) -> Applied:
+    """Apply ``plans`` in order, each its own transaction; the first that does not succeed
+    ends the run (the plans after it are not tried)."""
+    results: list[ApplyResult] = []
+    for plan in plans:
+        result = _transact(
+            ctx, plan, dry_run=dry_run, lock_timeout=lock_timeout, approval_files=approval_files
+        )
+        results.append(result)
+        if result.status not in SUCCESS:
+            break
+    return Applied(tuple(results))
+
+
+def rollback(
+    ctx: Context,
+    execution_id: str,
+    *,
+    dry_run: bool = False,
+    lock_timeout: float | None = None,
+) -> Applied:
+    """Undo a committed execution with its inverse plan, through the same pipeline."""
+    from agentos.executor.inverse import inverse_modes, inverse_plan
+    from agentos.governance.gate import decide_plan
+    from agentos.governance.policyfile import policy_use
+    from agentos.model import seal_plan
+    from agentos.planner.planfile import write_plan
+
+    workspace = ctx.workspace
+    policy_use(ctx.policy, workspace, command="rollback")
+    # Recovery first: an execution whose commit a crash interrupted is finished (archived).
+    _recover(ctx, lock_timeout=lock_timeout, journal_rules=False)
+    plan = inverse_plan(workspace, execution_id, author=ctx.actor)
+    decision = decide_plan(plan, workspace, ctx.policy)
+    plan = seal_plan(plan, risk=decision.risk)
+    write_plan(plan, workspace.plans_dir / f"{plan.plan_id}.json")
+    result = _transact(
+        ctx,
+        plan,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        kind="rollback",
+        parent=execution_id,
+        exact_modes=inverse_modes(workspace, execution_id),
+        decision=decision,
+    )
+    return Applied((result,))
+
+
+def recover(
+    ctx: Context, *, lock_timeout: float | None = None, journal_rules: bool = False
+) -> Recovered:
+    """Roll back interrupted executions and finish interrupted commits, where the current
+    policy allows (or, with ``journal_rules``, where the journals' own rules allow)."""
+    from agentos.governance.policyfile import policy_use
+
+    use = policy_use(ctx.policy, ctx.workspace, command="recover")
+    outcomes = _recover(ctx, lock_timeout=lock_timeout, journal_rules=journal_rules)
+    return Recovered(outcomes=tuple(outcomes), policy=use.row())
+
+
+def abort(ctx: Context, *, reason: str = "") -> AbortRequest:
+    """Ask the execution running in this workspace to stop; it rolls back and exits 130."""
+    from agentos.executor.executions import request_abort
+    from agentos.executor.lock import lock_is_held, read_holder
+
+    workspace = ctx.workspace
+    holder = read_holder(workspace) if lock_is_held(workspace) else None
+    execution_id = holder.get("execution_id") if holder else None
+    if not holder or not execution_id:
+        return AbortRequest(requested=False)
+    plan_id = holder.get("plan_id")
+    pid = holder.get("pid")
+    # Recorded before it takes effect, so the trail never shows the abort before its request.
+    ctx.audit.append(
+        "abort.requested",
+        actor=ctx.actor,
+        execution_id=str(execution_id),
+        plan_id=plan_id,
+        data={"reason": reason, "pid": pid},
+    )
+    request_abort(
+        workspace.state_dir, str(execution_id), reason=reason, by=ctx.actor, at=rfc3339(ctx.clock())
+    )
+    return AbortRequest(
+        requested=True,
+        execution_id=str(execution_id),
+        plan_id=None if plan_id is None else str(plan_id),
+        pid=pid if isinstance(pid, int) else None,
+    )
+
+
+def _recover(
+    ctx: Context, *, lock_timeout: float | None, journal_rules: bool
+) -> list[RecoveryOutcome]:
+    from agentos.executor.recovery import recover as recover_workspace
+    from agentos.governance.settings import policy_guard
+
+    policy = ctx.policy.policy
+    timeout = lock_timeout if lock_timeout is not None else policy.executor.concurrency.lock_timeout
+    return recover_workspace(
+        ctx.workspace,
+        actor=ctx.actor,
+        timeout=timeout,
+        clock=ctx.clock,
+        on_wait=ctx.on_wait,
+        guard=None if journal_rules else policy_guard(policy),
+    )
+
+
+def _transact(
+    ctx: Context,
+    plan: ChangePlan,
+    *,
+    dry_run: bool,
+    lock_timeout: float | None,
+    approval_files: tuple[Path, ...] = (),
+    kind: ExecutionKind = "apply",
+    parent: str | None = None,
+    exact_modes: Mapping[str, int] | None = None,
+    decision: Decision | None = None,
+) -> ApplyResult:
+    """The WriteGate with the current policy, then (if it lets the plan through) the
+    executor. ``decision``: the gate's decision when the caller already made it."""
+    from agentos.executor.options import ApplyOptions, refused
+    from agentos.executor.transaction import apply_plan
+    from agentos.governance.facts import plan_paths
+    from agentos.governance.policyfile import policy_use
+    from agentos.governance.settings import applicable_checks, executor_settings
+
+    workspace, loaded = ctx.workspace, ctx.policy
+    policy = loaded.policy
+    use = policy_use(loaded, workspace, command=kind)
+    gate = gate_plan(ctx, plan, command=kind, approval_files=approval_files, decision=decision)
+    decision = gate.decision
+    waived = kind == "rollback" and not policy.executor.rollback.require_approval
+    if gate.verdict == "DENY" or (gate.verdict == "NEED_APPROVAL" and not waived):
+        status: Status
+        if gate.verdict == "DENY":
+            rules = sorted({f.rule for f in decision.findings if f.severity == "DENY"})
+            status, message = "denied", f"denied by policy ({', '.join(rules)}); nothing written"
+        else:
+            needed = gate.approvals
+            status = "needs_approval"
+            message = (
+                f"needs {needed.required} approval(s), has {len(needed.approvers)}; run "
+                f"'agentos approve {plan.plan_id} --by <name>'; nothing written"
+            )
+        return refused(
+            plan,
+            kind=kind,
+            parent=parent,
+            status=status,
+            message=message,
+            decision=decision,
+            policy=use.row(),
+        )
+    options = ApplyOptions(
+        actor=ctx.actor,
+        lock_timeout=lock_timeout,
+        dry_run=dry_run,
+        kind=kind,
+        parent=parent,
+        on_wait=ctx.on_wait,
+        progress=ctx.progress,
+        exact_modes=dict(exact_modes or {}),
+        checks=tuple(applicable_checks(policy, plan_paths(plan))),
+        syntax_checks=policy.verification.syntax_checks
+        and decision.risk.level in policy.executor.require_verification_for_risk,
+        clock=ctx.clock,
+        policy=use.row(),
+        decision=decision,
+    )
+    return apply_plan(workspace, plan, executor_settings(policy), options)

@@ -1,0 +1,277 @@
+"""Plan, check, approve, show and explain: the pipeline up to the WriteGate's verdict.
+
+Each use case decides once (``decide_plan``), records that decision as ``gate.evaluated``,
+and returns a frozen result. ``plan`` stamps the gate's risk on the plan before it writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from agentos.errors import UsageError
+from agentos.pipeline.context import Context
+from agentos.pipeline.results import Approved, Checked, Explained, Planned, Shown
+from agentos.planner.inputs import PlanInput
+
+if TYPE_CHECKING:
+    from agentos.governance.approvals import SshRunner
+    from agentos.governance.gate import GateResult
+    from agentos.model import ChangePlan, Decision, FileChange
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What to plan: the inputs, who proposes it and why, and where to write the plan."""
+
+    inputs: tuple[PlanInput, ...]
+    author: str | None = None  # default: the context's actor
+    intent: str | None = None
+    plan_id: str | None = None
+    strip: int | None = None
+    output: Path | None = None  # default: .agentos/plans/<plan_id>.json
+
+
+def read_plan_inputs(
+    ctx: Context, names: Sequence[str], fmt: str, *, stdin: BinaryIO
+) -> tuple[PlanInput, ...]:
+    """Read input files (``-`` is ``stdin``) within the policy's ``max_input_bytes``."""
+    from agentos.governance.settings import plan_limits
+    from agentos.planner.inputs import read_inputs
+
+    limit = plan_limits(ctx.policy.policy).max_input_bytes
+    return read_inputs(names, fmt, max_input_bytes=limit, stdin=stdin)
+
+
+def plan(ctx: Context, request: PlanRequest) -> Planned:
+    """Plan, decide, stamp the gate's risk, write the plan file, record both.
+
+    The plan file is written whatever the decision (SPEC §3), so a DENY can be reviewed.
+    """
+    from agentos.faults import fault_point
+    from agentos.governance.gate import decide_plan
+    from agentos.governance.settings import plan_limits
+    from agentos.model import seal_plan
+    from agentos.planner.plan import PlanSpec, plan_changes
+    from agentos.planner.planfile import write_plan
+    from agentos.workspace import ensure_state_dir
+
+    workspace, loaded = ctx.workspace, ctx.policy
+    author = check_author(request.author if request.author is not None else ctx.actor)
+    spec = PlanSpec(
+        workspace=workspace,
+        inputs=request.inputs,
+        author=author,
+        intent=request.intent,
+        plan_id=request.plan_id,
+        strip=request.strip,
+        limits=plan_limits(loaded.policy),
+        clock=ctx.clock,
+    )
+    built = plan_changes(spec)
+    decision = decide_plan(built, workspace, loaded)
+    built = seal_plan(built, risk=decision.risk)
+    fault_point("plan.before_write")
+    ensure_state_dir(workspace)
+    target = request.output or workspace.plans_dir / f"{built.plan_id}.json"
+    write_plan(built, target)
+    ctx.audit.append(
+        "plan.created",
+        actor=author,
+        plan_id=built.plan_id,
+        data={
+            "checksum": built.changeset.checksum,
+            "plan_file": str(target),
+            "intent": built.intent,
+            "risk": built.risk.level,
+            "files": [_summary(c) for c in built.changeset.changes],
+            "sources": [s.model_dump(mode="json") for s in built.sources],
+            "stats": {
+                "files": built.stats.files,
+                "added_lines": built.stats.added_lines,
+                "removed_lines": built.stats.removed_lines,
+                "bytes": built.stats.bytes,
+            },
+        },
+    )
+    record_decision(ctx, decision, command="plan", actor=author)
+    return Planned(plan=built, plan_file=target, decision=decision)
+
+
+def check(
+    ctx: Context,
+    plan: ChangePlan,
+    *,
+    approval_files: tuple[Path, ...] = (),
+    explain: bool = False,
+) -> Checked:
+    """The WriteGate's decision with the approvals stored and presented (``approval_files``)."""
+    gate = gate_plan(ctx, plan, command="check", approval_files=approval_files)
+    rows = None
+    if explain:
+        from agentos.governance.explain import explain as explain_plan
+
+        rows = tuple(explain_plan(plan, ctx.policy.policy, gate.decision))
+    return Checked(plan=plan, gate=gate, policy_source=ctx.policy.source, explanation=rows)
+
+
+def approve(
+    ctx: Context,
+    plan: ChangePlan,
+    *,
+    approver: str,
+    comment: str = "",
+    ssh_key: Path | None = None,
+) -> Approved:
+    """Record ``approver``'s approval bound to the plan's bytes and the policy; refuses DENY
+    plans and approvals the policy would not count (nothing is written then)."""
+    from agentos.governance.approvals import save_approval
+    from agentos.governance.gate import (
+        check_approver,
+        count_approvals,
+        decide_plan,
+        new_approval,
+    )
+
+    workspace, loaded = ctx.workspace, ctx.policy
+    check_approver(approver)
+    decision = decide_plan(plan, workspace, loaded)
+    record_decision(ctx, decision, command="approve", actor=approver)
+    approval = new_approval(
+        plan,
+        decision,
+        workspace,
+        loaded,
+        approver=approver,
+        comment=comment,
+        key=ctx.approval_key,
+        ssh_key=ssh_key,
+        ssh_runner=ssh_runner(ctx),
+    )
+    path = save_approval(workspace.approvals_dir, approval)
+    ctx.audit.append(
+        "approval.recorded",
+        actor=approver,
+        plan_id=plan.plan_id,
+        data={
+            "checksum": approval.checksum,
+            "approver": approver,
+            "policy_digest": approval.policy_digest,
+            "signed": approval.signature is not None,
+            "signed_ssh": approval.ssh_signature is not None,
+            "comment": comment,
+            "approval_file": str(path),
+        },
+    )
+    gate = count_approvals(
+        plan, decision, workspace, loaded, key=ctx.approval_key, ssh_runner=ssh_runner(ctx)
+    )
+    return Approved(
+        plan=plan, approval=approval, approval_file=path, gate=gate, policy_source=loaded.source
+    )
+
+
+def show(ctx: Context, plan: ChangePlan, *, diff: bool = False) -> Shown:
+    """A plan with the decision it would get now (recorded) and, with ``diff``, its diff."""
+    from agentos.governance.gate import decide_plan
+
+    decision = decide_plan(plan, ctx.workspace, ctx.policy)
+    record_decision(ctx, decision, command="show")
+    lines = None
+    if diff:
+        from agentos.planner.preview import plan_diff
+        from agentos.planner.tree import Baseline
+
+        lines = tuple(plan_diff(plan, Baseline(ctx.workspace.root)))
+    return Shown(plan=plan, decision=decision, diff=lines)
+
+
+def explain(ctx: Context, plan: ChangePlan) -> Explained:
+    """Each rule's verdict on each path of ``plan`` under the current policy (recorded)."""
+    from agentos.governance.explain import explain as explain_plan
+    from agentos.governance.gate import decide_plan
+
+    decision = decide_plan(plan, ctx.workspace, ctx.policy)
+    record_decision(ctx, decision, command="policy explain")
+    rows = tuple(explain_plan(plan, ctx.policy.policy, decision))
+    return Explained(plan=plan, decision=decision, rows=rows)
+
+
+def gate_plan(
+    ctx: Context,
+    plan: ChangePlan,
+    *,
+    command: str,
+    approval_files: tuple[Path, ...] = (),
+    decision: Decision | None = None,
+) -> GateResult:
+    """Decide (unless ``decision`` was already made), count the approvals, and record the
+    decision as ``gate.evaluated`` for ``command`` — also when counting fails."""
+    from agentos.governance.gate import count_approvals, decide_plan
+
+    if decision is None:
+        decision = decide_plan(plan, ctx.workspace, ctx.policy)
+    try:
+        return count_approvals(
+            plan,
+            decision,
+            ctx.workspace,
+            ctx.policy,
+            approval_files=approval_files,
+            key=ctx.approval_key,
+            ssh_runner=ssh_runner(ctx),
+        )
+    finally:
+        record_decision(ctx, decision, command=command)
+
+
+def ssh_runner(ctx: Context) -> SshRunner:
+    """The context's ssh-keygen runner, or the real one."""
+    from agentos.governance.approvals import run_ssh_keygen
+
+    return ctx.ssh_runner or run_ssh_keygen
+
+
+def record_decision(
+    ctx: Context, decision: Decision, *, command: str, actor: str | None = None
+) -> None:
+    """Append ``gate.evaluated``: the decision and its findings (never file contents)."""
+    from agentos.governance.gate import decision_summary
+    from agentos.workspace import ensure_state_dir
+
+    ensure_state_dir(ctx.workspace)
+    ctx.audit.append(
+        "gate.evaluated",
+        actor=actor if actor is not None else ctx.actor,
+        plan_id=decision.plan_id,
+        data=decision_summary(decision, command=command, policy=ctx.policy.source),
+    )
+
+
+def check_author(author: str) -> str:
+    """``author`` when it is a usable name (the rules approvers' names follow), else a
+    ``UsageError`` naming ``--author``."""
+    from agentos.governance.approvals import approver_name_problem
+
+    problem = approver_name_problem(author)
+    if problem is None:
+        return author
+    if not author.strip():
+        problem = "the name is empty"
+    raise UsageError(
+        f"--author: {problem}; pass the name of the person the change is attributed to "
+        "(default: the OS user)"
+    )
+
+
+def _summary(change: FileChange) -> dict[str, str]:
+    item = {"op": change.op, "path": change.path}
+    if change.op == "rename":
+        item["from"] = change.from_path
+    if change.op != "delete":
+        item["sha256"] = change.sha256
+    if change.op != "create":
+        item["old_sha256"] = change.old_sha256
+    return item

@@ -1,0 +1,117 @@
+"""Use cases that read more than they write: status, history, the audit trail, init and the
+policy author's tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agentos.audit.folds import ExecutionView, fold_executions
+from agentos.errors import UsageError
+from agentos.pipeline.context import Context
+from agentos.pipeline.results import (
+    History,
+    Initialised,
+    PolicyChecked,
+    PolicyTested,
+    WorkspaceStatus,
+)
+
+# How many executions ``status`` lists.
+STATUS_LIMIT = 5
+# Where ``policy test`` finds cases by default.
+TESTS_RELPATH = "agent/policies/tests"
+
+
+def status(ctx: Context) -> WorkspaceStatus:
+    """The lock holder, interrupted executions, circuit breakers and the last executions."""
+    from agentos.executor.journal import load_journals
+    from agentos.executor.lock import lock_is_held, read_holder
+    from agentos.verify.breaker import load_breakers
+
+    workspace = ctx.workspace
+    held = lock_is_held(workspace)
+    return WorkspaceStatus(
+        lock_held=held,
+        holder=read_holder(workspace) if held else None,
+        interrupted=tuple(load_journals(workspace.state_dir)),
+        breakers=tuple(sorted(load_breakers(workspace.state_dir).items())),
+        executions=tuple(_executions(ctx)[:STATUS_LIMIT]),
+    )
+
+
+def history(ctx: Context, *, limit: int = 20) -> History:
+    """Executions folded from the audit trail, newest first (``limit`` 0: all of them)."""
+    views = _executions(ctx)
+    return History(executions=tuple(views[:limit] if limit else views), total=len(views))
+
+
+def execution(ctx: Context, execution_id: str) -> ExecutionView:
+    """One execution's view, with its timeline, folded from the audit trail."""
+    view = next((v for v in _executions(ctx) if v.execution_id == execution_id), None)
+    if view is None:
+        raise UsageError(
+            f"no execution {execution_id!r} in this workspace's audit trail; see 'agentos history'"
+        )
+    return view
+
+
+def audit_events(
+    ctx: Context,
+    *,
+    event: str | None = None,
+    plan_id: str | None = None,
+    execution_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """The trail's events, oldest first; ``event`` matches a type or a prefix (``apply``)."""
+    selected = []
+    for record in ctx.audit.events():
+        if event and record["event"] != event and not record["event"].startswith(event + "."):
+            continue
+        if plan_id and record.get("plan_id") != plan_id:
+            continue
+        if execution_id and record.get("execution_id") != execution_id:
+            continue
+        selected.append(record)
+    return selected
+
+
+def init(ctx: Context) -> Initialised:
+    """Write the workspace's policy, create ``.agentos/`` and its key (idempotent)."""
+    from agentos.bootstrap import init_workspace
+    from agentos.statekey import key_file
+
+    workspace = ctx.workspace
+    report = init_workspace(workspace)
+    # The key that seals .agentos/ lives outside the workspace; made here if it is new.
+    key = key_file(workspace.state_dir)
+    if report.created:
+        ctx.audit.append(
+            "workspace.initialised",
+            actor=ctx.actor,
+            data={"created": report.created, "allowed_paths": report.allowed_paths},
+        )
+    return Initialised(report=report, key_file=key, root=workspace.root)
+
+
+def validate_policy(ctx: Context | None, file: Path | None) -> PolicyChecked:
+    """Validate ``file`` (else the context's policy) and lint it."""
+    from agentos.governance.policyfile import load_policy
+    from agentos.governance.policylint import lint_policy
+
+    loaded = load_policy(file, None) if file is not None or ctx is None else ctx.policy
+    warnings = tuple((w.key, w.message) for w in lint_policy(loaded.policy))
+    return PolicyChecked(source=loaded.source, digest=loaded.digest, warnings=warnings)
+
+
+def run_policy_cases(ctx: Context, target: Path | None = None) -> PolicyTested:
+    """Run the policy's test cases (a directory of YAML cases, or one case file)."""
+    from agentos.governance.policytest import run_policy_tests
+
+    loaded = ctx.policy
+    where = target or ctx.workspace.root / TESTS_RELPATH
+    return PolicyTested(source=loaded.source, cases=tuple(run_policy_tests(where, loaded.policy)))
+
+
+def _executions(ctx: Context) -> list[ExecutionView]:
+    return fold_executions(ctx.audit.events())

@@ -1,0 +1,161 @@
+"""What each use case returns: frozen values, made once by the function that returns them.
+
+Front-ends turn these into JSON rows, text, hook replies or tool results; nothing here knows
+how they are shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentos.audit.folds import ExecutionView
+    from agentos.bootstrap import InitReport
+    from agentos.executor.journal import Journal
+    from agentos.executor.options import ApplyResult
+    from agentos.executor.recovery import RecoveryOutcome
+    from agentos.governance.explain import PathExplanation
+    from agentos.governance.gate import GateResult
+    from agentos.governance.policytest import CaseResult
+    from agentos.model import Approval, ChangePlan, Decision
+    from agentos.planner.preview import DiffLine
+    from agentos.verify.breaker import Breaker
+
+# Apply statuses that are not failures.
+SUCCESS = ("committed", "already_applied", "dry_run")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan as written, and the WriteGate's decision on it."""
+
+    plan: ChangePlan
+    plan_file: Path
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The WriteGate's decision on a plan with its approvals counted (and, when asked, each
+    rule's verdict on each path)."""
+
+    plan: ChangePlan
+    gate: GateResult
+    policy_source: str
+    explanation: tuple[PathExplanation, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Approved:
+    """An approval just recorded, its file, and the gate's verdict with it counted."""
+
+    plan: ChangePlan
+    approval: Approval
+    approval_file: Path
+    gate: GateResult
+    policy_source: str
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A plan under review: the decision it would get now, and its diff when asked."""
+
+    plan: ChangePlan
+    decision: Decision
+    diff: tuple[DiffLine, ...] | None
+
+
+@dataclass(frozen=True)
+class Explained:
+    """Each rule's verdict on each path of a plan under the current policy."""
+
+    plan: ChangePlan
+    decision: Decision
+    rows: tuple[PathExplanation, ...]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The transactions of one apply (or rollback), in order; the first failure ends it."""
+
+    results: tuple[ApplyResult, ...]
+
+    @property
+    def last(self) -> ApplyResult:
+        """The transaction that decides the outcome."""
+        return self.results[-1]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every transaction ended in a success status."""
+        return self.last.status in SUCCESS
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What recovery did, and the policy it ran under."""
+
+    outcomes: tuple[RecoveryOutcome, ...]
+    policy: dict[str, object]
+
+
+@dataclass(frozen=True)
+class AbortRequest:
+    """Whether a running execution was asked to stop (and which)."""
+
+    requested: bool
+    execution_id: str | None = None
+    plan_id: str | None = None
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkspaceStatus:
+    """The lock, interrupted executions, circuit breakers and the last executions."""
+
+    lock_held: bool
+    holder: dict[str, Any] | None
+    interrupted: tuple[Journal, ...]
+    breakers: tuple[tuple[str, Breaker], ...]
+    executions: tuple[ExecutionView, ...]
+
+
+@dataclass(frozen=True)
+class History:
+    """Executions folded from the audit trail, newest first (``total`` before any limit)."""
+
+    executions: tuple[ExecutionView, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class Initialised:
+    """What ``init`` created, and where the workspace key is."""
+
+    report: InitReport
+    key_file: Path
+    root: Path
+
+
+@dataclass(frozen=True)
+class PolicyChecked:
+    """A validated policy and its lint warnings."""
+
+    source: str
+    digest: str
+    warnings: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PolicyTested:
+    """The results of a policy's test cases."""
+
+    source: str
+    cases: tuple[CaseResult, ...]
+
+    @property
+    def failed(self) -> tuple[CaseResult, ...]:
+        """The cases that did not pass."""
+        return tuple(c for c in self.cases if not c.passed)
