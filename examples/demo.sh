@@ -215,7 +215,28 @@ EOF
 expect_exit 6 agentos apply demo-readme
 rm .agentos/idempotency/demo-readme.json
 
-step "19. the audit trail: every step above, hash-chained, its head sealed and anchored"
+step "19. the pipeline as a library: what a new front-end (a hook, a bot) calls"
+say "Every front-end runs the same pipeline; here a few lines of Python plan, check and apply:"
+cat > "$scratch/bot.py" <<'EOF'
+from agentos import pipeline
+
+ctx = pipeline.open_context(".", actor="docs-bot")
+manifest = b"""changes:
+  - {op: create, path: docs/pipeline.md, content: "Changes go through agentos.\\n"}
+"""
+inputs = (pipeline.PlanInput(name="bot.yaml", data=manifest),)
+planned = pipeline.plan(ctx, pipeline.PlanRequest(inputs=inputs, intent="document the door"))
+verdict = pipeline.check(ctx, planned.plan).gate.verdict
+print(f"{planned.plan.plan_id}: {verdict}")
+if verdict in ("ALLOW", "APPROVED"):
+    result = pipeline.apply(ctx, [planned.plan]).last
+    print(f"{result.execution_id}: {result.status} ({result.message})")
+EOF
+run cat "$scratch/bot.py"
+run python3 "$scratch/bot.py"
+run cat docs/pipeline.md
+
+step "20. the audit trail: every step above, hash-chained, its head sealed and anchored"
 run agentos audit show --limit 12
 say "CI keeps the head where the workspace cannot reach it, and checks it later:"
 run agentos audit anchor -o "$scratch/audit.anchor"

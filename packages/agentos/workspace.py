@@ -68,11 +68,6 @@ class Workspace:
         return self.state_dir / "approvals"
 
     @property
-    def logs_dir(self) -> Path:
-        """Tracebacks of internal errors."""
-        return self.state_dir / "logs"
-
-    @property
     def policy_path(self) -> Path:
         """The workspace's own policy file (it may not exist)."""
         return self.root / DEFAULT_POLICY_RELPATH

@@ -75,11 +75,10 @@ def read_execution(state_dir: Path, execution_id: str) -> ExecutionRecord | None
         value = None
     seal = value.pop("seal", None) if isinstance(value, dict) else None
     record = None
-    if isinstance(value, dict) and state_key(state_dir).verify(
-        SEAL_PURPOSE, canonical_json(value), seal
-    ):
+    body = canonical_json(value) if isinstance(value, dict) else b""
+    if body and state_key(state_dir).verify(SEAL_PURPOSE, body, seal):
         try:
-            record = ExecutionRecord.model_validate(value)
+            record = ExecutionRecord.model_validate_json(body)
         except ValidationError:
             record = None
     if record is None or record.execution_id != execution_id:

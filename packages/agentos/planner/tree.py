@@ -158,18 +158,6 @@ class Baseline:
             details={"path": path, "rule": "path-safety", "problems": ["is a symlink"]},
         )
 
-    def parent_is_file(self, path: str) -> str | None:
-        """The nearest ancestor of ``path`` that is a regular file on disk, if any."""
-        parts = path.split("/")
-        for end in range(1, len(parts)):
-            prefix = "/".join(parts[:end])
-            kind = self.kind(prefix)
-            if kind == "file":
-                return prefix
-            if kind == "missing":
-                return None
-        return None
-
     def get(self, path: str) -> FileState | None:
         """The file at ``path`` (None when absent); ``ConflictError`` if it is a directory."""
         if path in self._files:
