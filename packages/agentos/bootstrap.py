@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 
 from agentos.governance.policyfile import packaged_policy_text
@@ -28,13 +28,13 @@ _ALLOWED_LINE = re.compile(r"^(?P<indent>\s*)allowed_paths:\s*\[.*\]\s*$", re.MU
 _SECRET_NAMES = re.compile(r"^(\.env(\..*)?|.*\.pem|.*\.key|id_rsa.*|\.ssh)$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class InitReport:
     """What ``init`` created and what it found already in place."""
 
-    created: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    allowed_paths: list[str] = field(default_factory=list)
+    created: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    allowed_paths: tuple[str, ...] = ()
 
 
 def derive_allowed_paths(workspace: Workspace) -> list[str]:
@@ -72,36 +72,36 @@ def schema_text() -> str:
 
 def init_workspace(workspace: Workspace) -> InitReport:
     """Create what is missing; never overwrite a policy or rewrite an existing entry."""
-    report = InitReport()
+    created: list[str] = []
+    unchanged: list[str] = []
+    allowed: list[str] = []
     state_existed = workspace.state_dir.is_dir()
     policy_path = workspace.root / DEFAULT_POLICY_RELPATH
     if policy_path.exists():
-        report.unchanged.append(DEFAULT_POLICY_RELPATH)
+        unchanged.append(DEFAULT_POLICY_RELPATH)
     else:
-        report.allowed_paths = derive_allowed_paths(workspace)
-        write_atomic(policy_path, policy_for(report.allowed_paths).encode("utf-8"))
-        report.created.append(DEFAULT_POLICY_RELPATH)
+        allowed = derive_allowed_paths(workspace)
+        write_atomic(policy_path, policy_for(allowed).encode("utf-8"))
+        created.append(DEFAULT_POLICY_RELPATH)
         schema_path = policy_path.with_name(SCHEMA_NAME)
         if not schema_path.exists():
             write_atomic(schema_path, schema_text().encode("utf-8"))
-            report.created.append(schema_path.relative_to(workspace.root).as_posix())
+            created.append(schema_path.relative_to(workspace.root).as_posix())
         tests_dir = policy_path.parent / "tests"
         if not tests_dir.exists():
             example = resources.files("agentos").joinpath(EXAMPLE_TESTS).read_bytes()
             write_atomic(tests_dir / "example.yaml", example)
-            report.created.append(
-                (tests_dir / "example.yaml").relative_to(workspace.root).as_posix()
-            )
+            created.append((tests_dir / "example.yaml").relative_to(workspace.root).as_posix())
     ensure_state_dir(workspace)
-    (report.unchanged if state_existed else report.created).append(STATE_DIR_NAME + "/")
+    (unchanged if state_existed else created).append(STATE_DIR_NAME + "/")
     gitignore = workspace.root / ".gitignore"
     existing = gitignore.read_text("utf-8") if gitignore.exists() else ""
     entries = {line.strip().rstrip("/").lstrip("/") for line in existing.splitlines()}
     if STATE_DIR_NAME in entries:
-        report.unchanged.append(".gitignore")
+        unchanged.append(".gitignore")
     else:
         separator = "" if not existing or existing.endswith("\n") else "\n"
         mode = gitignore.stat().st_mode & 0o777 if gitignore.exists() else 0o644
         write_atomic(gitignore, f"{existing}{separator}{GITIGNORE_ENTRY}\n".encode(), mode=mode)
-        report.created.append(".gitignore entry .agentos/")
-    return report
+        created.append(".gitignore entry .agentos/")
+    return InitReport(tuple(created), tuple(unchanged), tuple(allowed))

@@ -7,7 +7,7 @@ so deleting that folder loses no history.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # The event that settles an execution's status, and the status it settles on.
@@ -19,7 +19,7 @@ FINAL_EVENTS = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExecutionView:
     """One execution as the trail tells it."""
 
@@ -33,7 +33,7 @@ class ExecutionView:
     attempts: int = 0
     files: int = 0
     reason: str | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: tuple[dict[str, Any], ...] = ()
 
     def row(self) -> dict[str, Any]:
         """The ``--json`` form (without the timeline)."""
@@ -51,49 +51,65 @@ class ExecutionView:
         }
 
 
+@dataclass
+class _Fold:
+    """An execution while the trail is being folded: its view so far, and its events."""
+
+    view: ExecutionView
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def update(self, **changes: Any) -> None:
+        self.view = replace(self.view, **changes)
+
+
 def fold_executions(events: Iterable[dict[str, Any]]) -> list[ExecutionView]:
     """Every execution in the trail, in the order each was last touched, newest first."""
-    views: dict[str, ExecutionView] = {}
+    folds: dict[str, _Fold] = {}
     for event in events:
         execution_id = event.get("execution_id")
         if not execution_id:
             continue
-        view = views.pop(execution_id, None) or ExecutionView(execution_id, event.get("plan_id"))
-        views[execution_id] = view  # re-inserted: dicts keep the last-touched order
-        view.events.append(event)
+        fold = folds.pop(execution_id, None) or _Fold(
+            ExecutionView(execution_id, event.get("plan_id"))
+        )
+        folds[execution_id] = fold  # re-inserted: dicts keep the last-touched order
+        fold.events.append(event)
         data = event.get("data") or {}
-        name = event["event"]
+        name, ts, view = event["event"], event["ts"], fold.view
         if name == "apply.started":
-            view.kind = data.get("kind", view.kind)
-            view.parent = data.get("parent", view.parent)
-            view.attempts = max(view.attempts, int(data.get("attempt", 1)))
-            view.files = int(data.get("files", view.files))
-            view.started_at = event["ts"]
-            view.status = "started"
-            view.reason = None
+            fold.update(
+                kind=data.get("kind", view.kind),
+                parent=data.get("parent", view.parent),
+                attempts=max(view.attempts, int(data.get("attempt", 1))),
+                files=int(data.get("files", view.files)),
+                started_at=ts,
+                status="started",
+                reason=None,
+            )
         elif name in FINAL_EVENTS:
             if name == "apply.replayed" and view.status == "committed":
                 continue
-            view.status = FINAL_EVENTS[name]
-            view.finished_at = event["ts"]
-            view.reason = data.get("reason")
+            fold.update(status=FINAL_EVENTS[name], finished_at=ts, reason=data.get("reason"))
             if name == "apply.committed":
-                view.kind = data.get("kind", view.kind)
-                view.parent = data.get("parent", view.parent)
+                fold.update(
+                    kind=data.get("kind", view.kind), parent=data.get("parent", view.parent)
+                )
         elif name == "apply.refused":
-            view.status = str(data.get("status", "refused"))
-            view.finished_at = event["ts"]
+            fold.update(status=str(data.get("status", "refused")), finished_at=ts)
         elif name == "recovery.finished":
-            view.status = "rolled_back"
-            view.finished_at = event["ts"]
-            view.reason = "interrupted; rolled back by recovery"
+            reason = "interrupted; rolled back by recovery"
+            fold.update(status="rolled_back", finished_at=ts, reason=reason)
+    views = [replace(f.view, events=tuple(f.events)) for f in reversed(folds.values())]
     reverted_at = {
         v.parent: v.finished_at or ""
-        for v in views.values()
+        for v in views
         if v.kind == "rollback" and v.status == "committed" and v.parent
     }
-    for view in views.values():
-        undone = reverted_at.get(view.execution_id)
-        if undone is not None and view.status == "committed" and (view.finished_at or "") <= undone:
-            view.status = "reverted"
-    return list(reversed(views.values()))
+    return [
+        replace(v, status="reverted")
+        if v.status == "committed"
+        and v.execution_id in reverted_at
+        and (v.finished_at or "") <= reverted_at[v.execution_id]
+        else v
+        for v in views
+    ]

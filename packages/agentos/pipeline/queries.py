@@ -89,7 +89,7 @@ def init(ctx: Context) -> Initialised:
         ctx.audit.append(
             "workspace.initialised",
             actor=ctx.actor,
-            data={"created": report.created, "allowed_paths": report.allowed_paths},
+            data={"created": list(report.created), "allowed_paths": list(report.allowed_paths)},
         )
     return Initialised(report=report, key_file=key, root=workspace.root)
 

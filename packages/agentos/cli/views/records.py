@@ -120,9 +120,9 @@ def init_result(done: Initialised) -> dict[str, Any]:
     report = done.report
     return {
         "workspace": str(done.root),
-        "created": report.created,
-        "unchanged": report.unchanged,
-        "allowed_paths": report.allowed_paths,
+        "created": list(report.created),
+        "unchanged": list(report.unchanged),
+        "allowed_paths": list(report.allowed_paths),
         "key": str(done.key_file),
     }
 
