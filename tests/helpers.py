@@ -1,16 +1,90 @@
-"""Shared test helpers: build trees from dicts, read trees back, materialise plans."""
+"""Shared test helpers: where things are, git, trees built from dicts and read back, plans
+materialised, processes watched.
+
+``tests/`` is on ``sys.path`` (pytest's ``pythonpath``), so every test module imports these
+as ``from helpers import ...``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
+import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from agentos.model import ChangePlan
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+CODEX_SCENARIOS = SHARED / "conformance" / "codex-apply-patch" / "scenarios"
+# For planner tests: every safe path allowed, nothing needs approval (path-safety still holds).
+PERMISSIVE_POLICY = REPO_ROOT / "tests" / "data" / "permissive-policy.yaml"
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "agentos tests",
+    "GIT_AUTHOR_EMAIL": "tests@agentos.invalid",
+    "GIT_COMMITTER_NAME": "agentos tests",
+    "GIT_COMMITTER_EMAIL": "tests@agentos.invalid",
+    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
 Tree = dict[str, tuple[bytes, str]]
+
+
+# -- git ---------------------------------------------------------------------------------------
+
+
+def git_available() -> bool:
+    """True where a git executable is installed."""
+    return shutil.which("git") is not None
+
+
+needs_git = pytest.mark.skipif(not git_available(), reason="git is not installed")
+
+
+def run_git(cwd: Path, *args: str, check: bool = True, input_bytes: bytes | None = None) -> bytes:
+    """Run git in ``cwd`` with the hermetic identity; return stdout."""
+    env = {**os.environ, **GIT_ENV}
+    proc = subprocess.run(
+        ["git", "-c", "core.autocrlf=false", "-c", "core.quotepath=true", *args],
+        cwd=cwd,
+        env=env,
+        input=input_bytes,
+        capture_output=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout
+
+
+# -- the in-process CLI ------------------------------------------------------------------------
+
+
+@dataclass
+class CliResult:
+    """Exit code and captured streams of one in-process CLI run (the ``cli`` fixture)."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        """The JSON document on stdout."""
+        return json.loads(self.out)
+
+
+# -- trees -------------------------------------------------------------------------------------
 
 
 def write_tree(root: Path, files: dict[str, bytes | str | tuple[bytes | str, str]]) -> None:

@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from conftest import GIT_ENV
-from helpers import read_tree, write_tree
+from helpers import GIT_ENV, read_tree, write_tree
 
 AGENTOS = Path(sys.executable).with_name("agentos")
 

@@ -30,8 +30,7 @@ from typing import Any, Protocol
 import pytest
 import yaml
 
-from conftest import GIT_ENV, PERMISSIVE_POLICY
-from helpers import Tree, read_tree, wait_gone, write_tree
+from helpers import GIT_ENV, PERMISSIVE_POLICY, Tree, read_tree, wait_gone, write_tree
 
 AGENTOS = Path(sys.executable).with_name("agentos")
 PYTHON = sys.executable

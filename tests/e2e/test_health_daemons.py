@@ -27,8 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import GIT_ENV, PERMISSIVE_POLICY
-from helpers import double_fork_script, pid_gone, read_tree, write_tree
+from helpers import GIT_ENV, PERMISSIVE_POLICY, double_fork_script, pid_gone, read_tree, write_tree
 
 AGENTOS = Path(sys.executable).with_name("agentos")
 FAULT_VARS = ("AGENTOS_FAULTS", "AGENTOS_FAULTS_DIR", "AGENTOS_FAULTS_TRACE")

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
-from helpers import read_tree, write_tree
+from helpers import REPO_ROOT, read_tree, write_tree
 
 AGENTOS = Path(sys.executable).with_name("agentos")
 

@@ -31,8 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import PERMISSIVE_POLICY
-from helpers import copy_tree, materialise
+from helpers import PERMISSIVE_POLICY, copy_tree, materialise
 
 AGENTOS = Path(sys.executable).with_name("agentos")
 KILLS = 20

@@ -29,8 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import copy_tree, materialise, write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, copy_tree, materialise, write_tree
 
 AGENTOS = Path(sys.executable).with_name("agentos")
 DISJOINT = 11

@@ -34,8 +34,7 @@ import pytest
 
 from agentos import faults
 from agentos.cli.entry import main
-from conftest import PERMISSIVE_POLICY
-from helpers import write_tree
+from helpers import PERMISSIVE_POLICY, write_tree
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the sweep forks")
 

@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from agentos.executor.idempotency import IdempotencyRecord, write_record
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import read_tree, write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 

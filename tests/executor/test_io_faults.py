@@ -37,8 +37,7 @@ from typing import Any
 import pytest
 
 from agentos import faults
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import Tree, read_tree, write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, Tree, read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 AGENTOS = (sys.executable, "-m", "agentos")

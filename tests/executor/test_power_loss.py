@@ -55,8 +55,7 @@ from agentos.executor.fsops import Guard
 from agentos.executor.recovery import recover
 from agentos.governance.policyfile import load_policy
 from agentos.workspace import Workspace
-from conftest import PERMISSIVE_POLICY
-from helpers import write_tree
+from helpers import PERMISSIVE_POLICY, write_tree
 
 PLAN_ID = "power-loss"
 # Combinations per crash point: all of them up to this many, else the two extremes and this

@@ -18,8 +18,7 @@ import pytest
 
 from agentos.executor.lock import lock_is_held, workspace_lock
 from agentos.workspace import Workspace
-from conftest import PERMISSIVE_POLICY
-from helpers import read_tree, write_tree
+from helpers import PERMISSIVE_POLICY, read_tree, write_tree
 
 
 def agentos(ws: Path, *args: str | Path, faults: str | None = None) -> tuple[int, dict[str, Any]]:

@@ -43,7 +43,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conftest import PERMISSIVE_POLICY
+from helpers import PERMISSIVE_POLICY
 
 State = tuple[bytes, int]  # a regular file's bytes and permission bits
 Model = dict[str, State]

@@ -18,7 +18,7 @@ from agentos.governance.policyfile import (
 )
 from agentos.governance.policylint import example_path, lint_policy, never_matches
 from agentos.workspace import Workspace
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 SHIPPED = REPO_ROOT / "agent" / "policies" / "default.yaml"
 SCHEMA_FILE = REPO_ROOT / "docs" / "schemas" / "policy.schema.json"

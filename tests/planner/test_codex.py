@@ -19,8 +19,14 @@ from agentos.planner.codex import looks_like_codex, parse_codex
 from agentos.planner.plan import PlanInput, PlanRequest, detect_format, plan_changes
 from agentos.planner.planfile import load_plan
 from agentos.workspace import Workspace
-from conftest import CODEX_SCENARIOS, PERMISSIVE_POLICY, CliResult
-from helpers import materialise, read_tree, write_tree
+from helpers import (
+    CODEX_SCENARIOS,
+    PERMISSIVE_POLICY,
+    CliResult,
+    materialise,
+    read_tree,
+    write_tree,
+)
 
 # Codex keeps what a failing patch applied before it failed; agentos must not (SPEC §4.2).
 ATOMIC_DIFFERENCE = "015_failure_after_partial_success_leaves_changes"
