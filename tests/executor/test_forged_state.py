@@ -19,7 +19,7 @@ is the control: the same files sealed with the workspace's own key are acted on,
 refusals above come from the seals.
 
 Covered elsewhere, not repeated: a rewritten audit trail and its sealed HEAD
-(tests/audit/test_audit_cli.py), stored approvals (tests/governance/).
+(tests/cli/test_audit_cli.py), stored approvals (tests/governance/).
 """
 
 from __future__ import annotations
