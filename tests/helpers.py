@@ -7,17 +7,21 @@ as ``from helpers import ...``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+import yaml
 
 from agentos.model import ChangePlan
 
@@ -82,6 +86,16 @@ class CliResult:
     def json(self) -> Any:
         """The JSON document on stdout."""
         return json.loads(self.out)
+
+
+def run_here(*argv: str | Path) -> tuple[int, str, str]:
+    """Run the CLI in this process: exit code, stdout, stderr."""
+    from agentos.cli.entry import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
 
 
 # -- trees -------------------------------------------------------------------------------------
@@ -152,6 +166,201 @@ def copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=True)
 
 
+# A tree as compared by the crash and race tests: every file's bytes and permission bits, every
+# directory's bits ("other" for anything that is neither).
+Snapshot = dict[str, tuple[str, bytes, int]]
+
+
+def snapshot(root: Path, *, skip_temps: bool = False) -> Snapshot:
+    """Files and directories under ``root`` (without ``.agentos``), by relative path."""
+    tree: Snapshot = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if here == root:
+            dirnames[:] = [d for d in dirnames if d != ".agentos"]
+        for name in dirnames:
+            path = here / name
+            info = path.lstat()
+            kind = "dir" if stat.S_ISDIR(info.st_mode) else "other"
+            tree[path.relative_to(root).as_posix()] = (kind, b"", stat.S_IMODE(info.st_mode))
+        for name in filenames:
+            if skip_temps and name.startswith(".agentos-") and name.endswith(".tmp"):
+                continue
+            path = here / name
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode):
+                entry = ("file", path.read_bytes(), stat.S_IMODE(info.st_mode))
+            else:
+                entry = ("other", b"", stat.S_IMODE(info.st_mode))
+            tree[path.relative_to(root).as_posix()] = entry
+    return tree
+
+
+def temp_files(root: Path) -> list[str]:
+    """Executor temp files anywhere under ``root``."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob(TEMP_GLOB))
+
+
+# -- the installed agentos in a subprocess ----------------------------------------------------
+
+AGENTOS = Path(sys.executable).with_name("agentos")
+PYTHON = sys.executable
+needs_agentos = pytest.mark.skipif(
+    not AGENTOS.exists(), reason="agentos is not installed in the venv"
+)
+FAULT_VARS = ("AGENTOS_FAULTS", "AGENTOS_FAULTS_DIR", "AGENTOS_FAULTS_TRACE")
+TEMP_GLOB = ".agentos-*.tmp"
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The environment of a child ``agentos``: this one without fault injection, with the
+    hermetic git identity, no colour and 120 columns, then ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in FAULT_VARS}
+    return {**env, **GIT_ENV, "NO_COLOR": "1", "COLUMNS": "120", **extra}
+
+
+@dataclass
+class Run:
+    """One finished ``agentos ... --json``: exit code, envelope, stderr, seconds it took."""
+
+    code: int
+    doc: dict[str, Any]
+    err: str = ""
+    seconds: float = 0.0
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return dict(self.doc["result"])
+
+    @property
+    def checks(self) -> list[dict[str, Any]]:
+        return list(self.result["checks"])
+
+    @property
+    def post_rollback(self) -> list[dict[str, Any]]:
+        return list(self.result["post_rollback"])
+
+
+def finished(code: int, out: bytes, err: bytes, *, seconds: float = 0.0) -> Run:
+    """What every ``--json`` run must satisfy: stdout is exactly one envelope that agrees
+    with the exit code, and stderr carries no traceback."""
+    stderr = err.decode()
+    assert "Traceback" not in stderr, stderr
+    doc = json.loads(out)
+    assert doc["agentos"] == "1"
+    assert doc["exit_code"] == code
+    assert doc["ok"] is (code == 0)
+    return Run(code, doc, stderr, seconds)
+
+
+def agentos(*args: str | Path, cwd: Path, timeout: float = 120, **env: str) -> Run:
+    """Run the installed script in ``cwd`` with ``--json`` (``env`` added to its
+    environment) and check what every run must satisfy."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(AGENTOS), *map(str, args), "--json"],
+        cwd=cwd,
+        env=environment(**env),
+        capture_output=True,
+        check=False,
+        timeout=timeout,
+    )
+    return finished(proc.returncode, proc.stdout, proc.stderr, seconds=time.monotonic() - started)
+
+
+def write_manifest(ws: Path, name: str, changes: list[dict[str, str]]) -> Path:
+    """A manifest of ``changes`` beside the workspace."""
+    path = ws.parent / f"{name}.json"
+    path.write_text(json.dumps({"changes": changes}))
+    return path
+
+
+def make_plan(ws: Path, plan_id: str, changes: list[dict[str, str]], *, code: int = 0) -> Path:
+    """``agentos plan`` of a manifest under the workspace's own policy, exiting ``code``
+    (an ALLOW when 0); the plan file."""
+    run = agentos("plan", write_manifest(ws, plan_id, changes), "--plan-id", plan_id, cwd=ws)
+    assert run.code == code, run.doc
+    if code == 0:
+        assert run.result["decision"] == "ALLOW", run.doc
+    return Path(run.result["plan_file"])
+
+
+def set_policy(ws: Path, checks: list[dict[str, Any]], **constraints: float) -> None:
+    """The workspace's own policy: the permissive test policy with these health checks (and
+    ``executor.constraints`` changed as given)."""
+    policy = yaml.safe_load(PERMISSIVE_POLICY.read_text())
+    policy["executor"]["constraints"].update(constraints)
+    policy["health_checks"] = checks
+    path = ws / "agent" / "policies" / "default.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+
+
+def trail(ws: Path) -> list[dict[str, Any]]:
+    """The workspace's audit events, in order."""
+    lines = (ws / ".agentos" / "audit" / "audit.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def events(ws: Path) -> list[str]:
+    """The names of the workspace's audit events, in order."""
+    return [e["event"] for e in trail(ws)]
+
+
+# The application file of the health-check workspaces (``CheckedWorkspace``).
+APP = "src/app.txt"
+
+
+class CheckedWorkspace:
+    """A workspace (``src/app.txt`` and a guide) with its own policy file holding the health
+    checks under test, planned and applied through the installed CLI."""
+
+    OLD: ClassVar[dict[str, bytes | str | tuple[bytes | str, str]]] = {
+        APP: "old\n",
+        "docs/guide.md": "guide\n",
+    }
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        write_tree(root, self.OLD)
+        self.set_policy([])
+
+    def set_policy(self, checks: list[dict[str, Any]], **constraints: float) -> None:
+        set_policy(self.root, checks, **constraints)
+
+    def tree(self) -> Tree:
+        return read_tree(self.root)
+
+    def plan(self, plan_id: str, changes: list[dict[str, str]]) -> None:
+        make_plan(self.root, plan_id, changes)
+
+    def apply(self, plan_id: str) -> Run:
+        return agentos("apply", plan_id, cwd=self.root)
+
+    def expected_new(self, old: Tree) -> Tree:
+        return {**old, APP: (b"new\n", "100644")}
+
+
+# -- waiting for processes and their files ---------------------------------------------------
+
+
+def wait_for(path: Path, proc: subprocess.Popen[Any], timeout: float = 60.0) -> None:
+    """Wait until ``path`` exists (a paused fault point announced itself, a check noted its
+    pid); fail if ``proc`` ends first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"the process ended before {path} appeared: {out!r} {err!r}")
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout}s"
+        time.sleep(0.01)
+
+
+def command_env() -> dict[str, str]:
+    """A minimal environment for a health check's command."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+
+
 def pid_gone(pid: int) -> bool:
     """No such process (a zombie waiting for a reaper that never comes counts as gone)."""
     try:
@@ -162,7 +371,12 @@ def pid_gone(pid: int) -> bool:
         except ProcessLookupError:
             return True
         return False
-    return stat.rpartition(")")[2].split()[0] == "Z"
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def is_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (an unreaped corpse is dead)."""
+    return not pid_gone(pid)
 
 
 def wait_gone(pids: list[int], seconds: float = 2.0) -> list[int]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -26,12 +25,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from helpers import PERMISSIVE_POLICY, CliResult, copy_tree, materialise, write_tree
+from helpers import (
+    AGENTOS,
+    PERMISSIVE_POLICY,
+    CliResult,
+    copy_tree,
+    environment,
+    materialise,
+    needs_agentos,
+    snapshot,
+    trail,
+    wait_for,
+    write_tree,
+)
 
-AGENTOS = Path(sys.executable).with_name("agentos")
 DISJOINT = 11
 CONFLICTING = 5
 SHARED = "shared/config.txt"
@@ -67,41 +76,11 @@ while not start.exists():
 sys.exit(main(sys.argv[3:]))
 """
 
-Snapshot = dict[str, tuple[str, bytes, int]]
 Cli = Callable[..., CliResult]
-
-
-def snapshot(root: Path) -> Snapshot:
-    """Files (bytes, permission bits) and directories under ``root``, without ``.agentos``."""
-    tree: Snapshot = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if here == root:
-            dirnames[:] = [d for d in dirnames if d != ".agentos"]
-        for name in [*dirnames, *filenames]:
-            path = here / name
-            info = path.lstat()
-            data = path.read_bytes() if stat.S_ISREG(info.st_mode) else b""
-            kind = "file" if stat.S_ISREG(info.st_mode) else "dir"
-            tree[path.relative_to(root).as_posix()] = (kind, data, stat.S_IMODE(info.st_mode))
-    return tree
-
-
-def env() -> dict[str, str]:
-    """The test environment without fault injection."""
-    clean = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
-    for key in ("AGENTOS_FAULTS", "AGENTOS_FAULTS_TRACE", "AGENTOS_FAULTS_DIR"):
-        clean.pop(key, None)
-    return clean
 
 
 def apply_args(ws: Path, plan_id: str, *extra: str) -> list[str]:
     return ["apply", plan_id, "-C", str(ws), "--policy", str(PERMISSIVE_POLICY), "--json", *extra]
-
-
-def audit_events(ws: Path) -> list[dict[str, Any]]:
-    lines = (ws / ".agentos" / "audit" / "audit.jsonl").read_bytes().splitlines()
-    return [json.loads(line) for line in lines]
 
 
 @dataclass
@@ -182,7 +161,7 @@ def race(ws: Path, barrier: Path, plan_ids: list[str]) -> dict[str, Run]:
         argv = [sys.executable, "-c", LAUNCHER, str(barrier / f"{plan_id}.ready"), str(start)]
         procs[plan_id] = subprocess.Popen(
             [*argv, *apply_args(ws, plan_id, "--lock-timeout", LOCK_TIMEOUT)],
-            env=env(),
+            env=environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -214,13 +193,13 @@ def assert_linear_chain(ws: Path) -> list[dict[str, Any]]:
     """``audit verify`` passes, and the trail is seq 1..N, each linked to the one before."""
     verify = subprocess.run(
         [str(AGENTOS), "audit", "verify", "-C", str(ws), "--json"],
-        env=env(),
+        env=environment(),
         capture_output=True,
         text=True,
         check=False,
     )
     assert verify.returncode == 0, verify.stderr
-    events = audit_events(ws)
+    events = trail(ws)
     assert json.loads(verify.stdout)["result"]["events"] == len(events)
     prev = GENESIS
     for seq, event in enumerate(events, start=1):
@@ -246,7 +225,7 @@ def assert_serialised(events: list[dict[str, Any]]) -> None:
         )
 
 
-@pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
+@needs_agentos
 def test_sixteen_applies_at_once(tmp_path: Path, cli: Cli) -> None:
     ws = tmp_path / "ws"
     disjoint, conflicting = build(ws, tmp_path / "manifests", cli)
@@ -328,7 +307,7 @@ def busy_apply(ws: Path, plan_id: str) -> tuple[subprocess.CompletedProcess[str]
     started = time.monotonic()
     proc = subprocess.run(
         [str(AGENTOS), *apply_args(ws, plan_id, "--lock-timeout", "0.5")],
-        env=env(),
+        env=environment(),
         capture_output=True,
         text=True,
         check=False,
@@ -337,7 +316,7 @@ def busy_apply(ws: Path, plan_id: str) -> tuple[subprocess.CompletedProcess[str]
     return proc, time.monotonic() - started
 
 
-@pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
+@needs_agentos
 def test_lock_held_by_another_process_is_exit_75(tmp_path: Path, cli: Cli) -> None:
     from agentos.executor.lock import workspace_lock
     from agentos.workspace import Workspace
@@ -362,7 +341,7 @@ def test_lock_held_by_another_process_is_exit_75(tmp_path: Path, cli: Cli) -> No
     assert (proc.returncode, json.loads(proc.stdout)["result"]["status"]) == (0, "committed")
 
 
-@pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
+@needs_agentos
 def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None:
     from agentos.executor.executions import execution_id_for
     from agentos.planner.planfile import load_plan
@@ -374,7 +353,7 @@ def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None
     faults = tmp_path / "faults"
     faults.mkdir()
     paused = {
-        **env(),
+        **environment(),
         "AGENTOS_FAULTS": "fsops.replace.before=pause@1",
         "AGENTOS_FAULTS_DIR": str(faults),
     }
@@ -386,11 +365,7 @@ def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not (faults / "fsops.replace.before.paused").exists():
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the first apply never reached its writes"
-            time.sleep(0.01)
+        wait_for(faults / "fsops.replace.before.paused", first, 60)
         proc, waited = busy_apply(ws, "plan-b")
         assert proc.returncode == 75, proc.stderr
         assert waited >= 0.5
