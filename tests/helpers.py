@@ -16,14 +16,19 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 import yaml
 
 from agentos.model import ChangePlan
+
+if TYPE_CHECKING:
+    from agentos.executor.fsops import FileState, WorkspaceWriter
+    from agentos.executor.journal import Journal
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
@@ -98,10 +103,67 @@ def run_here(*argv: str | Path) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+Cli = Callable[..., CliResult]
+
+
+def run_cli(*args: str | Path) -> tuple[int, dict[str, Any], str]:
+    """Run ``agentos ... --json`` in this process: exit code, the JSON document, stderr."""
+    code, out, err = run_here(*args, "--json")
+    assert "Traceback" not in err, err
+    return code, json.loads(out), err
+
+
+def policy_with_executor(tmp_path: Path, **executor: Any) -> Path:
+    """The permissive test policy with some ``executor`` keys changed (kept outside ws)."""
+    doc = yaml.safe_load(PERMISSIVE_POLICY.read_text())
+    doc["executor"].update(executor)
+    path = tmp_path / f"policy-{len(list(tmp_path.glob('policy-*')))}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def cli_plan(
+    cli: Cli,
+    ws: Path,
+    plan_id: str,
+    changes: list[dict[str, str]],
+    *,
+    policy: Path = PERMISSIVE_POLICY,
+    output: Path | None = None,
+) -> Path:
+    """Plan a manifest of ``changes`` under ``plan_id`` through ``cli``; return the plan file."""
+    manifest = ws.parent / f"manifest-{plan_id}-{len(list(ws.parent.glob('manifest-*')))}.json"
+    manifest.write_text(json.dumps({"changes": changes}))
+    extra = ("-o", output) if output is not None else ()
+    res = cli(
+        "plan", manifest, "-C", ws, "--plan-id", plan_id, "--policy", policy, "--json", *extra
+    )
+    assert res.code == 0, res.out + res.err
+    return Path(res.json()["result"]["plan_file"])
+
+
+def cli_apply(cli: Cli, ws: Path, *refs: str | Path, policy: Path = PERMISSIVE_POLICY) -> CliResult:
+    """``agentos apply REFS`` through ``cli``: no traceback, an envelope that fits the code."""
+    res = cli("apply", *refs, "-C", ws, "--policy", policy, "--json")
+    assert "Traceback" not in res.err
+    assert res.json()["exit_code"] == res.code
+    return res
+
+
+def cli_rollback(
+    cli: Cli, ws: Path, execution_id: str, *, policy: Path = PERMISSIVE_POLICY
+) -> CliResult:
+    """``agentos rollback EXECUTION_ID`` through ``cli``, checked like ``cli_apply``."""
+    res = cli("rollback", execution_id, "-C", ws, "--policy", policy, "--json")
+    assert "Traceback" not in res.err
+    assert res.json()["exit_code"] == res.code
+    return res
+
+
 # -- trees -------------------------------------------------------------------------------------
 
 
-def write_tree(root: Path, files: dict[str, bytes | str | tuple[bytes | str, str]]) -> None:
+def write_tree(root: Path, files: Mapping[str, bytes | str | tuple[bytes | str, str]]) -> None:
     """Create ``files`` under ``root``; a value may be ``(content, "100755")``."""
     for rel, value in files.items():
         content, mode = value if isinstance(value, tuple) else (value, "100644")
@@ -339,6 +401,132 @@ class CheckedWorkspace:
 
     def expected_new(self, old: Tree) -> Tree:
         return {**old, APP: (b"new\n", "100644")}
+
+
+# -- the executor's workspaces: ``python -m agentos`` and the steps of an apply ---------------
+
+# The tree of tests/executor's ``ws`` fixture, and a change of it.
+SMALL_TREE: dict[str, bytes | str | tuple[bytes | str, str]] = {
+    "src/a.txt": "a\n",
+    "src/b.txt": "b\n",
+    "keep/k.txt": "k\n",
+}
+SMALL_CHANGES = [
+    {"op": "modify", "path": "src/a.txt", "content": "A\n"},
+    {"op": "delete", "path": "src/b.txt"},
+]
+# The tree of tests/executor's ``script_ws`` fixture (one file executable), and changes of it.
+SCRIPT_TREE: dict[str, bytes | str | tuple[bytes | str, str]] = {
+    "src/a.txt": "one\n",
+    "src/b.txt": "bee\n",
+    "src/tool.sh": ("echo hi\n", "100755"),
+}
+MODIFY_A = [{"op": "modify", "path": "src/a.txt", "content": "two\n"}]
+MODIFY_B = [{"op": "modify", "path": "src/b.txt", "content": "BEE\n"}]
+
+
+def agentos_subprocess(
+    ws: Path, *args: str | Path, faults: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """``python -m agentos ARGS -C ws --json`` in a subprocess; (exit code, envelope)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOS_FAULTS")}
+    if faults:
+        env["AGENTOS_FAULTS"] = faults
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentos", *map(str, args), "-C", str(ws), "--json"],
+        capture_output=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert b"Traceback" not in proc.stderr, proc.stderr
+    doc = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    return proc.returncode, doc
+
+
+def plan_subprocess(ws: Path, plan_id: str, changes: list[dict[str, str]]) -> None:
+    """``agentos plan`` of a manifest of ``changes`` under the permissive policy, in a
+    subprocess (``agentos_subprocess``)."""
+    manifest = ws.parent / f"{plan_id}.json"
+    manifest.write_text(json.dumps({"changes": changes}))
+    code, doc = agentos_subprocess(
+        ws, "plan", manifest, "--plan-id", plan_id, "--policy", PERMISSIVE_POLICY
+    )
+    assert code == 0, doc
+
+
+def apply_args(ws: Path, plan_id: str, *extra: str) -> list[str]:
+    """The arguments of ``agentos apply PLAN_ID`` on ``ws`` under the permissive policy."""
+    return ["apply", plan_id, "-C", str(ws), "--policy", str(PERMISSIVE_POLICY), "--json", *extra]
+
+
+def build_plan(root: Path, changes: list[dict[str, Any]], *, plan_id: str = "p1") -> ChangePlan:
+    """A plan of a manifest of ``changes`` against ``root``, made in this process (nothing
+    is written)."""
+    from agentos.planner.plan import PlanInput, PlanRequest, plan_changes
+    from agentos.workspace import Workspace
+
+    data = json.dumps({"changes": changes}).encode()
+    request = PlanRequest(
+        workspace=Workspace.open(root),
+        inputs=(PlanInput(name="changes.json", data=data, format="manifest"),),
+        author="tests",
+        plan_id=plan_id,
+    )
+    return plan_changes(request)
+
+
+@dataclass
+class Staged:
+    """A plan taken as far as an apply takes it before its commit point."""
+
+    plan: ChangePlan
+    journal: Journal
+    writer: WorkspaceWriter
+    current: dict[str, FileState | None]
+    state_dir: Path
+
+
+def stage(
+    root: Path, changes: list[dict[str, Any]], *, plan_id: str = "p1", write: bool = True
+) -> Staged:
+    """Plan ``changes`` and stage them as ``apply`` does, without the lock, the audit trail
+    or the commit: build the journal, ``prepare`` (backups, then the journal) and, with
+    ``write``, ``write_changes``. The journal stays hot (``prepared``)."""
+    from agentos.executor.abort import AbortWatch
+    from agentos.executor.drift import check_drift
+    from agentos.executor.executions import execution_id_for
+    from agentos.executor.fsops import Guard, WorkspaceWriter
+    from agentos.executor.journal import new_tag
+    from agentos.executor.options import ApplyOptions, ApplyResult, change_refs
+    from agentos.executor.staging import build_journal, prepare, write_changes
+    from agentos.workspace import Workspace, ensure_state_dir
+
+    workspace = Workspace.open(root)
+    state_dir = ensure_state_dir(workspace)
+    plan = build_plan(root, changes, plan_id=plan_id)
+    guard = Guard(allowed=("**",), forbidden=())
+    writer = WorkspaceWriter(workspace.root, guard, tag=new_tag(), durable=False)
+    drift = check_drift(plan, writer)
+    assert drift.drifted == [], drift.drifted
+    result = ApplyResult(
+        execution_id=execution_id_for(plan.plan_id, plan.changeset.checksum),
+        plan_id=plan.plan_id,
+        checksum=plan.changeset.checksum,
+        kind="apply",
+        status="committed",
+        message="",
+        files=change_refs(plan),
+        attempt=1,
+    )
+    journal = build_journal(
+        plan, ApplyOptions(actor="tests"), result, writer, current=drift.current, guard=guard
+    )
+    prepare(state_dir, journal, drift.current)
+    if write:
+        abort = AbortWatch(state_dir / "abort-marker-of-no-one")
+        write_changes(plan, journal, writer, abort, None)
+    return Staged(plan, journal, writer, drift.current, state_dir)
 
 
 # -- waiting for processes and their files ---------------------------------------------------

@@ -1,11 +1,11 @@
-"""Sixteen ``agentos apply`` processes on one workspace at once, and a lock that stays busy.
+"""Sixteen ``agentos apply`` processes on one workspace at once.
 
 The workspace lock serialises applies: 11 plans touching disjoint files all commit, of 5
 plans that change the same file from the same pre-image exactly one commits and the others
 are stale (exit 5, nothing written), the tree is what applying the winners one after another
 gives, and the audit trail stays one linear chain in which no two executions' locked stages
 interleave. A second round of the same 16 applies replays the winners and changes nothing.
-A process that cannot get the lock within ``--lock-timeout`` exits 75 naming the holder.
+(A lock that stays busy — exit 75 naming the holder — is tested in test_lock.py.)
 
 The processes run the installed package's entry point (what ``python -m agentos`` runs) in
 fresh interpreters that import it first and then wait at a barrier, a start file, so the 16
@@ -15,7 +15,6 @@ really race for the lock. Run time: about 10-25 s.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -31,13 +30,13 @@ from helpers import (
     AGENTOS,
     PERMISSIVE_POLICY,
     CliResult,
+    apply_args,
     copy_tree,
     environment,
     materialise,
     needs_agentos,
     snapshot,
     trail,
-    wait_for,
     write_tree,
 )
 
@@ -77,10 +76,6 @@ sys.exit(main(sys.argv[3:]))
 """
 
 Cli = Callable[..., CliResult]
-
-
-def apply_args(ws: Path, plan_id: str, *extra: str) -> list[str]:
-    return ["apply", plan_id, "-C", str(ws), "--policy", str(PERMISSIVE_POLICY), "--json", *extra]
 
 
 @dataclass
@@ -285,99 +280,3 @@ def test_sixteen_applies_at_once(tmp_path: Path, cli: Cli) -> None:
     new_events = Counter(e["event"] for e in events_two[len(events) :])
     assert new_events["apply.committed"] == 0
     assert new_events["apply.replayed"] == DISJOINT + 1
-
-
-# -- the lock stays busy ------------------------------------------------------------------------
-
-
-def small_workspace(ws: Path, cli: Cli, manifests: Path) -> None:
-    write_tree(ws, {"a.txt": "a\n", "b.txt": "b\n"})
-    manifests.mkdir()
-    for name in ("a", "b"):
-        manifest = manifests / f"{name}.yaml"
-        change = {"op": "modify", "path": f"{name}.txt", "content": f"new {name}\n"}
-        manifest.write_text(yaml.safe_dump({"changes": [change]}))
-        made = cli(
-            "plan", manifest, "-C", ws, "--plan-id", f"plan-{name}", "--policy", PERMISSIVE_POLICY
-        )
-        assert made.code == 0, made.err
-
-
-def busy_apply(ws: Path, plan_id: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(AGENTOS), *apply_args(ws, plan_id, "--lock-timeout", "0.5")],
-        env=environment(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    return proc, time.monotonic() - started
-
-
-@needs_agentos
-def test_lock_held_by_another_process_is_exit_75(tmp_path: Path, cli: Cli) -> None:
-    from agentos.executor.lock import workspace_lock
-    from agentos.workspace import Workspace
-
-    ws = tmp_path / "ws"
-    small_workspace(ws, cli, tmp_path / "manifests")
-    before = snapshot(ws)
-    holder = {"execution_id": "exec-held-by-the-test", "plan_id": "holder-plan"}
-    with workspace_lock(Workspace.open(ws), timeout=5, holder={**holder, "operation": "apply"}):
-        proc, waited = busy_apply(ws, "plan-a")
-    assert proc.returncode == 75, proc.stderr
-    assert waited >= 0.5
-    doc = json.loads(proc.stdout)
-    assert doc["error"]["type"] == "busy"
-    message = proc.stderr
-    for part in ("exec-held-by-the-test", "holder-plan", f"pid {os.getpid()}", "0.5s"):
-        assert part in message, (part, message)
-    assert snapshot(ws) == before
-    assert list((ws / ".agentos" / "journal").glob("*.json")) == []
-    # Once the lock is free, the same command goes through.
-    proc, _ = busy_apply(ws, "plan-a")
-    assert (proc.returncode, json.loads(proc.stdout)["result"]["status"]) == (0, "committed")
-
-
-@needs_agentos
-def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None:
-    from agentos.executor.executions import execution_id_for
-    from agentos.planner.planfile import load_plan
-
-    ws = tmp_path / "ws"
-    small_workspace(ws, cli, tmp_path / "manifests")
-    before = snapshot(ws)
-    plan_a = load_plan(ws / ".agentos" / "plans" / "plan-a.json")
-    faults = tmp_path / "faults"
-    faults.mkdir()
-    paused = {
-        **environment(),
-        "AGENTOS_FAULTS": "fsops.replace.before=pause@1",
-        "AGENTOS_FAULTS_DIR": str(faults),
-    }
-    first = subprocess.Popen(
-        [str(AGENTOS), *apply_args(ws, "plan-a")],
-        env=paused,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(faults / "fsops.replace.before.paused", first, 60)
-        proc, waited = busy_apply(ws, "plan-b")
-        assert proc.returncode == 75, proc.stderr
-        assert waited >= 0.5
-        execution = execution_id_for("plan-a", plan_a.changeset.checksum)
-        for part in (execution, "plan-a", f"pid {first.pid}"):
-            assert part in proc.stderr, (part, proc.stderr)
-        assert snapshot(ws)["b.txt"] == before["b.txt"]
-    finally:
-        (faults / "fsops.replace.before.resume").touch()
-        out, err = first.communicate(timeout=120)
-    assert first.returncode == 0, err
-    assert json.loads(out)["result"]["status"] == "committed"
-    after = snapshot(ws)
-    assert after["a.txt"][1] == b"new a\n"
-    assert after["b.txt"] == before["b.txt"]
