@@ -50,6 +50,31 @@ GIT_ENV = {
 Tree = dict[str, tuple[bytes, str]]
 
 
+# -- test data beside the repository ----------------------------------------------------------
+
+
+def missing_data_message(directory: Path) -> str:
+    """What a test reading ``directory`` (test data kept beside the repository, in
+    ``../shared``) says when it is not there."""
+    shown = os.path.relpath(directory, REPO_ROOT)
+    return f"{shown} not found: clone the shared test data beside the repository"
+
+
+def missing_data_reason(directory: Path) -> str | None:
+    """The skip reason of tests that read ``directory``, or None when it is there."""
+    return None if directory.is_dir() else missing_data_message(directory)
+
+
+def data_dirs(directory: Path) -> list[Any]:
+    """The folders in ``directory``, sorted, as test parameters; when ``directory`` is
+    missing, a single parameter skipped with ``missing_data_reason`` (a test parametrized
+    over nothing would be collected as nothing, silently)."""
+    reason = missing_data_reason(directory)
+    if reason is not None:
+        return [pytest.param(directory, marks=pytest.mark.skip(reason=reason), id="missing")]
+    return sorted(p for p in directory.iterdir() if p.is_dir())
+
+
 # -- git ---------------------------------------------------------------------------------------
 
 
