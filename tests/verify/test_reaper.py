@@ -278,7 +278,11 @@ def test_sweep_gives_up_on_a_process_stuck_under_sigkill() -> None:
 
 def test_without_proc_nothing_is_marked_or_reaped() -> None:
     calls: list[bool] = []
-    edges = Edges(read=lambda: None, subreaper=lambda on: calls.append(on) or None)
+
+    def subreaper(on: bool) -> None:
+        calls.append(on)
+
+    edges = Edges(read=lambda: None, subreaper=subreaper)
     with reaping(edges) as reaper:
         assert not reaper.active
         attempt = reaper.attempt({"PATH": "/bin"})
