@@ -1,27 +1,21 @@
-"""Shared fixtures: hermetic environment, temp workspaces, an in-process CLI runner, git."""
+"""Shared fixtures: hermetic environment, temp workspaces, an in-process CLI runner.
+
+Constants and helpers that test modules import (``REPO_ROOT``, ``PERMISSIVE_POLICY``,
+``CliResult``, ``run_git`` ...) live in ``helpers.py``; ``tests/`` is on ``sys.path`` through
+pytest's ``pythonpath`` setting.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
-CODEX_SCENARIOS = SHARED / "conformance" / "codex-apply-patch" / "scenarios"
-# For planner tests: every safe path allowed, nothing needs approval (path-safety still holds).
-PERMISSIVE_POLICY = REPO_ROOT / "tests" / "data" / "permissive-policy.yaml"
+from helpers import GIT_ENV, CliResult
 
 settings.register_profile(
     "default",
@@ -30,17 +24,6 @@ settings.register_profile(
 )
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "agentos tests",
-    "GIT_AUTHOR_EMAIL": "tests@agentos.invalid",
-    "GIT_COMMITTER_NAME": "agentos tests",
-    "GIT_COMMITTER_EMAIL": "tests@agentos.invalid",
-    "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -68,43 +51,6 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, key_dir: Path) -> None:
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
-
-
-def git_available() -> bool:
-    """True where a git executable is installed."""
-    return shutil.which("git") is not None
-
-
-needs_git = pytest.mark.skipif(not git_available(), reason="git is not installed")
-
-
-def run_git(cwd: Path, *args: str, check: bool = True, input_bytes: bytes | None = None) -> bytes:
-    """Run git in ``cwd`` with the hermetic identity; return stdout."""
-    env = {**os.environ, **GIT_ENV}
-    proc = subprocess.run(
-        ["git", "-c", "core.autocrlf=false", "-c", "core.quotepath=true", *args],
-        cwd=cwd,
-        env=env,
-        input=input_bytes,
-        capture_output=True,
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
-    return proc.stdout
-
-
-@dataclass
-class CliResult:
-    """Exit code and captured streams of one in-process CLI run."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        """The JSON document on stdout."""
-        return json.loads(self.out)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from agentos.model import (
     changes_checksum,
     plan_json_schema,
 )
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 SHA = "a" * 64
 

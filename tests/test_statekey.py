@@ -12,7 +12,7 @@ import pytest
 
 from agentos.errors import StateIntegrityError, UsageError
 from agentos.statekey import ID_NAME, forget_keys, key_file, state_key
-from conftest import CliResult
+from helpers import CliResult
 
 Cli = Callable[..., CliResult]
 

@@ -28,7 +28,7 @@ from agentos.audit.lines import GENESIS
 from agentos.audit.trail import AuditTrail
 from agentos.errors import AuditChainError
 from agentos.statekey import state_key
-from conftest import CliResult
+from helpers import CliResult
 
 # -- building and reading trails ----------------------------------------------------------------
 

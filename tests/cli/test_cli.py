@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import CliResult
-from helpers import read_tree, write_tree
+from helpers import CliResult, read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 
@@ -281,7 +280,7 @@ def test_init_writes_policy_state_and_gitignore_idempotently(cli: Cli, workspace
 
 def test_packaged_policy_and_repository_policy_are_one_source(tmp_path: Path) -> None:
     from agentos.governance.policyfile import packaged_policy_text
-    from conftest import REPO_ROOT
+    from helpers import REPO_ROOT
 
     repo_policy = (REPO_ROOT / "agent" / "policies" / "default.yaml").read_text()
     assert repo_policy == packaged_policy_text()

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from agentos.governance.approvals import KEY_ENV
-from conftest import CliResult
-from helpers import write_tree
+from helpers import CliResult, write_tree
 
 Cli = Callable[..., CliResult]
 Change = dict[str, Any]

@@ -11,8 +11,7 @@ import yaml
 
 from agentos.governance.policy import policy_json_schema
 from agentos.model import RULES
-from conftest import REPO_ROOT, CliResult
-from helpers import write_tree
+from helpers import REPO_ROOT, CliResult, write_tree
 
 Cli = Callable[..., CliResult]
 SHIPPED_TESTS = REPO_ROOT / "agent" / "policies" / "tests"

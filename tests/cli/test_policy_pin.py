@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import read_tree, write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 OWN = "agent/policies/default.yaml"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import CliResult
-from helpers import write_tree
+from helpers import CliResult, write_tree
 
 DIFF = b"""diff --git a/a.txt b/a.txt
 --- a/a.txt

@@ -8,8 +8,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, write_tree
 
 Cli = Callable[..., CliResult]
 EXECUTION_KEYS = {

@@ -13,26 +13,34 @@ Run time: about 15-20 s.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from conftest import GIT_ENV, PERMISSIVE_POLICY
-from helpers import Tree, read_tree, wait_gone, write_tree
+from helpers import (
+    AGENTOS,
+    PYTHON,
+    Run,
+    Tree,
+    agentos,
+    environment,
+    events,
+    finished,
+    make_plan,
+    needs_agentos,
+    read_tree,
+    set_policy,
+    temp_files,
+    trail,
+    wait_for,
+    wait_gone,
+    write_tree,
+)
 
-AGENTOS = Path(sys.executable).with_name("agentos")
-PYTHON = sys.executable
-FAULT_VARS = ("AGENTOS_FAULTS", "AGENTOS_FAULTS_DIR", "AGENTOS_FAULTS_TRACE")
-TEMP_GLOB = ".agentos-*.tmp"
 WAIT_SECONDS = 30.0
 STOP_SECONDS = 10.0
 OLD: dict[str, bytes | str | tuple[bytes | str, str]] = {
@@ -44,74 +52,7 @@ MODIFY_ONE = [{"op": "modify", "path": "src/a.txt", "content": "A\n"}]
 MODIFY_ALL = [{"op": "modify", "path": p, "content": f"{p} new\n"} for p in OLD]
 HOW = ["abort", "SIGINT", "SIGTERM"]
 
-pytestmark = pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in FAULT_VARS}
-    return {**env, **GIT_ENV, "NO_COLOR": "1", "COLUMNS": "120", **extra}
-
-
-@dataclass
-class Run:
-    """One finished ``agentos ... --json``."""
-
-    code: int
-    doc: dict[str, Any]
-
-    @property
-    def result(self) -> dict[str, Any]:
-        return dict(self.doc["result"])
-
-
-def finished(code: int, out: bytes, err: bytes) -> Run:
-    assert "Traceback" not in err.decode(), err.decode()
-    doc = json.loads(out)
-    assert doc["exit_code"] == code
-    assert doc["ok"] is (code == 0)
-    return Run(code, doc)
-
-
-def agentos(*args: str | Path, cwd: Path) -> Run:
-    proc = subprocess.run(
-        [str(AGENTOS), *map(str, args), "--json"],
-        cwd=cwd,
-        env=environment(),
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    return finished(proc.returncode, proc.stdout, proc.stderr)
-
-
-def trail(ws: Path) -> list[dict[str, Any]]:
-    lines = (ws / ".agentos" / "audit" / "audit.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
-def events(ws: Path) -> list[str]:
-    return [e["event"] for e in trail(ws)]
-
-
-def temp_files(ws: Path) -> list[str]:
-    return sorted(p.relative_to(ws).as_posix() for p in ws.rglob(TEMP_GLOB))
-
-
-def set_policy(ws: Path, checks: list[dict[str, Any]]) -> None:
-    """The workspace's own policy: the permissive test policy with these health checks."""
-    policy = yaml.safe_load(PERMISSIVE_POLICY.read_text())
-    policy["health_checks"] = checks
-    path = ws / "agent" / "policies" / "default.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(policy, sort_keys=False))
-
-
-def make_plan(ws: Path, plan_id: str, changes: list[dict[str, str]]) -> None:
-    manifest = ws.parent / f"{plan_id}.json"
-    manifest.write_text(json.dumps({"changes": changes}))
-    run = agentos("plan", manifest, "--plan-id", plan_id, cwd=ws)
-    assert run.code == 0, run.doc
-    assert run.result["decision"] == "ALLOW"
+pytestmark = needs_agentos
 
 
 def start_apply(ws: Path, plan_id: str, **env: str) -> subprocess.Popen[bytes]:
@@ -122,14 +63,6 @@ def start_apply(ws: Path, plan_id: str, **env: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-
-
-def wait_for(path: Path, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"the apply never got to {path.name}"
-        time.sleep(0.02)
 
 
 def stop(how: str, ws: Path, proc: subprocess.Popen[bytes]) -> Run | None:
@@ -201,7 +134,7 @@ def test_stop_during_a_long_health_check(tmp_path: Path, how: str) -> None:
 
     proc = start_apply(ws, "p1")
     try:
-        wait_for(pids, proc)
+        wait_for(pids, proc, WAIT_SECONDS)
         leader, grandchild = (int(p) for p in pids.read_text().split())
         assert read_tree(ws)["src/a.txt"][0] == b"A\n"  # written, not committed yet
         signalled = time.monotonic()
@@ -245,7 +178,7 @@ def test_stop_during_the_file_writes(tmp_path: Path, how: str) -> None:
 
     proc = start_apply(ws, "p1", AGENTOS_FAULTS=f"{point}=pause@2", AGENTOS_FAULTS_DIR=str(faults))
     try:
-        wait_for(faults / f"{point}.paused", proc)
+        wait_for(faults / f"{point}.paused", proc, WAIT_SECONDS)
         # Held before the second replace: one file already holds its new content.
         now = read_tree(ws)
         assert sum(now[p] != old[p] for p in old) == 1

@@ -8,70 +8,33 @@ the workspace is unchanged whenever the exit code is not 0.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import GIT_ENV
-from helpers import read_tree, write_tree
+from helpers import (
+    AGENTOS,
+    Run,
+    agentos,
+    environment,
+    events,
+    finished,
+    make_plan,
+    needs_agentos,
+    read_tree,
+    wait_for,
+    write_manifest,
+    write_tree,
+)
 
-AGENTOS = Path(sys.executable).with_name("agentos")
+pytestmark = needs_agentos
 
-pytestmark = pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
-
-FAULT_VARS = ("AGENTOS_FAULTS", "AGENTOS_FAULTS_DIR", "AGENTOS_FAULTS_TRACE")
 PAUSE_WAIT_SECONDS = 30.0
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in FAULT_VARS}
-    return {**env, **GIT_ENV, "NO_COLOR": "1", "COLUMNS": "120", **extra}
-
-
-@dataclass
-class Run:
-    """One finished ``agentos ... --json`` run."""
-
-    code: int
-    doc: dict[str, Any]
-    err: str
-
-    @property
-    def result(self) -> dict[str, Any]:
-        return dict(self.doc["result"])
-
-
-def agentos(*args: str | Path, cwd: Path, **env: str) -> Run:
-    """Run the installed script with ``--json`` and check what every run must satisfy."""
-    proc = subprocess.run(
-        [str(AGENTOS), *map(str, args), "--json"],
-        cwd=cwd,
-        env=environment(**env),
-        capture_output=True,
-        check=False,
-        timeout=120,
-    )
-    return finished(proc.returncode, proc.stdout, proc.stderr)
-
-
-def finished(code: int, out: bytes, err: bytes) -> Run:
-    stderr = err.decode()
-    assert "Traceback" not in stderr, stderr
-    doc = json.loads(out)  # stdout is exactly one JSON document
-    assert doc["agentos"] == "1"
-    assert doc["exit_code"] == code
-    assert doc["ok"] is (code == 0)
-    return Run(code, doc, stderr)
 
 
 def expect(run: Run, code: int, *, status: str | None, error: str | None) -> None:
@@ -90,24 +53,6 @@ def expect(run: Run, code: int, *, status: str | None, error: str | None) -> Non
         assert run.doc["error"]["message"]
         # One line, starting like every agentos error, saying what happened.
         assert f"agentos: error: {run.doc['error']['message']}" in run.err
-
-
-def events(ws: Path) -> list[str]:
-    trail = ws / ".agentos" / "audit" / "audit.jsonl"
-    return [json.loads(line)["event"] for line in trail.read_text().splitlines()]
-
-
-def manifest(ws: Path, name: str, changes: list[dict[str, str]]) -> Path:
-    path = ws.parent / f"{name}.json"
-    path.write_text(json.dumps({"changes": changes}))
-    return path
-
-
-def plan(ws: Path, plan_id: str, changes: list[dict[str, str]], *, code: int = 0) -> Path:
-    """``agentos plan`` with the default policy; returns the plan file."""
-    run = agentos("plan", manifest(ws, plan_id, changes), "--plan-id", plan_id, cwd=ws)
-    assert run.code == code, run.doc
-    return Path(run.result["plan_file"])
 
 
 @pytest.fixture
@@ -132,11 +77,7 @@ def paused(ws: Path, fault_dir: Path, point: str, *args: str) -> Iterator[subpro
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + PAUSE_WAIT_SECONDS
-        while not (fault_dir / f"{point}.paused").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, f"agentos never reached {point}"
-            time.sleep(0.02)
+        wait_for(fault_dir / f"{point}.paused", proc, PAUSE_WAIT_SECONDS)
         yield proc
     except BaseException:
         proc.kill()
@@ -157,7 +98,7 @@ def collect(proc: subprocess.Popen[bytes]) -> Run:
 
 def test_exit_0_committed_then_already_applied_then_rolled_back(ws: Path) -> None:
     before = read_tree(ws)
-    plan(ws, "p1", MODIFY_A)
+    make_plan(ws, "p1", MODIFY_A)
     applied = agentos("apply", "p1", cwd=ws)
     expect(applied, 0, status="committed", error=None)
     assert applied.result["files"] == [{"op": "modify", "path": "src/a.txt", "from": None}]
@@ -179,7 +120,7 @@ def test_exit_0_committed_then_already_applied_then_rolled_back(ws: Path) -> Non
 
 
 def test_exit_1_failed_write_is_rolled_back(ws: Path) -> None:
-    plan(ws, "p1", [*MODIFY_A, {"op": "create", "path": "src/new/c.txt", "content": "c\n"}])
+    make_plan(ws, "p1", [*MODIFY_A, {"op": "create", "path": "src/new/c.txt", "content": "c\n"}])
     before = read_tree(ws)
     run = agentos("apply", "p1", cwd=ws, AGENTOS_FAULTS="fsops.replace.before=eio@1")
     expect(run, 1, status="rolled_back", error="execution_failed")
@@ -206,7 +147,7 @@ def test_exit_2_missing_plan_file(ws: Path) -> None:
 
 @pytest.mark.parametrize("value", ["soon", "-1"])
 def test_exit_2_bad_lock_timeout(ws: Path, value: str) -> None:
-    plan(ws, "p1", MODIFY_A)
+    make_plan(ws, "p1", MODIFY_A)
     before = read_tree(ws)
     run = agentos("apply", "p1", "--lock-timeout", value, cwd=ws)
     expect(run, 2, status=None, error="usage_error")
@@ -215,7 +156,7 @@ def test_exit_2_bad_lock_timeout(ws: Path, value: str) -> None:
 
 
 def test_usage_error_envelope_names_the_command(ws: Path) -> None:
-    plan(ws, "p1", MODIFY_A)
+    make_plan(ws, "p1", MODIFY_A)
     run = agentos("apply", "p1", "--lock-timeout", "soon", cwd=ws)
     assert run.doc["command"] == "apply"
     assert "'agentos apply --help'" in run.err
@@ -233,7 +174,7 @@ def test_exit_2_rollback_of_an_unknown_execution(ws: Path) -> None:
 
 def test_exit_3_denied_by_the_default_policy(ws: Path) -> None:
     before = read_tree(ws)
-    plan(ws, "p1", [{"op": "create", "path": ".env", "content": "TOKEN=x\n"}], code=3)
+    make_plan(ws, "p1", [{"op": "create", "path": ".env", "content": "TOKEN=x\n"}], code=3)
     run = agentos("apply", "p1", cwd=ws)
     expect(run, 3, status="denied", error="denied")
     assert run.result["decision"] == "DENY"
@@ -249,7 +190,7 @@ def test_exit_4_needs_approval_then_approved_commits(ws: Path) -> None:
     before = read_tree(ws)
     run = agentos(
         "plan",
-        manifest(ws, "del", [{"op": "delete", "path": "src/b.txt"}]),
+        write_manifest(ws, "del", [{"op": "delete", "path": "src/b.txt"}]),
         "--plan-id",
         "p1",
         "--author",
@@ -274,7 +215,7 @@ def test_exit_4_needs_approval_then_approved_commits(ws: Path) -> None:
 
 
 def test_exit_5_stale_plan(ws: Path) -> None:
-    plan(ws, "p1", MODIFY_A)
+    make_plan(ws, "p1", MODIFY_A)
     (ws / "src" / "a.txt").write_text("edited after planning\n")
     before = read_tree(ws)
     run = agentos("apply", "p1", cwd=ws)
@@ -285,11 +226,11 @@ def test_exit_5_stale_plan(ws: Path) -> None:
 
 
 def test_exit_5_plan_id_reused_for_other_content(ws: Path) -> None:
-    plan(ws, "p1", MODIFY_A)
+    make_plan(ws, "p1", MODIFY_A)
     expect(agentos("apply", "p1", cwd=ws), 0, status="committed", error=None)
     other = agentos(
         "plan",
-        manifest(ws, "other", [{"op": "modify", "path": "src/b.txt", "content": "BEE\n"}]),
+        write_manifest(ws, "other", [{"op": "modify", "path": "src/b.txt", "content": "BEE\n"}]),
         "--plan-id",
         "p1",
         "-o",
@@ -305,7 +246,7 @@ def test_exit_5_plan_id_reused_for_other_content(ws: Path) -> None:
 
 
 def test_exit_5_rollback_of_hand_edited_files(ws: Path) -> None:
-    plan(ws, "p1", MODIFY_A)
+    make_plan(ws, "p1", MODIFY_A)
     applied = agentos("apply", "p1", cwd=ws)
     (ws / "src" / "a.txt").write_text("edited after applying\n")
     before = read_tree(ws)
@@ -318,7 +259,7 @@ def test_exit_5_rollback_of_hand_edited_files(ws: Path) -> None:
 
 
 def test_exit_6_tampered_plan_file(ws: Path) -> None:
-    plan_file = plan(ws, "p1", MODIFY_A)
+    plan_file = make_plan(ws, "p1", MODIFY_A)
     text = plan_file.read_text()
     tampered = text.replace('"data": "two\\n"', '"data": "twp\\n"')
     assert tampered != text
@@ -336,8 +277,8 @@ def test_exit_6_tampered_plan_file(ws: Path) -> None:
 
 
 def test_exit_75_busy_names_the_lock_holder(ws: Path, tmp_path: Path) -> None:
-    plan(ws, "p1", MODIFY_A)
-    plan(ws, "p2", [{"op": "modify", "path": "src/b.txt", "content": "BEE\n"}])
+    make_plan(ws, "p1", MODIFY_A)
+    make_plan(ws, "p2", [{"op": "modify", "path": "src/b.txt", "content": "BEE\n"}])
     before = read_tree(ws)
     with paused(ws, tmp_path / "faults", "journal.write.before", "apply", "p1") as holder:
         run = agentos("apply", "p2", "--lock-timeout", "0.2", cwd=ws)
@@ -364,7 +305,7 @@ def test_exit_130_signal_during_apply_rolls_back(
         {"op": "create", "path": "src/new/c.txt", "content": "c\n"},
         {"op": "delete", "path": "README.md"},
     ]
-    plan(ws, "p1", changes, code=4)
+    make_plan(ws, "p1", changes, code=4)
     assert agentos("approve", "p1", "--by", "reviewer", cwd=ws).code == 0
     before = read_tree(ws)
     with paused(ws, tmp_path / "faults", "fsops.replace.before", "apply", "p1") as proc:

@@ -16,11 +16,7 @@ Run time: about 50-60 s (most of it process start-ups and the timeouts the cases
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,124 +24,39 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-import yaml
 
-from conftest import GIT_ENV, PERMISSIVE_POLICY
-from helpers import Tree, read_tree, wait_gone, write_tree
+from helpers import (
+    APP,
+    PYTHON,
+    CheckedWorkspace,
+    Run,
+    Tree,
+    agentos,
+    needs_agentos,
+    temp_files,
+    trail,
+    wait_gone,
+    write_tree,
+)
 
-AGENTOS = Path(sys.executable).with_name("agentos")
-PYTHON = sys.executable
-FAULT_VARS = ("AGENTOS_FAULTS", "AGENTOS_FAULTS_DIR", "AGENTOS_FAULTS_TRACE")
-APP = "src/app.txt"
-OLD: dict[str, bytes | str | tuple[bytes | str, str]] = {APP: "old\n", "docs/guide.md": "guide\n"}
 MODIFY_APP = [{"op": "modify", "path": APP, "content": "new\n"}]
-TEMP_GLOB = ".agentos-*.tmp"
 
-pytestmark = pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
-
-
-# -- running agentos ------------------------------------------------------------------------
+pytestmark = needs_agentos
 
 
-def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in FAULT_VARS}
-    return {**env, **GIT_ENV, "NO_COLOR": "1", "COLUMNS": "120"}
-
-
-@dataclass
-class Run:
-    """One finished ``agentos ... --json``."""
-
-    code: int
-    doc: dict[str, Any]
-    err: str
-    seconds: float
-
-    @property
-    def result(self) -> dict[str, Any]:
-        return dict(self.doc["result"])
-
-    @property
-    def checks(self) -> list[dict[str, Any]]:
-        return list(self.result["checks"])
-
-    @property
-    def post_rollback(self) -> list[dict[str, Any]]:
-        return list(self.result["post_rollback"])
-
-
-def agentos(*args: str | Path, cwd: Path, timeout: float = 60) -> Run:
-    """Run the installed script with ``--json``; stdout is one envelope, no traceback."""
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(AGENTOS), *map(str, args), "--json"],
-        cwd=cwd,
-        env=environment(),
-        capture_output=True,
-        check=False,
-        timeout=timeout,
-    )
-    seconds = time.monotonic() - started
-    err = proc.stderr.decode()
-    assert "Traceback" not in err, err
-    doc = json.loads(proc.stdout)
-    assert doc["exit_code"] == proc.returncode
-    assert doc["ok"] is (proc.returncode == 0)
-    return Run(proc.returncode, doc, err, seconds)
-
-
-def trail(ws: Path) -> list[dict[str, Any]]:
-    lines = (ws / ".agentos" / "audit" / "audit.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+# -- the audit trail --------------------------------------------------------------------------
 
 
 def event_data(ws: Path, name: str) -> list[dict[str, Any]]:
     return [dict(e["data"]) for e in trail(ws) if e["event"] == name]
 
 
-def temp_files(ws: Path) -> list[str]:
-    return sorted(p.relative_to(ws).as_posix() for p in ws.rglob(TEMP_GLOB))
-
-
-class Workspace:
-    """A workspace with its own policy file, planned and applied through the installed CLI."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        write_tree(root, OLD)
-        self.set_policy([])
-
-    def set_policy(self, checks: list[dict[str, Any]], **constraints: float) -> None:
-        policy = yaml.safe_load(PERMISSIVE_POLICY.read_text())
-        policy["executor"]["constraints"].update(constraints)
-        policy["health_checks"] = checks
-        path = self.root / "agent" / "policies" / "default.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(policy, sort_keys=False))
-
-    def tree(self) -> Tree:
-        return read_tree(self.root)
-
-    def plan(self, plan_id: str, changes: list[dict[str, str]]) -> None:
-        manifest = self.root.parent / f"{plan_id}.json"
-        manifest.write_text(json.dumps({"changes": changes}))
-        run = agentos("plan", manifest, "--plan-id", plan_id, cwd=self.root)
-        assert run.code == 0, run.doc
-        assert run.result["decision"] == "ALLOW", run.doc
-
-    def apply(self, plan_id: str) -> Run:
-        return agentos("apply", plan_id, cwd=self.root)
-
-    def expected_new(self, old: Tree) -> Tree:
-        return {**old, APP: (b"new\n", "100644")}
-
-
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws")
+def ws(tmp_path: Path) -> CheckedWorkspace:
+    return CheckedWorkspace(tmp_path / "ws")
 
 
-def assert_committed(ws: Workspace, run: Run, new: Tree) -> None:
+def assert_committed(ws: CheckedWorkspace, run: Run, new: Tree) -> None:
     assert run.code == 0, run.doc
     assert run.result["status"] == "committed"
     assert run.doc["error"] is None
@@ -154,7 +65,7 @@ def assert_committed(ws: Workspace, run: Run, new: Tree) -> None:
     assert "apply.committed" in [e["event"] for e in last_apply(ws)]
 
 
-def assert_rolled_back(ws: Workspace, run: Run, old: Tree, error: str) -> None:
+def assert_rolled_back(ws: CheckedWorkspace, run: Run, old: Tree, error: str) -> None:
     assert run.code == 1, run.doc
     assert run.result["status"] == "rolled_back"
     assert run.doc["error"]["type"] == error, run.doc["error"]
@@ -163,14 +74,14 @@ def assert_rolled_back(ws: Workspace, run: Run, old: Tree, error: str) -> None:
     assert "apply.failed" in [e["event"] for e in last_apply(ws)]
 
 
-def last_apply(ws: Workspace) -> list[dict[str, Any]]:
+def last_apply(ws: CheckedWorkspace) -> list[dict[str, Any]]:
     """The audit events of the last apply (from its ``apply.started`` on)."""
     events = trail(ws.root)
     starts = [i for i, e in enumerate(events) if e["event"] == "apply.started"]
     return events[starts[-1] :]
 
 
-def assert_trail_has_checks(ws: Workspace, run: Run) -> None:
+def assert_trail_has_checks(ws: CheckedWorkspace, run: Run) -> None:
     """The last apply's ``health.finished`` / ``health.post_rollback`` hold the ``--json`` rows."""
     events = last_apply(ws)
     assert all(e["execution_id"] == run.result["execution_id"] for e in events)
@@ -302,7 +213,7 @@ class Serve(Protocol):
 
 
 @pytest.fixture
-def serve(ws: Workspace) -> Iterator[Serve]:
+def serve(ws: CheckedWorkspace) -> Iterator[Serve]:
     started: list[Service] = []
 
     def start(behaviour: Behaviour, protocol: str = "HTTP/1.0") -> Service:
@@ -322,7 +233,7 @@ def http_check(url: str, **extra: Any) -> dict[str, Any]:
 # -- HTTP checks ----------------------------------------------------------------------------
 
 
-def test_http_check_passing_commits(ws: Workspace, serve: Serve) -> None:
+def test_http_check_passing_commits(ws: CheckedWorkspace, serve: Serve) -> None:
     service = serve(answer(200, "status: ok\n"))
     ws.set_policy([http_check(service.url, http={"body_contains": "ok"})])
     ws.plan("p1", MODIFY_APP)
@@ -370,7 +281,7 @@ FAILING = {
 
 
 @pytest.mark.parametrize("case", list(FAILING), ids=list(FAILING))
-def test_http_check_failing_rolls_back(ws: Workspace, serve: Serve, case: str) -> None:
+def test_http_check_failing_rolls_back(ws: CheckedWorkspace, serve: Serve, case: str) -> None:
     spec = FAILING[case]
     service = serve(spec.behaviour)
     ws.set_policy([http_check(service.url, **spec.check)])
@@ -395,7 +306,7 @@ def test_http_check_failing_rolls_back(ws: Workspace, serve: Serve, case: str) -
     assert_trail_has_checks(ws, run)
 
 
-def test_http_check_connection_refused_rolls_back(ws: Workspace, serve: Serve) -> None:
+def test_http_check_connection_refused_rolls_back(ws: CheckedWorkspace, serve: Serve) -> None:
     service = serve(answer(200, "ok"))
     service.stop()  # nothing listens on the port any more
     ws.set_policy([http_check(service.url)])
@@ -411,7 +322,7 @@ def test_http_check_connection_refused_rolls_back(ws: Workspace, serve: Serve) -
     assert_trail_has_checks(ws, run)
 
 
-def test_http_check_trickling_server_rolls_back(ws: Workspace, serve: Serve) -> None:
+def test_http_check_trickling_server_rolls_back(ws: CheckedWorkspace, serve: Serve) -> None:
     """Each byte comes well within any socket timeout; only the overall deadline ends it."""
     service = serve(trickle)
     timeout = 1.0
@@ -438,7 +349,7 @@ def test_http_check_trickling_server_rolls_back(ws: Workspace, serve: Serve) -> 
     ],
 )
 def test_http_check_trickling_server_is_cut_at_its_timeout(
-    ws: Workspace, serve: Serve, protocol: str
+    ws: CheckedWorkspace, serve: Serve, protocol: str
 ) -> None:
     service = serve(trickle, protocol)
     timeout = 1.0
@@ -464,7 +375,7 @@ def flaky_check(url: str, max_attempts: int) -> dict[str, Any]:
     return http_check(url, retry=retry)
 
 
-def test_flaky_service_commits_after_exactly_n_calls(ws: Workspace, serve: Serve) -> None:
+def test_flaky_service_commits_after_exactly_n_calls(ws: CheckedWorkspace, serve: Serve) -> None:
     service = serve(flaky(FLAKY_CALLS - 1))
     ws.set_policy([flaky_check(service.url, FLAKY_CALLS)])
     ws.plan("p1", MODIFY_APP)
@@ -478,7 +389,7 @@ def test_flaky_service_commits_after_exactly_n_calls(ws: Workspace, serve: Serve
     assert_trail_has_checks(ws, run)
 
 
-def test_flaky_service_with_too_few_attempts_rolls_back(ws: Workspace, serve: Serve) -> None:
+def test_flaky_service_with_too_few_attempts_rolls_back(ws: CheckedWorkspace, serve: Serve) -> None:
     attempts = FLAKY_CALLS - 2
     service = serve(flaky(FLAKY_CALLS - 1))
     ws.set_policy([flaky_check(service.url, attempts)])
@@ -503,17 +414,17 @@ def breaker_check(url: str) -> dict[str, Any]:
     return http_check(url, circuit_breaker={"failure_threshold": 2, "recovery_timeout": 3600})
 
 
-def breakers(ws: Workspace) -> list[dict[str, Any]]:
+def breakers(ws: CheckedWorkspace) -> list[dict[str, Any]]:
     status = agentos("status", cwd=ws.root)
     assert status.code == 0
     return list(status.result["breakers"])
 
 
-def moves(ws: Workspace) -> list[tuple[str, str]]:
+def moves(ws: CheckedWorkspace) -> list[tuple[str, str]]:
     return [(d["from"], d["to"]) for d in event_data(ws.root, "breaker.changed")]
 
 
-def reopen_long_ago(ws: Workspace) -> None:
+def reopen_long_ago(ws: CheckedWorkspace) -> None:
     """Move the breaker's opening two hours back: its recovery_timeout (1 h) has passed."""
     path = ws.root / ".agentos" / "breakers.json"
     data = json.loads(path.read_text())
@@ -521,7 +432,7 @@ def reopen_long_ago(ws: Workspace) -> None:
     path.write_text(json.dumps(data))
 
 
-def test_breaker_opens_fails_fast_half_opens_and_closes(ws: Workspace, serve: Serve) -> None:
+def test_breaker_opens_fails_fast_half_opens_and_closes(ws: CheckedWorkspace, serve: Serve) -> None:
     """Each step is another agentos process: the state lives in .agentos/breakers.json."""
     healthy = False
 
@@ -581,7 +492,7 @@ def test_breaker_opens_fails_fast_half_opens_and_closes(ws: Workspace, serve: Se
     assert_trail_has_checks(ws, run)
 
 
-def test_breaker_counts_one_failure_per_failing_apply(ws: Workspace, serve: Serve) -> None:
+def test_breaker_counts_one_failure_per_failing_apply(ws: CheckedWorkspace, serve: Serve) -> None:
     service = serve(answer(503, "down"))
     ws.set_policy([breaker_check(service.url)])
     ws.plan("p1", MODIFY_APP)
@@ -606,7 +517,7 @@ def command_check(name: str, script: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "command": [PYTHON, "-c", script], **extra}
 
 
-def test_command_check_passing_commits(ws: Workspace) -> None:
+def test_command_check_passing_commits(ws: CheckedWorkspace) -> None:
     script = "import os; print('all good in', os.getcwd())"
     ws.set_policy([command_check("unit", script)])
     ws.plan("p1", MODIFY_APP)
@@ -621,7 +532,7 @@ def test_command_check_passing_commits(ws: Workspace) -> None:
     assert_trail_has_checks(ws, run)
 
 
-def test_command_check_failing_keeps_the_output_tail(ws: Workspace) -> None:
+def test_command_check_failing_keeps_the_output_tail(ws: CheckedWorkspace) -> None:
     script = (
         "import os, sys\n"
         "for n in range(1, 31): print('line', n)\n"
@@ -655,7 +566,9 @@ def hanging_script(pids: Path) -> str:
     )
 
 
-def test_command_check_timeout_kills_its_process_group(ws: Workspace, tmp_path: Path) -> None:
+def test_command_check_timeout_kills_its_process_group(
+    ws: CheckedWorkspace, tmp_path: Path
+) -> None:
     pids = tmp_path / "pids.txt"
     ws.set_policy([command_check("hang", hanging_script(pids), timeout=1)])
     ws.plan("p1", MODIFY_APP)
@@ -684,7 +597,7 @@ def slow_on_new_content(seconds: int) -> str:
     )
 
 
-def test_max_execution_time_cuts_a_long_check(ws: Workspace) -> None:
+def test_max_execution_time_cuts_a_long_check(ws: CheckedWorkspace) -> None:
     ws.set_policy([command_check("long", slow_on_new_content(30))], max_execution_time=2)
     ws.plan("p1", MODIFY_APP)
     old = ws.tree()
@@ -699,7 +612,7 @@ def test_max_execution_time_cuts_a_long_check(ws: Workspace) -> None:
     assert run.seconds < 10, run.seconds
 
 
-def test_max_execution_time_is_a_timeout_error(ws: Workspace) -> None:
+def test_max_execution_time_is_a_timeout_error(ws: CheckedWorkspace) -> None:
     ws.set_policy([command_check("long", slow_on_new_content(30))], max_execution_time=2)
     ws.plan("p1", MODIFY_APP)
     old = ws.tree()
@@ -709,7 +622,7 @@ def test_max_execution_time_is_a_timeout_error(ws: Workspace) -> None:
     assert ws.tree() == old
 
 
-def test_max_execution_time_bounds_the_post_rollback_run(ws: Workspace) -> None:
+def test_max_execution_time_bounds_the_post_rollback_run(ws: CheckedWorkspace) -> None:
     script = "import time; time.sleep(5)"
     ws.set_policy([command_check("long", script)], max_execution_time=1)
     ws.plan("p1", MODIFY_APP)
@@ -723,7 +636,7 @@ def test_max_execution_time_bounds_the_post_rollback_run(ws: Workspace) -> None:
 # -- post-rollback health -------------------------------------------------------------------
 
 
-def test_post_rollback_check_passes_on_the_old_tree(ws: Workspace) -> None:
+def test_post_rollback_check_passes_on_the_old_tree(ws: CheckedWorkspace) -> None:
     script = f"import sys; sys.exit(0 if open({APP!r}).read() == 'old\\n' else 1)"
     ws.set_policy([command_check("content", script)])
     ws.plan("p1", MODIFY_APP)
@@ -763,7 +676,7 @@ SYNTAX = {
 
 
 @pytest.mark.parametrize("case", list(SYNTAX))
-def test_syntax_error_is_rolled_back(ws: Workspace, tmp_path: Path, case: str) -> None:
+def test_syntax_error_is_rolled_back(ws: CheckedWorkspace, tmp_path: Path, case: str) -> None:
     path, valid, invalid, named = SYNTAX[case]
     write_tree(ws.root, {path: valid})
     ran = tmp_path / "ran.log"
@@ -787,7 +700,7 @@ def test_syntax_error_is_rolled_back(ws: Workspace, tmp_path: Path, case: str) -
 # -- when_paths -----------------------------------------------------------------------------
 
 
-def test_when_paths_selects_the_checks(ws: Workspace, tmp_path: Path) -> None:
+def test_when_paths_selects_the_checks(ws: CheckedWorkspace, tmp_path: Path) -> None:
     ran = tmp_path / "ran.log"
     script = f"import sys; open({str(ran)!r}, 'a').write('ran\\n'); sys.exit(1)"
     ws.set_policy([command_check("docs-only", script, when_paths=["docs/**"])])

@@ -13,11 +13,9 @@ Figures: 4 daemons reaped in 3 applies, about 5 s (mostly process start-ups).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,17 +23,21 @@ from shlex import quote
 from typing import Any
 
 import pytest
-import yaml
 
-from conftest import GIT_ENV, PERMISSIVE_POLICY
-from helpers import double_fork_script, pid_gone, read_tree, write_tree
-
-AGENTOS = Path(sys.executable).with_name("agentos")
-FAULT_VARS = ("AGENTOS_FAULTS", "AGENTOS_FAULTS_DIR", "AGENTOS_FAULTS_TRACE")
-APP = "src/app.txt"
+from helpers import (
+    APP,
+    agentos,
+    double_fork_script,
+    make_plan,
+    needs_agentos,
+    pid_gone,
+    read_tree,
+    set_policy,
+    write_tree,
+)
 
 pytestmark = [
-    pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv"),
+    needs_agentos,
     pytest.mark.skipif(
         not sys.platform.startswith("linux") or shutil.which("setsid") is None,
         reason="reaping escaped daemons needs Linux /proc, prctl and setsid",
@@ -61,33 +63,10 @@ def double_fork_check(pid_dir: Path, code: int) -> list[str]:
     return [sys.executable, "-c", DOUBLE_FORK, str(pid_dir), str(code)]
 
 
-def agentos(*args: str | Path, cwd: Path) -> tuple[int, dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items() if k not in FAULT_VARS}
-    proc = subprocess.run(
-        [str(AGENTOS), *map(str, args), "--json"],
-        cwd=cwd,
-        env={**env, **GIT_ENV, "NO_COLOR": "1", "COLUMNS": "120"},
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    assert "Traceback" not in proc.stderr.decode(), proc.stderr.decode()
-    return proc.returncode, json.loads(proc.stdout)
-
-
 def make_workspace(root: Path, command: list[str]) -> None:
     write_tree(root, {APP: "old\n"})
-    policy = yaml.safe_load(PERMISSIVE_POLICY.read_text())
-    policy["health_checks"] = [{"name": "daemon", "command": command, "timeout": 20}]
-    path = root / "agent" / "policies" / "default.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(policy, sort_keys=False))
-    manifest = root.parent / "change.json"
-    manifest.write_text(
-        json.dumps({"changes": [{"op": "modify", "path": APP, "content": "new\n"}]})
-    )
-    code, doc = agentos("plan", manifest, "--plan-id", "p1", cwd=root)
-    assert code == 0, doc
+    set_policy(root, [{"name": "daemon", "command": command, "timeout": 20}])
+    make_plan(root, "p1", [{"op": "modify", "path": APP, "content": "new\n"}])
 
 
 def daemon_pids(pid_dir: Path) -> list[int]:
@@ -110,7 +89,8 @@ def pid_dir(tmp_path: Path) -> Iterator[Path]:
 def test_passing_check_leaves_no_daemon(tmp_path: Path, pid_dir: Path, make_check: Any) -> None:
     ws = tmp_path / "ws"
     make_workspace(ws, make_check(pid_dir, 0))
-    code, doc = agentos("apply", "p1", cwd=ws)
+    run = agentos("apply", "p1", cwd=ws)
+    code, doc = run.code, run.doc
     assert code == 0, doc
     assert doc["result"]["status"] == "committed"
     assert [c["status"] for c in doc["result"]["checks"]] == ["passed"]
@@ -123,7 +103,8 @@ def test_passing_check_leaves_no_daemon(tmp_path: Path, pid_dir: Path, make_chec
 def test_failing_check_rolls_back_and_leaves_no_daemon(tmp_path: Path, pid_dir: Path) -> None:
     ws = tmp_path / "ws"
     make_workspace(ws, setsid_check(pid_dir, 1))
-    code, doc = agentos("apply", "p1", cwd=ws)
+    run = agentos("apply", "p1", cwd=ws)
+    code, doc = run.code, run.doc
     assert code == 1, doc
     assert doc["result"]["status"] == "rolled_back"
     assert read_tree(ws)[APP] == (b"old\n", "100644")

@@ -26,11 +26,22 @@ from typing import Any
 
 import pytest
 import yaml
-from test_health_apply import AGENTOS, Workspace, agentos, environment, temp_files, trail
 
-from helpers import Tree, wait_gone
+from helpers import (
+    AGENTOS,
+    APP,
+    CheckedWorkspace,
+    Tree,
+    agentos,
+    environment,
+    needs_agentos,
+    temp_files,
+    trail,
+    wait_gone,
+)
 
-APP = "src/app.txt"
+pytestmark = needs_agentos
+
 NEW = "src/z/new.txt"
 DOOMED = "docs/old.md"
 CHANGES = [
@@ -45,8 +56,8 @@ def check(script: str, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    workspace = Workspace(tmp_path / "ws")
+def ws(tmp_path: Path) -> CheckedWorkspace:
+    workspace = CheckedWorkspace(tmp_path / "ws")
     (workspace.root / DOOMED).write_text("old doc\n")
     return workspace
 
@@ -56,11 +67,11 @@ def new_tree(old: Tree) -> Tree:
     return {**tree, APP: (b"new\n", "100644"), NEW: (b"created\n", "100644")}
 
 
-def active_journals(ws: Workspace) -> list[str]:
+def active_journals(ws: CheckedWorkspace) -> list[str]:
     return sorted(p.name for p in (ws.root / ".agentos" / "journal").glob("*.json"))
 
 
-def displaced(ws: Workspace) -> dict[str, bytes | str]:
+def displaced(ws: CheckedWorkspace) -> dict[str, bytes | str]:
     """What was kept aside, by the path it came from: a file's bytes, or the kind of entry
     (a directory, link or FIFO moved aside whole)."""
     root = ws.root / ".agentos" / "displaced"
@@ -78,14 +89,14 @@ def displaced(ws: Workspace) -> dict[str, bytes | str]:
     return kept
 
 
-def run_with(ws: Workspace, script: str) -> tuple[Tree, Any]:
+def run_with(ws: CheckedWorkspace, script: str) -> tuple[Tree, Any]:
     ws.set_policy([check(script)])
     old = ws.tree()
     ws.plan("p1", CHANGES)
     return old, ws.apply("p1")
 
 
-def assert_undone(ws: Workspace, run: Any, old: Tree, error: str) -> None:
+def assert_undone(ws: CheckedWorkspace, run: Any, old: Tree, error: str) -> None:
     assert run.code == 1, run.doc
     assert run.result["status"] == "rolled_back"
     assert run.doc["error"]["type"] == error, run.doc["error"]
@@ -102,7 +113,9 @@ def assert_undone(ws: Workspace, run: Any, old: Tree, error: str) -> None:
     assert ws.tree() == old
 
 
-def test_a_failing_check_that_rewrote_a_planned_file_is_rolled_back_whole(ws: Workspace) -> None:
+def test_a_failing_check_that_rewrote_a_planned_file_is_rolled_back_whole(
+    ws: CheckedWorkspace,
+) -> None:
     # The reported case: exit 8 "(nothing was changed)" although src/z/new.txt was deleted.
     old, run = run_with(ws, "echo reformatted > src/app.txt; exit 1")
     assert_undone(ws, run, old, "health_check_failed")
@@ -112,7 +125,7 @@ def test_a_failing_check_that_rewrote_a_planned_file_is_rolled_back_whole(ws: Wo
     assert "rollback.finished" in events and "apply.failed" in events
 
 
-def test_a_passing_check_that_rewrote_a_planned_file_fails_the_apply(ws: Workspace) -> None:
+def test_a_passing_check_that_rewrote_a_planned_file_fails_the_apply(ws: CheckedWorkspace) -> None:
     old, run = run_with(ws, "echo reformatted > src/app.txt")
     assert_undone(ws, run, old, "verification_failed")
     message = run.doc["error"]["message"]
@@ -171,13 +184,13 @@ def test_a_passing_check_that_rewrote_a_planned_file_fails_the_apply(ws: Workspa
     ],
 )
 def test_every_kind_of_check_write_is_undone_with_the_change(
-    ws: Workspace, script: str, error: str
+    ws: CheckedWorkspace, script: str, error: str
 ) -> None:
     old, run = run_with(ws, script)
     assert_undone(ws, run, old, error)
 
 
-def test_what_a_passing_check_leaves_beside_the_change_stays(ws: Workspace) -> None:
+def test_what_a_passing_check_leaves_beside_the_change_stays(ws: CheckedWorkspace) -> None:
     # Caches in a directory the change created, files elsewhere: not the change's paths.
     old, run = run_with(ws, "echo cache > src/z/cache.txt; echo log > docs/check.log")
     assert run.code == 0, run.doc
@@ -196,7 +209,7 @@ def test_what_a_passing_check_leaves_beside_the_change_stays(ws: Workspace) -> N
     }
 
 
-def test_a_failing_check_keeps_what_it_wrote_outside_the_change(ws: Workspace) -> None:
+def test_a_failing_check_keeps_what_it_wrote_outside_the_change(ws: CheckedWorkspace) -> None:
     old, run = run_with(ws, "echo log > docs/check.log; echo cache > src/z/c.txt; exit 1")
     assert run.code == 1, run.doc
     # The created directory goes (its contents kept aside); a file elsewhere is not touched.
@@ -206,7 +219,7 @@ def test_a_failing_check_keeps_what_it_wrote_outside_the_change(ws: Workspace) -
 
 @contextlib.contextmanager
 def killed_while_checking(
-    ws: Workspace, pidfile: Path, ready: Callable[[], bool] = lambda: True
+    ws: CheckedWorkspace, pidfile: Path, ready: Callable[[], bool] = lambda: True
 ) -> Iterator[int]:
     """Run ``agentos apply p1``, SIGKILL it once its check wrote its pid to ``pidfile`` (and
     ``ready()``), and yield the check's pid; its process group is killed on the way out."""
@@ -236,7 +249,7 @@ def killed_while_checking(
 
 
 def test_a_crash_while_a_check_runs_is_recovered_with_the_checks_writes(
-    ws: Workspace, tmp_path: Path
+    ws: CheckedWorkspace, tmp_path: Path
 ) -> None:
     pidfile = tmp_path / "check.pid"
     ws.set_policy([check(f"echo $$ > {pidfile}; echo reformatted > src/app.txt; sleep 30")])
@@ -253,7 +266,9 @@ def test_a_crash_while_a_check_runs_is_recovered_with_the_checks_writes(
         assert agentos("audit", "verify", cwd=ws.root).code == 0
 
 
-def test_recovery_stops_a_check_that_outlived_a_killed_apply(ws: Workspace, tmp_path: Path) -> None:
+def test_recovery_stops_a_check_that_outlived_a_killed_apply(
+    ws: CheckedWorkspace, tmp_path: Path
+) -> None:
     # agentos is killed while its check sleeps; the check would write later, after recovery.
     pidfile = tmp_path / "late.pid"
     script = f"echo $$ > {pidfile}; sleep 3; echo late > src/app.txt; exit 1"
@@ -269,7 +284,9 @@ def test_recovery_stops_a_check_that_outlived_a_killed_apply(ws: Workspace, tmp_
         assert ws.tree() == old
 
 
-def test_a_hot_journal_put_back_after_its_commit_is_refused(ws: Workspace, tmp_path: Path) -> None:
+def test_a_hot_journal_put_back_after_its_commit_is_refused(
+    ws: CheckedWorkspace, tmp_path: Path
+) -> None:
     # A check copies the (genuinely sealed) hot journal; after the commit it is put back.
     saved = tmp_path / "saved.json"
     ws.set_policy([check(f"cp .agentos/journal/*.json {saved}")])
@@ -288,7 +305,7 @@ def test_a_hot_journal_put_back_after_its_commit_is_refused(ws: Workspace, tmp_p
 
 
 def test_checks_do_not_see_the_secrets_agentos_holds(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+    ws: CheckedWorkspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AGENTOS_APPROVAL_KEY", "hmac-secret-4c1d")
     ws.set_policy([check("env | grep '^AGENTOS_' | sort; exit 1")])
@@ -301,7 +318,7 @@ def test_checks_do_not_see_the_secrets_agentos_holds(
     assert "AGENTOS_APPROVAL_KEY" not in output and "AGENTOS_KEY_DIR" not in output
 
 
-def test_copies_kept_aside_are_pruned_like_backups(ws: Workspace) -> None:
+def test_copies_kept_aside_are_pruned_like_backups(ws: CheckedWorkspace) -> None:
     ws.set_policy([check("echo reformatted > src/app.txt; exit 1")])
     policy_path = ws.root / "agent" / "policies" / "default.yaml"
     policy = yaml.safe_load(policy_path.read_text())

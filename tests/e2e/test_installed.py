@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
-from helpers import read_tree, write_tree
+from helpers import AGENTOS, REPO_ROOT, needs_agentos, read_tree, write_tree
 
-AGENTOS = Path(sys.executable).with_name("agentos")
-
-pytestmark = pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
+pytestmark = needs_agentos
 
 
 def run(

@@ -19,55 +19,31 @@ import json
 import os
 import shutil
 import signal
-import stat
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from conftest import PERMISSIVE_POLICY
-from helpers import copy_tree, materialise
+from helpers import (
+    AGENTOS,
+    PERMISSIVE_POLICY,
+    Snapshot,
+    copy_tree,
+    environment,
+    materialise,
+    needs_agentos,
+    snapshot,
+    temp_files,
+)
 
-AGENTOS = Path(sys.executable).with_name("agentos")
 KILLS = 20
 PLAN_ID = "big-change"
-TEMP_GLOB = ".agentos-*.tmp"
 
-pytestmark = pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
-
-# A tree as compared here: every file's bytes and permission bits, every directory's bits.
-Snapshot = dict[str, tuple[str, bytes, int]]
-
-
-def snapshot(root: Path, *, skip_temps: bool = False) -> Snapshot:
-    """Files and directories under ``root`` (without ``.agentos``), by relative path."""
-    tree: Snapshot = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if here == root:
-            dirnames[:] = [d for d in dirnames if d != ".agentos"]
-        for name in dirnames:
-            path = here / name
-            info = path.lstat()
-            kind = "dir" if stat.S_ISDIR(info.st_mode) else "other"
-            tree[path.relative_to(root).as_posix()] = (kind, b"", stat.S_IMODE(info.st_mode))
-        for name in filenames:
-            if skip_temps and name.startswith(".agentos-") and name.endswith(".tmp"):
-                continue
-            path = here / name
-            info = path.lstat()
-            if stat.S_ISREG(info.st_mode):
-                entry = ("file", path.read_bytes(), stat.S_IMODE(info.st_mode))
-            else:
-                entry = ("other", b"", stat.S_IMODE(info.st_mode))
-            tree[path.relative_to(root).as_posix()] = entry
-    return tree
+pytestmark = needs_agentos
 
 
 def describe_difference(actual: Snapshot, old: Snapshot, new: Snapshot) -> str:
@@ -79,29 +55,16 @@ def describe_difference(actual: Snapshot, old: Snapshot, new: Snapshot) -> str:
     return "; ".join(lines)
 
 
-def temp_files(root: Path) -> list[str]:
-    """Executor temp files anywhere under ``root``."""
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob(TEMP_GLOB))
-
-
 def agentos(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the installed script to completion."""
     return subprocess.run(
         [str(AGENTOS), *map(str, args)],
-        env=clean_env(),
+        env=environment(),
         capture_output=True,
         text=True,
         check=False,
         timeout=timeout,
     )
-
-
-def clean_env() -> dict[str, str]:
-    """The test environment without any fault injection."""
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
-    for key in ("AGENTOS_FAULTS", "AGENTOS_FAULTS_TRACE", "AGENTOS_FAULTS_DIR"):
-        env.pop(key, None)
-    return env
 
 
 def apply_argv(ws: Path) -> list[str]:
@@ -206,7 +169,7 @@ def kill_at(ws: Path, moment: float) -> int:
     """Start ``agentos apply`` on ``ws``, SIGKILL it ``moment`` seconds later; its exit code."""
     started = time.monotonic()
     proc = subprocess.Popen(
-        apply_argv(ws), env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        apply_argv(ws), env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         time.sleep(max(0.0, started + moment - time.monotonic()))
@@ -223,7 +186,7 @@ def kill_when_hot(ws: Path) -> tuple[float, int]:
     started = time.monotonic()
     journal_dir = ws / ".agentos" / "journal"
     proc = subprocess.Popen(
-        apply_argv(ws), env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        apply_argv(ws), env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         while proc.poll() is None and not list(journal_dir.glob("*.json")):
@@ -241,7 +204,7 @@ def timed_apply(ws: Path) -> tuple[float, str]:
     os.sync()  # so the apply's fsyncs do not pay for the writes that came before it
     started = time.monotonic()
     proc = subprocess.run(
-        [*apply_argv(ws), "--json"], env=clean_env(), capture_output=True, check=False
+        [*apply_argv(ws), "--json"], env=environment(), capture_output=True, check=False
     )
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr.decode()

@@ -1,11 +1,11 @@
-"""Sixteen ``agentos apply`` processes on one workspace at once, and a lock that stays busy.
+"""Sixteen ``agentos apply`` processes on one workspace at once.
 
 The workspace lock serialises applies: 11 plans touching disjoint files all commit, of 5
 plans that change the same file from the same pre-image exactly one commits and the others
 are stale (exit 5, nothing written), the tree is what applying the winners one after another
 gives, and the audit trail stays one linear chain in which no two executions' locked stages
 interleave. A second round of the same 16 applies replays the winners and changes nothing.
-A process that cannot get the lock within ``--lock-timeout`` exits 75 naming the holder.
+(A lock that stays busy — exit 75 naming the holder — is tested in test_lock.py.)
 
 The processes run the installed package's entry point (what ``python -m agentos`` runs) in
 fresh interpreters that import it first and then wait at a barrier, a start file, so the 16
@@ -15,8 +15,6 @@ really race for the lock. Run time: about 10-25 s.
 from __future__ import annotations
 
 import json
-import os
-import stat
 import subprocess
 import sys
 import time
@@ -26,13 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import copy_tree, materialise, write_tree
+from helpers import (
+    AGENTOS,
+    PERMISSIVE_POLICY,
+    CliResult,
+    apply_args,
+    copy_tree,
+    environment,
+    materialise,
+    needs_agentos,
+    snapshot,
+    trail,
+    write_tree,
+)
 
-AGENTOS = Path(sys.executable).with_name("agentos")
 DISJOINT = 11
 CONFLICTING = 5
 SHARED = "shared/config.txt"
@@ -68,41 +75,7 @@ while not start.exists():
 sys.exit(main(sys.argv[3:]))
 """
 
-Snapshot = dict[str, tuple[str, bytes, int]]
 Cli = Callable[..., CliResult]
-
-
-def snapshot(root: Path) -> Snapshot:
-    """Files (bytes, permission bits) and directories under ``root``, without ``.agentos``."""
-    tree: Snapshot = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if here == root:
-            dirnames[:] = [d for d in dirnames if d != ".agentos"]
-        for name in [*dirnames, *filenames]:
-            path = here / name
-            info = path.lstat()
-            data = path.read_bytes() if stat.S_ISREG(info.st_mode) else b""
-            kind = "file" if stat.S_ISREG(info.st_mode) else "dir"
-            tree[path.relative_to(root).as_posix()] = (kind, data, stat.S_IMODE(info.st_mode))
-    return tree
-
-
-def env() -> dict[str, str]:
-    """The test environment without fault injection."""
-    clean = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
-    for key in ("AGENTOS_FAULTS", "AGENTOS_FAULTS_TRACE", "AGENTOS_FAULTS_DIR"):
-        clean.pop(key, None)
-    return clean
-
-
-def apply_args(ws: Path, plan_id: str, *extra: str) -> list[str]:
-    return ["apply", plan_id, "-C", str(ws), "--policy", str(PERMISSIVE_POLICY), "--json", *extra]
-
-
-def audit_events(ws: Path) -> list[dict[str, Any]]:
-    lines = (ws / ".agentos" / "audit" / "audit.jsonl").read_bytes().splitlines()
-    return [json.loads(line) for line in lines]
 
 
 @dataclass
@@ -183,7 +156,7 @@ def race(ws: Path, barrier: Path, plan_ids: list[str]) -> dict[str, Run]:
         argv = [sys.executable, "-c", LAUNCHER, str(barrier / f"{plan_id}.ready"), str(start)]
         procs[plan_id] = subprocess.Popen(
             [*argv, *apply_args(ws, plan_id, "--lock-timeout", LOCK_TIMEOUT)],
-            env=env(),
+            env=environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -215,13 +188,13 @@ def assert_linear_chain(ws: Path) -> list[dict[str, Any]]:
     """``audit verify`` passes, and the trail is seq 1..N, each linked to the one before."""
     verify = subprocess.run(
         [str(AGENTOS), "audit", "verify", "-C", str(ws), "--json"],
-        env=env(),
+        env=environment(),
         capture_output=True,
         text=True,
         check=False,
     )
     assert verify.returncode == 0, verify.stderr
-    events = audit_events(ws)
+    events = trail(ws)
     assert json.loads(verify.stdout)["result"]["events"] == len(events)
     prev = GENESIS
     for seq, event in enumerate(events, start=1):
@@ -247,7 +220,7 @@ def assert_serialised(events: list[dict[str, Any]]) -> None:
         )
 
 
-@pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
+@needs_agentos
 def test_sixteen_applies_at_once(tmp_path: Path, cli: Cli) -> None:
     ws = tmp_path / "ws"
     disjoint, conflicting = build(ws, tmp_path / "manifests", cli)
@@ -307,103 +280,3 @@ def test_sixteen_applies_at_once(tmp_path: Path, cli: Cli) -> None:
     new_events = Counter(e["event"] for e in events_two[len(events) :])
     assert new_events["apply.committed"] == 0
     assert new_events["apply.replayed"] == DISJOINT + 1
-
-
-# -- the lock stays busy ------------------------------------------------------------------------
-
-
-def small_workspace(ws: Path, cli: Cli, manifests: Path) -> None:
-    write_tree(ws, {"a.txt": "a\n", "b.txt": "b\n"})
-    manifests.mkdir()
-    for name in ("a", "b"):
-        manifest = manifests / f"{name}.yaml"
-        change = {"op": "modify", "path": f"{name}.txt", "content": f"new {name}\n"}
-        manifest.write_text(yaml.safe_dump({"changes": [change]}))
-        made = cli(
-            "plan", manifest, "-C", ws, "--plan-id", f"plan-{name}", "--policy", PERMISSIVE_POLICY
-        )
-        assert made.code == 0, made.err
-
-
-def busy_apply(ws: Path, plan_id: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(AGENTOS), *apply_args(ws, plan_id, "--lock-timeout", "0.5")],
-        env=env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    return proc, time.monotonic() - started
-
-
-@pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
-def test_lock_held_by_another_process_is_exit_75(tmp_path: Path, cli: Cli) -> None:
-    from agentos.executor.lock import workspace_lock
-    from agentos.workspace import Workspace
-
-    ws = tmp_path / "ws"
-    small_workspace(ws, cli, tmp_path / "manifests")
-    before = snapshot(ws)
-    holder = {"execution_id": "exec-held-by-the-test", "plan_id": "holder-plan"}
-    with workspace_lock(Workspace.open(ws), timeout=5, holder={**holder, "operation": "apply"}):
-        proc, waited = busy_apply(ws, "plan-a")
-    assert proc.returncode == 75, proc.stderr
-    assert waited >= 0.5
-    doc = json.loads(proc.stdout)
-    assert doc["error"]["type"] == "busy"
-    message = proc.stderr
-    for part in ("exec-held-by-the-test", "holder-plan", f"pid {os.getpid()}", "0.5s"):
-        assert part in message, (part, message)
-    assert snapshot(ws) == before
-    assert list((ws / ".agentos" / "journal").glob("*.json")) == []
-    # Once the lock is free, the same command goes through.
-    proc, _ = busy_apply(ws, "plan-a")
-    assert (proc.returncode, json.loads(proc.stdout)["result"]["status"]) == (0, "committed")
-
-
-@pytest.mark.skipif(not AGENTOS.exists(), reason="agentos is not installed in the venv")
-def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None:
-    from agentos.executor.executions import execution_id_for
-    from agentos.planner.planfile import load_plan
-
-    ws = tmp_path / "ws"
-    small_workspace(ws, cli, tmp_path / "manifests")
-    before = snapshot(ws)
-    plan_a = load_plan(ws / ".agentos" / "plans" / "plan-a.json")
-    faults = tmp_path / "faults"
-    faults.mkdir()
-    paused = {
-        **env(),
-        "AGENTOS_FAULTS": "fsops.replace.before=pause@1",
-        "AGENTOS_FAULTS_DIR": str(faults),
-    }
-    first = subprocess.Popen(
-        [str(AGENTOS), *apply_args(ws, "plan-a")],
-        env=paused,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (faults / "fsops.replace.before.paused").exists():
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the first apply never reached its writes"
-            time.sleep(0.01)
-        proc, waited = busy_apply(ws, "plan-b")
-        assert proc.returncode == 75, proc.stderr
-        assert waited >= 0.5
-        execution = execution_id_for("plan-a", plan_a.changeset.checksum)
-        for part in (execution, "plan-a", f"pid {first.pid}"):
-            assert part in proc.stderr, (part, proc.stderr)
-        assert snapshot(ws)["b.txt"] == before["b.txt"]
-    finally:
-        (faults / "fsops.replace.before.resume").touch()
-        out, err = first.communicate(timeout=120)
-    assert first.returncode == 0, err
-    assert json.loads(out)["result"]["status"] == "committed"
-    after = snapshot(ws)
-    assert after["a.txt"][1] == b"new a\n"
-    assert after["b.txt"] == before["b.txt"]

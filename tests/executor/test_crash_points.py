@@ -17,7 +17,6 @@ and the checks run the CLI inside the worker, another process than the one that 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
@@ -34,8 +33,7 @@ import pytest
 
 from agentos import faults
 from agentos.cli.entry import main
-from conftest import PERMISSIVE_POLICY
-from helpers import write_tree
+from helpers import PERMISSIVE_POLICY, run_here, write_tree
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the sweep forks")
 
@@ -177,14 +175,6 @@ def active_journals(ws: Path) -> list[str]:
 
 
 # -- running the CLI -------------------------------------------------------------------------
-
-
-def run_here(*argv: str | Path) -> tuple[int, str, str]:
-    """Run the CLI in this process (no faults armed): exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def run_forked(

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, write_tree
 
 Cli = Callable[..., CliResult]
 

@@ -19,7 +19,7 @@ is the control: the same files sealed with the workspace's own key are acted on,
 refusals above come from the seals.
 
 Covered elsewhere, not repeated: a rewritten audit trail and its sealed HEAD
-(tests/audit/test_audit_cli.py), stored approvals (tests/governance/).
+(tests/cli/test_audit_cli.py), stored approvals (tests/governance/).
 """
 
 from __future__ import annotations
@@ -44,8 +44,7 @@ from agentos.digest import canonical_json
 from agentos.executor.executions import execution_id_for
 from agentos.executor.journal import ARCHIVED_PURPOSE, SEAL_PURPOSE, Journal
 from agentos.statekey import StateKey, forget_keys, state_key
-from conftest import CliResult
-from helpers import copy_tree, read_tree, write_tree
+from helpers import CliResult, copy_tree, read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 Doc = dict[str, Any]

@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,7 @@ from typing import Any
 import pytest
 
 from agentos import faults
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import Tree, read_tree, write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, Tree, events, read_tree, wait_for, write_tree
 
 Cli = Callable[..., CliResult]
 AGENTOS = (sys.executable, "-m", "agentos")
@@ -113,12 +111,6 @@ def tree_state(ws: Path) -> State:
 def leftover_temps(ws: Path) -> list[str]:
     """Temp files anywhere under the workspace, .agentos/ included."""
     return sorted(str(p.relative_to(ws)) for p in ws.rglob("*.tmp"))
-
-
-def audit_events(ws: Path) -> list[str]:
-    """Event names of the audit trail, in order."""
-    path = ws / ".agentos" / "audit" / "audit.jsonl"
-    return [json.loads(line)["event"] for line in path.read_text().splitlines() if line]
 
 
 def make_plan(cli: Cli, ws: Path, changes: list[dict[str, str]], plan_id: str = "p1") -> None:
@@ -204,7 +196,7 @@ def assert_failed_cleanly(cli: Cli, ws: Path, result: CliResult, old: State) -> 
     assert "committed" not in {row["status"] for row in doc["result"]["executions"]}
     assert tree_state(ws) == old
     assert leftover_temps(ws) == []
-    assert "apply.committed" not in audit_events(ws)
+    assert "apply.committed" not in events(ws)
     record = ws / ".agentos" / "idempotency" / "p1.json"
     if record.exists():
         assert json.loads(record.read_text())["status"] != "committed"
@@ -246,7 +238,7 @@ def test_hit_counts_of_the_changeset(
     assert tree_state(ws)[0] == NEW_TREE
     # the audit appends of one apply, in order (the 8th is the one after the commit point)
     assert reached.count("audit.append.after") == len(APPLY_EVENTS)
-    assert audit_events(ws)[-len(APPLY_EVENTS) :] == APPLY_EVENTS
+    assert events(ws)[-len(APPLY_EVENTS) :] == APPLY_EVENTS
 
 
 # Persistent faults are spelt both ways: no hit spec (every hit) and "@1+" (from the first).
@@ -537,7 +529,7 @@ def test_real_enospc_on_a_full_disk_never_claims_success(
         assert (doc["result"] or {}).get("status") != "committed"
         assert tree_state(ws) == old
         assert leftover_temps(ws) == []
-        assert "apply.committed" not in audit_events(ws)
+        assert "apply.committed" not in events(ws)
 
     apply_on_a_full_disk(tmp_path, cli, monkeypatch, check)
 
@@ -570,18 +562,6 @@ def immutable_supported(probe_dir: Path) -> None:
         pytest.skip(f"chattr +i not supported here: {proc.stderr.decode(errors='replace')}")
     subprocess.run(["chattr", "-i", str(probe)], capture_output=True, check=True)
     probe.unlink()
-
-
-def wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Wait until ``path`` exists (the paused fault point announced itself)."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"apply ended before pausing: {out!r} {err!r}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} did not appear within {timeout}s")
-        time.sleep(0.01)
 
 
 EPERM_CASES = [
@@ -665,6 +645,6 @@ def test_real_eperm_message_names_the_workspace_path(
 def assert_failed_cleanly_after_subprocess(cli: Cli, ws: Path, old: State) -> None:
     """The trail and records of a failed apply that ran in another process."""
     assert tree_state(ws) == old
-    assert "apply.committed" not in audit_events(ws)
-    assert "apply.failed" in audit_events(ws)
+    assert "apply.committed" not in events(ws)
+    assert "apply.failed" in events(ws)
     assert cli("audit", "verify", "-C", ws).code == 0

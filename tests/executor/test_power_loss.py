@@ -50,13 +50,11 @@ from test_crash_points import MANIFEST, NEW_CONTENTS, OLD_FILES
 
 from agentos import faults
 from agentos.audit.trail import AuditTrail
-from agentos.cli.entry import main
 from agentos.executor.fsops import Guard
 from agentos.executor.recovery import recover
 from agentos.governance.policyfile import load_policy
 from agentos.workspace import Workspace
-from conftest import PERMISSIVE_POLICY
-from helpers import write_tree
+from helpers import PERMISSIVE_POLICY, run_here, write_tree
 
 PLAN_ID = "power-loss"
 # Combinations per crash point: all of them up to this many, else the two extremes and this
@@ -82,14 +80,6 @@ Tree = tuple[dict[str, tuple[bytes, int]], frozenset[str]]
 
 
 # -- running the CLI in this process -----------------------------------------------------------
-
-
-def run_here(*argv: str | Path) -> tuple[int, str, str]:
-    """Run the CLI in this process: exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def result_of(stdout: str) -> dict[str, object]:

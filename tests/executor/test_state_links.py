@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import read_tree, write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 

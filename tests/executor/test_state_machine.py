@@ -14,14 +14,12 @@ re-applying a committed plan is ``already_applied`` and writes nothing.
 
 Files keep the modes ``0o644`` / ``0o755`` under umask ``022`` here: the executor gives git's
 permission bits, and those are the two git modes. (Other permission bits are covered by
-``test_rollback_restores_exact_permission_bits`` below.)
+``test_rollback_restores_exact_permission_bits`` in test_inverse.py.)
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -43,7 +41,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conftest import PERMISSIVE_POLICY
+from helpers import PERMISSIVE_POLICY, run_cli
 
 State = tuple[bytes, int]  # a regular file's bytes and permission bits
 Model = dict[str, State]
@@ -55,18 +53,6 @@ NAMES = ("a.txt", "b.sh", "c.md")
 UNIVERSE = tuple(sorted([f"{d}/{n}" for d in DIRS for n in NAMES] + ["README.md"]))
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
-
-
-def run_cli(*args: str | Path) -> tuple[int, dict[str, Any], str]:
-    """Run ``agentos ... --json`` in-process: exit code, the JSON document, stderr."""
-    from agentos.cli.entry import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([*map(str, args), "--json"])
-    stderr = err.getvalue()
-    assert "Traceback" not in stderr, stderr
-    return code, json.loads(out.getvalue()), stderr
 
 
 def is_exec(mode: int) -> bool:
@@ -481,34 +467,3 @@ def test_executor_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
-
-
-def _mode_of(path: Path) -> int:
-    return stat.S_IMODE(path.lstat().st_mode)
-
-
-def test_rollback_restores_exact_permission_bits(tmp_path: Path) -> None:
-    old_umask = os.umask(0o022)
-    try:
-        ws = tmp_path / "ws"
-        (ws / "src").mkdir(parents=True)
-        modes = {"src/secret.txt": 0o600, "src/group.txt": 0o640, "src/tool.sh": 0o711}
-        for path, mode in modes.items():
-            (ws / path).write_bytes(f"{path}\n".encode())
-            (ws / path).chmod(mode)
-        manifest = tmp_path / "m.json"
-        changes = [
-            {"op": "delete", "path": "src/secret.txt"},
-            {"op": "modify", "path": "src/group.txt", "content": "g\n", "mode": "100755"},
-            {"op": "modify", "path": "src/tool.sh", "content": "t\n", "mode": "100644"},
-        ]
-        manifest.write_text(json.dumps({"changes": changes}))
-        common = ("-C", ws, "--policy", PERMISSIVE_POLICY)
-        assert run_cli("plan", manifest, "--plan-id", "p1", *common)[0] == 0
-        code, doc, _ = run_cli("apply", "p1", *common)
-        assert code == 0, doc
-        code, doc, _ = run_cli("rollback", doc["result"]["execution_id"], *common)
-        assert code == 0, doc
-        assert {path: _mode_of(ws / path) for path in modes} == modes
-    finally:
-        os.umask(old_umask)

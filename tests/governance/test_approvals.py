@@ -54,8 +54,7 @@ from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.planner.planfile import load_plan
 from agentos.statekey import StateKey, state_key
 from agentos.workspace import Workspace
-from conftest import CliResult
-from helpers import read_tree, write_tree
+from helpers import CliResult, read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 Change = dict[str, Any]

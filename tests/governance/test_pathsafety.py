@@ -38,8 +38,7 @@ from agentos.governance.policytest import PolicyCase, case_plan
 from agentos.governance.writegate import evaluate
 from agentos.model import ChangePlan, CreateChange, Decision
 from agentos.planner.planfile import write_plan
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, write_tree
 
 Cli = Callable[..., CliResult]
 Entry = tuple[str, int, bytes | str | None]

@@ -14,7 +14,7 @@ from agentos.governance.policy import Policy, policy_json_schema
 from agentos.governance.policyfile import load_policy, packaged_policy_text, parse_policy
 from agentos.governance.policylint import example_path, lint_policy, never_matches
 from agentos.workspace import Workspace
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 SHIPPED = REPO_ROOT / "agent" / "policies" / "default.yaml"
 SCHEMA_FILE = REPO_ROOT / "docs" / "schemas" / "policy.schema.json"

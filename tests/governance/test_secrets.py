@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentos.governance.secrets import SecretHit, find_secrets
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 ALNUM = string.ascii_letters + string.digits
 BASE64 = ALNUM + "+/"

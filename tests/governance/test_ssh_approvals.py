@@ -39,8 +39,7 @@ from agentos.pipeline import gating
 from agentos.pipeline.context import Context
 from agentos.planner.planfile import load_plan
 from agentos.workspace import Workspace
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import read_tree, write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 Completed = subprocess.CompletedProcess[bytes]

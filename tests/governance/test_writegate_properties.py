@@ -61,7 +61,7 @@ from agentos.model import (
 from agentos.patterns import PathPatterns
 from agentos.planner.manifest import diff_counts
 from agentos.textlines import line_count
-from conftest import PERMISSIVE_POLICY
+from helpers import PERMISSIVE_POLICY
 
 Op = Literal["create", "modify", "delete", "rename"]
 EXAMPLES = settings(max_examples=60)

@@ -40,8 +40,7 @@ from agentos.planner.diff import parse_diff
 from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.planner.tree import PlanLimits
 from agentos.workspace import Workspace
-from conftest import GIT_ENV, needs_git, run_git
-from helpers import materialise, read_tree, write_tree
+from helpers import GIT_ENV, materialise, needs_git, read_tree, run_git, write_tree
 
 # -- encoding, as git's diff.c emit_binary_diff_explicit does it ------------------------------
 

@@ -19,8 +19,17 @@ from agentos.planner.codex import looks_like_codex, parse_codex
 from agentos.planner.plan import PlanInput, PlanSpec, detect_format, plan_changes
 from agentos.planner.planfile import load_plan
 from agentos.workspace import Workspace
-from conftest import CODEX_SCENARIOS, PERMISSIVE_POLICY, CliResult
-from helpers import materialise, read_tree, write_tree
+from helpers import (
+    CODEX_SCENARIOS,
+    PERMISSIVE_POLICY,
+    CliResult,
+    data_dirs,
+    materialise,
+    missing_data_message,
+    missing_data_reason,
+    read_tree,
+    write_tree,
+)
 
 # Codex keeps what a failing patch applied before it failed; agentos must not (SPEC §4.2).
 ATOMIC_DIFFERENCE = "015_failure_after_partial_success_leaves_changes"
@@ -51,10 +60,9 @@ def scenario_dirs() -> list[Path]:
     return sorted(p for p in CODEX_SCENARIOS.iterdir() if p.is_dir())
 
 
-needs_scenarios = pytest.mark.skipif(
-    not CODEX_SCENARIOS.is_dir(),
-    reason=f"Codex scenario suite not found at {CODEX_SCENARIOS}",
-)
+# Without ../shared every acceptance test is skipped, each saying which folder is missing.
+SCENARIOS_MISSING = missing_data_reason(CODEX_SCENARIOS)
+needs_scenarios = pytest.mark.skipif(SCENARIOS_MISSING is not None, reason=SCENARIOS_MISSING or "")
 
 
 def plan_text(root: Path, patch: str | bytes, *, fmt: str = "auto") -> ChangePlan:
@@ -101,7 +109,7 @@ def test_the_suite_is_complete() -> None:
 
 
 @needs_scenarios
-@pytest.mark.parametrize("scenario", scenario_dirs(), ids=lambda p: p.name)
+@pytest.mark.parametrize("scenario", data_dirs(CODEX_SCENARIOS), ids=lambda p: p.name)
 def test_scenario(scenario: Path, cli: Callable[..., CliResult], tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     if (scenario / "input").is_dir():
@@ -149,6 +157,30 @@ def test_no_expected_tree_relies_on_empty_directories() -> None:
         for directory in (folder / "expected").rglob("*"):
             if directory.is_dir():
                 assert any(directory.iterdir()), f"{folder.name}: {directory} is empty"
+
+
+def test_a_missing_suite_is_a_skip_that_names_the_folder(tmp_path: Path) -> None:
+    assert missing_data_message(CODEX_SCENARIOS) == (
+        "../shared/conformance/codex-apply-patch/scenarios not found: "
+        "clone the shared test data beside the repository"
+    )
+    missing = tmp_path / "shared" / "scenarios"
+    reason = missing_data_reason(missing)
+    assert reason == missing_data_message(missing)
+    assert reason is not None
+    assert reason.endswith(
+        "shared/scenarios not found: clone the shared test data beside the repository"
+    )
+    [param] = data_dirs(missing)
+    assert param.id == "missing"
+    [mark] = param.marks
+    assert (mark.name, mark.kwargs) == ("skip", {"reason": reason})
+    # Present, it gives its folders (files are not scenarios), sorted.
+    for name in ("b", "a"):
+        (missing / name).mkdir(parents=True)
+    (missing / "README.md").write_text("scenarios\n")
+    assert missing_data_reason(missing) is None
+    assert data_dirs(missing) == [missing / "a", missing / "b"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,8 +25,7 @@ from agentos.model import ChangePlan
 from agentos.planner.diff import FilePatch, parse_diff
 from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.workspace import Workspace
-from conftest import GIT_ENV, REPO_ROOT, needs_git, run_git
-from helpers import materialise, read_tree, write_tree
+from helpers import GIT_ENV, REPO_ROOT, materialise, needs_git, read_tree, run_git, write_tree
 
 
 def parse_one(text: bytes, *, strip: int | None = None) -> FilePatch:

@@ -21,8 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import read_tree, write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, read_tree, write_tree
 
 FORMATS = ("auto", "diff", "codex", "manifest", "edits")
 # A few hundred examples in all by default; HYPOTHESIS_PROFILE=thorough scales them up.

@@ -25,8 +25,7 @@ from agentos.errors import AgentosError
 from agentos.model import ChangePlan
 from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.workspace import Workspace
-from conftest import needs_git, run_git
-from helpers import Tree, materialise, read_tree, write_tree
+from helpers import Tree, materialise, needs_git, read_tree, run_git, write_tree
 
 pytestmark = [needs_git, pytest.mark.git]
 

@@ -28,7 +28,7 @@ from agentos.planner.diff import parse_diff
 from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.textlines import split_lines
 from agentos.workspace import Workspace
-from conftest import GIT_ENV, needs_git, run_git
+from helpers import GIT_ENV, needs_git, run_git
 
 pytestmark = [needs_git, pytest.mark.git]
 

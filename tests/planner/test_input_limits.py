@@ -27,8 +27,7 @@ from agentos.model import ChangePlan
 from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.planner.tree import PlanLimits
 from agentos.workspace import Workspace
-from conftest import CliResult
-from helpers import read_tree, write_tree
+from helpers import CliResult, read_tree, write_tree
 
 Cli = Callable[..., CliResult]
 

@@ -14,8 +14,7 @@ from agentos.errors import AgentosError, PatchParseError
 from agentos.model import ChangePlan
 from agentos.planner.plan import PlanInput, PlanSpec, detect_format, plan_changes
 from agentos.workspace import Workspace
-from conftest import CliResult
-from helpers import materialise, read_tree, write_tree
+from helpers import CliResult, materialise, read_tree, write_tree
 
 
 def plan_inputs(root: Path, *inputs: bytes | str | Any, fmt: str = "auto") -> ChangePlan:

@@ -31,8 +31,7 @@ from agentos.model import ChangePlan
 from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.planner.planfile import dump_plan, load_plan, parse_plan, write_plan
 from agentos.workspace import Workspace
-from conftest import PERMISSIVE_POLICY, CliResult
-from helpers import write_tree
+from helpers import PERMISSIVE_POLICY, CliResult, write_tree
 
 FIXED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 

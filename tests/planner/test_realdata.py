@@ -17,8 +17,7 @@ import pytest
 
 from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.workspace import Workspace
-from conftest import PERMISSIVE_POLICY, REPO_ROOT, needs_git
-from helpers import materialise, read_tree
+from helpers import PERMISSIVE_POLICY, REPO_ROOT, materialise, needs_git, read_tree
 
 
 def _realdata() -> ModuleType:

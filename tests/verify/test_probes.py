@@ -39,6 +39,7 @@ from agentos.verify.health import HealthEnvironment, run_checks
 from agentos.verify.probes import run_command, run_file, run_http
 from agentos.verify.retry import delays
 from agentos.verify.spec import FileProbe, HealthCheckSpec, HttpProbe
+from helpers import command_env, is_running
 
 TRICKLE_INTERVAL = 0.2
 SLOW_SECONDS = 5.0
@@ -308,25 +309,6 @@ def test_unencodable_request_fails_cleanly(
 
 
 # --- run_command -----------------------------------------------------------------------------
-
-
-def command_env() -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
-
-
-def is_running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (an unreaped corpse is dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # pragma: no cover - not Linux: fall back to a signal probe
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def gone_soon(pid: int, within: float = 2.0) -> bool:

@@ -51,7 +51,7 @@ from agentos.verify.reaper import (
     sweep,
 )
 from agentos.verify.spec import HealthCheckSpec
-from helpers import double_fork_script, pid_gone
+from helpers import command_env, double_fork_script, is_running, pid_gone
 
 ROOT = 100
 
@@ -278,7 +278,11 @@ def test_sweep_gives_up_on_a_process_stuck_under_sigkill() -> None:
 
 def test_without_proc_nothing_is_marked_or_reaped() -> None:
     calls: list[bool] = []
-    edges = Edges(read=lambda: None, subreaper=lambda on: calls.append(on) or None)
+
+    def subreaper(on: bool) -> None:
+        calls.append(on)
+
+    edges = Edges(read=lambda: None, subreaper=subreaper)
     with reaping(edges) as reaper:
         assert not reaper.active
         attempt = reaper.attempt({"PATH": "/bin"})
@@ -287,10 +291,6 @@ def test_without_proc_nothing_is_marked_or_reaped() -> None:
 
 
 # -- real processes --------------------------------------------------------------------------
-
-
-def command_env() -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
 
 
 def never() -> str | None:
@@ -351,10 +351,6 @@ def assert_reaped(pidfile: Path) -> None:
     pid = int(pidfile.read_text())
     assert pid_gone(pid), f"daemon {pid} outlived its health check"
     assert not Path(f"/proc/{pid}").exists(), f"daemon {pid} is a zombie nobody reaped"
-
-
-def is_running(pid: int) -> bool:
-    return not pid_gone(pid)
 
 
 @linux_only

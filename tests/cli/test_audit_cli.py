@@ -16,7 +16,7 @@ from agentos.audit.lines import GENESIS
 from agentos.audit.trail import AuditTrail
 from agentos.cli.views.records import CSV_COLUMNS
 from agentos.errors import AuditChainError
-from conftest import CliResult
+from helpers import CliResult
 
 Cli = Callable[..., CliResult]
 
