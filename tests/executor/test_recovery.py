@@ -22,7 +22,8 @@ from agentos.executor.journal import (
     load_journals,
     write_journal,
 )
-from agentos.executor.recovery import RecoveryOutcome, prune_backups, recover
+from agentos.executor.records import prune_backups
+from agentos.executor.recovery import RecoveryOutcome, recover
 from agentos.workspace import Workspace
 from helpers import (
     PERMISSIVE_POLICY,
