@@ -130,7 +130,7 @@ def test_recover_rolls_a_hot_journal_back(ws: Path) -> None:
         "rolled_back",
     )
     assert sorted(outcome.restored) == ["src/a.txt", "src/b.txt"]
-    assert (outcome.removed, outcome.warnings) == ([], [])
+    assert (outcome.removed, outcome.warnings) == ((), ())
     assert read_tree(ws) == before
     assert load_journals(staged.state_dir) == []
     assert not backup_dir(staged.state_dir, execution_id).exists()

@@ -41,7 +41,7 @@ def test_the_journal_records_every_path_before_and_after(ws: Path) -> None:
     staged = stage(ws, EVERY_KIND, write=False)
     journal = staged.journal
     assert (journal.state, journal.kind, journal.plan_id) == ("prepared", "apply", "p1")
-    assert journal.changes == change_refs(staged.plan)
+    assert journal.changes == list(change_refs(staged.plan))
     assert sorted(journal.entries, key=lambda e: e.path) == [
         Entry(path="keep/k.txt", before=image(b"k\n", 0o644), after=None),
         Entry(path="moved/k.txt", before=None, after=image(b"k\n", 0o644)),
