@@ -54,12 +54,13 @@ class GlobalOptions:
     json: bool
     quiet: bool
 
-    def context(self, **options: Any) -> Context:
-        """The pipeline's context for the workspace ``-C`` names (it must exist)."""
+    def context(self) -> Context:
+        """The pipeline's context for the workspace ``-C`` names (it must exist); notes about
+        waiting for the lock go to stderr unless ``-q`` (``--json`` keeps them)."""
         from agentos.pipeline.context import open_context
 
         waiting = print_info if not self.quiet or self.json else None
-        return open_context(self.workspace_dir, policy=self.policy, on_wait=waiting, **options)
+        return open_context(self.workspace_dir, policy=self.policy, on_wait=waiting)
 
 
 @dataclass(frozen=True)
