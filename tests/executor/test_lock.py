@@ -214,3 +214,14 @@ def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None
     after = snapshot(ws)
     assert after["a.txt"][1] == b"new a\n"
     assert after["b.txt"] == before["b.txt"]
+
+
+def test_the_holder_says_since_when_by_the_injected_clock(ws: Path) -> None:
+    from datetime import UTC, datetime
+
+    moment = datetime(2024, 5, 6, 7, 8, 9, 250000, tzinfo=UTC)
+    workspace = Workspace.open(ws)
+    with workspace_lock(workspace, timeout=1, holder={"operation": "test"}, clock=lambda: moment):
+        holder = read_holder(workspace)
+    assert holder is not None
+    assert holder["since"] == "2024-05-06T07:08:09.250000Z"

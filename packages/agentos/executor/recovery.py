@@ -203,5 +203,5 @@ def recover(
 
     ensure_state_dir(workspace)
     holder = {"operation": "recover"}
-    with workspace_lock(workspace, timeout=timeout, holder=holder, on_wait=on_wait):
+    with workspace_lock(workspace, timeout=timeout, holder=holder, on_wait=on_wait, clock=clock):
         return recover_locked(workspace, Recorder(workspace, actor, clock), guard)

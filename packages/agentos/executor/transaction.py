@@ -124,7 +124,11 @@ class _Transaction:
         ensure_state_dir(self.workspace)
         locked = (
             workspace_lock(
-                self.workspace, timeout=timeout, holder=holder, on_wait=self.options.on_wait
+                self.workspace,
+                timeout=timeout,
+                holder=holder,
+                on_wait=self.options.on_wait,
+                clock=self.options.clock,
             )
             if settings.lock_enabled
             else contextlib.nullcontext()
