@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agentos import pipeline
+from agentos.errors import UsageError
 from agentos.executor.executions import ExecutionRecord, read_execution
 from agentos.model import UNASSESSED
 from agentos.pipeline.context import Context, open_context
@@ -164,6 +165,11 @@ def test_execution_records_are_typed(ws: Path) -> None:
     assert (record.plan_id, record.status, record.attempt) == (planned.plan.plan_id, "committed", 1)
     assert record.committed_at == "2024-05-06T07:08:09.000000Z"
     assert [(f.op, f.path) for f in record.files] == [("modify", "src/app.py")]
+
+
+def test_apply_needs_a_plan(ws: Path) -> None:
+    with pytest.raises(UsageError, match="no plan given"):
+        pipeline.apply(context(ws), [])
 
 
 def test_abort_with_nothing_running(ws: Path) -> None:

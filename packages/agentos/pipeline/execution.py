@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos.clock import rfc3339
+from agentos.errors import UsageError
 from agentos.pipeline.context import Context
 from agentos.pipeline.gating import gate_plan
 from agentos.pipeline.results import SUCCESS, AbortRequest, Applied, Recovered
@@ -34,6 +35,8 @@ def apply(
 ) -> Applied:
     """Apply ``plans`` in order, each its own transaction; the first that does not succeed
     ends the run (the plans after it are not tried)."""
+    if not plans:
+        raise UsageError("no plan given; pass one or more plans to apply")
     results: list[ApplyResult] = []
     for plan in plans:
         result = _transact(
