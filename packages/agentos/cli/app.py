@@ -53,6 +53,7 @@ def build() -> typer.Typer:
         apply_cmd,
         audit_cmd,
         gate_cmd,
+        hook_cmd,
         init_cmd,
         plan_cmd,
         policy_cmd,

@@ -75,18 +75,31 @@ def apply(
 def rollback(
     opts: GlobalOptions,
     execution_id: Annotated[
-        str, typer.Argument(metavar="EXECUTION_ID", help="A committed execution's id.")
-    ],
+        str | None,
+        typer.Argument(metavar="[EXECUTION_ID]", help="A committed execution's id."),
+    ] = None,
     *,
+    last: Annotated[
+        bool,
+        typer.Option(
+            "--last",
+            help="The newest committed execution not rolled back yet (an agent's edit, an apply).",
+        ),
+    ] = False,
     dry_run: DryRun = False,
     lock_timeout: LockTimeout = None,
 ) -> Outcome:
     """Undo a committed execution with its inverse changeset, through the same pipeline."""
     from agentos.cli.views.executions import applied_outcome
+    from agentos.errors import UsageError
     from agentos.pipeline.execution import rollback as roll_back
+    from agentos.pipeline.queries import last_undoable
 
+    if (execution_id is None) == (not last):
+        raise UsageError("pass an EXECUTION_ID or --last (one of them)")
     ctx = opts.context()
-    return applied_outcome(roll_back(ctx, execution_id, dry_run=dry_run, lock_timeout=lock_timeout))
+    target = execution_id if execution_id is not None else last_undoable(ctx)
+    return applied_outcome(roll_back(ctx, target, dry_run=dry_run, lock_timeout=lock_timeout))
 
 
 @command("recover")

@@ -1,4 +1,5 @@
-"""The ``agentos`` console script: answers ``--version`` before importing anything heavy."""
+"""The ``agentos`` console script: answers ``--version`` and ``hook`` before importing
+anything heavy."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(f"agentos {__version__}\n")
         return 0
+    if args[:1] == ["hook"] and not {"-h", "--help"} & set(args):
+        # An agent runs this on every tool call: answered without loading typer or rich.
+        from agentos.cli.hook_cmd import run_hook
+
+        return run_hook(args[1:])
     from agentos.cli.app import run
 
     return run(args)

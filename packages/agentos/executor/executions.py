@@ -37,6 +37,9 @@ class ExecutionRecord(Frozen):
     started_at: str
     committed_at: str
     files: tuple[ChangeRef, ...]
+    # An agent write (kind ``agent``): the paths where the tool wrote something other than
+    # what was planned (and allowed).
+    diverged: tuple[str, ...] = ()
 
 
 def execution_id_for(plan_id: str, checksum: str) -> str:
@@ -53,7 +56,10 @@ def write_execution(state_dir: Path, record: ExecutionRecord, *, durable: bool) 
     """Seal and replace an execution's summary file."""
     from agentos.statekey import state_key
 
-    body = record.model_dump(mode="json", by_alias=True)
+    # ``diverged`` only where it says something: other records keep their earlier shape.
+    body = record.model_dump(
+        mode="json", by_alias=True, exclude=None if record.diverged else {"diverged"}
+    )
     seal = state_key(state_dir).seal(SEAL_PURPOSE, canonical_json(body))
     data = json.dumps({**body, "seal": seal}, sort_keys=True, indent=1).encode("utf-8") + b"\n"
     fault_point("execution.write.before")

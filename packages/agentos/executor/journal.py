@@ -36,11 +36,14 @@ JournalState = Literal["prepared", "committed", "rolled_back"]
 # What a hot journal's execution was doing: writing its changes, or running health checks
 # (whose own writes to the planned paths are then part of the transaction, to be undone).
 JournalPhase = Literal["writing", "checking"]
-ExecutionKind = Literal["apply", "rollback"]
+ExecutionKind = Literal["apply", "rollback", "agent"]
 # An active journal and an archived one are sealed for different purposes, so neither can be
 # copied over the other: recovery acts only on active journals, rollback only on archived ones.
 SEAL_PURPOSE = "journal"
 ARCHIVED_PURPOSE = "journal-archived"
+# A write an agent's own tool is about to make (``executor.agentwrites``): sealed apart from
+# both, so it can never pass for a hot journal (recovery) or a committed one (rollback).
+PENDING_PURPOSE = "journal-agent-pending"
 
 
 class Image(Frozen):
@@ -155,7 +158,7 @@ def read_journal(state_dir: Path, path: Path) -> Journal:
     """
     from agentos.statekey import state_key
 
-    purpose = ARCHIVED_PURPOSE if path.parent.name == ARCHIVE_NAME else SEAL_PURPOSE
+    purpose = _PURPOSES.get(path.parent.name, SEAL_PURPOSE)
     try:
         journal = Journal.model_validate_json(statefs.read_bytes(path))
     except (ValidationError, ValueError) as exc:
@@ -183,6 +186,31 @@ def read_journal(state_dir: Path, path: Path) -> Journal:
 
 
 ARCHIVE_NAME = "committed"
+AGENT_NAME = "agent"
+_PURPOSES = {ARCHIVE_NAME: ARCHIVED_PURPOSE, AGENT_NAME: PENDING_PURPOSE}
+
+
+def pending_dir(state_dir: Path) -> Path:
+    """``.agentos/journal/agent``: journals of agent writes allowed but not yet seen done."""
+    return journal_dir(state_dir) / AGENT_NAME
+
+
+def pending_path(state_dir: Path, execution_id: str) -> Path:
+    """Where a pending agent write's journal lives."""
+    return pending_dir(state_dir) / f"{execution_id}.json"
+
+
+def write_pending(state_dir: Path, journal: Journal) -> None:
+    """Seal and write the journal of an agent write that agentos allowed (not a hot journal:
+    recovery never reads this folder)."""
+    target = pending_path(state_dir, journal.execution_id)
+    ensure_dir(target.parent)
+    write_atomic(
+        target,
+        _sealed_bytes(state_dir, journal, PENDING_PURPOSE),
+        mode=0o600,
+        durable=journal.durable,
+    )
 
 
 def archived_path(state_dir: Path, execution_id: str) -> Path:

@@ -180,6 +180,22 @@ class Governance(Frozen):
     allow_policy_override: bool = False
 
 
+class AgentRules(Frozen):
+    """How ``agentos hook`` answers agents and what the end-of-turn sweep does (SPEC §13)."""
+
+    # ``deny``: any failure inside agentos answers deny (fail closed); ``allow`` lets the write
+    # through instead, and records ``hook.failed_open`` in the audit trail.
+    on_error: Literal["deny", "allow"] = "deny"
+    # Files changed outside agentos, found at the end of a turn: ``report`` tells the agent and
+    # the user; ``block`` also tells the agent to stop until someone accepts them.
+    bypass: Literal["report", "block"] = "report"
+    # The longest a hook waits for the workspace lock before it answers deny (exit 75 inside).
+    lock_timeout: NonNegativeSeconds = 10
+    # Tool names (shell-style patterns) the hook lets through without planning, beyond the
+    # read-only and shell tools it knows; any other tool it cannot plan is denied.
+    passthrough_tools: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+
 class Policy(Frozen):
     """A whole policy file (``version: 1``)."""
 
@@ -190,6 +206,7 @@ class Policy(Frozen):
     health_checks: list[HealthCheckSpec] = Field(default_factory=list)
     approvals: ApprovalRules = Field(default_factory=ApprovalRules)
     governance: Governance = Field(default_factory=Governance)
+    agents: AgentRules = Field(default_factory=AgentRules)
 
     @model_validator(mode="after")
     def _unique_check_names(self) -> Policy:
@@ -201,8 +218,16 @@ class Policy(Frozen):
         return self
 
     def digest(self) -> str:
-        """``sha256:`` + the hash of the canonical parsed policy (comments and order aside)."""
-        return "sha256:" + sha256_hex(canonical_json(self.model_dump(mode="json")))
+        """``sha256:`` + the hash of the canonical parsed policy (comments and order aside).
+
+        A section added after a policy was written (``agents``) counts only when it differs
+        from its defaults, so upgrading agentos keeps every digest, and the approvals bound
+        to it, valid.
+        """
+        data = self.model_dump(mode="json")
+        if self.agents == AgentRules():
+            del data["agents"]
+        return "sha256:" + sha256_hex(canonical_json(data))
 
 
 def policy_json_schema() -> dict[str, Any]:

@@ -55,7 +55,8 @@ def rollback(
     dry_run: bool = False,
     lock_timeout: float | None = None,
 ) -> Applied:
-    """Undo a committed execution with its inverse plan, through the same pipeline."""
+    """Undo a committed execution with its inverse plan, through the same pipeline
+    (``last_undoable`` names the newest one still standing)."""
     from agentos.executor.inverse import inverse_modes, inverse_plan
     from agentos.governance.gate import decide_plan
     from agentos.governance.policyfile import policy_use
@@ -207,4 +208,15 @@ def _transact(
         policy=use.row(),
         decision=decision,
     )
-    return apply_plan(workspace, plan, executor_settings(policy), options)
+    result = apply_plan(workspace, plan, executor_settings(policy), options)
+    if result.status == "committed":
+        _note_written(ctx, result)
+    return result
+
+
+def _note_written(ctx: Context, result: ApplyResult) -> None:
+    """The sweep's baseline takes what agentos just wrote (a change, not a bypass)."""
+    from agentos.sweep import note_written
+
+    paths = [f.path for f in result.files] + [f.from_path for f in result.files if f.from_path]
+    note_written(ctx.workspace, paths)

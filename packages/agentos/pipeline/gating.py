@@ -50,6 +50,13 @@ def plan(ctx: Context, request: PlanRequest) -> Planned:
 
     The plan file is written whatever the decision (SPEC §3), so a DENY can be reviewed.
     """
+    planned = make_plan(ctx, request)
+    record_decision(ctx, planned.decision, command="plan", actor=planned.plan.author)
+    return planned
+
+
+def make_plan(ctx: Context, request: PlanRequest) -> Planned:
+    """``plan`` without recording the decision (the caller records the one it acts on)."""
     from agentos.faults import fault_point
     from agentos.governance.gate import decide_plan
     from agentos.governance.settings import plan_limits
@@ -96,7 +103,6 @@ def plan(ctx: Context, request: PlanRequest) -> Planned:
             },
         },
     )
-    record_decision(ctx, decision, command="plan", actor=author)
     return Planned(plan=built, plan_file=target, decision=decision)
 
 

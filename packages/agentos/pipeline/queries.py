@@ -27,6 +27,7 @@ def status(ctx: Context) -> WorkspaceStatus:
     """The lock holder, interrupted executions, circuit breakers and the last executions."""
     from agentos.executor.journal import load_journals
     from agentos.executor.lock import lock_is_held, read_holder
+    from agentos.sweep import read_last
     from agentos.verify.breaker import load_breakers
 
     workspace = ctx.workspace
@@ -37,6 +38,7 @@ def status(ctx: Context) -> WorkspaceStatus:
         interrupted=tuple(load_journals(workspace.state_dir)),
         breakers=tuple(sorted(load_breakers(workspace.state_dir).items())),
         executions=tuple(_executions(ctx)[:STATUS_LIMIT]),
+        sweep=read_last(workspace.state_dir),
     )
 
 
@@ -115,3 +117,12 @@ def run_policy_cases(ctx: Context, target: Path | None = None) -> PolicyTested:
 
 def _executions(ctx: Context) -> list[ExecutionView]:
     return fold_executions(ctx.audit.events())
+
+
+def last_undoable(ctx: Context) -> str:
+    """The newest committed execution not rolled back yet, and not itself a rollback
+    (``agentos rollback --last``); a ``UsageError`` when there is none."""
+    for view in _executions(ctx):
+        if view.status == "committed" and view.kind != "rollback":
+            return view.execution_id
+    raise UsageError("no committed execution to roll back in this workspace; see 'agentos history'")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agentos.audit.folds import ExecutionView
     from agentos.bootstrap import InitReport
+    from agentos.executor.agentwrites import AgentRecord
     from agentos.executor.journal import Journal
     from agentos.executor.options import ApplyResult
     from agentos.executor.recovery import RecoveryOutcome
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from agentos.governance.policytest import CaseResult
     from agentos.model import Approval, ChangePlan, Decision
     from agentos.planner.preview import DiffLine
+    from agentos.sweep import Bypass, SweepReport
     from agentos.verify.breaker import Breaker
 
 # Apply statuses that are not failures.
@@ -120,6 +122,8 @@ class WorkspaceStatus:
     interrupted: tuple[Journal, ...]
     breakers: tuple[tuple[str, Breaker], ...]
     executions: tuple[ExecutionView, ...]
+    # The last sweep for files changed outside agentos (None: never swept).
+    sweep: SweepReport | None = None
 
 
 @dataclass(frozen=True)
@@ -159,3 +163,43 @@ class PolicyTested:
     def failed(self) -> tuple[CaseResult, ...]:
         """The cases that did not pass."""
         return tuple(c for c in self.cases if not c.passed)
+
+
+@dataclass(frozen=True)
+class AgentGate:
+    """The answer to an agent's pre-write event: the verdict, one line saying why, and the
+    plan and gate result (none when the write was refused before planning)."""
+
+    verdict: str  # ALLOW | NEED_APPROVAL | DENY
+    reason: str
+    plan: ChangePlan | None = None
+    gate: GateResult | None = None
+    # Changes made outside agentos that block every agent write (``agents.bypass: block``).
+    blocked_by: tuple[Bypass, ...] = ()
+
+
+@dataclass(frozen=True)
+class AgentRecorded:
+    """What the post-write event recorded (None: the call was not staged)."""
+
+    record: AgentRecord | None
+
+
+@dataclass(frozen=True)
+class Swept:
+    """A sweep: what changed outside agentos, the agent writes it settled first, and
+    whether the workspace as it is became the new baseline."""
+
+    report: SweepReport
+    records: tuple[AgentRecord, ...]
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class TurnEnded:
+    """The end of an agent's turn: the writes settled, the sweep, and whether the policy
+    says the agent must stop (``agents.bypass: block`` and something changed outside)."""
+
+    report: SweepReport
+    records: tuple[AgentRecord, ...]
+    block: bool

@@ -165,6 +165,7 @@ def status_result(status: WorkspaceStatus) -> dict[str, Any]:
             for name, b in status.breakers
         ],
         "executions": [view.row() for view in status.executions],
+        "sweep": None if status.sweep is None else status.sweep.row(),
     }
 
 
@@ -187,6 +188,13 @@ def render_status(out: Console, status: WorkspaceStatus) -> None:
             out.print(f"  {name}: {breaker.state} since {breaker.since()}")
     else:
         out.print("Circuit breakers: all closed")
+    swept = status.sweep
+    if swept is not None and swept.changed:
+        out.print(f"Changed outside agentos (sweep at {swept.swept_at}):")
+        for bypass in swept.changed:
+            out.print(f"  {bypass.path}  {bypass.change}")
+    elif swept is not None:
+        out.print(f"Changed outside agentos: nothing (sweep at {swept.swept_at})")
     render_executions(out, status.executions, "Last executions")
 
 

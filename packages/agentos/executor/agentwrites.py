@@ -1,0 +1,248 @@
+"""Writes an agent makes itself, after agentos allowed them: staged, then recorded (SPEC §13).
+
+An agent's own tool writes the file, not the executor, so the transaction is split in two:
+
+- ``stage_agent_write`` (the pre-write hook): checks that every pre-image the plan pinned is
+  still on disk, backs the pre-images up, and keeps the plan's journal aside as *pending*
+  (``.agentos/journal/agent/<execution_id>.json``, sealed for that purpose). A pending
+  journal is not hot: recovery never acts on it, because the agent, not agentos, writes.
+- ``finish_agent_write`` (the post-write hook, or the end of the turn): reads what the tool
+  actually left at each planned path and records a committed execution of kind ``agent``,
+  whose archived journal holds the pre-images and *the images actually written*. So
+  ``agentos rollback`` undoes it byte for byte even when the tool wrote something other than
+  what was planned (``diverged`` names those paths); a tool that wrote nothing leaves nothing
+  recorded (its backups are dropped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from agentos import statefs
+from agentos.digest import sha256_hex
+from agentos.errors import ConflictError, WriteRefusedError
+from agentos.executor.drift import check_drift
+from agentos.executor.executions import ExecutionRecord, write_execution
+from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
+from agentos.executor.journal import (
+    ChangeRef,
+    Entry,
+    Image,
+    Journal,
+    archive_journal,
+    backup_dir,
+    new_tag,
+    pending_dir,
+    pending_path,
+    read_journal,
+    write_backups,
+    write_pending,
+)
+from agentos.executor.records import Recorder, prune_backups
+from agentos.executor.staging import build_journal
+from agentos.model import ChangePlan
+from agentos.workspace import Workspace
+
+AGENT_KIND: Literal["agent"] = "agent"
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """What ``finish_agent_write`` recorded (``status`` ``not_written``: nothing)."""
+
+    execution_id: str
+    plan_id: str
+    status: Literal["committed", "diverged", "not_written"]
+    files: tuple[ChangeRef, ...]
+    diverged: tuple[str, ...]
+
+
+def agent_execution_id(key: str) -> str:
+    """The execution id of the agent write known by ``key`` (its tool-use id)."""
+    return "exec-" + sha256_hex(f"agent\n{key}".encode())[:20]
+
+
+def pending_executions(state_dir: Path) -> list[str]:
+    """Execution ids of every pending agent write, oldest first."""
+    folder = pending_dir(state_dir)
+    if not folder.is_dir():
+        return []
+    found = sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return [p.stem for p in found]
+
+
+def stage_agent_write(
+    workspace: Workspace,
+    plan: ChangePlan,
+    *,
+    key: str,
+    guard: Guard,
+    durable: bool,
+    started_at: str,
+) -> Journal:
+    """Back up ``plan``'s pre-images and keep its journal pending; ``ConflictError`` (exit 5)
+    when a pre-image changed since the plan was made."""
+    state_dir = workspace.state_dir
+    writer = WorkspaceWriter(workspace.root, guard, tag=new_tag(), durable=durable)
+    drift = check_drift(plan, writer)
+    if drift.drifted:
+        raise ConflictError(
+            f"stale: {'; '.join(drift.drifted)}; nothing was allowed — let the agent read the "
+            "file again",
+            details={"drifted": drift.drifted},
+        )
+    execution_id = agent_execution_id(key)
+    journal = build_journal(
+        plan,
+        writer,
+        current=drift.current,
+        guard=guard,
+        execution_id=execution_id,
+        kind=AGENT_KIND,
+        parent=None,
+        attempt=1,
+        exact_modes={},
+        started_at=started_at,
+    )
+    backups = {s.sha256: s.data for s in drift.current.values() if s is not None}
+    write_backups(state_dir, execution_id, backups, durable=durable)
+    write_pending(state_dir, journal)
+    return journal
+
+
+def read_pending(state_dir: Path, execution_id: str) -> Journal | None:
+    """The pending journal of ``execution_id`` (None when there is none)."""
+    path = pending_path(state_dir, execution_id)
+    if not path.is_file():
+        return None
+    return read_journal(state_dir, path)
+
+
+def finish_agent_write(
+    workspace: Workspace,
+    execution_id: str,
+    *,
+    recorder: Recorder,
+    keep: int,
+    discard_unwritten: bool = True,
+) -> AgentRecord | None:
+    """Record what the tool wrote for the pending ``execution_id`` (None: nothing pending).
+
+    When the tool wrote none of the planned files, the pending write is dropped
+    (``not_written``) — or, without ``discard_unwritten``, left pending (None).
+    """
+    state_dir = workspace.state_dir
+    pending = read_pending(state_dir, execution_id)
+    if pending is None:
+        return None
+    reader = WorkspaceWriter(workspace.root, Guard(("**",), ()), tag=new_tag(), durable=False)
+    entries: list[Entry] = []
+    diverged: list[str] = []
+    for entry in pending.entries:
+        now = _image(_read(reader, entry.path))
+        if not _same(now, entry.after):
+            diverged.append(entry.path)
+        if not _same(now, entry.before):
+            entries.append(Entry(path=entry.path, before=entry.before, after=now))
+    if not entries:
+        if not discard_unwritten:
+            return None
+        recorder.event(
+            "agent.discarded",
+            execution_id,
+            pending.plan_id,
+            {"reason": "the tool wrote none of the planned files", "kind": AGENT_KIND},
+        )
+        _drop(state_dir, execution_id)
+        return AgentRecord(execution_id, pending.plan_id, "not_written", (), ())
+    changes = _changes(pending, entries, diverged)
+    committed_at = recorder.now()
+    journal = pending.model_copy(
+        update={
+            "entries": entries,
+            "changes": list(changes),
+            "state": "committed",
+            "committed_at": committed_at,
+        }
+    )
+    archive_journal(state_dir, journal)
+    statefs.unlink(pending_path(state_dir, execution_id), missing_ok=True)
+    record = ExecutionRecord(
+        execution_id=execution_id,
+        plan_id=pending.plan_id,
+        checksum=pending.checksum,
+        kind=AGENT_KIND,
+        parent=None,
+        status="committed",
+        attempt=1,
+        started_at=pending.started_at,
+        committed_at=committed_at,
+        files=changes,
+        diverged=tuple(diverged),
+    )
+    write_execution(state_dir, record, durable=pending.durable)
+    recorder.event(
+        "apply.committed",
+        execution_id,
+        pending.plan_id,
+        {
+            "checksum": pending.checksum,
+            "kind": AGENT_KIND,
+            "parent": None,
+            "attempt": 1,
+            "files": len(changes),
+            "recovered": False,
+            "diverged": diverged,
+        },
+    )
+    prune_backups(workspace, keep)
+    status: Literal["committed", "diverged"] = "diverged" if diverged else "committed"
+    return AgentRecord(execution_id, pending.plan_id, status, changes, tuple(diverged))
+
+
+def discard_pending(state_dir: Path, execution_id: str) -> None:
+    """Forget a pending write (its journal and backups)."""
+    _drop(state_dir, execution_id)
+
+
+def _drop(state_dir: Path, execution_id: str) -> None:
+    statefs.unlink(pending_path(state_dir, execution_id), missing_ok=True)
+    statefs.remove_tree(backup_dir(state_dir, execution_id))
+
+
+def _read(reader: WorkspaceWriter, path: str) -> FileState | None:
+    """The regular file at ``path``; anything else (a link, a directory) counts as absent:
+    rollback then refuses to act on it, as it refuses any drifted file."""
+    try:
+        return reader.read(path)
+    except (OSError, WriteRefusedError):
+        return None
+
+
+def _image(state: FileState | None) -> Image | None:
+    return None if state is None else Image(sha256=state.sha256, mode=state.mode)
+
+
+def _same(now: Image | None, expected: Image | None) -> bool:
+    """The same bytes and executable bit (other mode bits follow the umask)."""
+    if now is None or expected is None:
+        return now is expected
+    return now.sha256 == expected.sha256 and bool(now.mode & 0o100) == bool(expected.mode & 0o100)
+
+
+def _changes(pending: Journal, entries: list[Entry], diverged: list[str]) -> tuple[ChangeRef, ...]:
+    """The changes as they happened: the planned ones when the tool did what was planned,
+    else one per path from what it holds before and after."""
+    if not diverged and len(entries) == len(pending.entries):
+        return tuple(pending.changes)
+    refs = []
+    for entry in entries:
+        if entry.before is None:
+            refs.append(ChangeRef(op="create", path=entry.path))
+        elif entry.after is None:
+            refs.append(ChangeRef(op="delete", path=entry.path))
+        else:
+            refs.append(ChangeRef(op="modify", path=entry.path))
+    return tuple(refs)

@@ -1,0 +1,287 @@
+"""Agents' own writes through the pipeline: gate before, record after, sweep at the end.
+
+An agent's tool writes the file itself; agentos sees the call before (``pre_write``: plan,
+gate, and — when the write may happen — back up the pre-images and keep the journal pending)
+and after (``post_write``: record what the tool wrote as an execution of kind ``agent``, which
+``rollback`` undoes). ``turn_start`` and ``turn_end`` bracket a turn: the baseline of the
+workspace is taken at the start, and at the end every pending write is settled and the files
+changed outside agentos are found (``sweep``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentos.digest import canonical_json, sha256_hex
+from agentos.errors import StateIntegrityError
+from agentos.pipeline.context import Context
+from agentos.pipeline.gating import PlanRequest, gate_plan, make_plan
+from agentos.pipeline.results import AgentGate, AgentRecorded, Swept, TurnEnded
+from agentos.planner.inputs import PlanInput
+
+if TYPE_CHECKING:
+    from agentos.executor.agentwrites import AgentRecord
+    from agentos.sweep import Bypass, SweepReport
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call of an agent, as its hook event names it."""
+
+    agent: str  # the author the plan is attributed to: claude-code, codex, gemini-cli
+    tool: str
+    tool_input: Mapping[str, Any]
+    tool_use_id: str | None = None
+    session_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What ties the post-write event to the pre-write one: the tool-use id, else the
+        call itself (the same input in the same session)."""
+        if self.tool_use_id:
+            return f"{self.agent}\n{self.tool_use_id}"
+        payload = canonical_json({"tool": self.tool, "input": dict(self.tool_input)})
+        return f"{self.agent}\n{self.session_id or ''}\n{sha256_hex(payload)}"
+
+    def plan_input(self) -> PlanInput:
+        """The call as a planner input (the planner reads agents' tool calls)."""
+        data = json.dumps({"tool_name": self.tool, "tool_input": dict(self.tool_input)})
+        return PlanInput(name=f"{self.tool} tool input", data=data.encode("utf-8"))
+
+
+def pre_write(ctx: Context, call: ToolCall, *, stage_for_approval: bool) -> AgentGate:
+    """Plan and gate the write ``call`` is about to make; when it may happen (ALLOW, or
+    NEED_APPROVAL with ``stage_for_approval``: the agent asks its user), stage it."""
+    from agentos.executor.agentwrites import agent_execution_id, stage_agent_write
+    from agentos.governance.settings import executor_settings, policy_guard
+
+    rules = ctx.policy.policy.agents
+    blocked = _unaccepted(ctx) if rules.bypass == "block" else ()
+    if blocked:
+        return AgentGate(
+            verdict="DENY",
+            reason=f"{bypass_summary(blocked)}; agentos blocks agent writes until someone "
+            "reviews them and runs 'agentos sweep --accept'",
+            blocked_by=blocked,
+        )
+    with _locked(ctx, command=f"hook {call.agent}"):
+        _no_recovery_pending(ctx)
+        planned = make_plan(
+            ctx, PlanRequest(inputs=(call.plan_input(),), author=call.agent, intent=call.tool)
+        )
+        plan = planned.plan
+        gate = gate_plan(ctx, plan, command=f"hook {call.agent}", decision=planned.decision)
+        verdict = gate.verdict
+        reason = gate_reason(gate.verdict, gate, plan.plan_id)
+        if verdict == "ALLOW" or (verdict == "NEED_APPROVAL" and stage_for_approval):
+            settings = executor_settings(ctx.policy.policy)
+            stage_agent_write(
+                ctx.workspace,
+                plan,
+                key=call.key,
+                guard=policy_guard(ctx.policy.policy),
+                durable=settings.durable,
+                started_at=plan.created_at,
+            )
+            ctx.audit.append(
+                "agent.staged",
+                actor=call.agent,
+                execution_id=agent_execution_id(call.key),
+                plan_id=plan.plan_id,
+                data={"kind": "agent", "tool": call.tool, "verdict": verdict},
+            )
+    return AgentGate(verdict=verdict, reason=reason, plan=plan, gate=gate)
+
+
+def post_write(ctx: Context, call: ToolCall) -> AgentRecorded:
+    """Record what the tool wrote for ``call`` (nothing when it was not staged)."""
+    from agentos.executor.agentwrites import agent_execution_id
+
+    with _locked(ctx, command=f"hook {call.agent}"):
+        record = _finish(ctx, agent_execution_id(call.key), actor=call.agent, discard=True)
+    return AgentRecorded(record)
+
+
+def turn_start(ctx: Context, *, actor: str) -> Swept:
+    """A turn begins: settle writes left pending, and take a new baseline — unless the
+    policy blocks on unaccepted changes and some are waiting."""
+    from agentos import sweep as sweeping
+
+    with _locked(ctx, command="hook turn start"):
+        records = _settle(ctx, actor=actor, discard=True)
+    last = sweeping.read_last(ctx.workspace.state_dir)
+    if ctx.policy.policy.agents.bypass == "block" and last is not None and last.changed:
+        return Swept(report=last, records=records, accepted=False)
+    return Swept(report=_rebase(ctx), records=records, accepted=True)
+
+
+def turn_end(ctx: Context, *, actor: str) -> TurnEnded:
+    """A turn ends: settle every pending write, then sweep for changes made outside."""
+    with _locked(ctx, command="hook turn end"):
+        records = _settle(ctx, actor=actor, discard=True)
+    report = _sweep(ctx, actor=actor)
+    block = bool(report.changed) and ctx.policy.policy.agents.bypass == "block"
+    return TurnEnded(report=report, records=records, block=block)
+
+
+def sweep(ctx: Context, *, accept: bool = False) -> Swept:
+    """Report every file changed outside agentos since the baseline; ``accept`` makes the
+    workspace as it is now the new baseline. Pending agent writes whose files were written
+    are recorded first (those not written yet are left pending: the agent may be at it)."""
+    with _locked(ctx, command="sweep"):
+        records = _settle(ctx, actor=ctx.actor, discard=False)
+    report = _sweep(ctx, actor=ctx.actor)
+    if accept:
+        _rebase(ctx)
+        ctx.audit.append(
+            "sweep.accepted",
+            actor=ctx.actor,
+            data={"changed": [b.row() for b in report.changed]},
+        )
+    return Swept(report=report, records=records, accepted=accept)
+
+
+def gate_reason(verdict: str, gate: Any, plan_id: str) -> str:
+    """One line for the agent: the findings that decided, and what a person can do."""
+    decision = gate.decision
+    if verdict == "DENY":
+        found = [f for f in decision.findings if f.severity == "DENY"]
+        listed = "; ".join(f"[{f.rule}] {f.path}: {f.message}" for f in found[:5])
+        more = f" (+{len(found) - 5} more)" if len(found) > 5 else ""
+        return f"agentos denied this write: {listed}{more}"
+    if verdict == "NEED_APPROVAL":
+        found = [f for f in decision.findings if f.severity == "NEED_APPROVAL"]
+        listed = "; ".join(f"[{f.rule}] {f.path}: {f.message}" for f in found[:5])
+        needed = gate.approvals
+        return (
+            f"agentos: this write needs {needed.required} approval(s) ({listed}); a person "
+            f"can run 'agentos approve {plan_id} --by <name>', then the same write is allowed"
+        )
+    return f"agentos allowed this write (plan {plan_id}, risk {decision.risk.level})"
+
+
+def bypass_summary(changed: tuple[Bypass, ...]) -> str:
+    """``3 files changed outside agentos: src/a.py (modified), ...``."""
+    shown = ", ".join(f"{b.path} ({b.change})" for b in changed[:10])
+    more = f" and {len(changed) - 10} more" if len(changed) > 10 else ""
+    noun = "file" if len(changed) == 1 else "files"
+    return f"{len(changed)} {noun} changed outside agentos: {shown}{more}"
+
+
+# -- the steps ------------------------------------------------------------------------------
+
+
+def _locked(ctx: Context, *, command: str) -> Any:
+    from agentos.executor.lock import workspace_lock
+    from agentos.workspace import ensure_state_dir
+
+    ensure_state_dir(ctx.workspace)
+    return workspace_lock(
+        ctx.workspace,
+        timeout=ctx.policy.policy.agents.lock_timeout,
+        holder={"command": command, "actor": ctx.actor},
+        on_wait=ctx.on_wait,
+        clock=ctx.clock,
+    )
+
+
+def _no_recovery_pending(ctx: Context) -> None:
+    from agentos.executor.journal import recovery_pending
+
+    if recovery_pending(ctx.workspace.state_dir):
+        raise StateIntegrityError(
+            f"{ctx.workspace.state_dir / 'journal'}: an interrupted execution is waiting to be "
+            "rolled back; run 'agentos recover' before agents write again",
+        )
+
+
+def _finish(ctx: Context, execution_id: str, *, actor: str, discard: bool) -> AgentRecord | None:
+    from agentos.executor.agentwrites import finish_agent_write
+    from agentos.executor.records import Recorder
+    from agentos.sweep import note_written
+
+    record = finish_agent_write(
+        ctx.workspace,
+        execution_id,
+        recorder=Recorder(ctx.workspace, actor, ctx.clock),
+        keep=ctx.policy.policy.executor.backups.keep,
+        discard_unwritten=discard,
+    )
+    if record is not None and record.files:
+        paths = [f.path for f in record.files] + [f.from_path for f in record.files if f.from_path]
+        note_written(ctx.workspace, paths)
+    return record
+
+
+def _settle(ctx: Context, *, actor: str, discard: bool) -> tuple[AgentRecord, ...]:
+    from agentos.executor.journal import pending_dir
+
+    folder = pending_dir(ctx.workspace.state_dir)
+    names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    records = []
+    for execution_id in names:
+        record = _finish(ctx, execution_id, actor=actor, discard=discard)
+        if record is not None and record.status != "not_written":
+            records.append(record)
+    return tuple(records)
+
+
+def _sweep(ctx: Context, *, actor: str) -> SweepReport:
+    from agentos import sweep as sweeping
+    from agentos.clock import rfc3339
+
+    state_dir = ctx.workspace.state_dir
+    now = ctx.clock()
+    with sweeping.locked(state_dir):
+        baseline = sweeping.read_baseline(state_dir)
+        started = _fs_now()  # before the scan: a file written during it is read again
+        stamps = sweeping.scan(ctx.workspace, baseline)
+        if baseline is None:
+            taken = sweeping.Baseline(rfc3339(now), started, stamps)
+            sweeping.write_baseline(state_dir, taken)
+            report = sweeping.SweepReport(rfc3339(now), (), len(stamps), taken.taken_at, True)
+        else:
+            changed = sweeping.compare(baseline, stamps)
+            report = sweeping.SweepReport(rfc3339(now), changed, len(stamps), baseline.taken_at)
+        sweeping.save_last(state_dir, report)
+    if report.changed:
+        ctx.audit.append(
+            "sweep.found",
+            actor=actor,
+            data={"changed": [b.row() for b in report.changed], "baseline_at": report.baseline_at},
+        )
+    return report
+
+
+def _rebase(ctx: Context) -> SweepReport:
+    """Take the workspace as it is now as the baseline (nothing outstanding)."""
+    from agentos import sweep as sweeping
+    from agentos.clock import rfc3339
+
+    state_dir = ctx.workspace.state_dir
+    now = ctx.clock()
+    with sweeping.locked(state_dir):
+        previous = sweeping.read_baseline(state_dir)
+        started = _fs_now()
+        stamps = sweeping.scan(ctx.workspace, previous)
+        sweeping.write_baseline(state_dir, sweeping.Baseline(rfc3339(now), started, stamps))
+        report = sweeping.SweepReport(rfc3339(now), (), len(stamps), rfc3339(now), True)
+        sweeping.save_last(state_dir, report)
+    return report
+
+
+def _unaccepted(ctx: Context) -> tuple[Bypass, ...]:
+    from agentos.sweep import read_last
+
+    last = read_last(ctx.workspace.state_dir)
+    return last.changed if last is not None else ()
+
+
+def _fs_now() -> int:
+    """The file system's time now, which modification times are compared with (the context's
+    clock stamps records; this one only decides which files must be read again)."""
+    return time.time_ns()
