@@ -15,6 +15,7 @@ from agentos.hooks.protocols import Answer
 from agentos.hooks.run import answer
 from helpers import Cli, read_tree, trail, write_tree
 
+README_CHANGE = {"op": "modify", "path": "README.md", "content": "new\n"}
 SWEEP_KEYS = {
     "swept_at",
     "changed",

@@ -169,6 +169,9 @@ def test_an_edit_whose_text_is_missing_is_denied(ws: Path) -> None:
 
 
 MIGRATION = {"file_path": "", "content": "create table t (x int);\n"}
+MIGRATION_PATCH = (
+    "*** Begin Patch\n*** Add File: src/migrations/001.sql\n+create table t;\n*** End Patch\n"
+)
 
 
 @pytest.mark.parametrize(
