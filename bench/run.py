@@ -29,12 +29,14 @@ AGENTOS = Path(sys.executable).with_name("agentos")
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 
 
-def timed(command: list[str], *, cwd: Path | None = None, runs: int = RUNS) -> float:
+def timed(
+    command: list[str], *, cwd: Path | None = None, runs: int = RUNS, stdin: bytes | None = None
+) -> float:
     """Median wall time of ``command`` over ``runs`` runs (after one warm-up)."""
     samples = []
     for index in range(runs + 1):
         start = time.perf_counter()
-        proc = subprocess.run(command, cwd=cwd, capture_output=True, check=False)
+        proc = subprocess.run(command, cwd=cwd, capture_output=True, check=False, input=stdin)
         elapsed = time.perf_counter() - start
         if proc.returncode not in (0,):
             raise SystemExit(f"bench: {' '.join(command)} failed: {proc.stderr.decode()[-500:]}")
@@ -251,6 +253,54 @@ def bench_b4() -> Result:
     return Result("B4", what, "<= 1.2 x", four, one)
 
 
+# The floor of this stack: a typer command that builds one pydantic model.
+TYPER_FLOOR = """\
+import typer
+from pydantic import BaseModel
+
+
+class Reply(BaseModel):
+    decision: str = "allow"
+
+
+def main(agent: str) -> None:
+    print(Reply().model_dump_json())
+
+
+typer.run(main)
+"""
+
+
+def bench_h1() -> list[Result]:
+    """A one-file Edit decision by ``agentos hook claude`` as a cold process."""
+    with tempfile.TemporaryDirectory() as scratch:
+        ws = Path(scratch) / "ws"
+        (ws / "src").mkdir(parents=True)
+        (ws / "src" / "app.py").write_text('def greet():\n    return "hello"\n')
+        event = {
+            "session_id": "bench",
+            "cwd": str(ws),
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Edit",
+            "tool_input": {
+                "file_path": str(ws / "src" / "app.py"),
+                "old_string": '"hello"',
+                "new_string": '"hello, world"',
+            },
+            "tool_use_id": "toolu_bench",
+        }
+        floor = Path(scratch) / "floor.py"
+        floor.write_text(TYPER_FLOOR)
+        hook = timed([str(AGENTOS), "hook", "claude"], cwd=ws, stdin=json.dumps(event).encode())
+        python = timed([sys.executable, "-c", "pass"])
+        typer_app = timed([sys.executable, str(floor), "claude"])
+    what = "`agentos hook claude`, one-file Edit decision, cold process"
+    return [
+        Result("H1", f"{what}, vs `python -c pass`", "report", hook, python),
+        Result("H1", f"{what}, vs a typer app with one pydantic model", "report", hook, typer_app),
+    ]
+
+
 NOTES = """\
 ## Where a target is missed, and why
 
@@ -270,6 +320,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="agentos-bench-keys-") as keys:
         os.environ["AGENTOS_KEY_DIR"] = keys
         results = [bench_b6(), bench_b1(), bench_b2(), bench_b3(), bench_b4(), bench_b5()]
+        results += bench_h1()
     header = (
         "| id | what | measured | reference | ratio / rate | target |\n|---|---|---|---|---|---|"
     )

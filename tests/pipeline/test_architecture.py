@@ -5,6 +5,7 @@ module outgrows its limit."""
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -94,7 +95,19 @@ def test_core_rooms_never_import_the_cli_or_the_pipeline() -> None:
         for name, targets in graph.items()
         if name.split(".")[1:2] and name.split(".")[1] in CORE_ROOMS
         for target in targets
-        if target.startswith(("agentos.cli", "agentos.pipeline"))
+        if target.startswith(("agentos.cli", "agentos.pipeline", "agentos.hooks"))
+    }
+    assert wrong == set()
+
+
+def test_the_hook_front_end_never_imports_the_cli() -> None:
+    graph = import_graph()
+    wrong = {
+        (name, target)
+        for name, targets in graph.items()
+        if name.startswith("agentos.hooks")
+        for target in targets
+        if target.startswith("agentos.cli")
     }
     assert wrong == set()
 
@@ -120,6 +133,29 @@ def test_importing_the_pipeline_loads_no_cli_framework() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_answering_a_hook_loads_no_cli_framework(tmp_path: Path) -> None:
+    # An agent runs the hook on every tool call: the console script answers it before typer.
+    event = {
+        "hook_event_name": "PreToolUse",
+        "cwd": str(tmp_path),
+        "tool_name": "Write",
+        "tool_input": {"file_path": str(tmp_path / "a.txt"), "content": "x\n"},
+    }
+    probe = (
+        "import io, json, sys\n"
+        "from agentos.cli.entry import main\n"
+        f"sys.stdin = io.TextIOWrapper(io.BytesIO({json.dumps(event).encode()!r}))\n"
+        "code = main(['hook', 'claude'])\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'rich', 'click'})\n"
+        "print(json.dumps({'code': code, 'loaded': loaded}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last == {"code": 0, "loaded": []}
 
 
 def test_module_sizes() -> None:

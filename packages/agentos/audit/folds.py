@@ -16,6 +16,8 @@ FINAL_EVENTS = {
     "apply.failed": "rolled_back",
     "apply.aborted": "aborted",
     "apply.replayed": "already_applied",
+    # An agent's write that was allowed, but the tool wrote none of its files.
+    "agent.discarded": "not_written",
 }
 
 
@@ -86,13 +88,18 @@ def fold_executions(events: Iterable[dict[str, Any]]) -> list[ExecutionView]:
                 status="started",
                 reason=None,
             )
+        elif name == "agent.staged":
+            # Allowed by the pre-write hook; the agent's own tool writes it (SPEC §13).
+            fold.update(kind="agent", status="staged", started_at=ts, attempts=1, reason=None)
         elif name in FINAL_EVENTS:
             if name == "apply.replayed" and view.status == "committed":
                 continue
             fold.update(status=FINAL_EVENTS[name], finished_at=ts, reason=data.get("reason"))
             if name == "apply.committed":
                 fold.update(
-                    kind=data.get("kind", view.kind), parent=data.get("parent", view.parent)
+                    kind=data.get("kind", view.kind),
+                    parent=data.get("parent", view.parent),
+                    files=int(data.get("files", view.files)),
                 )
         elif name == "apply.refused":
             fold.update(status=str(data.get("status", "refused")), finished_at=ts)
