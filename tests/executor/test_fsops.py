@@ -402,6 +402,25 @@ def test_non_durable_writer_writes_the_same(layout: tuple[Path, Path]) -> None:
     assert w.read("a/b") == FileState(b"bytes\n", 0o755)
 
 
+def test_write_whole_writes_one_file_and_leaves_no_temp(layout: tuple[Path, Path]) -> None:
+    ws, outside = layout
+    only = WorkspaceWriter(ws, Guard(allowed=(".claude/settings.json",), forbidden=()), tag="w1")
+    only.write_whole(".claude/settings.json", b"{}\n", 0o600)
+    assert only.read(".claude/settings.json") == FileState(b"{}\n", 0o600)
+    only.write_whole(".claude/settings.json", b'{"a": 1}\n', 0o644)
+    assert only.read(".claude/settings.json") == FileState(b'{"a": 1}\n', 0o644)
+    assert temps_in(ws / ".claude") == []
+    # Its guard allows that one file, and no link on the way is followed.
+    with pytest.raises(WriteRefusedError):
+        only.write_whole(".claude/other.json", b"x", 0o644)
+    (ws / ".gemini").symlink_to(outside)
+    gemini = WorkspaceWriter(ws, Guard(allowed=(".gemini/settings.json",), forbidden=()), tag="w2")
+    with pytest.raises(WriteRefusedError):
+        gemini.write_whole(".gemini/settings.json", b"{}", 0o644)
+    assert not (outside / "settings.json").exists()
+    assert temps_in(outside) == []
+
+
 def test_temp_names_are_deterministic_per_tag_phase_and_path(layout: tuple[Path, Path]) -> None:
     ws, _outside = layout
     first, again, other = writer(ws, tag="ab12"), writer(ws, tag="ab12"), writer(ws, tag="cd34")

@@ -50,6 +50,7 @@ def build() -> typer.Typer:
     """The application with every command registered."""
     # Importing a command module registers its commands.
     from agentos.cli import (  # noqa: F401
+        agents_cmd,
         apply_cmd,
         audit_cmd,
         gate_cmd,

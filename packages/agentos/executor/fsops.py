@@ -301,6 +301,20 @@ class WorkspaceWriter:
             fs_event("rename", self._temp_path(rel, phase), self.root / rel)
             fault_point("fsops.replace.after")
 
+    def write_whole(self, rel: str, data: bytes, mode: int) -> None:
+        """Create or replace the one file ``rel`` on its own, crash-safely: temp file, fsync,
+        rename, fsync of its directory (the temp file is removed if a step fails). For a file
+        written outside an execution, such as an agent's settings."""
+        try:
+            self.write_temp(rel, data, mode)
+            self.fsync_temps([rel])
+            self.replace(rel)
+        except BaseException:
+            with contextlib.suppress(OSError, WriteRefusedError):
+                self.remove_temp(rel, "w")
+            raise
+        self.fsync_dirs([rel])
+
     def unlink(self, rel: str) -> bool:
         """Remove the file at ``rel``; False when it was already gone."""
         with self._parent(rel) as (dirfd, name):
