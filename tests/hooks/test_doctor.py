@@ -4,7 +4,6 @@ once ``agentos hook`` exists, through the real one)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shlex
@@ -337,17 +336,14 @@ def test_an_unreadable_settings_file_fails(setup: Setup) -> None:
     assert statuses(found)["gemini (user): settings"] == "fail"
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("agentos.hooks.run") is None,
-    reason="'agentos hook' is not part of this agentos yet",
-)
 @needs_agentos
+@pytest.mark.parametrize("agent", ["claude", "codex", "gemini"])
 def test_the_real_agentos_hook_blocks_the_canary(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, agent: str
 ) -> None:
     venv_bin = Path(sys.executable).parent
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT / "packages"))
-    setup.integrate("claude", prefix="agentos")
+    setup.integrate(agent, prefix="agentos")
     env = {**os.environ, "PATH": f"{venv_bin}:{SYSTEM_PATH}"}
     found = diagnose(open_context(setup.ws), home=setup.home, hook_budget_s=10.0, environ=env)
     assert found.failures == 0, found.checks

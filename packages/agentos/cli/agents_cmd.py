@@ -11,9 +11,10 @@ import typer
 from agentos.cli.context import GlobalOptions, command
 from agentos.cli.render import Outcome
 
-# The longest agentos may take to answer a pre-write event; an agent's hook timeout must be
-# longer, or the agent gives up on agentos and lets the write through.
-HOOK_BUDGET_SECONDS = 10.0
+# Beyond the policy's agents.lock_timeout, what a hook may take to plan and gate a write; an
+# agent's hook timeout must be longer than both, or the agent gives up on agentos and lets
+# the write through.
+PLANNING_MARGIN_SECONDS = 5.0
 # ``doctor`` exits 1 when a check fails (like 'policy test' when a case fails).
 EXIT_CHECK_FAILED = 1
 
@@ -77,7 +78,9 @@ def doctor(opts: GlobalOptions) -> Outcome:
     from agentos.cli.views.agents import diagnosis_result, render_diagnosis
     from agentos.hooks.doctor import diagnose
 
-    found = diagnose(opts.context(), home=Path.home(), hook_budget_s=HOOK_BUDGET_SECONDS)
+    ctx = opts.context()
+    budget = ctx.policy.policy.agents.lock_timeout + PLANNING_MARGIN_SECONDS
+    found = diagnose(ctx, home=Path.home(), hook_budget_s=budget)
     return Outcome(
         result=diagnosis_result(found),
         exit_code=EXIT_CHECK_FAILED if found.failures else 0,

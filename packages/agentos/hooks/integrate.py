@@ -89,8 +89,10 @@ SPECS: Mapping[str, AgentSpec] = {
         post_write="PostToolUse",
         turn_start="UserPromptSubmit",
         turn_end="Stop",
-        matcher="apply_patch",
-        write_tools=("apply_patch",),
+        # Codex sends an apply_patch written as a heredoc as a shell call (Bash); agentos
+        # plans it as the write it is, and lets every other shell call through.
+        matcher="^(apply_patch|Bash|mcp__.+__(write_file|edit_file|move_file))$",
+        write_tools=("apply_patch", "Bash"),
         timeout=30,
         unit_seconds=1.0,
         default_timeout=600,
@@ -105,8 +107,9 @@ SPECS: Mapping[str, AgentSpec] = {
         turn_start="BeforeAgent",
         turn_end="AfterAgent",
         # Gemini CLI tests the matcher as an unanchored regular expression: anchored, so
-        # that no other tool whose name merely contains "replace" runs the hook.
-        matcher="^(write_file|replace)$",
+        # that no other tool whose name merely contains "replace" runs the hook. MCP tools
+        # are named mcp_<server>_<tool> there.
+        matcher="^(write_file|replace|mcp_.+_(write_file|edit_file|move_file))$",
         write_tools=("write_file", "replace"),
         timeout=30000,
         unit_seconds=0.001,
