@@ -425,6 +425,12 @@ def test_yaml_aliases_cannot_multiply_the_strings(workspace: Path) -> None:
     assert "aliases expanded" in error.message
 
 
+def test_too_many_calls_in_one_input_are_refused(workspace: Path) -> None:
+    doc = "- &w {file_path: a.txt, content: x}\n" + "- *w\n" * 10_001
+    error = refusal(workspace, doc, kind=InputTooLargeError, code=3)
+    assert "split the change" in error.message
+
+
 # ---------------------------------------------------------------------------------------------
 # Properties
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from agentos.planner.agenttools import (
     family,
 )
 from agentos.planner.codexshell import is_patch_argv
+from agentos.planner.manifest import MAX_EDITS
 from agentos.planner.tree import Overlay
 
 __all__ = [
@@ -99,9 +100,12 @@ def _items(doc: Any) -> list[Any] | None:
     """The calls and bare inputs of ``doc``, or None when it is none of them."""
     if _agentish(doc):
         return [doc]
-    if isinstance(doc, list) and doc and all(_agentish(item) for item in doc):
-        return list(doc)
-    return None
+    if not (isinstance(doc, list) and doc):
+        return None
+    # A list longer than any input may hold is judged by its first item: the budget then
+    # refuses it, before anything walks the rest (YAML aliases make long lists cheap).
+    sample = doc if len(doc) <= MAX_EDITS else doc[:1]
+    return list(doc) if all(_agentish(item) for item in sample) else None
 
 
 def _unwrap(item: Any, *, source: str, index: int | None) -> ToolCall:
@@ -160,7 +164,8 @@ def input_format(doc: Any, *, source: str) -> AgentFormat | None:
         return None
     single = len(items) == 1 and items[0] is doc
     families: list[AgentFormat] = []
-    for index, item in enumerate(items):
+    # Past MAX_EDITS the input is refused as too large when applied: judge only that many.
+    for index, item in enumerate(items[: MAX_EDITS + 1]):
         call = _unwrap(item, source=source, index=None if single else index)
         kind = family(call)
         if kind is not None and kind not in families:

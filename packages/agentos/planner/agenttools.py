@@ -83,6 +83,8 @@ class Budget:
 
 
 def family(call: ToolCall) -> AgentFormat | None:
+    """The format a call belongs to (``write_file`` is Gemini's with ``file_path``, the MCP
+    server's otherwise); None for a tool agentos does not plan."""
     if call.tool in ("Write", "Edit", "MultiEdit", "replace"):
         return "claude"
     if call.tool == "write_file":
