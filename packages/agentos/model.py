@@ -201,7 +201,7 @@ class Source(Frozen):
     """One input the plan was built from (file name or ``-``, its format and hash)."""
 
     name: str
-    format: Literal["diff", "codex", "manifest", "edits"]
+    format: Literal["diff", "codex", "manifest", "edits", "claude", "mcp", "aider"]
     sha256: Sha256
     bytes: int
 

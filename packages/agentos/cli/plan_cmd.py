@@ -18,7 +18,8 @@ def plan(
     inputs: Annotated[
         list[str],
         typer.Argument(
-            help="Patch, Codex patch, manifest or edit files; '-' reads stdin.",
+            help="Patches, manifests, edit lists, agents' tool calls or aider messages; "
+            "'-' reads stdin.",
             show_default=False,
         ),
     ],
@@ -26,7 +27,9 @@ def plan(
     input_format: Annotated[
         str,
         typer.Option(
-            "--format", "-f", help="auto | diff | codex | manifest | edits (default: auto)."
+            "--format",
+            "-f",
+            help="auto | diff | codex | manifest | edits | claude | mcp | aider (default: auto).",
         ),
     ] = "auto",
     intent: Annotated[

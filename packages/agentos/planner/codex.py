@@ -87,10 +87,11 @@ def _lines(text: str) -> list[str]:
     return [p[:-1] if p.endswith("\r") else p for p in parts]
 
 
-def parse_codex(text: str, *, source: str) -> list[CodexHunk]:
-    """The file sections of a Codex patch, or ``PatchParseError`` naming the line."""
+def parse_codex(text: str, *, source: str, first_line: int = 1) -> list[CodexHunk]:
+    """The file sections of a Codex patch, or ``PatchParseError`` naming the line
+    (``first_line``: where ``text`` starts in its input, e.g. below a heredoc's opener)."""
     lines = _lines(text.strip(_WS))
-    offset = 0
+    offset = first_line - 1
     if not _has_boundaries(lines):
         if (
             len(lines) >= 4
@@ -99,16 +100,17 @@ def parse_codex(text: str, *, source: str) -> list[CodexHunk]:
             and _has_boundaries(lines[1:-1])
         ):
             lines = lines[1:-1]
-            offset = 1
+            offset += 1
         elif not lines or lines[0].strip(_WS) != BEGIN:
             raise PatchParseError(
-                f"{source}:1: the first line of a Codex patch must be '{BEGIN}'",
-                details={"input": source, "line": 1},
+                f"{source}:{offset + 1}: the first line of a Codex patch must be '{BEGIN}'",
+                details={"input": source, "line": offset + 1},
             )
         else:
+            last = offset + len(lines)
             raise PatchParseError(
-                f"{source}:{len(lines)}: the last line of a Codex patch must be '{END}'",
-                details={"input": source, "line": len(lines)},
+                f"{source}:{last}: the last line of a Codex patch must be '{END}'",
+                details={"input": source, "line": last},
             )
     body = lines[1:-1]
     hunks: list[CodexHunk] = []
@@ -308,11 +310,23 @@ def derive_contents(original: str, chunks: tuple[Chunk, ...], path: str, where: 
     return "\n".join(lines)
 
 
-def apply_codex(hunks: list[CodexHunk], overlay: Overlay, *, source: str) -> None:
-    """Apply the sections in order, each seeing the ones before it."""
+def _relative(raw: str, where: str) -> str:
+    return normalise_path(raw, source=where)
+
+
+def apply_codex(
+    hunks: list[CodexHunk],
+    overlay: Overlay,
+    *,
+    source: str,
+    resolve: Callable[[str, str], str] = _relative,
+) -> None:
+    """Apply the sections in order, each seeing the ones before it. ``resolve`` turns a path
+    of the patch (and the place that names it) into a workspace path; by default the path
+    must already be relative."""
     for hunk in hunks:
         where = f"{source}:{hunk.line}"
-        path = normalise_path(hunk.path, source=where)
+        path = resolve(hunk.path, where)
         if hunk.kind == "add":
             data = overlay.limits.encode(
                 hunk.contents,
@@ -354,7 +368,7 @@ def apply_codex(hunks: list[CodexHunk], overlay: Overlay, *, source: str) -> Non
             removed = sum(c.removed for c in hunk.chunks)
             target = path
             if hunk.move_to is not None:
-                target = normalise_path(hunk.move_to, source=where)
+                target = resolve(hunk.move_to, where)
             origin = overlay.origin(path)
             if target != path:
                 prev_added, prev_removed = overlay.counts(path)

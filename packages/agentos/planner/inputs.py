@@ -15,7 +15,7 @@ from agentos.errors import InputTooLargeError, UsageError
 if TYPE_CHECKING:
     from agentos.planner.tree import PlanLimits
 
-FormatChoice = Literal["auto", "diff", "codex", "manifest", "edits"]
+FormatChoice = Literal["auto", "diff", "codex", "manifest", "edits", "claude", "mcp", "aider"]
 FORMATS: tuple[str, ...] = get_args(FormatChoice)
 MAX_INPUT_KEY = "writegate.content.max_input_bytes"
 # Read in pieces, so a huge limit never allocates in advance what a small input does not need.

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 from typing import Any
 
 from agentos.errors import ConflictError, PatchConflictError, PatchParseError
 from agentos.model import MODE_EXECUTABLE, MODE_REGULAR, FileMode
+from agentos.planner.textedits import Replace, diff_counts, rename_file, replace_text
 from agentos.planner.tree import FileState, Overlay, PlanLimits
 from agentos.textlines import line_count
 from agentos.workspace import normalise_path
@@ -118,7 +118,9 @@ def _names(keys: set[Any]) -> list[str]:
     return sorted(str(key) for key in keys)
 
 
-def _text(item: dict[str, Any], key: str, source: str, where: str) -> str:
+def text_field(item: dict[str, Any], key: str, source: str, where: str) -> str:
+    """``item[key]`` when it is a string that a file can hold; else ``PatchParseError``
+    naming ``source``, ``where`` and the key."""
     value = item.get(key)
     if not isinstance(value, str):
         raise _fail(source, f"{where}.{key}", f"must be a string, got {type(value).__name__}")
@@ -160,7 +162,7 @@ def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
         op = item.get("op")
         if op not in ("create", "modify", "delete", "rename"):
             raise _fail(source, f"{where}.op", "must be one of create, modify, delete, rename")
-        path = normalise_path(_text(item, "path", source, where), source=f"{source}: {where}")
+        path = normalise_path(text_field(item, "path", source, where), source=f"{source}: {where}")
         content = _content(item, source, where, limits=overlay.limits, path=path)
         if op == "delete" and (content is not None or "mode" in item):
             raise _fail(source, where, "a delete takes no content or mode")
@@ -198,26 +200,8 @@ def apply_manifest(doc: Any, overlay: Overlay, *, source: str) -> None:
             _require(before, path, label, "delete")
             overlay.delete(path)
         else:
-            source_path = normalise_path(_text(item, "from", source, where), source=label)
-            existing = _require(overlay.get(source_path), source_path, label, "rename")
-            if before is not None or overlay.is_dir(path):
-                raise ConflictError(
-                    f"{label}: cannot rename {source_path} to {path}: {path} already exists",
-                    details={"input": source, "path": path},
-                )
-            new_content = existing.content if content is None else content
-            added, removed = diff_counts(existing.content, new_content)
-            prev_added, prev_removed = overlay.counts(source_path)
-            origin = overlay.origin(source_path)
-            overlay.delete(source_path)
-            overlay.write(
-                path,
-                FileState(new_content, mode or existing.mode),
-                origin=origin,
-                added=prev_added + added,
-                removed=prev_removed + removed,
-                what=label,
-            )
+            source_path = normalise_path(text_field(item, "from", source, where), source=label)
+            rename_file(overlay, source_path, path, label=label, content=content, mode=mode)
 
 
 def _require(state: FileState | None, path: str, label: str, verb: str) -> FileState:
@@ -245,10 +229,10 @@ def _content(
         raise _fail(source, where, "give either 'content' or 'content_base64', not both")
     what = f"the content of {where} is"
     if has_text:
-        text = _text(item, "content", source, where)
+        text = text_field(item, "content", source, where)
         return limits.encode(text, source=source, path=path, what=what)
     if has_b64:
-        raw = _text(item, "content_base64", source, where)
+        raw = text_field(item, "content_base64", source, where)
         limits.check_file(_decoded_size(raw), source=source, path=path, what=what)
         try:
             return base64.b64decode(raw, validate=True)
@@ -281,20 +265,6 @@ def _shown(value: str | int, most: int = 60) -> str:
     """A short repr of a scalar for a one-line message."""
     text = repr(value[:most] if isinstance(value, str) else value)
     return text if len(text) <= most else text[: most - 3] + "..."
-
-
-def diff_counts(old: bytes, new: bytes) -> tuple[int, int]:
-    """Lines added and removed between two contents (0/0 when either is binary)."""
-    if b"\0" in old[:8000] or b"\0" in new[:8000]:
-        return 0, 0
-    a, b = old.splitlines(), new.splitlines()
-    added = removed = 0
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
-        if tag in ("replace", "delete"):
-            removed += i2 - i1
-        if tag in ("replace", "insert"):
-            added += j2 - j1
-    return added, removed
 
 
 # More edits than this in one input is not an agent's edit list; each costs a pass over a file.
@@ -352,67 +322,11 @@ def apply_edits(doc: Any, overlay: Overlay, *, source: str) -> None:
         if unknown:
             raise _fail(source, where, f"unknown key(s) {_names(unknown)}")
         label = f"{source}: {where}"
-        path = normalise_path(_text(item, "path", source, where), source=label)
-        old = _text(item, "old_string", source, where)
-        new = _text(item, "new_string", source, where)
+        path = normalise_path(text_field(item, "path", source, where), source=label)
+        old = text_field(item, "old_string", source, where)
+        new = text_field(item, "new_string", source, where)
         replace_all = item.get("replace_all", False)
         if not isinstance(replace_all, bool):
             raise _fail(source, f"{where}.replace_all", "must be true or false")
-        if old == new:
-            raise _fail(source, where, "old_string and new_string are the same; nothing to change")
-        before = overlay.get(path)
-        if old == "":
-            if before is not None or overlay.is_dir(path):
-                raise ConflictError(
-                    f"{label}: an empty old_string creates a file, but {path} already exists",
-                    details={"path": path},
-                )
-            what = f"{where} would make it"
-            data = overlay.limits.encode(new, source=source, path=path, what=what)
-            overlay.write(
-                path,
-                FileState(data, MODE_REGULAR),
-                origin=None,
-                added=line_count(data),
-                removed=0,
-                what=label,
-            )
-            continue
-        existing = _require(before, path, label, "edit")
-        try:
-            text = existing.content.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PatchConflictError(
-                f"{label}: cannot edit {path}: it is not UTF-8 text", details={"path": path}
-            ) from None
-        found = text.count(old)
-        if found == 0:
-            raise PatchConflictError(
-                f"{label}: old_string was not found in {path}; re-read the file and retry",
-                details={"path": path},
-            )
-        if found > 1 and not replace_all:
-            raise PatchConflictError(
-                f"{label}: old_string occurs {found} times in {path}; make it unique "
-                "or set replace_all: true",
-                details={"path": path, "occurrences": found},
-            )
-        times = found if replace_all else 1
-        # Sized before it is built: a short old_string replaced everywhere by a long
-        # new_string multiplies the file.
-        growth = len(new.encode("utf-8")) - len(old.encode("utf-8"))
-        overlay.limits.check_file(
-            len(existing.content) + times * growth,
-            source=source,
-            path=path,
-            what=f"{where} would make it",
-        )
-        updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
-        overlay.write(
-            path,
-            FileState(updated.encode("utf-8"), existing.mode),
-            origin=overlay.origin(path),
-            added=times * (new.count("\n") + (0 if new.endswith("\n") or not new else 1)),
-            removed=times * (old.count("\n") + (0 if old.endswith("\n") else 1)),
-            what=label,
-        )
+        edit = Replace(path, old, new, replace_all=replace_all)
+        replace_text(overlay, edit, source=source, where=where)

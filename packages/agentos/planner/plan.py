@@ -35,7 +35,7 @@ from agentos.planner.inputs import PlanInput, check_input_sizes
 from agentos.planner.tree import Baseline, FileState, Overlay, PlanLimits
 from agentos.workspace import Workspace, git_head
 
-InputFormat = Literal["diff", "codex", "manifest", "edits"]
+InputFormat = Literal["diff", "codex", "manifest", "edits", "claude", "mcp", "aider"]
 
 
 @dataclass(frozen=True)
@@ -58,16 +58,18 @@ def detect_format(data: bytes, *, source: str) -> InputFormat:
 
 
 def _detect(data: bytes, *, source: str) -> tuple[InputFormat, Any]:
-    """The input's format, with the parsed document of a manifest or edit list (so it is
-    parsed once)."""
+    """The input's format, with the parsed document of a structured input (so it is parsed
+    once)."""
+    from agentos.planner.aider import looks_like_aider
     from agentos.planner.codex import looks_like_codex
+    from agentos.planner.codexshell import looks_like_patch_command
 
     head = data[:65536]
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
         text = head.decode("utf-8", "replace")
-    if looks_like_codex(text):
+    if looks_like_codex(text) or looks_like_patch_command(text):
         return "codex", None
     lines = text.split("\n")
     for index, line in enumerate(lines):
@@ -79,6 +81,9 @@ def _detect(data: bytes, *, source: str) -> tuple[InputFormat, Any]:
             and lines[index + 1].startswith("+++ ")
         ):
             return "diff", None
+    if looks_like_aider(text):
+        return "aider", None
+    from agentos.planner.agentinputs import input_format
     from agentos.planner.manifest import is_edits, is_manifest, load_structured
 
     try:
@@ -87,13 +92,50 @@ def _detect(data: bytes, *, source: str) -> tuple[InputFormat, Any]:
         doc = None
     if is_manifest(doc):
         return "manifest", doc
+    agent = input_format(doc, source=source)
+    if agent is not None:
+        return agent, doc
     if is_edits(doc):
         return "edits", doc
     raise PatchParseError(
-        f"{source}: cannot tell what this input is (not a git/unified diff, Codex patch, "
-        "manifest or edit list); pass --format",
+        f"{source}: cannot tell what this input is (not a diff, Codex patch, manifest, edit "
+        "list, agent tool call or aider SEARCH/REPLACE block); pass --format",
         details={"input": source},
     )
+
+
+def _text(item: PlanInput, what: str) -> str:
+    try:
+        return item.data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PatchParseError(
+            f"{item.name}: {what} must be UTF-8 text", details={"input": item.name}
+        ) from None
+
+
+def _apply_codex(item: PlanInput, overlay: Overlay, doc: Any) -> None:
+    """A Codex patch as it arrives: an envelope, a heredoc script, an argv or a tool call."""
+    from agentos.planner.agentinputs import apply_agent_input, is_tool_input
+    from agentos.planner.codexshell import apply_patch_call, argv_call, text_call
+    from agentos.planner.manifest import load_structured
+
+    if doc is None:
+        text = _text(item, "a Codex patch")
+        if text.lstrip()[:1] in ("{", "["):
+            try:
+                doc = load_structured(item.data, source=item.name)
+            except PatchParseError:
+                doc = None
+            if isinstance(doc, list) and doc and all(isinstance(arg, str) for arg in doc):
+                call = argv_call(doc, source=item.name)
+                apply_patch_call(call, overlay, source=item.name)
+                return
+            if not is_tool_input(doc):
+                doc = None
+        if doc is None:
+            apply_patch_call(text_call(text, source=item.name), overlay, source=item.name)
+            return
+    apply_agent_input(doc, overlay, source=item.name, fmt="codex")
 
 
 def apply_input(
@@ -114,15 +156,13 @@ def apply_input(
         apply_file_patches(patches, overlay, source=item.name)
         return fmt, None
     if fmt == "codex":
-        from agentos.planner.codex import apply_codex, parse_codex
+        _apply_codex(item, overlay, doc)
+        return fmt, None
+    if fmt == "aider":
+        from agentos.planner.aider import apply_blocks, parse_blocks
 
-        try:
-            text = item.data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PatchParseError(
-                f"{item.name}: a Codex patch must be UTF-8 text", details={"input": item.name}
-            ) from None
-        apply_codex(parse_codex(text, source=item.name), overlay, source=item.name)
+        text = _text(item, "an aider message")
+        apply_blocks(parse_blocks(text, source=item.name), overlay, source=item.name)
         return fmt, None
     from agentos.planner.manifest import (
         apply_edits,
@@ -133,6 +173,11 @@ def apply_input(
 
     if doc is None:
         doc = load_structured(item.data, source=item.name)
+    if fmt in ("claude", "mcp"):
+        from agentos.planner.agentinputs import apply_agent_input
+
+        apply_agent_input(doc, overlay, source=item.name, fmt=fmt)
+        return fmt, None
     if fmt == "manifest":
         apply_manifest(doc, overlay, source=item.name)
     else:
