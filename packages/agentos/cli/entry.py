@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[:1] == ["hook"] and not {"-h", "--help"} & set(args):
         # An agent runs this on every tool call: answered without loading typer or rich.
-        from agentos.cli.hook_cmd import run_hook
+        from agentos.cli.hookentry import run_hook
 
         return run_hook(args[1:])
     from agentos.cli.app import run

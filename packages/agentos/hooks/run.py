@@ -133,7 +133,7 @@ def _pre(ctx: Context, event: Event, call: ToolCall) -> Answer:
             data={"agent": agent, "tool": call.tool, "reason": exc.message},
         )
         return protocols.deny(agent, f"agentos refused this write: {exc.message}")
-    if gated.verdict == "ALLOW":
+    if gated.verdict in ("ALLOW", "APPROVED"):
         return protocols.allow(agent, gated.reason)
     if gated.verdict == "NEED_APPROVAL":
         return protocols.ask(agent, gated.reason)

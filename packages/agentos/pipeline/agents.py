@@ -25,6 +25,8 @@ from agentos.planner.inputs import PlanInput
 
 if TYPE_CHECKING:
     from agentos.executor.agentwrites import AgentRecord
+    from agentos.governance.gate import GateResult
+    from agentos.model import Decision
     from agentos.sweep import Bypass, SweepReport
 
 
@@ -70,14 +72,15 @@ def pre_write(ctx: Context, call: ToolCall, *, stage_for_approval: bool) -> Agen
         )
     with _locked(ctx, command=f"hook {call.agent}"):
         _no_recovery_pending(ctx)
-        planned = make_plan(
-            ctx, PlanRequest(inputs=(call.plan_input(),), author=call.agent, intent=call.tool)
+        request = PlanRequest(
+            inputs=(call.plan_input(),), author=call.agent, intent=call.tool, keep_stored=True
         )
+        planned = make_plan(ctx, request)
         plan = planned.plan
         gate = gate_plan(ctx, plan, command=f"hook {call.agent}", decision=planned.decision)
         verdict = gate.verdict
         reason = gate_reason(gate.verdict, gate, plan.plan_id)
-        if verdict == "ALLOW" or (verdict == "NEED_APPROVAL" and stage_for_approval):
+        if verdict in ("ALLOW", "APPROVED") or (verdict == "NEED_APPROVAL" and stage_for_approval):
             settings = executor_settings(ctx.policy.policy)
             stage_agent_write(
                 ctx.workspace,
@@ -145,23 +148,31 @@ def sweep(ctx: Context, *, accept: bool = False) -> Swept:
     return Swept(report=report, records=records, accepted=accept)
 
 
-def gate_reason(verdict: str, gate: Any, plan_id: str) -> str:
+def gate_reason(verdict: str, gate: GateResult, plan_id: str) -> str:
     """One line for the agent: the findings that decided, and what a person can do."""
     decision = gate.decision
     if verdict == "DENY":
-        found = [f for f in decision.findings if f.severity == "DENY"]
-        listed = "; ".join(f"[{f.rule}] {f.path}: {f.message}" for f in found[:5])
-        more = f" (+{len(found) - 5} more)" if len(found) > 5 else ""
-        return f"agentos denied this write: {listed}{more}"
+        return f"agentos denied this write: {_findings(decision, 'DENY')}"
     if verdict == "NEED_APPROVAL":
-        found = [f for f in decision.findings if f.severity == "NEED_APPROVAL"]
-        listed = "; ".join(f"[{f.rule}] {f.path}: {f.message}" for f in found[:5])
-        needed = gate.approvals
         return (
-            f"agentos: this write needs {needed.required} approval(s) ({listed}); a person "
-            f"can run 'agentos approve {plan_id} --by <name>', then the same write is allowed"
+            f"agentos: this write needs {gate.approvals.required} approval(s) "
+            f"({_findings(decision, 'NEED_APPROVAL')}); a person can run "
+            f"'agentos approve {plan_id} --by <name>', then the same write is allowed"
         )
+    if verdict == "APPROVED":
+        by = ", ".join(gate.approvals.approvers)
+        return f"agentos allowed this write (plan {plan_id}, approved by {by})"
     return f"agentos allowed this write (plan {plan_id}, risk {decision.risk.level})"
+
+
+def _findings(decision: Decision, severity: str) -> str:
+    """``[rule] path: message; ...`` of the findings of ``severity`` (five at most)."""
+    found = [f for f in decision.findings if f.severity == severity]
+    listed = "; ".join(
+        f"[{f.rule}] {f.path}: {f.message}" if f.path else f"[{f.rule}] {f.message}"
+        for f in found[:5]
+    )
+    return listed + (f" (+{len(found) - 5} more)" if len(found) > 5 else "")
 
 
 def bypass_summary(changed: tuple[Bypass, ...]) -> str:

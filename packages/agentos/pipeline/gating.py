@@ -32,6 +32,9 @@ class PlanRequest:
     plan_id: str | None = None
     strip: int | None = None
     output: Path | None = None  # default: .agentos/plans/<plan_id>.json
+    # When the plan file already holds this very plan (id, author, intent, changes), keep it
+    # as it is: an approval of it stays valid (an agent retrying an approved write).
+    keep_stored: bool = False
 
 
 def read_plan_inputs(
@@ -78,11 +81,16 @@ def make_plan(ctx: Context, request: PlanRequest) -> Planned:
         clock=ctx.clock,
     )
     built = plan_changes(spec)
+    target = request.output or workspace.plans_dir / f"{built.plan_id}.json"
+    stored = _same_plan_stored(target, built) if request.keep_stored else None
+    if stored is not None:
+        return Planned(
+            plan=stored, plan_file=target, decision=decide_plan(stored, workspace, loaded)
+        )
     decision = decide_plan(built, workspace, loaded)
     built = seal_plan(built, risk=decision.risk)
     fault_point("plan.before_write")
     ensure_state_dir(workspace)
-    target = request.output or workspace.plans_dir / f"{built.plan_id}.json"
     write_plan(built, target)
     ctx.audit.append(
         "plan.created",
@@ -104,6 +112,25 @@ def make_plan(ctx: Context, request: PlanRequest) -> Planned:
         },
     )
     return Planned(plan=built, plan_file=target, decision=decision)
+
+
+def _same_plan_stored(target: Path, built: ChangePlan) -> ChangePlan | None:
+    """The plan already in ``target`` when it is ``built`` but for when it was made."""
+    from agentos.errors import AgentosError
+    from agentos.planner.planfile import load_plan
+
+    if not target.is_file():
+        return None
+    try:
+        stored = load_plan(target)
+    except (AgentosError, OSError):
+        return None
+    same = (
+        stored.plan_id == built.plan_id
+        and stored.changeset.checksum == built.changeset.checksum
+        and (stored.author, stored.intent, stored.base) == (built.author, built.intent, built.base)
+    )
+    return stored if same else None
 
 
 def check(

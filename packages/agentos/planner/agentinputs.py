@@ -7,8 +7,8 @@ is recognised by its keys. NAME may carry an MCP server prefix (``mcp__filesyste
 
 - ``claude``: ``Write {file_path, content}``, ``Edit {file_path, old_string, new_string,
   replace_all?}``, ``MultiEdit {file_path, edits: [...]}``, and Gemini CLI's ``write_file
-  {file_path, content}`` and ``replace {file_path, old_string, new_string,
-  expected_replacements?}``.
+  {file_path, content}`` and ``replace {file_path, old_string, new_string, allow_multiple?}``
+  (older Gemini CLI: ``expected_replacements?``).
 - ``mcp``: ``write_file {path, content}``, ``edit_file {path, edits: [{oldText, newText}],
   dryRun?}``, ``move_file {source, destination}``.
 - ``codex``: ``apply_patch``, its input a patch, a heredoc script or an argv (see

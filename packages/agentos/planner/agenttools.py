@@ -31,7 +31,7 @@ _KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "MultiEdit": (frozenset({"file_path", "edits"}), frozenset()),
     "replace": (
         frozenset({"file_path", "old_string", "new_string"}),
-        frozenset({"expected_replacements"}) | GEMINI_EXTRAS,
+        frozenset({"expected_replacements", "allow_multiple"}) | GEMINI_EXTRAS,
     ),
     "gemini write_file": (frozenset({"file_path", "content"}), GEMINI_EXTRAS),
     "write_file": (frozenset({"path", "content"}), frozenset()),
@@ -173,6 +173,11 @@ def _edit(call: ToolCall, overlay: Overlay, budget: Budget) -> None:
     new = _string(args, "new_string", call, budget)
     if call.tool == "Edit":
         edit = Replace(path, old, new, replace_all=_flag(args, "replace_all", call))
+        replace_text(overlay, edit, source=call.label, where=call.where)
+        return
+    if _flag(args, "allow_multiple", call):
+        # Current Gemini CLI: every occurrence (at least one) is replaced.
+        edit = Replace(path, old, new, replace_all=True)
         replace_text(overlay, edit, source=call.label, where=call.where)
         return
     expected = args.get("expected_replacements", 1)
