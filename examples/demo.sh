@@ -236,7 +236,50 @@ run cat "$scratch/bot.py"
 run python3 "$scratch/bot.py"
 run cat docs/pipeline.md
 
-step "20. the audit trail: every step above, hash-chained, its head sealed and anchored"
+step "20. agents write through agentos: Claude Code's hooks allow, deny, record, undo, find bypasses"
+run agentos integrate claude
+say "doctor runs the installed hook as Claude Code would, with a canary write into .git/"
+say "(HOME points at the scratch directory, so your own ~/.claude settings stay out of it):"
+keys="${AGENTOS_KEY_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/agentos/keys}"
+HOME="$scratch" AGENTOS_KEY_DIR="$keys" run agentos doctor
+# One Claude Code hook event on stdin, as Claude Code sends it: EVENT [TOOL INPUT_JSON].
+claude() {
+  local doc
+  doc=$(python3 -c '
+import json, sys
+ws, name = sys.argv[1], sys.argv[2]
+event = {"session_id": "demo", "cwd": ws, "hook_event_name": name, "tool_use_id": "toolu_demo"}
+if len(sys.argv) > 3:
+    event.update(tool_name=sys.argv[3], tool_input=json.loads(sys.argv[4]))
+print(json.dumps(event))' "$ws" "$@")
+  printf '%s$ agentos hook claude%s   <<< %s %s\n' "$bold" "$reset" "$1" "${3:-}"
+  printf '%s' "$doc" | agentos hook claude
+  echo
+}
+edit="{\"file_path\": \"$ws/src/demo/app.py\", \"old_string\": \"\\\"Hello, \\\"\", \"new_string\": \"\\\"Hi, \\\"\"}"
+claude UserPromptSubmit
+say "The agent asks to Edit src/demo/app.py: planned, gated, pre-image backed up, allowed."
+claude PreToolUse Edit "$edit"
+python3 -c '
+from pathlib import Path
+app = Path("src/demo/app.py")
+app.write_text(app.read_text().replace("\"Hello, \"", "\"Hi, \""))'
+say "(the agent's own tool wrote the file; the post-write event records it as an execution)"
+claude PostToolUse Edit "$edit"
+say "A Write to .env is denied, with the finding as the reason; nothing is written:"
+claude PreToolUse Write "{\"file_path\": \"$ws/.env\", \"content\": \"TOKEN=1\\n\"}"
+test ! -e .env
+say "A shell command writes behind agentos's back; the end of the turn reports it:"
+run sh -c 'echo scratch > src/demo/notes.txt'
+claude Stop
+run agentos sweep
+say "The agent's edit is undone through the same pipeline, byte for byte:"
+run agentos rollback --last -q
+run grep -n 'Hello, ' src/demo/app.py
+rm src/demo/notes.txt
+run agentos sweep --accept -q
+
+step "21. the audit trail: every step above, hash-chained, its head sealed and anchored"
 run agentos audit show --limit 12
 say "CI keeps the head where the workspace cannot reach it, and checks it later:"
 run agentos audit anchor -o "$scratch/audit.anchor"

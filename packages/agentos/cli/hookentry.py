@@ -53,6 +53,10 @@ def _hook_args(args: list[str]) -> tuple[str, Path | None, str | None]:
             workspace = Path(rest.pop(0))
         elif arg.startswith("--workspace="):
             workspace = Path(arg.split("=", 1)[1])
+        elif arg in ("--json", "-q", "--quiet"):
+            continue  # the answer is the agent's protocol, whatever these ask
+        elif arg == "--policy" or arg.startswith("--policy="):
+            return agent, workspace, "the hook runs under the workspace's own policy; drop --policy"
         elif arg.startswith("-") or agent:
             return agent, workspace, f"unexpected argument {arg!r}"
         else:
