@@ -8,9 +8,9 @@ outside agentos — by a shell command, an editor, a tool no hook saw.
 
 Which files: in a git work tree, the tracked files and the untracked ones git does not ignore
 (``git ls-files -co --exclude-standard``); elsewhere, every regular file under the workspace.
-``.git/`` and ``.agentos/`` are never watched. A file whose size and modification time are
-those of the baseline is not read again, unless it was modified within a second of the
-baseline (the racy case git's index knows too).
+``.git/`` and ``.agentos/`` are never watched. A file whose size, modification and change
+times and inode are those of the baseline is not read again, unless it was changed within a
+second of the baseline (the racy case git's index knows too).
 
 The last sweep's findings are kept (``last.json``) for ``agentos status`` and the hooks.
 """
@@ -37,8 +37,8 @@ _RACY_NS = 1_000_000_000
 _SKIPPED = frozenset({".git", STATE_DIR_NAME})
 
 Change = Literal["created", "modified", "deleted"]
-# (size, mtime_ns, sha256) of one file.
-Stamp = tuple[int, int, str]
+# (size, mtime_ns, ctime_ns, inode, sha256) of one file.
+Stamp = tuple[int, int, int, int, str]
 GitRunner = Callable[[Sequence[str], Path], bytes | None]
 
 
@@ -129,25 +129,26 @@ def _walk(root: Path) -> Iterator[str]:
 
 def stamp_of(path: Path, known: Stamp | None, *, racy_after_ns: int) -> Stamp | None:
     """The file's stamp (None when it is not a regular file); ``known`` is reused when the
-    size and modification time match and the file is not racily clean."""
+    size, both times and the inode match (``touch -r`` cannot set the change time) and the
+    file is not racily clean."""
     try:
         info = path.lstat()
     except OSError:
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
+    seen = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
     if (
         known is not None
-        and known[0] == info.st_size
-        and known[1] == info.st_mtime_ns
-        and info.st_mtime_ns < racy_after_ns
+        and known[:4] == seen
+        and max(info.st_mtime_ns, info.st_ctime_ns) < racy_after_ns
     ):
         return known
     try:
         data = path.read_bytes()
     except OSError:
         return None
-    return (len(data), info.st_mtime_ns, sha256_hex(data))
+    return (len(data), info.st_mtime_ns, info.st_ctime_ns, info.st_ino, sha256_hex(data))
 
 
 def scan(
@@ -174,7 +175,7 @@ def compare(baseline: Baseline, now: Mapping[str, Stamp]) -> tuple[Bypass, ...]:
             changed.append(Bypass(path, "created"))
         elif after is None and before is not None:
             changed.append(Bypass(path, "deleted"))
-        elif before is not None and after is not None and before[2] != after[2]:
+        elif before is not None and after is not None and before[4] != after[4]:
             changed.append(Bypass(path, "modified"))
     return tuple(changed)
 
@@ -198,7 +199,10 @@ def read_baseline(state_dir: Path) -> Baseline | None:
     """The baseline, or None when there is none (or it cannot be read: one is taken anew)."""
     try:
         value = json.loads(statefs.read_bytes(sweep_dir(state_dir) / "baseline.json"))
-        files = {str(path): (int(v[0]), int(v[1]), str(v[2])) for path, v in value["files"].items()}
+        files = {
+            str(path): (int(v[0]), int(v[1]), int(v[2]), int(v[3]), str(v[4]))
+            for path, v in value["files"].items()
+        }
         return Baseline(str(value["taken_at"]), int(value["taken_ns"]), files)
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
@@ -216,15 +220,23 @@ def write_baseline(state_dir: Path, baseline: Baseline) -> None:
     statefs.write_atomic(sweep_dir(state_dir) / "baseline.json", data, mode=0o600, durable=False)
 
 
-def note_written(workspace: Workspace, paths: Sequence[str]) -> None:
-    """agentos wrote (or recorded) ``paths``: the baseline takes what they hold now."""
+def note_written(workspace: Workspace, before: Mapping[str, str | None]) -> None:
+    """agentos wrote (or recorded) the paths of ``before``, each of which held the content of
+    that SHA-256 (None: absent) just before: the baseline takes what they hold now — but only
+    where it still held that content, so a change made outside agentos before agentos wrote
+    over it is still reported."""
     state_dir = workspace.state_dir
+    if not (sweep_dir(state_dir) / "baseline.json").is_file():
+        return  # no baseline: nothing to move forward (and no lock file to create)
     with locked(state_dir):
         baseline = read_baseline(state_dir)
         if baseline is None:
             return
         files = dict(baseline.files)
-        for path in paths:
+        for path, sha in before.items():
+            known = files.get(path)
+            if (known[4] if known is not None else None) != sha:
+                continue
             found = stamp_of(workspace.root / path, None, racy_after_ns=0)
             if found is None:
                 files.pop(path, None)

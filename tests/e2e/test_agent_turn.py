@@ -9,8 +9,22 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from helpers import AGENTOS, REPO_ROOT, agentos, environment, read_tree, trail, write_tree
+import pytest
 
+from helpers import (
+    AGENTOS,
+    REPO_ROOT,
+    agentos,
+    environment,
+    needs_agentos,
+    needs_git,
+    read_tree,
+    run_git,
+    trail,
+    write_tree,
+)
+
+pytestmark = [needs_agentos, needs_git, pytest.mark.git]
 FIXTURES = REPO_ROOT / "tests" / "data" / "hooks" / "claude"
 APP = b'def greet():\n    return "hello"\n'
 EDITED = b'def greet():\n    return "hello, world"\n'
@@ -40,6 +54,9 @@ def decision(proc: subprocess.CompletedProcess[bytes]) -> str:
 def test_an_agent_turn_end_to_end(workspace: Path) -> None:
     ws = workspace
     write_tree(ws, {"src/app.py": APP, "README.md": "read me\n"})
+    run_git(ws, "init", "-q")
+    run_git(ws, "add", "-A")
+    run_git(ws, "commit", "-qm", "base")
     before = read_tree(ws)
 
     assert hook(ws, "user_prompt_submit").stdout == b""

@@ -30,6 +30,7 @@ SWEEP_KEYS = {
 @pytest.fixture
 def ws(workspace: Path) -> Path:
     write_tree(workspace, {"src/app.py": APP, "README.md": "read me\n"})
+    (workspace / ".agentos").mkdir()  # a workspace agentos already keeps state in
     return workspace
 
 

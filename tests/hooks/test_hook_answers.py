@@ -33,7 +33,9 @@ def event(agent: str, name: str, ws: Path, **changes: Any) -> bytes:
 
 @pytest.fixture
 def ws(workspace: Path) -> Path:
+    """A workspace agentos already keeps state in (``.agentos/`` exists), with one file."""
     write_tree(workspace, {"src/app.py": APP})
+    (workspace / ".agentos").mkdir()
     return workspace
 
 
@@ -232,21 +234,41 @@ def test_an_unreadable_event_is_blocked_with_exit_2(agent: AgentName, data: byte
 
 def test_an_unknown_tool_is_denied(ws: Path) -> None:
     data = event(
-        "claude", "pre_write", ws, tool_name="NotebookEdit", tool_input={"notebook_path": "x"}
+        "claude", "pre_write", ws, tool_name="mcp__github__create_file", tool_input={"x": 1}
     )
     output = json.loads(answer("claude", data).stdout)["hookSpecificOutput"]
     assert output["permissionDecision"] == "deny"
     assert "agents.passthrough_tools" in output["permissionDecisionReason"]
 
 
-def test_passthrough_tools_from_the_policy_get_no_opinion(ws: Path) -> None:
+def test_a_write_tool_agentos_cannot_plan_is_always_denied(ws: Path) -> None:
     policy = ws / "agent" / "policies" / "default.yaml"
     policy.parent.mkdir(parents=True)
     policy.write_text(yaml.safe_dump({"agents": {"passthrough_tools": ["Notebook*"]}}))
     data = event(
         "claude", "pre_write", ws, tool_name="NotebookEdit", tool_input={"notebook_path": "x"}
     )
+    output = json.loads(answer("claude", data).stdout)["hookSpecificOutput"]
+    assert output["permissionDecision"] == "deny"
+    assert "cannot plan what NotebookEdit writes" in output["permissionDecisionReason"]
+
+
+def test_passthrough_tools_from_the_policy_get_no_opinion(ws: Path) -> None:
+    policy = ws / "agent" / "policies" / "default.yaml"
+    policy.parent.mkdir(parents=True)
+    policy.write_text(yaml.safe_dump({"agents": {"passthrough_tools": ["mcp__github__*"]}}))
+    data = event(
+        "claude", "pre_write", ws, tool_name="mcp__github__create_issue", tool_input={"x": 1}
+    )
     assert answer("claude", data) == Answer()
+
+
+def test_turn_events_in_a_directory_nothing_set_up_get_no_answer(tmp_path: Path) -> None:
+    plain = tmp_path / "home"
+    plain.mkdir()
+    for name in ("user_prompt_submit", "stop"):
+        assert answer("claude", event("claude", name, plain)) == Answer()
+    assert not (plain / ".agentos").exists()
 
 
 @pytest.mark.parametrize(

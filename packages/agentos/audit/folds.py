@@ -18,6 +18,9 @@ FINAL_EVENTS = {
     "apply.replayed": "already_applied",
     # An agent's write that was allowed, but the tool wrote none of its files.
     "agent.discarded": "not_written",
+    # Settled without its post-write event, its files not what was allowed: not recorded
+    # (the sweep reports them as changed outside agentos).
+    "agent.unconfirmed": "unconfirmed",
 }
 
 

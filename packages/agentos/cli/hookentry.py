@@ -31,8 +31,13 @@ def run_hook(
         reason = problem or f"unknown agent {agent!r}; use one of {', '.join(AGENTS)}"
         reply = fail_closed("claude", f"agentos hook: {reason}; the tool call was blocked")
     else:
-        data = (stdin or sys.stdin.buffer).read()
-        reply = answer(agent, data, workspace=workspace)
+        try:
+            data = (stdin or sys.stdin.buffer).read()
+            reply = answer(agent, data, workspace=workspace)
+        except BaseException as exc:  # even here: a hook that fails must block
+            reply = fail_closed(
+                "claude", f"agentos hook failed ({exc!r}); the tool call was blocked"
+            )
     out.write(reply.stdout)
     out.flush()
     err.write(reply.stderr)

@@ -171,10 +171,18 @@ class _ProjectFile:
         return found.data, found.mode
 
     def write(self, data: bytes, mode: int) -> None:
+        from agentos.digest import sha256_hex
+        from agentos.sweep import note_written
+        from agentos.workspace import Workspace
+
         try:
+            previous = self.writer.read(self.rel)
             self.writer.write_whole(self.rel, data, mode)
         except WriteRefusedError as exc:
             raise self._refused(exc) from None
+        # agentos wrote it: not a change for the sweep to report.
+        before = None if previous is None else sha256_hex(previous.data)
+        note_written(Workspace(self.root), {self.rel: before})
 
     def backup(self, data: bytes, mode: int | None, *, agent: str, stamp: str) -> Path:
         from agentos.statefs import write_atomic

@@ -74,7 +74,9 @@ SPECS: Mapping[str, AgentSpec] = {
         post_write="PostToolUse",
         turn_start="UserPromptSubmit",
         turn_end="Stop",
-        matcher="Write|Edit|MultiEdit|mcp__.*__(write_file|edit_file|move_file)",
+        # Every MCP tool reaches the hook: one agentos cannot plan and does not know as a
+        # read is refused (fail closed), unless the policy lets it through.
+        matcher="^(Write|Edit|MultiEdit|NotebookEdit|mcp__.+)$",
         write_tools=("Write", "Edit", "MultiEdit"),
         timeout=30,
         unit_seconds=1.0,
@@ -91,7 +93,7 @@ SPECS: Mapping[str, AgentSpec] = {
         turn_end="Stop",
         # Codex sends an apply_patch written as a heredoc as a shell call (Bash); agentos
         # plans it as the write it is, and lets every other shell call through.
-        matcher="^(apply_patch|Bash|mcp__.+__(write_file|edit_file|move_file))$",
+        matcher="^(apply_patch|Bash|mcp__.+)$",
         write_tools=("apply_patch", "Bash"),
         timeout=30,
         unit_seconds=1.0,
@@ -109,7 +111,7 @@ SPECS: Mapping[str, AgentSpec] = {
         # Gemini CLI tests the matcher as an unanchored regular expression: anchored, so
         # that no other tool whose name merely contains "replace" runs the hook. MCP tools
         # are named mcp_<server>_<tool> there.
-        matcher="^(write_file|replace|mcp_.+_(write_file|edit_file|move_file))$",
+        matcher="^(write_file|replace|mcp_.+)$",
         write_tools=("write_file", "replace"),
         timeout=30000,
         unit_seconds=0.001,

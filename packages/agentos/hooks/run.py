@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from agentos.errors import AgentosError, ConflictError, DeniedError
 from agentos.hooks import protocols
 from agentos.hooks.protocols import ACTORS, AgentName, Answer, Event
-from agentos.hooks.tools import classify
+from agentos.hooks.tools import anchored, classify
 
 if TYPE_CHECKING:
     from agentos.pipeline.agents import ToolCall
@@ -83,10 +83,19 @@ def find_workspace(cwd: str | None) -> Path:
     return start
 
 
+def is_workspace(root: Path) -> bool:
+    """Whether ``root`` holds agentos's state or policy, or is a git work tree."""
+    return any((root / marker).exists() for marker in (*_MARKERS, ".git"))
+
+
 def _dispatch(ctx: Context, event: Event) -> Answer:
     from agentos.pipeline import agents
 
     agent = event.agent
+    if event.kind in ("turn_start", "turn_end") and not is_workspace(ctx.workspace.root):
+        # Nothing set up here (no agentos state, no policy, no git work tree): there is no
+        # baseline to keep, and walking a home directory each turn would outlast the hook.
+        return protocols.no_decision()
     if event.kind == "turn_start":
         agents.turn_start(ctx, actor=ctx.actor)
         return protocols.no_decision()
@@ -96,20 +105,24 @@ def _dispatch(ctx: Context, event: Event) -> Answer:
         return protocols.no_decision()
     rules = ctx.policy.policy.agents
     found = classify(agent, event.tool, event.tool_input, passthrough=rules.passthrough_tools)
-    if found.action == "pass":
+    if found.action == "pass" or (found.action != "write" and event.kind == "post"):
         return protocols.no_decision()
+    if found.action == "unplannable":
+        return protocols.deny(
+            agent,
+            f"agentos cannot plan what {event.tool} writes, so it is blocked; make the change "
+            "with a tool agentos can plan (a file edit or write)",
+        )
     if found.action == "unknown":
-        if event.kind == "post":
-            return protocols.no_decision()
         return protocols.deny(
             agent,
             f"agentos cannot tell what {event.tool} writes, so it is blocked; if it writes "
-            "nothing, add it to agents.passthrough_tools in the policy",
+            "no file, add it to agents.passthrough_tools in the policy",
         )
     call = agents.ToolCall(
         agent=ctx.actor,
         tool=found.tool,
-        tool_input=found.tool_input,
+        tool_input=anchored(found.tool, found.tool_input, event.cwd),
         tool_use_id=event.tool_use_id,
         session_id=event.session_id,
     )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from agentos.hooks.protocols import AgentName
@@ -57,8 +59,14 @@ _MCP_READ_NAMES = (
     "list_directory_with_sizes", "directory_tree", "search_files", "get_file_info",
     "list_allowed_directories",
 )  # fmt: skip
-_APPLY_PATCH = re.compile(r"^\s*(?:cd\s+\S+\s*&&\s*)?(?:apply_patch|applypatch)\b")
+# A shell command that names apply_patch and carries a patch: planned even when agentos
+# cannot read its form (then the planner refuses it, and the call is blocked).
+_NAMES_APPLY_PATCH = re.compile(r"(?<![\w-])(?:apply_patch|applypatch)(?![\w-])")
 _SHELL_TOOLS = frozenset({"Bash", "shell", "local_shell", "exec_command"})
+# Write tools agentos knows but cannot plan: always refused, whatever passthrough_tools says.
+UNPLANNABLE = frozenset({"NotebookEdit"})
+# Keys of agents' tool inputs that name a file or directory.
+_PATH_KEYS = ("file_path", "path", "source", "destination")
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ class Classified:
     """What the hook does with one tool call: plan it (as ``tool`` with ``tool_input``),
     let it pass, or refuse it as unknown."""
 
-    action: Literal["write", "pass", "unknown"]
+    action: Literal["write", "pass", "unknown", "unplannable"]
     tool: str
     tool_input: Mapping[str, Any]
 
@@ -98,6 +106,8 @@ def classify(
     """How the hook treats ``tool`` called with ``tool_input``."""
     if tool in WRITE_TOOLS[agent]:
         return Classified("write", tool, tool_input)
+    if tool in UNPLANNABLE:
+        return Classified("unplannable", tool, tool_input)
     mcp = mcp_parts(agent, tool)
     if mcp is not None:
         if mcp[1] in MCP_WRITE_TOOLS:
@@ -114,11 +124,70 @@ def classify(
 
 
 def _is_apply_patch(command: object) -> bool:
-    """An ``apply_patch`` shell invocation: a string, or an argv (``bash -lc ...`` too)."""
-    if isinstance(command, str):
-        return bool(_APPLY_PATCH.match(command))
-    if isinstance(command, list) and command and all(isinstance(a, str) for a in command):
-        if command[0] in ("apply_patch", "applypatch"):
-            return True
-        return len(command) >= 3 and command[1] in ("-lc", "-c") and _is_apply_patch(command[2])
-    return False
+    """An ``apply_patch`` shell invocation: a heredoc script (after ``cd DIR &&`` too), an
+    argv, a ``bash -lc '...'`` line, or any command naming apply_patch with a patch in it."""
+    from agentos.planner.codexshell import is_patch_argv, looks_like_patch_command
+
+    if isinstance(command, list) and all(isinstance(a, str) for a in command):
+        return is_patch_argv(command) or any(_is_apply_patch(a) for a in command)
+    if not isinstance(command, str):
+        return False
+    if looks_like_patch_command(command) or is_patch_argv(_split(command)):
+        return True
+    return bool(_NAMES_APPLY_PATCH.search(command)) and "*** Begin Patch" in command
+
+
+def _split(command: str) -> list[str] | None:
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return None
+
+
+def anchored(tool: str, tool_input: Mapping[str, Any], cwd: str | None) -> dict[str, Any]:
+    """``tool_input`` with the paths the agent gave relative to its working directory made
+    absolute (the planner maps them into the workspace, or refuses them as outside it): a
+    file's key, and the directory an ``apply_patch`` runs in. A Codex command is put in the
+    one form the planner reads whole: ``cd DIR && apply_patch <<'EOF' ... EOF``."""
+    result = dict(tool_input)
+    base = PurePosixPath(cwd) if cwd and cwd.startswith("/") else None
+    if base is None:
+        return result
+    for key in _PATH_KEYS:
+        value = result.get(key)
+        if isinstance(value, str) and value and not value.startswith("/"):
+            result[key] = str(base / value)
+    if tool == "apply_patch":
+        for key in ("command", "input"):
+            if key in result:
+                result[key] = _anchored_patch(result[key], base)
+    return result
+
+
+def _anchored_patch(value: object, base: PurePosixPath) -> object:
+    """An apply_patch call as a heredoc script that ``cd``s to its absolute directory (the
+    value as it is when it cannot be read: the planner then says why)."""
+    from agentos.errors import PatchParseError
+    from agentos.planner.codexshell import PatchCall, argv_call, text_call
+
+    call: PatchCall | None = None
+    try:
+        if isinstance(value, str):
+            argv = _split(value)
+            is_argv = argv is not None and len(argv) == 3 and argv[1] in ("-lc", "-c")
+            call = argv_call(argv, source="-") if is_argv and argv else text_call(value, source="-")
+        elif isinstance(value, list) and all(isinstance(a, str) for a in value):
+            call = argv_call(value, source="-")
+    except PatchParseError:
+        return value
+    if call is None:
+        return value
+    workdir = call.workdir or ""
+    target = workdir if workdir.startswith("/") else str(base / workdir)
+    if "'" in target or "\n" in target:
+        return value
+    delimiter = "AGENTOS_PATCH"
+    while delimiter in call.patch:
+        delimiter += "_"
+    body = call.patch if call.patch.endswith("\n") else call.patch + "\n"
+    return f"cd '{target}' && apply_patch <<'{delimiter}'\n{body}{delimiter}\n"

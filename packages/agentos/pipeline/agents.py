@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agentos.clock import rfc3339
 from agentos.digest import canonical_json, sha256_hex
 from agentos.errors import StateIntegrityError
 from agentos.pipeline.context import Context
@@ -58,11 +59,12 @@ class ToolCall:
 def pre_write(ctx: Context, call: ToolCall, *, stage_for_approval: bool) -> AgentGate:
     """Plan and gate the write ``call`` is about to make; when it may happen (ALLOW, or
     NEED_APPROVAL with ``stage_for_approval``: the agent asks its user), stage it."""
-    from agentos.executor.agentwrites import agent_execution_id, stage_agent_write
+    from agentos.executor.agentwrites import stage_agent_write
+    from agentos.executor.records import Recorder
     from agentos.governance.settings import executor_settings, policy_guard
 
     rules = ctx.policy.policy.agents
-    blocked = _unaccepted(ctx) if rules.bypass == "block" else ()
+    blocked = _changed_now(ctx) if rules.bypass == "block" else ()
     if blocked:
         return AgentGate(
             verdict="DENY",
@@ -82,18 +84,19 @@ def pre_write(ctx: Context, call: ToolCall, *, stage_for_approval: bool) -> Agen
         reason = gate_reason(gate.verdict, gate, plan.plan_id)
         if verdict in ("ALLOW", "APPROVED") or (verdict == "NEED_APPROVAL" and stage_for_approval):
             settings = executor_settings(ctx.policy.policy)
-            stage_agent_write(
+            journal = stage_agent_write(
                 ctx.workspace,
                 plan,
                 key=call.key,
                 guard=policy_guard(ctx.policy.policy),
                 durable=settings.durable,
-                started_at=plan.created_at,
+                started_at=rfc3339(ctx.clock()),
+                recorder=Recorder(ctx.workspace, call.agent, ctx.clock),
             )
             ctx.audit.append(
                 "agent.staged",
                 actor=call.agent,
-                execution_id=agent_execution_id(call.key),
+                execution_id=journal.execution_id,
                 plan_id=plan.plan_id,
                 data={"kind": "agent", "tool": call.tool, "verdict": verdict},
             )
@@ -102,24 +105,27 @@ def pre_write(ctx: Context, call: ToolCall, *, stage_for_approval: bool) -> Agen
 
 def post_write(ctx: Context, call: ToolCall) -> AgentRecorded:
     """Record what the tool wrote for ``call`` (nothing when it was not staged)."""
-    from agentos.executor.agentwrites import agent_execution_id
+    from agentos.executor.agentwrites import pending_for
 
     with _locked(ctx, command=f"hook {call.agent}"):
-        record = _finish(ctx, agent_execution_id(call.key), actor=call.agent, discard=True)
+        execution_id = pending_for(ctx.workspace.state_dir, call.key)
+        record = None
+        if execution_id is not None:
+            record = _finish(ctx, execution_id, actor=call.agent, discard=True, confirmed=True)
     return AgentRecorded(record)
 
 
 def turn_start(ctx: Context, *, actor: str) -> Swept:
-    """A turn begins: settle writes left pending, and take a new baseline — unless the
-    policy blocks on unaccepted changes and some are waiting."""
-    from agentos import sweep as sweeping
-
+    """A turn begins: settle writes left pending, record what changed outside agentos since
+    the last baseline (between turns: a person's edits, a background job), and take a new
+    baseline — unless the policy blocks on such changes and there are some."""
     with _locked(ctx, command="hook turn start"):
         records = _settle(ctx, actor=actor, discard=True)
-    last = sweeping.read_last(ctx.workspace.state_dir)
-    if ctx.policy.policy.agents.bypass == "block" and last is not None and last.changed:
-        return Swept(report=last, records=records, accepted=False)
-    return Swept(report=_rebase(ctx), records=records, accepted=True)
+    report = _sweep(ctx, actor=actor)
+    if ctx.policy.policy.agents.bypass == "block" and report.changed:
+        return Swept(report=report, records=records, accepted=False)
+    _rebase(ctx)
+    return Swept(report=report, records=records, accepted=True)
 
 
 def turn_end(ctx: Context, *, actor: str) -> TurnEnded:
@@ -210,7 +216,9 @@ def _no_recovery_pending(ctx: Context) -> None:
         )
 
 
-def _finish(ctx: Context, execution_id: str, *, actor: str, discard: bool) -> AgentRecord | None:
+def _finish(
+    ctx: Context, execution_id: str, *, actor: str, discard: bool, confirmed: bool
+) -> AgentRecord | None:
     from agentos.executor.agentwrites import finish_agent_write
     from agentos.executor.records import Recorder
     from agentos.sweep import note_written
@@ -221,10 +229,10 @@ def _finish(ctx: Context, execution_id: str, *, actor: str, discard: bool) -> Ag
         recorder=Recorder(ctx.workspace, actor, ctx.clock),
         keep=ctx.policy.policy.executor.backups.keep,
         discard_unwritten=discard,
+        confirmed=confirmed,
     )
-    if record is not None and record.files:
-        paths = [f.path for f in record.files] + [f.from_path for f in record.files if f.from_path]
-        note_written(ctx.workspace, paths)
+    if record is not None and record.before:
+        note_written(ctx.workspace, dict(record.before))
     return record
 
 
@@ -235,8 +243,10 @@ def _settle(ctx: Context, *, actor: str, discard: bool) -> tuple[AgentRecord, ..
     names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
     records = []
     for execution_id in names:
-        record = _finish(ctx, execution_id, actor=actor, discard=discard)
-        if record is not None and record.status != "not_written":
+        # No post-write event came for these: only files holding exactly what was allowed
+        # are taken for the tool's work.
+        record = _finish(ctx, execution_id, actor=actor, discard=discard, confirmed=False)
+        if record is not None and record.status in ("committed", "diverged"):
             records.append(record)
     return tuple(records)
 
@@ -285,11 +295,17 @@ def _rebase(ctx: Context) -> SweepReport:
     return report
 
 
-def _unaccepted(ctx: Context) -> tuple[Bypass, ...]:
-    from agentos.sweep import read_last
+def _changed_now(ctx: Context) -> tuple[Bypass, ...]:
+    """What differs from the baseline now (not what the last sweep saw: its findings file
+    could have been removed since)."""
+    from agentos import sweep as sweeping
 
-    last = read_last(ctx.workspace.state_dir)
-    return last.changed if last is not None else ()
+    state_dir = ctx.workspace.state_dir
+    with sweeping.locked(state_dir):
+        baseline = sweeping.read_baseline(state_dir)
+        if baseline is None:
+            return ()
+        return sweeping.compare(baseline, sweeping.scan(ctx.workspace, baseline))
 
 
 def _fs_now() -> int:

@@ -210,13 +210,19 @@ def _transact(
     )
     result = apply_plan(workspace, plan, executor_settings(policy), options)
     if result.status == "committed":
-        _note_written(ctx, result)
+        _note_written(ctx, plan)
     return result
 
 
-def _note_written(ctx: Context, result: ApplyResult) -> None:
+def _note_written(ctx: Context, plan: ChangePlan) -> None:
     """The sweep's baseline takes what agentos just wrote (a change, not a bypass)."""
     from agentos.sweep import note_written
 
-    paths = [f.path for f in result.files] + [f.from_path for f in result.files if f.from_path]
-    note_written(ctx.workspace, paths)
+    before: dict[str, str | None] = {}
+    for change in plan.changeset.changes:
+        if change.op == "rename":
+            before[change.from_path] = change.old_sha256
+            before[change.path] = None
+        else:
+            before[change.path] = None if change.op == "create" else change.old_sha256
+    note_written(ctx.workspace, before)
