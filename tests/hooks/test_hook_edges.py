@@ -244,3 +244,19 @@ def test_a_touched_back_file_is_still_read_again(ws: Path, cli: Cli) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # touch -r
     changed = cli("sweep", "-C", ws, "--json").json()["result"]["changed"]
     assert changed == [{"path": "README.md", "change": "modified"}]
+
+
+def test_gemini_replace_with_allow_multiple_replaces_every_occurrence(ws: Path) -> None:
+    write_tree(ws, {"src/app.py": "a = 1\nb = 1\n"})
+    tool_input = {
+        "file_path": str(ws / "src/app.py"),
+        "old_string": "1",
+        "new_string": "2",
+        "instruction": "make them 2",
+        "allow_multiple": True,
+    }
+    data = event("gemini", "before_replace", ws, tool_input=tool_input)
+    assert json.loads(answer("gemini", data).stdout)["decision"] == "allow"
+    [plan] = (ws / ".agentos" / "plans").glob("*.json")
+    [change] = json.loads(plan.read_text())["changeset"]["changes"]
+    assert change["content"]["data"] == "a = 2\nb = 2\n"

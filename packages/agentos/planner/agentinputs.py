@@ -77,7 +77,8 @@ def _bare_tool(item: dict[Any, Any]) -> str | None:
         if "edits" in keys:
             return "MultiEdit"
         if "old_string" in keys:
-            return "replace" if gemini or "expected_replacements" in keys else "Edit"
+            gemini = gemini or bool(keys & {"expected_replacements", "allow_multiple"})
+            return "replace" if gemini else "Edit"
         if "content" in keys:
             return "write_file" if gemini else "Write"
         return None
