@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from test_hook_answers import APP, EDITED, event
+from test_hook_answers import APP, EDITED, agents_policy, event
 
 from agentos.hooks.protocols import Answer
 from agentos.hooks.run import answer
@@ -190,9 +189,7 @@ def test_what_agentos_applies_is_not_a_bypass(ws: Path, cli: Cli) -> None:
 
 
 def test_sweep_in_block_mode_exits_3_until_accepted(ws: Path, cli: Cli) -> None:
-    policy = ws / "agent" / "policies" / "default.yaml"
-    policy.parent.mkdir(parents=True)
-    policy.write_text(yaml.safe_dump({"agents": {"bypass": "block"}}))
+    agents_policy(ws, {"bypass": "block"})
     cli("sweep", "-C", ws, "--json")
     (ws / "src/app.py").write_bytes(b"edited by hand\n")
     assert cli("sweep", "-C", ws, "--json").code == 3

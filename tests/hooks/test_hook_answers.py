@@ -39,6 +39,13 @@ def ws(workspace: Path) -> Path:
     return workspace
 
 
+def agents_policy(ws: Path, agents: dict[str, Any]) -> None:
+    """Give ``ws`` a policy of its own whose ``agents`` section is ``agents``."""
+    policy = ws / "agent" / "policies" / "default.yaml"
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text(yaml.safe_dump({"agents": agents}))
+
+
 def only_plan_id(ws: Path) -> str:
     [plan] = (ws / ".agentos" / "plans").glob("*.json")
     return plan.stem
@@ -242,9 +249,7 @@ def test_an_unknown_tool_is_denied(ws: Path) -> None:
 
 
 def test_a_write_tool_agentos_cannot_plan_is_always_denied(ws: Path) -> None:
-    policy = ws / "agent" / "policies" / "default.yaml"
-    policy.parent.mkdir(parents=True)
-    policy.write_text(yaml.safe_dump({"agents": {"passthrough_tools": ["Notebook*"]}}))
+    agents_policy(ws, {"passthrough_tools": ["Notebook*"]})
     data = event(
         "claude", "pre_write", ws, tool_name="NotebookEdit", tool_input={"notebook_path": "x"}
     )
@@ -254,9 +259,7 @@ def test_a_write_tool_agentos_cannot_plan_is_always_denied(ws: Path) -> None:
 
 
 def test_passthrough_tools_from_the_policy_get_no_opinion(ws: Path) -> None:
-    policy = ws / "agent" / "policies" / "default.yaml"
-    policy.parent.mkdir(parents=True)
-    policy.write_text(yaml.safe_dump({"agents": {"passthrough_tools": ["mcp__github__*"]}}))
+    agents_policy(ws, {"passthrough_tools": ["mcp__github__*"]})
     data = event(
         "claude", "pre_write", ws, tool_name="mcp__github__create_issue", tool_input={"x": 1}
     )
@@ -299,9 +302,7 @@ def _hold_lock(ws: Path) -> Any:
 
 
 def test_a_busy_lock_blocks_the_write(ws: Path) -> None:
-    policy = ws / "agent" / "policies" / "default.yaml"
-    policy.parent.mkdir(parents=True)
-    policy.write_text(yaml.safe_dump({"agents": {"lock_timeout": 0}}))
+    agents_policy(ws, {"lock_timeout": 0})
     lock = _hold_lock(ws)
     try:
         reply = answer("claude", event("claude", "pre_edit", ws))
@@ -312,9 +313,7 @@ def test_a_busy_lock_blocks_the_write(ws: Path) -> None:
 
 
 def test_failing_open_is_explicit_and_audited(ws: Path) -> None:
-    policy = ws / "agent" / "policies" / "default.yaml"
-    policy.parent.mkdir(parents=True)
-    policy.write_text(yaml.safe_dump({"agents": {"lock_timeout": 0, "on_error": "allow"}}))
+    agents_policy(ws, {"lock_timeout": 0, "on_error": "allow"})
     lock = _hold_lock(ws)
     try:
         reply = answer("claude", event("claude", "pre_edit", ws))
@@ -377,9 +376,7 @@ def test_stop_reports_a_shell_write_to_the_user(ws: Path) -> None:
 
 
 def test_stop_in_block_mode_stops_the_agent_and_blocks_later_writes(ws: Path) -> None:
-    policy = ws / "agent" / "policies" / "default.yaml"
-    policy.parent.mkdir(parents=True)
-    policy.write_text(yaml.safe_dump({"agents": {"bypass": "block"}}))
+    agents_policy(ws, {"bypass": "block"})
     answer("gemini", event("gemini", "before_agent", ws))
     (ws / "src" / "y.py").write_bytes(b"x\n")
     body = json.loads(answer("gemini", event("gemini", "after_agent", ws)).stdout)

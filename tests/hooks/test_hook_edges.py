@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from test_hook_answers import APP, EDITED, event
+from test_hook_answers import APP, EDITED, agents_policy, event
 
 from agentos.errors import ConflictError
 from agentos.hooks.protocols import Answer
@@ -211,9 +210,7 @@ def test_an_allowed_write_the_tool_never_confirmed_is_not_taken_for_its_own(
 def test_changes_between_turns_are_recorded_and_block_mode_keeps_blocking(
     ws: Path, cli: Cli
 ) -> None:
-    policy = ws / "agent" / "policies" / "default.yaml"
-    policy.parent.mkdir(parents=True)
-    policy.write_text(yaml.safe_dump({"agents": {"bypass": "block"}}))
+    agents_policy(ws, {"bypass": "block"})
     answer("claude", event("claude", "user_prompt_submit", ws))
     assert answer("claude", event("claude", "stop", ws)) == Answer()
     (ws / "README.md").write_text("edited between turns\n")

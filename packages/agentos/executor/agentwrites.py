@@ -294,11 +294,6 @@ def finish_agent_write(
     return AgentRecord(execution_id, pending.plan_id, status, changes, tuple(diverged), before)
 
 
-def discard_pending(state_dir: Path, execution_id: str) -> None:
-    """Forget a pending write (its journal and backups)."""
-    _drop(state_dir, execution_id)
-
-
 def _drop(state_dir: Path, execution_id: str) -> None:
     statefs.unlink(pending_path(state_dir, execution_id), missing_ok=True)
     statefs.remove_tree(backup_dir(state_dir, execution_id))

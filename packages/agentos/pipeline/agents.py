@@ -81,7 +81,7 @@ def pre_write(ctx: Context, call: ToolCall, *, stage_for_approval: bool) -> Agen
         plan = planned.plan
         gate = gate_plan(ctx, plan, command=f"hook {call.agent}", decision=planned.decision)
         verdict = gate.verdict
-        reason = gate_reason(gate.verdict, gate, plan.plan_id)
+        reason = gate_reason(gate, plan.plan_id)
         if verdict in ("ALLOW", "APPROVED") or (verdict == "NEED_APPROVAL" and stage_for_approval):
             settings = executor_settings(ctx.policy.policy)
             journal = stage_agent_write(
@@ -121,11 +121,11 @@ def turn_start(ctx: Context, *, actor: str) -> Swept:
     baseline — unless the policy blocks on such changes and there are some."""
     with _locked(ctx, command="hook turn start"):
         records = _settle(ctx, actor=actor, discard=True)
-    report = _sweep(ctx, actor=actor)
-    if ctx.policy.policy.agents.bypass == "block" and report.changed:
-        return Swept(report=report, records=records, accepted=False)
-    _rebase(ctx)
-    return Swept(report=report, records=records, accepted=True)
+    # Blocking on changes keeps the baseline (and so the block) until someone accepts them.
+    blocking = ctx.policy.policy.agents.bypass == "block"
+    report = _sweep(ctx, actor=actor, rebase=True, unless_changed=blocking)
+    accepted = not (blocking and report.changed)
+    return Swept(report=report, records=records, accepted=accepted)
 
 
 def turn_end(ctx: Context, *, actor: str) -> TurnEnded:
@@ -143,9 +143,8 @@ def sweep(ctx: Context, *, accept: bool = False) -> Swept:
     are recorded first (those not written yet are left pending: the agent may be at it)."""
     with _locked(ctx, command="sweep"):
         records = _settle(ctx, actor=ctx.actor, discard=False)
-    report = _sweep(ctx, actor=ctx.actor)
+    report = _sweep(ctx, actor=ctx.actor, rebase=accept)
     if accept:
-        _rebase(ctx)
         ctx.audit.append(
             "sweep.accepted",
             actor=ctx.actor,
@@ -154,9 +153,9 @@ def sweep(ctx: Context, *, accept: bool = False) -> Swept:
     return Swept(report=report, records=records, accepted=accept)
 
 
-def gate_reason(verdict: str, gate: GateResult, plan_id: str) -> str:
+def gate_reason(gate: GateResult, plan_id: str) -> str:
     """One line for the agent: the findings that decided, and what a person can do."""
-    decision = gate.decision
+    decision, verdict = gate.decision, gate.verdict
     if verdict == "DENY":
         return f"agentos denied this write: {_findings(decision, 'DENY')}"
     if verdict == "NEED_APPROVAL":
@@ -251,47 +250,38 @@ def _settle(ctx: Context, *, actor: str, discard: bool) -> tuple[AgentRecord, ..
     return tuple(records)
 
 
-def _sweep(ctx: Context, *, actor: str) -> SweepReport:
+def _sweep(
+    ctx: Context, *, actor: str, rebase: bool = False, unless_changed: bool = False
+) -> SweepReport:
+    """Compare the workspace with the baseline (one is taken when there is none) and record
+    what changed outside agentos; with ``rebase``, the same scan becomes the new baseline —
+    with ``unless_changed`` too, only when nothing changed (a block stays until accepted)."""
     from agentos import sweep as sweeping
     from agentos.clock import rfc3339
 
     state_dir = ctx.workspace.state_dir
-    now = ctx.clock()
+    now = rfc3339(ctx.clock())
     with sweeping.locked(state_dir):
         baseline = sweeping.read_baseline(state_dir)
         started = _fs_now()  # before the scan: a file written during it is read again
         stamps = sweeping.scan(ctx.workspace, baseline)
         if baseline is None:
-            taken = sweeping.Baseline(rfc3339(now), started, stamps)
-            sweeping.write_baseline(state_dir, taken)
-            report = sweeping.SweepReport(rfc3339(now), (), len(stamps), taken.taken_at, True)
+            report = sweeping.SweepReport(now, (), len(stamps), now, True)
         else:
             changed = sweeping.compare(baseline, stamps)
-            report = sweeping.SweepReport(rfc3339(now), changed, len(stamps), baseline.taken_at)
-        sweeping.save_last(state_dir, report)
+            report = sweeping.SweepReport(now, changed, len(stamps), baseline.taken_at)
+        rebase = rebase and not (unless_changed and report.changed)
+        if baseline is None or rebase:
+            sweeping.write_baseline(state_dir, sweeping.Baseline(now, started, stamps))
+        # After a rebase nothing is outstanding: that is what ``status`` shows.
+        outstanding = sweeping.SweepReport(now, (), len(stamps), now, True) if rebase else report
+        sweeping.save_last(state_dir, outstanding)
     if report.changed:
         ctx.audit.append(
             "sweep.found",
             actor=actor,
             data={"changed": [b.row() for b in report.changed], "baseline_at": report.baseline_at},
         )
-    return report
-
-
-def _rebase(ctx: Context) -> SweepReport:
-    """Take the workspace as it is now as the baseline (nothing outstanding)."""
-    from agentos import sweep as sweeping
-    from agentos.clock import rfc3339
-
-    state_dir = ctx.workspace.state_dir
-    now = ctx.clock()
-    with sweeping.locked(state_dir):
-        previous = sweeping.read_baseline(state_dir)
-        started = _fs_now()
-        stamps = sweeping.scan(ctx.workspace, previous)
-        sweeping.write_baseline(state_dir, sweeping.Baseline(rfc3339(now), started, stamps))
-        report = sweeping.SweepReport(rfc3339(now), (), len(stamps), rfc3339(now), True)
-        sweeping.save_last(state_dir, report)
     return report
 
 
