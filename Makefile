@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	  { echo "agentos needs Python >= 3.11 (set PYTHON=python3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,mcp]'
 	@touch $@
 
 ## run: the demo — a real pipeline in a scratch copy of examples/
@@ -47,3 +47,4 @@ clean:
 schemas: $(STAMP)
 	$(BIN)/python -c 'import json; from agentos.model import plan_json_schema as s; open("docs/schemas/plan.schema.json", "w").write(json.dumps(s(), indent=2, sort_keys=True) + "\n")'
 	$(BIN)/python -c 'import json; from agentos.governance.policy import policy_json_schema as s; open("docs/schemas/policy.schema.json", "w").write(json.dumps(s(), indent=2, sort_keys=True) + "\n")'
+	$(BIN)/python -c 'import json; from agentos.mcpserver.catalog import tool_list as t; open("docs/schemas/mcp-tools.json", "w").write(json.dumps(t(), indent=2, sort_keys=True) + "\n")'

@@ -7,6 +7,7 @@ runs), so results from different machines can be compared. Results go to stdout 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -74,7 +75,10 @@ class Result:
                 f"| {self.id} | {self.what} | {self.seconds:.3f} s | — | "
                 f"{self.rate:,.0f} events/s | {self.target} |"
             )
-        ratio = self.seconds / (self.reference or self.seconds)
+        if self.reference is None:
+            measured = f"{self.seconds * 1000:.1f} ms"
+            return f"| {self.id} | {self.what} | {measured} | — | — | {self.target} |"
+        ratio = self.seconds / self.reference
         return (
             f"| {self.id} | {self.what} | {self.seconds * 1000:.1f} ms | "
             f"{self.reference * 1000:.1f} ms | {ratio:.2f} x | {self.target} |"
@@ -301,6 +305,100 @@ def bench_h1() -> list[Result]:
     ]
 
 
+def _mcp_calls(ws: Path, calls: list[tuple[str, dict[str, object]]], warmup: int) -> list[float]:
+    """Each call's wall time through one running ``agentos mcp`` (after ``warmup`` calls),
+    from the client's side: the SDK's stdio client, as an agent's MCP client would call it."""
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(
+        command=str(AGENTOS), args=["mcp", "-C", str(ws)], env=dict(os.environ)
+    )
+
+    async def run() -> list[float]:
+        samples = []
+        async with Client(params, cache=None) as client:
+            for index, (name, arguments) in enumerate(calls):
+                start = time.perf_counter()
+                result = await client.call_tool(name, arguments)
+                elapsed = time.perf_counter() - start
+                if result.is_error:
+                    raise SystemExit(f"bench: {name} failed: {result.content}")
+                if index >= warmup:
+                    samples.append(elapsed)
+        return samples
+
+    return anyio.run(run)
+
+
+def _percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def bench_m1(calls: int = 200, warmup: int = 20) -> list[Result]:
+    """A dry-run ``edit_file`` of one file through a running ``agentos mcp``: p50 and p95."""
+    what = "dryRun `edit_file` of one file through a running `agentos mcp`"
+    if importlib.util.find_spec("mcp") is None:
+        return [Result("M1", what, "p50 <= 10 ms", note="install agentos[mcp]")]
+    with tempfile.TemporaryDirectory() as scratch:
+        ws = Path(scratch) / "ws"
+        (ws / "src").mkdir(parents=True)
+        (ws / "src" / "app.py").write_text('def greet():\n    return "hello"\n')
+        (ws / "agent" / "policies").mkdir(parents=True)
+        (ws / "agent" / "policies" / "default.yaml").write_text(BENCH_POLICY)
+        edits = [
+            (
+                "edit_file",
+                {
+                    "path": "src/app.py",
+                    "edits": [{"oldText": '"hello"', "newText": f'"hello {i}"'}],
+                    "dryRun": True,
+                },
+            )
+            for i in range(calls + warmup)
+        ]
+        samples = _mcp_calls(ws, edits, warmup)
+    return [
+        Result("M1", f"{what}, p50 of {calls}", "p50 <= 10 ms", _percentile(samples, 0.5)),
+        Result("M1", f"{what}, p95 of {calls}", "report", _percentile(samples, 0.95)),
+    ]
+
+
+def bench_m2(calls: int = 60, warmup: int = 5) -> Result:
+    """A one-file apply (``write_file``) through a running ``agentos mcp``, against the
+    durable writes of the same change alone (B2's reference, for one file)."""
+    from durable_reference import rewrite, sync_dir
+
+    what = "one-file apply (`write_file`) through a running `agentos mcp`, vs its durable writes"
+    if importlib.util.find_spec("mcp") is None:
+        return Result("M2", what, "<= 2 x", note="install agentos[mcp]")
+    content = "line old\n" * 292
+    with tempfile.TemporaryDirectory() as scratch:
+        ws = Path(scratch) / "ws"
+        (ws / "src").mkdir(parents=True)
+        (ws / "src" / "f.txt").write_text(content)
+        (ws / "agent" / "policies").mkdir(parents=True)
+        (ws / "agent" / "policies" / "default.yaml").write_text(BENCH_POLICY)
+        writes = [
+            ("write_file", {"path": "src/f.txt", "content": f"{i} " + content})
+            for i in range(calls + warmup)
+        ]
+        applied = statistics.median(_mcp_calls(ws, writes, warmup))
+        backups = Path(scratch) / "backups"
+        backups.mkdir()
+        target = Path(scratch) / "ref" / "f.txt"
+        target.parent.mkdir()
+        target.write_text(content)
+
+        def reference() -> None:
+            rewrite(target, backups, (content + "x").encode())
+            sync_dir(backups)
+
+        durable = timed_call(reference, runs=calls)
+    return Result("M2", what, "<= 2 x", applied, durable)
+
+
 NOTES = """\
 ## Where a target is missed, and why
 
@@ -321,6 +419,7 @@ def main() -> int:
         os.environ["AGENTOS_KEY_DIR"] = keys
         results = [bench_b6(), bench_b1(), bench_b2(), bench_b3(), bench_b4(), bench_b5()]
         results += bench_h1()
+        results += [*bench_m1(), bench_m2()]
     header = (
         "| id | what | measured | reference | ratio / rate | target |\n|---|---|---|---|---|---|"
     )

@@ -279,7 +279,45 @@ run grep -n 'Hello, ' src/demo/app.py
 rm src/demo/notes.txt
 run agentos sweep --accept -q
 
-step "21. the audit trail: every step above, hash-chained, its head sealed and anchored"
+step "21. agents that speak MCP: agentos mcp serves the pipeline as tools, from one process"
+say "An MCP client (here the MCP SDK's, as an agent would use it) starts 'agentos mcp' and calls"
+say "its drop-in filesystem tools; every write is planned, gated, applied and recorded:"
+cat > "$scratch/mcp_agent.py" <<'EOF'
+import os
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+server = StdioServerParameters(command="agentos", args=["mcp", "-C", "."], env=dict(os.environ))
+
+
+async def main() -> None:
+    async with Client(server) as agent:
+        tools = [t.name for t in (await agent.list_tools()).tools]
+        print(f"{len(tools)} tools: {', '.join(tools)}")
+        edit = {"path": "src/demo/app.py", "edits": [{"oldText": "Hello, ", "newText": "Hey, "}]}
+        for name, args in [
+            ("edit_file", {**edit, "dryRun": True}),
+            ("edit_file", edit),
+            ("read_text_file", {"path": ".env"}),
+            ("write_file", {"path": ".env", "content": "TOKEN=1\n"}),
+            ("rollback", {"last": True}),
+        ]:
+            result = await agent.call_tool(name, args)
+            status = "error" if result.is_error else "ok"
+            print(f"\n-> {name} {args.get('path', '')} [{status}]\n{result.content[0].text}")
+
+
+anyio.run(main)
+EOF
+if python3 -c 'import mcp' 2>/dev/null; then
+  run python3 "$scratch/mcp_agent.py"
+  run grep -n 'Hello, ' src/demo/app.py
+else
+  say "(skipped: the MCP SDK is not installed; pip install 'agentos[mcp]')"
+fi
+
+step "22. the audit trail: every step above, hash-chained, its head sealed and anchored"
 run agentos audit show --limit 12
 say "CI keeps the head where the workspace cannot reach it, and checks it later:"
 run agentos audit anchor -o "$scratch/audit.anchor"

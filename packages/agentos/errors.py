@@ -101,6 +101,13 @@ class WriteRefusedError(DeniedError):
     kind = "write_refused"
 
 
+class ReadRefusedError(DeniedError):
+    """A read the policy does not allow (``agentos mcp``'s read tools): a forbidden path, a
+    path through a symbolic link, agentos's own state, or a file that is not text."""
+
+    kind = "read_refused"
+
+
 class PolicyOverrideError(DeniedError):
     """``--policy`` names another policy, and the workspace's own policy forbids overrides."""
 

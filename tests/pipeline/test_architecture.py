@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "packages" / "agentos"
 CORE_ROOMS = ("planner", "governance", "executor", "verify", "audit")
 # Front-ends translate a protocol into pipeline calls: nothing below them imports one.
-FRONT_ENDS = ("agentos.cli", "agentos.hooks")
+FRONT_ENDS = ("agentos.cli", "agentos.hooks", "agentos.mcpserver")
 CLI_LIMIT = 250
 MODULE_LIMIT = 450
 
@@ -124,6 +124,37 @@ def test_the_hooks_front_end_never_imports_the_cli() -> None:
         if target.startswith("agentos.cli")
     }
     assert wrong == set()
+
+
+def test_the_mcp_server_never_imports_the_cli_or_the_hooks() -> None:
+    graph = import_graph()
+    wrong = {
+        (name, target)
+        for name, targets in graph.items()
+        if name.startswith("agentos.mcpserver")
+        for target in targets
+        if target.startswith(("agentos.cli", "agentos.hooks"))
+    }
+    assert wrong == set()
+
+
+def test_running_a_tool_call_loads_neither_the_cli_framework_nor_the_mcp_sdk(
+    tmp_path: Path,
+) -> None:
+    # The SDK is the transport only: a tool call itself is plain pipeline work.
+    probe = (
+        "import json, sys\n"
+        "from agentos.mcpserver.calls import call_tool\n"
+        "from agentos.mcpserver.replies import ToolSession\n"
+        f"reply = call_tool(ToolSession({str(tmp_path)!r}), 'status', {{}})\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'typer', 'rich', 'click', 'mcp', 'mcp_types', 'anyio'})\n"
+        "print(json.dumps({'error': reply.is_error, 'loaded': loaded}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == {"error": False, "loaded": []}
 
 
 def test_the_planner_imports_neither_governance_nor_audit() -> None:

@@ -56,6 +56,7 @@ def build() -> typer.Typer:
         gate_cmd,
         hook_cmd,
         init_cmd,
+        mcp_cmd,
         plan_cmd,
         policy_cmd,
         status_cmd,

@@ -32,8 +32,9 @@ def check(
     approval: ApprovalFiles = None,
 ) -> Outcome:
     """The WriteGate's decision on a plan, with every finding; counts its approvals."""
-    from agentos.cli.views.gate import VERDICT_EXIT, check_result, render_checked
+    from agentos.cli.views.gate import VERDICT_EXIT, render_checked
     from agentos.pipeline.context import load_plan_ref
+    from agentos.pipeline.documents import check_result
     from agentos.pipeline.gating import check as check_plan
 
     ctx = opts.context()
@@ -65,8 +66,9 @@ def approve(
     ] = None,
 ) -> Outcome:
     """Record an approval bound to this plan's exact bytes and the policy; refuses DENY plans."""
-    from agentos.cli.views.gate import approve_result, render_approved
+    from agentos.cli.views.gate import render_approved
     from agentos.pipeline.context import load_plan_ref
+    from agentos.pipeline.documents import approve_result
     from agentos.pipeline.gating import approve as approve_plan
 
     ctx = opts.context()

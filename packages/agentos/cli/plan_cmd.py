@@ -66,8 +66,9 @@ def plan(
 ) -> Outcome:
     """Build a ChangePlan from one or more inputs; never writes workspace files."""
     from agentos.cli.views.gate import VERDICT_EXIT
-    from agentos.cli.views.plans import plan_result, render_planned
+    from agentos.cli.views.plans import render_planned
     from agentos.pipeline import gating
+    from agentos.pipeline.documents import plan_result
 
     ctx = opts.context()
     if author is not None:
@@ -100,8 +101,9 @@ def show(
     diff: Annotated[bool, typer.Option("--diff", help="Also show the unified diff.")] = False,
 ) -> Outcome:
     """Show a plan (summary, risk, decision, --diff) or an execution's timeline."""
-    from agentos.cli.views.plans import render_shown, show_result
+    from agentos.cli.views.plans import render_shown
     from agentos.pipeline.context import load_plan_ref
+    from agentos.pipeline.documents import show_result
 
     ctx = opts.context()
     if ref.startswith("exec-") and not Path(ref).is_file():

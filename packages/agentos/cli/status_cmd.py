@@ -13,7 +13,8 @@ from agentos.cli.render import Outcome
 @command("status")
 def status(opts: GlobalOptions) -> Outcome:
     """Lock holder, interrupted executions and the last executions."""
-    from agentos.cli.views.executions import render_status, status_result
+    from agentos.cli.views.executions import render_status
+    from agentos.pipeline.documents import status_result
     from agentos.pipeline.queries import status as workspace_status
 
     found = workspace_status(opts.context())
@@ -30,10 +31,11 @@ def history(
 ) -> Outcome:
     """Executions folded from the audit trail, newest first."""
     from agentos.cli.views.executions import render_executions
+    from agentos.pipeline.documents import history_result
     from agentos.pipeline.queries import history as fold_history
 
     found = fold_history(opts.context(), limit=limit)
     return Outcome(
-        result={"executions": [v.row() for v in found.executions], "total": found.total},
+        result=history_result(found),
         human=lambda out: render_executions(out, found.executions, "Executions"),
     )

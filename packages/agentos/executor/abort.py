@@ -20,6 +20,33 @@ from agentos.errors import AbortedError, ExecutionTimedOut
 from agentos.statefs import read_bytes
 
 
+class StopToken:
+    """How a long-lived front-end (``agentos mcp``) stops the call it runs in a worker thread,
+    where no signal handler can reach: a client that goes away, a SIGTERM to the server."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """Ask every execution the call runs to stop (it rolls back, as on a signal)."""
+        if self.reason is None:
+            self.reason = reason
+
+
+_calls = threading.local()
+
+
+@contextlib.contextmanager
+def stop_token(token: StopToken) -> Iterator[None]:
+    """Let ``token`` stop the executions this thread starts inside the block."""
+    previous = getattr(_calls, "token", None)
+    _calls.token = token
+    try:
+        yield
+    finally:
+        _calls.token = previous
+
+
 class AbortWatch:
     """Whether this execution was asked to stop, or ran out of time."""
 
@@ -34,9 +61,13 @@ class AbortWatch:
         self.deadline = deadline
         self.clock = clock
         self.reason: str | None = None
+        # Taken now: health checks ask ``requested()`` from their own threads.
+        self.token: StopToken | None = getattr(_calls, "token", None)
 
     def requested(self) -> str | None:
-        """Why a stop was asked for (a signal or ``agentos abort``), or None."""
+        """Why a stop was asked for (a signal, ``agentos abort``, the front-end), or None."""
+        if self.reason is None and self.token is not None and self.token.reason is not None:
+            self.reason = self.token.reason
         if self.reason is None and self.marker.exists():
             self.reason = "agentos abort" + _marker_reason(self.marker)
         return self.reason

@@ -194,6 +194,10 @@ class AgentRules(Frozen):
     # Tool names (shell-style patterns) the hook lets through without planning, beyond the
     # read-only and shell tools it knows; any other tool it cannot plan is denied.
     passthrough_tools: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    # Approvals through ``agentos mcp``: ``never`` (approve in a terminal or CI only), ``elicit``
+    # (a NEED_APPROVAL result asks the client's user through MCP elicitation), ``tool`` (also
+    # the ``approve`` tool, for clients a person drives).
+    mcp_approvals: Literal["never", "elicit", "tool"] = "never"
 
 
 class Policy(Frozen):

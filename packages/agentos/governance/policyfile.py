@@ -55,10 +55,43 @@ def load_policy(explicit: Path | None = None, workspace: Workspace | None = None
     """The policy in force: ``--policy``, else the workspace's, else the packaged default."""
     path = resolve_policy_path(explicit, workspace)
     if path is None:
-        policy = parse_policy(packaged_policy_text(), source=PACKAGED_NAME)
-        return LoadedPolicy(policy, PACKAGED_NAME, policy.digest(), None)
+        return _packaged()
+    return _parsed(path, _policy_bytes(path))
+
+
+class PolicyCache:
+    """The policy in force for a long-lived front-end (``agentos mcp``, ``agentos serve``).
+
+    Each ``current()`` reads the file again, so an edit is honoured by the very next call,
+    and parses it again only when its bytes changed: the digest a decision carries is always
+    the one of the policy it was made under.
+    """
+
+    def __init__(self, explicit: Path | None, workspace: Workspace) -> None:
+        self.explicit = explicit
+        self.workspace = workspace
+        self._last: tuple[Path | None, bytes, LoadedPolicy] | None = None
+
+    def current(self) -> LoadedPolicy:
+        """The policy as its file reads now (a ``PolicyError`` when it no longer parses)."""
+        path = resolve_policy_path(self.explicit, self.workspace)
+        data = b"" if path is None else _policy_bytes(path)
+        last = self._last
+        if last is not None and last[0] == path and last[1] == data:
+            return last[2]
+        loaded = _packaged() if path is None else _parsed(path, data)
+        self._last = (path, data, loaded)
+        return loaded
+
+
+def _packaged() -> LoadedPolicy:
+    policy = parse_policy(packaged_policy_text(), source=PACKAGED_NAME)
+    return LoadedPolicy(policy, PACKAGED_NAME, policy.digest(), None)
+
+
+def _policy_bytes(path: Path) -> bytes:
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         raise UsageError(
             f"policy file {str(path)!r} does not exist; pass an existing file with --policy "
@@ -66,12 +99,17 @@ def load_policy(explicit: Path | None = None, workspace: Workspace | None = None
         ) from None
     except IsADirectoryError:
         raise UsageError(f"policy file {str(path)!r} is a directory, not a YAML file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read policy file {str(path)!r}: {exc.strerror}") from None
+
+
+def _parsed(path: Path, data: bytes) -> LoadedPolicy:
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError(
             [f"{path}: the file is not UTF-8 text (byte {exc.start})"], source=str(path)
         ) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read policy file {str(path)!r}: {exc.strerror}") from None
     policy = parse_policy(text, source=str(path))
     return LoadedPolicy(policy, str(path), policy.digest(), path)
 

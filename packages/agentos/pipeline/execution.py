@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from agentos.clock import rfc3339
 from agentos.errors import UsageError
 from agentos.pipeline.context import Context
-from agentos.pipeline.gating import gate_plan
-from agentos.pipeline.results import SUCCESS, AbortRequest, Applied, Recovered
+from agentos.pipeline.gating import PlanRequest, gate_plan, make_plan
+from agentos.pipeline.results import SUCCESS, AbortRequest, Applied, Proposed, Recovered
+from agentos.planner.inputs import PlanInput
 
 if TYPE_CHECKING:
     from agentos.executor.journal import ExecutionKind
@@ -46,6 +47,37 @@ def apply(
         if result.status not in SUCCESS:
             break
     return Applied(tuple(results))
+
+
+def propose(
+    ctx: Context,
+    inputs: tuple[PlanInput, ...],
+    *,
+    command: str,
+    intent: str | None = None,
+    dry_run: bool = False,
+    lock_timeout: float | None = None,
+) -> Proposed:
+    """Plan, gate and (unless ``dry_run``) apply in one step, as an agent's write tool does.
+
+    The plan is attributed to the context's actor and kept when the very same change is
+    proposed again, so an approval given in between makes the retry go through. The diff is
+    taken before anything is written.
+    """
+    from agentos.planner.preview import plan_diff
+    from agentos.planner.tree import Baseline
+
+    request = PlanRequest(inputs=inputs, intent=intent, keep_stored=True)
+    planned = make_plan(ctx, request)
+    plan = planned.plan
+    gate = gate_plan(ctx, plan, command=command, decision=planned.decision)
+    diff = tuple(plan_diff(plan, Baseline(ctx.workspace.root)))
+    if dry_run:
+        return Proposed(planned=planned, gate=gate, diff=diff, applied=None)
+    result = _transact(
+        ctx, plan, dry_run=False, lock_timeout=lock_timeout, decision=planned.decision
+    )
+    return Proposed(planned=planned, gate=gate, diff=diff, applied=Applied((result,)))
 
 
 def rollback(

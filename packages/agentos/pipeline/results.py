@@ -203,3 +203,50 @@ class TurnEnded:
     report: SweepReport
     records: tuple[AgentRecord, ...]
     block: bool
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """A text file read within the policy (``head`` / ``tail`` lines, or all of it)."""
+
+    path: str
+    text: str
+    size: int  # of the whole file, in bytes
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    """One name in a directory listing."""
+
+    name: str
+    kind: str  # file | directory | symlink | other
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A directory's entries the policy lets an agent see (``hidden``: how many it does not)."""
+
+    path: str
+    entries: tuple[DirEntry, ...]
+    hidden: int
+
+
+@dataclass(frozen=True)
+class Found:
+    """Files and directories under ``path`` whose paths match ``pattern``, in walk order."""
+
+    path: str
+    pattern: str
+    matches: tuple[str, ...]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """A change proposed in one step (the MCP write tools): the plan, the gate's verdict with
+    its approvals counted, the diff against the workspace, and the apply (None: a dry run)."""
+
+    planned: Planned
+    gate: GateResult
+    diff: tuple[DiffLine, ...]
+    applied: Applied | None

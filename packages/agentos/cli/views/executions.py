@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agentos.cli.render import Outcome
 from agentos.pipeline.results import SUCCESS
@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from agentos.audit.folds import ExecutionView
-    from agentos.executor.options import ApplyResult
     from agentos.pipeline.results import AbortRequest, Applied, Recovered, WorkspaceStatus
 
 # The exit code of each apply status (SPEC §3).
@@ -29,43 +28,16 @@ STATUS_EXIT = {
 FILES_SHOWN = 20
 
 
-def execution_row(result: ApplyResult) -> dict[str, Any]:
-    """One execution as ``--json`` shows it."""
-    return {
-        "execution_id": result.execution_id,
-        "plan_id": result.plan_id,
-        "checksum": result.checksum,
-        "kind": result.kind,
-        "parent": result.parent,
-        "status": result.status,
-        "message": result.message,
-        "attempt": result.attempt,
-        "decision": result.decision.decision if result.decision is not None else None,
-        "files": [{"op": f.op, "path": f.path, "from": f.from_path} for f in result.files],
-        "drifted": list(result.drifted),
-        "changed_since": list(result.changed_since),
-        "warnings": list(result.warnings),
-        "checks": [c.row() for c in result.checks],
-        "post_rollback": [c.row() for c in result.post_rollback],
-        "policy": dict(result.policy),
-    }
-
-
 def applied_outcome(applied: Applied) -> Outcome:
     """``apply`` / ``rollback``: the last transaction decides the exit code."""
-    last = applied.last
-    result = execution_row(last)
-    result["executions"] = [execution_row(r) for r in applied.results]
-    error = None
-    if last.status not in SUCCESS:
-        error = last.error or {"type": last.status, "message": last.message, "details": {}}
-        error = {**error, "message": last.message}
+    from agentos.pipeline.documents import applied_error, applied_result
+
     return Outcome(
-        result=result,
-        exit_code=STATUS_EXIT[last.status],
+        result=applied_result(applied),
+        exit_code=STATUS_EXIT[applied.last.status],
         human=lambda out: render_applied(out, applied),
         warnings=[w for r in applied.results for w in r.warnings],
-        error=error,
+        error=applied_error(applied),
     )
 
 
@@ -152,23 +124,6 @@ def abort_outcome(request: AbortRequest) -> Outcome:
     return Outcome(result=result, human=human)
 
 
-def status_result(status: WorkspaceStatus) -> dict[str, Any]:
-    """The ``--json`` result of ``status``."""
-    return {
-        "lock": {"held": status.lock_held, "holder": status.holder},
-        "interrupted": [
-            {"execution_id": j.execution_id, "plan_id": j.plan_id, "state": j.state, "kind": j.kind}
-            for j in status.interrupted
-        ],
-        "breakers": [
-            {"check": name, "state": b.state, "failures": b.failures, "since": b.since()}
-            for name, b in status.breakers
-        ],
-        "executions": [view.row() for view in status.executions],
-        "sweep": None if status.sweep is None else status.sweep.row(),
-    }
-
-
 def render_status(out: Console, status: WorkspaceStatus) -> None:
     """``status``: the lock, interrupted executions, breakers, the last executions."""
     from agentos.executor.lock import describe_holder
@@ -222,10 +177,9 @@ def render_executions(out: Console, views: tuple[ExecutionView, ...], title: str
 
 def timeline_outcome(view: ExecutionView) -> Outcome:
     """``show EXECUTION_ID``: the execution and its events, folded from the audit trail."""
-    timeline = [
-        {"seq": e["seq"], "ts": e["ts"], "event": e["event"], "actor": e["actor"]}
-        for e in view.events
-    ]
+    from agentos.pipeline.documents import timeline_result
+
+    result = timeline_result(view)
 
     def human(out: Console) -> None:
         out.print(
@@ -233,7 +187,7 @@ def timeline_outcome(view: ExecutionView) -> Outcome:
         )
         if view.parent:
             out.print(f"  undoes {view.parent}")
-        for item in timeline:
+        for item in result["timeline"]:
             out.print(f"  {item['seq']:>6}  {item['ts']}  {item['event']}")
 
-    return Outcome(result={**view.row(), "timeline": timeline}, human=human)
+    return Outcome(result=result, human=human)

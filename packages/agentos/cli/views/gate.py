@@ -6,86 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentos.pipeline.documents import explain_rows, finding_row
+
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from agentos.governance.approvals import ApprovalStatus
     from agentos.governance.explain import PathExplanation
-    from agentos.governance.gate import GateResult
-    from agentos.model import Decision, Finding
+    from agentos.model import Decision
     from agentos.pipeline.results import Approved, Checked, Explained
 
 # The exit code of each verdict (SPEC §3); APPROVED is NEED_APPROVAL with enough approvals.
 VERDICT_EXIT = {"ALLOW": 0, "APPROVED": 0, "NEED_APPROVAL": 4, "DENY": 3}
 SEVERITY_STYLES = {"DENY": "bold red", "NEED_APPROVAL": "yellow", "ALLOW": "green"}
-
-
-def finding_row(finding: Finding) -> dict[str, Any]:
-    """One finding as every ``--json`` result shows it."""
-    return {
-        "rule": finding.rule,
-        "path": finding.path,
-        "severity": finding.severity,
-        "message": finding.message,
-        "pattern": finding.pattern,
-        "line": finding.line,
-    }
-
-
-def approvals_row(status: ApprovalStatus) -> dict[str, Any]:
-    """The approvals part of a ``--json`` result."""
-    return {
-        "required": status.required,
-        "approvers": list(status.approvers),
-        "stale": list(status.stale),
-        "satisfied": status.satisfied,
-    }
-
-
-def explain_rows(rows: tuple[PathExplanation, ...]) -> list[dict[str, Any]]:
-    """``--explain`` / ``policy explain`` rows."""
-    return [
-        {
-            "path": row.path,
-            "rules": [
-                {"rule": v.rule, "verdict": v.verdict, "detail": v.detail} for v in row.verdicts
-            ],
-        }
-        for row in rows
-    ]
-
-
-def gate_result(gate: GateResult, plan_file: Path, policy_source: str) -> dict[str, Any]:
-    """The ``--json`` result of ``check`` (and the start of ``approve``'s)."""
-    decision = gate.decision
-    return {
-        "plan_id": decision.plan_id,
-        "plan_file": str(plan_file),
-        "checksum": decision.checksum,
-        "decision": decision.decision,
-        "verdict": gate.verdict,
-        "risk": decision.risk.model_dump(mode="json"),
-        "findings": [finding_row(f) for f in decision.findings],
-        "approvals": approvals_row(gate.approvals),
-        "policy": {"source": policy_source, "digest": decision.policy_digest},
-    }
-
-
-def check_result(checked: Checked, plan_file: Path) -> dict[str, Any]:
-    """``check``: the gate, and each rule's verdict with ``--explain``."""
-    result = gate_result(checked.gate, plan_file, checked.policy_source)
-    if checked.explanation is not None:
-        result["explain"] = explain_rows(checked.explanation)
-    return result
-
-
-def approve_result(approved: Approved, plan_file: Path) -> dict[str, Any]:
-    """``approve``: the gate with the new approval counted, and the approval."""
-    result = gate_result(approved.gate, plan_file, approved.policy_source)
-    result["approval_file"] = str(approved.approval_file)
-    result["approval"] = approved.approval.model_dump(mode="json")
-    result["signed_ssh"] = approved.approval.ssh_signature is not None
-    return result
 
 
 def render_decision(out: Console, decision: Decision, verdict: str | None = None) -> None:

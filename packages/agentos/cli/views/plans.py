@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from agentos.cli.views.gate import finding_row, render_decision
+from agentos.cli.views.gate import render_decision
+from agentos.pipeline.documents import change_rows
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from agentos.model import ChangePlan, Decision
+    from agentos.model import ChangePlan
     from agentos.pipeline.results import Planned, Shown
 
 OpStyle = Literal["green", "yellow", "red", "cyan"]
@@ -28,57 +29,6 @@ DIFF_STYLES = {
     "context": "",
     "note": "yellow",
 }
-
-
-def change_rows(plan: ChangePlan) -> list[dict[str, Any]]:
-    """Each change as the JSON results list it: op, path, from, line counts."""
-    counts = {f.path: (f.added, f.removed) for f in plan.stats.per_file}
-    rows = []
-    for change in plan.changeset.changes:
-        added, removed = counts.get(change.path, (0, 0))
-        rows.append(
-            {
-                "op": change.op,
-                "path": change.path,
-                "from": change.from_path if change.op == "rename" else None,
-                "added": added,
-                "removed": removed,
-            }
-        )
-    return rows
-
-
-def plan_result(plan: ChangePlan, plan_file: Path, decision: Decision) -> dict[str, Any]:
-    """The ``--json`` result of ``plan`` (and the start of ``show``'s)."""
-    return {
-        "plan_id": plan.plan_id,
-        "plan_file": str(plan_file),
-        "checksum": plan.changeset.checksum,
-        "decision": decision.decision,
-        "intent": plan.intent,
-        "author": plan.author,
-        "risk": plan.risk.model_dump(mode="json"),
-        "stats": {
-            "files": plan.stats.files,
-            "added_lines": plan.stats.added_lines,
-            "removed_lines": plan.stats.removed_lines,
-            "bytes": plan.stats.bytes,
-        },
-        "changes": change_rows(plan),
-        "sources": [s.model_dump(mode="json") for s in plan.sources],
-        "findings": [finding_row(f) for f in decision.findings],
-    }
-
-
-def show_result(shown: Shown, plan_file: Path) -> dict[str, Any]:
-    """The ``--json`` result of ``show PLAN``."""
-    plan = shown.plan
-    result = plan_result(plan, plan_file, shown.decision)
-    result["created_at"] = plan.created_at
-    result["base"] = plan.base.model_dump(mode="json")
-    lines = shown.diff
-    result["diff"] = "\n".join(line.text for line in lines) + "\n" if lines else None
-    return result
 
 
 def render_changes(out: Console, plan: ChangePlan) -> None:

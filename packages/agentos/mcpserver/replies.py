@@ -1,0 +1,160 @@
+"""What ``agentos mcp``'s tool calls share: the session (workspace, actor, the policy read
+again before each call), the reply, and the lines replies are made of."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentos.pipeline import documents
+
+if TYPE_CHECKING:
+    from agentos.clock import Clock
+    from agentos.governance.gate import GateResult
+    from agentos.model import ChangePlan
+    from agentos.pipeline.context import Context
+    from agentos.pipeline.results import Applied
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """A plan the client's user could approve: what it is and what it still needs."""
+
+    plan_id: str
+    checksum: str
+    required: int
+    approvers: tuple[str, ...]
+    risk: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a tool call answers."""
+
+    structured: dict[str, Any]
+    text: str
+    is_error: bool
+    pending: PendingApproval | None = None
+
+
+class ToolSession:
+    """What every call of one server shares: the workspace, who acts, the policy (read again
+    before each call, parsed again when it changed), the clock."""
+
+    def __init__(
+        self,
+        workspace_dir: Path,
+        *,
+        policy: Path | None = None,
+        actor: str = "mcp-client",
+        clock: Clock | None = None,
+    ) -> None:
+        from agentos.clock import system_clock
+        from agentos.governance.policyfile import PolicyCache
+        from agentos.pipeline.context import approval_key_from_env
+        from agentos.workspace import Workspace
+
+        self.workspace = Workspace.open(workspace_dir)
+        self.actor = actor
+        self.policy_path = policy
+        self.clock = clock or system_clock
+        self.approval_key = approval_key_from_env()
+        self.policies = PolicyCache(policy, self.workspace)
+
+    def context(self) -> Context:
+        """A context for one call, under the policy as its file reads now."""
+        from agentos.pipeline.context import Context
+
+        return Context(
+            workspace=self.workspace,
+            actor=self.actor,
+            policy_path=self.policy_path,
+            loaded_policy=self.policies.current(),
+            clock=self.clock,
+            approval_key=self.approval_key,
+        )
+
+
+def plan_ref(ctx: Context, ref: str) -> tuple[Path, ChangePlan]:
+    """A plan named by id, or by a file (relative paths are inside the workspace)."""
+    from agentos.pipeline import load_plan_ref
+
+    candidate = Path(ref)
+    if not candidate.is_absolute() and "/" in ref:
+        ref = str(ctx.workspace.root / candidate)
+    return load_plan_ref(ctx, ref)
+
+
+def applied_reply(ctx: Context, applied: Applied) -> Reply:
+    last = applied.last
+    result = documents.applied_result(applied)
+    error = documents.applied_error(applied)
+    text = f"{last.kind} {last.plan_id}: {last.status} ({last.execution_id}): {last.message}"
+    if last.status == "committed" and last.kind == "apply":
+        text += f"\nUndo it with rollback {{execution_id: {last.execution_id}}}"
+    if last.status == "needs_approval":
+        text += "\n" + approval_hint(ctx, last.plan_id)
+    return Reply(result if error is None else {**result, "error": error}, text, error is not None)
+
+
+def pending(plan: ChangePlan, gate: GateResult) -> PendingApproval:
+    return PendingApproval(
+        plan_id=plan.plan_id,
+        checksum=plan.changeset.checksum,
+        required=gate.approvals.required,
+        approvers=tuple(gate.approvals.approvers),
+        risk=plan.risk.level,
+        reasons=tuple(r.reason for r in plan.risk.reasons),
+    )
+
+
+def lock_timeout(ctx: Context) -> float:
+    """An agent waits as long as a hook would: ``agents.lock_timeout``."""
+    return float(ctx.policy.policy.agents.lock_timeout)
+
+
+def planned_line(plan: ChangePlan) -> str:
+    stats = plan.stats
+    return (
+        f"plan {plan.plan_id}: {stats.files} file(s), +{stats.added_lines} "
+        f"-{stats.removed_lines}, risk {plan.risk.level}"
+    )
+
+
+def findings_text(result: dict[str, Any]) -> str:
+    return "".join(
+        f"\n  {f['severity']} {f['rule']}: {f['message']}" for f in result.get("findings", ())
+    )
+
+
+def approve_command(ctx: Context, plan_id: str) -> str:
+    return f"agentos approve {plan_id} --by NAME -C {ctx.workspace.root}"
+
+
+def approval_hint(ctx: Context, plan_id: str) -> str:
+    return (
+        f"Needs a person's approval: {approve_command(ctx, plan_id)}; then call apply "
+        f"{{plan: {plan_id}}} (or repeat this call)."
+    )
+
+
+def error(kind: str, message: str, details: dict[str, Any] | None = None) -> Reply:
+    error = {"type": kind, "message": message, "details": details or {}}
+    return Reply({"error": error}, message, is_error=True)
+
+
+def internal(session: ToolSession, name: str, exc: Exception) -> Reply:
+    from agentos.statefs import save_traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    stamp = session.clock().strftime("%Y%m%dT%H%M%SZ")
+    log = save_traceback(session.workspace.root, f"agentos mcp: {name}\n\n{text}", stamp=stamp)
+    return error(
+        "internal_error",
+        f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; traceback saved to "
+        f"{log} — please report it",
+        {"log": str(log)},
+    )
