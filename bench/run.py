@@ -366,36 +366,50 @@ def bench_m1(calls: int = 200, warmup: int = 20) -> list[Result]:
 
 
 def bench_m2(calls: int = 60, warmup: int = 5) -> Result:
-    """A one-file apply (``write_file``) through a running ``agentos mcp``, against the
-    durable writes of the same change alone (B2's reference, for one file)."""
-    from durable_reference import rewrite, sync_dir
+    """A one-file apply (``write_file``) through a running ``agentos mcp``, against a reference
+    that makes exactly the same durable writes, renames and fsyncs (recorded from such an
+    apply through agentos's fs_event hook, then replayed with nothing else)."""
+    from durable_reference import record, replay
 
-    what = "one-file apply (`write_file`) through a running `agentos mcp`, vs its durable writes"
+    what = "one-file apply (`write_file`) through a running `agentos mcp`, vs the same durable I/O"
     if importlib.util.find_spec("mcp") is None:
         return Result("M2", what, "<= 2 x", note="install agentos[mcp]")
+    sys.path.insert(0, str(REPO / "packages"))
+    from agentos.mcpserver.calls import call_tool
+    from agentos.mcpserver.replies import ToolSession
+
     content = "line old\n" * 292
+
+    def write(i: int) -> tuple[str, dict[str, object]]:
+        return ("write_file", {"path": "src/f.txt", "content": f"{i} " + content})
+
     with tempfile.TemporaryDirectory() as scratch:
         ws = Path(scratch) / "ws"
         (ws / "src").mkdir(parents=True)
         (ws / "src" / "f.txt").write_text(content)
         (ws / "agent" / "policies").mkdir(parents=True)
         (ws / "agent" / "policies" / "default.yaml").write_text(BENCH_POLICY)
-        writes = [
-            ("write_file", {"path": "src/f.txt", "content": f"{i} " + content})
-            for i in range(calls + warmup)
-        ]
-        applied = statistics.median(_mcp_calls(ws, writes, warmup))
-        backups = Path(scratch) / "backups"
-        backups.mkdir()
-        target = Path(scratch) / "ref" / "f.txt"
-        target.parent.mkdir()
-        target.write_text(content)
-
-        def reference() -> None:
-            rewrite(target, backups, (content + "x").encode())
-            sync_dir(backups)
-
-        durable = timed_call(reference, runs=calls)
+        applied = statistics.median(
+            _mcp_calls(ws, [write(i) for i in range(calls + warmup)], warmup)
+        )
+        # The reference: one more apply of the same kind, recorded in a copy of the workspace,
+        # replayed in fresh copies of the state it started from.
+        before, recorded = Path(scratch) / "before", Path(scratch) / "recorded"
+        shutil.copytree(ws, before, symlinks=True)
+        shutil.copytree(ws, recorded, symlinks=True)
+        name, arguments = write(calls + warmup)
+        ops = record(lambda: call_tool(ToolSession(recorded), name, arguments))
+        fsyncs = sum(1 for kind, _ in ops if kind in ("fsync", "fsync_dir"))
+        samples = []
+        for index in range(calls):
+            target = Path(scratch) / f"replay{index}"
+            shutil.copytree(before, target, symlinks=True)
+            start = time.perf_counter()
+            replay(ops, recorded, target)
+            samples.append(time.perf_counter() - start)
+            shutil.rmtree(target)
+        durable = statistics.median(samples)
+    what += f" ({len(ops)} operations, {fsyncs} fsyncs)"
     return Result("M2", what, "<= 2 x", applied, durable)
 
 

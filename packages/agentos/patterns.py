@@ -7,6 +7,7 @@ that matches is reported, so findings can name it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,15 +26,9 @@ class PathPatterns:
     """
 
     def __init__(self, patterns: Iterable[str], *, fold_case: bool = False) -> None:
-        # pathspec is imported here, not at module load, to keep `agentos --version` fast.
-        from pathspec import lookup_pattern
-
-        factory = lookup_pattern("gitignore")
         self.patterns = tuple(patterns)
         self.fold_case = fold_case
-        self._compiled: list[tuple[str, Any]] = [
-            (p, factory(p.casefold() if fold_case else p)) for p in self.patterns
-        ]
+        self._compiled = _compiled(self.patterns, fold_case)
 
     def first_match(self, path: str) -> str | None:
         """The first pattern that includes ``path`` (any spelling of it, when folding)."""
@@ -46,6 +41,17 @@ class PathPatterns:
     def matches(self, path: str) -> bool:
         """True when some pattern includes ``path``."""
         return self.first_match(path) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(patterns: tuple[str, ...], fold_case: bool) -> tuple[tuple[str, Any], ...]:
+    """The compiled form of ``patterns`` (the same lists are compiled again and again by a
+    long-lived process: each policy rule, on every call)."""
+    # pathspec is imported here, not at module load, to keep `agentos --version` fast.
+    from pathspec import lookup_pattern
+
+    factory = lookup_pattern("gitignore")
+    return tuple((p, factory(p.casefold() if fold_case else p)) for p in patterns)
 
 
 def _spellings(path: str) -> tuple[str, ...]:

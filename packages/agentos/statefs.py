@@ -44,13 +44,14 @@ MAX_STATE_FILE_BYTES = 1 << 30
 def refuse_links(path: Path) -> None:
     """``StateIntegrityError`` when ``path`` lies in a state directory and it, or a directory
     between the state directory and it, is a symlink (or the state directory itself is)."""
-    parts = path.parts
+    # Plain strings, not Path objects: this runs before every read and write of the state.
+    parts = os.fspath(path).split(os.sep)  # noqa: PTH206
     if STATE_DIR_NAME not in parts:
         return
     start = len(parts) - 1 - parts[::-1].index(STATE_DIR_NAME)
-    current = Path(*parts[:start])
+    current = os.sep.join(parts[:start])  # noqa: PTH118
     for part in parts[start:]:
-        current = current / part
+        current = f"{current}{os.sep}{part}" if current else part
         try:
             if stat.S_ISLNK(os.lstat(current).st_mode):
                 raise StateIntegrityError(

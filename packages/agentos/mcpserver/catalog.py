@@ -10,6 +10,7 @@ pipeline and the filesystem server's (camelCase) for the drop-ins.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -349,8 +350,10 @@ TOOLS: tuple[ToolSpec, ...] = (
 BY_NAME: dict[str, ToolSpec] = {tool.name: tool for tool in TOOLS}
 
 
+@functools.cache
 def tool_list() -> list[dict[str, Any]]:
-    """Every tool as ``tools/list`` shows it (and ``docs/schemas/mcp-tools.json`` records)."""
+    """Every tool as ``tools/list`` shows it (and ``docs/schemas/mcp-tools.json`` records);
+    made once per process (pydantic builds each input schema anew when asked)."""
     return [
         {
             "name": tool.name,

@@ -113,6 +113,9 @@ async def _serve(session: ToolSession) -> int:
         on_list_tools=_list_tools,
         on_call_tool=lambda ctx, params: _call_tool(runner, ctx, params),
     )
+    # The SDK's default middleware opens a tracing span per message; agentos records its own
+    # audit trail, and a warm decision is measured in milliseconds (SPEC §11).
+    server.middleware = []
     signalled: list[int] = []
     async with anyio.create_task_group() as group:
 

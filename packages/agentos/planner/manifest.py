@@ -59,6 +59,15 @@ def load_structured(data: bytes, *, source: str) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise PatchParseError(f"{source}: is not UTF-8 text", details={"input": source}) from None
+    if text.lstrip()[:1] in ("{", "["):
+        # Most structured inputs (agents' tool calls, MCP arguments) are JSON: the C parser
+        # reads them many times faster; anything it refuses is read as YAML below.
+        import json
+
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            pass
     try:
         return yaml.safe_load(text)
     except RecursionError:
