@@ -342,3 +342,58 @@ def test_elicitation_is_not_offered_when_the_policy_says_never(ws: Path) -> None
     assert wrote.is_error and approve.is_error
     assert "agents.mcp_approvals: never" in approve.text
     assert not (ws / "src" / "security").exists()
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"action": "decline"}, "did not approve"),
+        ({"action": "accept", "content": {"approve": False, "approver": "alice"}}, "did not"),
+        (
+            {"action": "accept", "content": {"approve": True, "approver": "mcp-client"}},
+            "Not approved",
+        ),
+    ],
+)
+def test_an_answer_that_is_no_approval_writes_nothing(
+    ws: Path, answer: dict[str, Any], said: str
+) -> None:
+    import mcp_types as types
+
+    set_policy(ws, agents={"mcp_approvals": "elicit"})
+
+    async def elicit(_ctx: Any, _params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult.model_validate(answer)
+
+    async def scenario() -> Called:
+        async with connected(ws, elicit=elicit) as client:
+            return await call(client, "write_file", {"path": "src/security/g.py", "content": "X\n"})
+
+    got = run(scenario())
+    assert got.is_error and said in got.text
+    assert not (ws / "src" / "security").exists()
+    assert [e for e in trail(ws) if e["event"] == "approval.recorded"] == []
+
+
+def test_apply_of_a_plan_that_needs_approval_asks_too(ws: Path) -> None:
+    import mcp_types as types
+
+    set_policy(ws, agents={"mcp_approvals": "elicit"})
+    manifest = json.dumps(
+        {"changes": [{"op": "create", "path": "src/security/h.py", "content": "H\n"}]}
+    )
+
+    async def elicit(_ctx: Any, _params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"approve": True, "approver": "bob"})
+
+    async def scenario() -> tuple[Called, Called]:
+        async with connected(ws, elicit=elicit) as client:
+            planned = await call(client, "plan", {"input": manifest})
+            applied = await call(client, "apply", {"plan": planned.structured["plan_id"]})
+            return planned, applied
+
+    planned, applied = run(scenario())
+    assert planned.is_error and planned.structured["decision"] == "NEED_APPROVAL"
+    assert not applied.is_error, applied.text
+    assert applied.structured["status"] == "committed"
+    assert (ws / "src" / "security" / "h.py").read_text() == "H\n"

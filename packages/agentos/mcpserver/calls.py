@@ -9,6 +9,7 @@ here raises: every failure becomes an error reply that says what happened and wh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from agentos.mcpserver.replies import (
     lock_timeout,
     plan_ref,
     planned_line,
+    waiting_for,
 )
 from agentos.pipeline import documents
 
@@ -142,7 +144,11 @@ def _apply(ctx: Context, args: catalog.ApplyArgs) -> Reply:
 
     _, plan = plan_ref(ctx, args.plan)
     applied = apply(ctx, [plan], dry_run=args.dry_run, lock_timeout=lock_timeout(ctx))
-    return applied_reply(ctx, applied)
+    reply = applied_reply(ctx, applied)
+    if applied.last.status != "needs_approval":
+        return reply
+    required = ctx.policy.policy.approvals.min_approvals
+    return dataclasses.replace(reply, pending=waiting_for(plan, required, ()))
 
 
 def _rollback(ctx: Context, args: catalog.RollbackArgs) -> Reply:

@@ -163,7 +163,10 @@ async def _call_tool(
                 input_requests={APPROVAL_KEY: types.ElicitRequest(params=form)},
                 request_state=_state(pending),
             )
-        answered = await ctx.session.elicit_form(form.message, form.requested_schema)
+        try:
+            answered = await ctx.session.elicit_form(form.message, form.requested_schema)
+        except Exception as exc:  # a client that cannot ask after all: the reply says how
+            return _result(reply, f"Could not ask the user to approve ({exc}).")
         note = await _take_answer(runner, answered, _state(pending))
         reply = await runner.run(lambda: call_tool(session, name, arguments))
     return _result(reply, note)
@@ -229,6 +232,8 @@ async def _take_answer(runner: CallRunner, answer: Any, state: str) -> str:
             return approve_pending(runner.session, pending, approver)
         except AgentosError as exc:
             return f"Not approved: {exc.message}"
+        except Exception as exc:  # a bug must not end the call: nothing was approved
+            return f"Not approved: internal error ({type(exc).__name__}: {exc})"
 
     line: str = await runner.run(approve)
     return line
