@@ -274,6 +274,38 @@ def link_new(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     fsync_dir(path.parent)
 
 
+def write_secret(path: Path, data: bytes, *, replace: bool) -> None:
+    """Write a secret (a bearer token) that no other user may read, not even for a moment.
+
+    Its bytes go to a temp file that ``mkstemp`` creates ``0600`` (``O_CREAT | O_EXCL``),
+    then it is linked in whole (``replace=False``: ``FileExistsError`` when ``path`` exists,
+    so of two concurrent creators one wins) or renamed over ``path`` (``replace=True``). Its
+    folder is made ``0700`` when this creates it.
+    """
+    ensure_private_dir(path.parent)
+    if replace:
+        write_atomic(path, data, mode=0o600)
+    else:
+        link_new(path, data, mode=0o600)
+
+
+def read_secret(path: Path, *, limit: int = 65536) -> bytes:
+    """A secret written by ``write_secret``: refused (``StateIntegrityError``) when another
+    user owns it or may read or write it, as ssh refuses a private key others can read."""
+    with open_read(path) as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise StateIntegrityError(
+                f"{path} is readable or writable by other users (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}, owner uid {info.st_uid}); the secret in "
+                "it may be known — remove it to have a new one made",
+                details={"path": str(path)},
+            )
+        if info.st_size > limit:
+            raise _refused(path, "too large")
+        return handle.read(limit + 1)
+
+
 def append(path: Path, data: bytes, *, durable: bool) -> None:
     """Append ``data`` to ``path`` (created if missing) in one write; fsync when durable."""
     refuse_links(path)

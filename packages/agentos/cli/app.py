@@ -58,6 +58,7 @@ def build() -> typer.Typer:
         init_cmd,
         plan_cmd,
         policy_cmd,
+        serve_cmd,
         status_cmd,
     )
 
