@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -102,16 +103,20 @@ def serve(
     server.bind()
     _check_policy(policies, workspace, quiet=opts.quiet)
     started = _started(server, token)
-    if not opts.quiet:
-        print_info(
-            f"serving hook events for {root} on {server.url} (POST /hook/claude|codex|gemini, "
-            f"GET /health); bearer token in {token.path}; SIGTERM or Ctrl-C stops"
-        )
-    if opts.json:
-        line = envelope(opts.command, exit_code=0, result=started, error=None)
-        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-    forced = _serve_until_signalled(server)
+
+    def announce() -> None:
+        if not opts.quiet:
+            print_info(
+                f"serving hook events for {root} on {server.url} (POST "
+                f"/hook/claude|codex|gemini, GET /health); bearer token in {token.path}; "
+                "SIGTERM or Ctrl-C stops"
+            )
+        if opts.json:
+            line = envelope(opts.command, exit_code=0, result=started, error=None)
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+
+    forced = _serve_until_signalled(server, announce)
     if not opts.quiet:
         print_info("stopped" if not forced else "stopped at once (second signal)")
     return Outcome(result=started, exit_code=EXIT_ABORTED if forced else 0, streamed=True)
@@ -156,8 +161,10 @@ def _check_policy(policies: Any, workspace: Any, *, quiet: bool) -> None:
                 )
 
 
-def _serve_until_signalled(server: HookServer) -> bool:
-    """Serve until SIGTERM or SIGINT; True when a second signal cut the drain short."""
+def _serve_until_signalled(server: HookServer, announce: Callable[[], None]) -> bool:
+    """Serve until SIGTERM or SIGINT; True when a second signal cut the drain short. The
+    handlers are in place before ``announce`` says where it listens: whoever reads that
+    may signal at once."""
     received = 0
 
     def on_signal(signum: int, frame: object) -> None:
@@ -167,6 +174,7 @@ def _serve_until_signalled(server: HookServer) -> bool:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        announce()
         server.serve()
     finally:
         for number, handler in previous.items():

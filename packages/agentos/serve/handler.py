@@ -40,12 +40,15 @@ class Owner(Protocol):
     def health(self, *, authenticated: bool) -> dict[str, Any]: ...
 
 
-def handler_class(owner: Owner, *, read_timeout: float) -> type[BaseHTTPRequestHandler]:
+def handler_class(owner: Owner, *, read_timeout: float, tcp: bool) -> type[BaseHTTPRequestHandler]:
     """The request handler bound to ``owner`` (its limits, token and answers)."""
 
     class Handler(_Handler):
         server_owner: ClassVar[Owner] = owner
         timeout = read_timeout
+        # Headers and body are two writes: without this, Nagle's algorithm holds the body
+        # back until the client's delayed ACK of the headers (~40 ms a request).
+        disable_nagle_algorithm = tcp
 
     return Handler
 
@@ -54,9 +57,6 @@ class _Handler(BaseHTTPRequestHandler):
     """One connection: requests one after another (HTTP/1.1 keep-alive)."""
 
     protocol_version = "HTTP/1.1"
-    # Headers and body are two writes: without this, Nagle's algorithm holds the body back
-    # until the client's delayed ACK of the headers (~40 ms a request).
-    disable_nagle_algorithm = True
     server_version = "agentos-serve"
     sys_version = ""
     server_owner: ClassVar[Owner]
@@ -95,6 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Errors the HTTP layer finds itself (a bad request line, an unknown method)."""
+        # A request line that could not be read leaves the version at HTTP/0.9, which has
+        # no status line or headers: answer as HTTP/1.1.
+        self.request_version = "HTTP/1.1"
         self._refuse(code, message or "the request could not be read")
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -116,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization")
         ok = authorized(header, self.server_owner.token)
         if header is not None and not ok:
-            self._refuse(401, "the bearer token is wrong", challenge=True)
+            self._refuse(401, "the bearer token is wrong")
             return
         body = json.dumps(self.server_owner.health(authenticated=ok), sort_keys=True) + "\n"
         self._send(Reply(200, body.encode("utf-8"), 0), exit_header=False)
@@ -188,13 +191,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- responses --------------------------------------------------------------------------
 
-    def _refuse(self, status: int, reason: str, *, challenge: bool = False) -> None:
+    def _refuse(self, status: int, reason: str) -> None:
         """A refusal: logged, answered with a block, and the connection closed (its body,
         if any, was not read)."""
         self.close_connection = True
         command = getattr(self, "command", None) or "?"
         self._notice(f"refused {command} {self._shown_path()}: {reason} ({status})")
-        headers = (("WWW-Authenticate", 'Bearer realm="agentos"'),) if challenge else ()
+        headers = (("WWW-Authenticate", 'Bearer realm="agentos"'),) if status == 401 else ()
         self._send(refusal(self._agent(), status, reason, headers=headers))
 
     def _send(self, reply: Reply, *, exit_header: bool = True) -> None:

@@ -72,7 +72,8 @@ class HookServer:
 
     def bind(self) -> None:
         """Listen (``UsageError`` naming the port or socket when that is impossible)."""
-        handler = handler_class(self, read_timeout=self.config.read_timeout)
+        tcp = self.config.socket_path is None
+        handler = handler_class(self, read_timeout=self.config.read_timeout, tcp=tcp)
         if self.config.socket_path is not None:
             self._server = _bind_unix(self.config.socket_path, handler, self)
             self._socket_inode = self.config.socket_path.stat().st_ino
@@ -105,9 +106,11 @@ class HookServer:
         try:
             server.serve_forever(poll_interval=0.2)
         finally:
-            self._drain()
+            # Stop listening at once (new connections are refused), then let the requests
+            # in flight finish.
             server.server_close()
             self._remove_socket()
+            self._drain()
 
     def stop(self, *, force: bool = False) -> None:
         """Stop accepting; ``serve`` returns once the requests in flight are answered (at
