@@ -20,12 +20,12 @@ import typer
 
 from agentos.cli.context import EXIT_ABORTED, GlobalOptions, command
 from agentos.cli.render import Outcome, envelope, print_info, print_warning
+from agentos.serve import DEFAULT_PORT
 
 if TYPE_CHECKING:
     from agentos.serve.server import HookServer
     from agentos.serve.token import Token
 
-DEFAULT_PORT = 7345
 DEFAULT_MAX_BYTES = 8 << 20
 DEFAULT_READ_TIMEOUT = 10.0
 

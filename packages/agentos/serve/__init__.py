@@ -5,3 +5,8 @@ A front-end like ``agentos.hooks``: it translates an HTTP request into one
 ``answers`` maps a command hook's answer onto HTTP, ``token`` keeps the bearer token,
 ``policies`` keeps the parsed policy while its file is unchanged, ``server`` is the server.
 """
+
+from __future__ import annotations
+
+# Where ``agentos serve`` listens unless told otherwise (and ``integrate --http`` points).
+DEFAULT_PORT = 7345

@@ -21,6 +21,8 @@ TOKEN_DIR = "serve"  # noqa: S105 - a folder's name, not a secret
 TOKEN_NAME = "token"  # noqa: S105 - a file's name, not a secret
 # secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
 TOKEN_BYTES = 32
+# The variable an agent's HTTP hook reads the token from (``integrate claude --http``).
+TOKEN_ENV = "AGENTOS_SERVE_TOKEN"  # noqa: S105 - a variable's name, not a secret
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
