@@ -38,7 +38,7 @@ SEAL_PREFIX = "hmac-sha256:"
 KEY_BYTES = 32
 _ID = re.compile(r"[0-9a-f]{32}")
 
-_cache: dict[tuple[str, str], StateKey] = {}
+_cache: dict[tuple[str, str], tuple[StateKey, tuple[int, ...] | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,28 @@ def state_key(state_dir: Path) -> StateKey:
     disown every sealed file.
     """
     directory = key_dir().absolute()
-    cached = _cache.get((str(directory), str(state_dir)))
-    if cached is not None:
-        return cached  # every seal and check asks: the paths are resolved once per process
+    entry = (str(directory), str(state_dir))
+    cached = _cache.get(entry)
+    # Every seal and check asks: the key is read once per process, and kept while the id
+    # file is the one it was read for (a long-lived server outlives a removed .agentos/).
+    if cached is not None and cached[1] == _id_signature(state_dir):
+        return cached[0]
     _refuse_inside(directory, state_dir)
     workspace_id = _read_id(state_dir)
     if workspace_id is None:
         workspace_id = _create(state_dir, directory)
     key = StateKey(_read_key(directory, workspace_id, state_dir), workspace_id)
-    _cache[(str(directory), str(state_dir))] = key
+    _cache[entry] = (key, _id_signature(state_dir))
     return key
+
+
+def _id_signature(state_dir: Path) -> tuple[int, ...] | None:
+    """What tells the id file apart from one written since (None: it is not there)."""
+    try:
+        info = os.lstat(state_dir / ID_NAME)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def key_file(state_dir: Path) -> Path:
