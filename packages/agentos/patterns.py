@@ -7,6 +7,7 @@ that matches is reported, so findings can name it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,14 +26,10 @@ class PathPatterns:
     """
 
     def __init__(self, patterns: Iterable[str], *, fold_case: bool = False) -> None:
-        # pathspec is imported here, not at module load, to keep `agentos --version` fast.
-        from pathspec import lookup_pattern
-
-        factory = lookup_pattern("gitignore")
         self.patterns = tuple(patterns)
         self.fold_case = fold_case
         self._compiled: list[tuple[str, Any]] = [
-            (p, factory(p.casefold() if fold_case else p)) for p in self.patterns
+            (p, _compiled(p.casefold() if fold_case else p)) for p in self.patterns
         ]
 
     def first_match(self, path: str) -> str | None:
@@ -46,6 +43,16 @@ class PathPatterns:
     def matches(self, path: str) -> bool:
         """True when some pattern includes ``path``."""
         return self.first_match(path) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> Any:
+    """``pattern`` compiled once per process: a policy's patterns are compiled again for every
+    plan otherwise (a long-lived server gates many). The compiled pattern is immutable."""
+    # pathspec is imported here, not at module load, to keep `agentos --version` fast.
+    from pathspec import lookup_pattern
+
+    return lookup_pattern("gitignore")(pattern)
 
 
 def _spellings(path: str) -> tuple[str, ...]:

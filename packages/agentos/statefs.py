@@ -48,9 +48,10 @@ def refuse_links(path: Path) -> None:
     if STATE_DIR_NAME not in parts:
         return
     start = len(parts) - 1 - parts[::-1].index(STATE_DIR_NAME)
-    current = Path(*parts[:start])
+    # Strings, not Paths: every state file operation passes here, several times.
+    current = os.path.join(*parts[:start]) if start else ""  # noqa: PTH118 - see above
     for part in parts[start:]:
-        current = current / part
+        current = os.path.join(current, part) if current else part  # noqa: PTH118
         try:
             if stat.S_ISLNK(os.lstat(current).st_mode):
                 raise StateIntegrityError(
@@ -201,7 +202,10 @@ def write_files(
 ) -> None:
     """Create ``folder``'s files (name -> data), then fsync them together from a thread pool,
     then the folder. A file already there is kept when ``keep(path, name)`` says it is whole,
-    else replaced. ``faults`` names the fault points (``<faults>.write.before`` ...)."""
+    else replaced. ``faults`` names the fault points (``<faults>.write.before`` ...). No
+    files, no folder: nothing is created (or fsynced) for them."""
+    if not files:
+        return
     ensure_dir(folder)
     written: list[Path] = []
     for name, data in files.items():
