@@ -39,6 +39,7 @@ KEY_BYTES = 32
 _ID = re.compile(r"[0-9a-f]{32}")
 
 _cache: dict[tuple[str, str], tuple[StateKey, tuple[int, ...] | None]] = {}
+_dirs: dict[tuple[str | None, ...], Path] = {}
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def state_key(state_dir: Path) -> StateKey:
     ``StateIntegrityError`` says so rather than making a new key that would silently
     disown every sealed file.
     """
-    directory = key_dir().absolute()
+    directory = _absolute_key_dir()
     entry = (str(directory), str(state_dir))
     cached = _cache.get(entry)
     # Every seal and check asks: the key is read once per process, and kept while the id
@@ -96,6 +97,22 @@ def state_key(state_dir: Path) -> StateKey:
     key = StateKey(_read_key(directory, workspace_id, state_dir), workspace_id)
     _cache[entry] = (key, _id_signature(state_dir))
     return key
+
+
+def _absolute_key_dir() -> Path:
+    """``key_dir()`` made absolute, worked out once for the variables it depends on."""
+    explicit = os.environ.get(KEY_DIR_ENV)
+    relative = bool(explicit) and not Path(explicit or "").is_absolute()
+    memo = (
+        explicit,
+        os.environ.get("XDG_STATE_HOME"),
+        os.environ.get("HOME"),
+        str(Path.cwd()) if relative else None,
+    )
+    found = _dirs.get(memo)
+    if found is None:
+        found = _dirs[memo] = key_dir().absolute()
+    return found
 
 
 def _id_signature(state_dir: Path) -> tuple[int, ...] | None:
