@@ -383,6 +383,17 @@ diff of B3 is parsed, applied and gated in about 0.2 s, a one-file apply in abou
 Reaching 8x / 10x of a bare interpreter would mean leaving typer and pydantic off the hot path
 (hand-written argument parsing and validation), which the project's stack rules out for now;
 `agentos --version` (B6) shows the floor without them.
+
+S1 (a decision through a running `agentos serve`) is not bound by start-up but by what every
+allowed write makes durable before it is answered: a new plan file, three audit events (the
+plan, the gate's decision, the staged write; each an fsynced append and a fsynced, sealed
+HEAD), and the pending journal — 13 fsyncs and 4 file locks per decision. On the reference
+machine (2 shared vCPUs, about 0.3-0.5 ms per fsync under load) that is about 5 ms of
+fsyncs, and the Python work around them (sealing, locking through filelock, path checks on
+every state file) about 10 ms; HTTP adds well under 1 ms. The server already keeps the
+parsed policy, the compiled path patterns and the workspace key. Reaching 10 ms here would
+take writing the three audit events of one decision as one group commit, or a lighter lock
+than filelock — changes to the audit trail's crash semantics that need their own review.
 """
 
 
