@@ -22,6 +22,9 @@ from agentos.serve.answers import EXIT_HEADER, JSON_TYPE, Reply, refusal
 from agentos.serve.token import authorized
 
 HOOK_PREFIX = "/hook/"
+# The most a refused body is read (and thrown away) so that its client sees the refusal.
+DISCARD_LIMIT = 64 << 20
+DISCARD_PAUSE_SECONDS = 1.0
 
 
 class Owner(Protocol):
@@ -129,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
         refused = self._check(agent)
         if refused is not None or agent is None:
             self._refuse(*(refused or (404, "no such resource")))
+            if refused is not None and refused[0] == 413:
+                self._discard_body()
             return
         length = int(self.headers["Content-Length"])
         try:
@@ -178,6 +183,21 @@ class _Handler(BaseHTTPRequestHandler):
         if int(raw) > limit:
             return 413, f"the event is {int(raw)} bytes, more than --max-bytes ({limit})"
         return None
+
+    def _discard_body(self) -> None:
+        """Read what a client sends after its refusal, up to ``DISCARD_LIMIT`` bytes and the
+        read timeout: closing with unread bytes resets the connection, and a client still
+        sending its body would see the reset instead of the refusal."""
+        declared = self.headers.get("Content-Length", "0").strip()
+        left = min(int(declared) if declared.isdigit() else 0, DISCARD_LIMIT)
+        with contextlib.suppress(OSError):
+            # A client that sends nothing more is not waited for long.
+            self.connection.settimeout(DISCARD_PAUSE_SECONDS)
+            while left > 0:
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
 
     def _agent(self) -> str | None:
         path = urlsplit(getattr(self, "path", "") or "").path
