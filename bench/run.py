@@ -66,10 +66,16 @@ class Result:
     reference: float | None = None
     rate: float | None = None
     note: str = ""
+    p95: float | None = None  # a latency figure: ``seconds`` is then its p50
 
     def row(self) -> str:
         if self.seconds is None:
             return f"| {self.id} | {self.what} | — | — | {self.note} | {self.target} |"
+        if self.p95 is not None:
+            return (
+                f"| {self.id} | {self.what} | p50 {self.seconds * 1000:.1f} ms | — | "
+                f"p95 {self.p95 * 1000:.1f} ms | {self.target} |"
+            )
         if self.rate is not None:
             return (
                 f"| {self.id} | {self.what} | {self.seconds:.3f} s | — | "
@@ -336,11 +342,11 @@ def _percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def bench_m1(calls: int = 200, warmup: int = 20) -> list[Result]:
+def bench_m1(calls: int = 200, warmup: int = 20) -> Result:
     """A dry-run ``edit_file`` of one file through a running ``agentos mcp``: p50 and p95."""
     what = "dryRun `edit_file` of one file through a running `agentos mcp`"
     if importlib.util.find_spec("mcp") is None:
-        return [Result("M1", what, "p50 <= 10 ms", note="install agentos[mcp]")]
+        return Result("M1", what, "p50 <= 10 ms", note="install agentos[mcp]")
     with tempfile.TemporaryDirectory() as scratch:
         ws = Path(scratch) / "ws"
         (ws / "src").mkdir(parents=True)
@@ -359,10 +365,13 @@ def bench_m1(calls: int = 200, warmup: int = 20) -> list[Result]:
             for i in range(calls + warmup)
         ]
         samples = _mcp_calls(ws, edits, warmup)
-    return [
-        Result("M1", f"{what}, p50 of {calls}", "p50 <= 10 ms", _percentile(samples, 0.5)),
-        Result("M1", f"{what}, p95 of {calls}", "report", _percentile(samples, 0.95)),
-    ]
+    return Result(
+        "M1",
+        f"{what}, {calls} calls",
+        "p50 <= 10 ms",
+        _percentile(samples, 0.5),
+        p95=_percentile(samples, 0.95),
+    )
 
 
 def bench_m2(calls: int = 60, warmup: int = 5) -> Result:
@@ -413,6 +422,74 @@ def bench_m2(calls: int = 60, warmup: int = 5) -> Result:
     return Result("M2", what, "<= 2 x", applied, durable)
 
 
+def bench_s1(calls: int = 200, warmup: int = 20) -> Result:
+    """One hook decision through a running ``agentos serve``: a Claude Code PreToolUse Write
+    of one new file (allowed), POSTed on one kept-alive connection; p50 and p95 of ``calls``.
+
+    Each call writes other content (a new plan, as an agent's next write would be), and after
+    each, untimed, the PostToolUse event settles it (the tool wrote nothing), so every
+    decision meets the same state. The workspace runs the packaged policy: full durability.
+    """
+    import http.client
+    import signal
+
+    what = "`agentos serve`: one PreToolUse Write decision (allowed), HTTP on loopback"
+    with tempfile.TemporaryDirectory() as scratch:
+        ws = Path(scratch) / "ws"
+        (ws / "src").mkdir(parents=True)
+        (ws / "src" / "app.py").write_text('def greet():\n    return "hello"\n')
+        proc = subprocess.Popen(
+            [str(AGENTOS), "serve", "-C", str(ws), "--port", "0", "--json", "-q"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            started = json.loads(proc.stdout.readline() if proc.stdout else b"{}")["result"]
+            token = Path(started["token_file"]).read_text().strip()
+            conn = http.client.HTTPConnection("127.0.0.1", started["port"], timeout=60)
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            samples = []
+            for index in range(warmup + calls):
+                event = {
+                    "session_id": "bench",
+                    "cwd": str(ws),
+                    "hook_event_name": "PreToolUse",
+                    "tool_name": "Write",
+                    "tool_input": {
+                        "file_path": str(ws / "src" / "new.py"),
+                        "content": f"ANSWER = {index}\n",
+                    },
+                    "tool_use_id": f"toolu_bench_{index}",
+                }
+                body = json.dumps(event).encode()
+                start = time.perf_counter()
+                conn.request("POST", "/hook/claude", body, headers)
+                reply = conn.getresponse().read()
+                elapsed = time.perf_counter() - start
+                if b'"permissionDecision": "allow"' not in reply:
+                    raise SystemExit(f"bench S1: not allowed: {reply!r}")
+                if index >= warmup:
+                    samples.append(elapsed)
+                event.update(hook_event_name="PostToolUse", tool_response={})
+                conn.request("POST", "/hook/claude", json.dumps(event).encode(), headers)
+                conn.getresponse().read()
+            conn.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return Result(
+        "S1",
+        f"{what}, {calls} calls",
+        "p50 <= 10 ms",
+        _percentile(samples, 0.5),
+        p95=_percentile(samples, 0.95),
+    )
+
+
 NOTES = """\
 ## Where a target is missed, and why
 
@@ -424,20 +501,50 @@ diff of B3 is parsed, applied and gated in about 0.2 s, a one-file apply in abou
 Reaching 8x / 10x of a bare interpreter would mean leaving typer and pydantic off the hot path
 (hand-written argument parsing and validation), which the project's stack rules out for now;
 `agentos --version` (B6) shows the floor without them.
+
+S1 (a decision through a running `agentos serve`) is not bound by start-up but by what every
+allowed write makes durable before it is answered: a new plan file, three audit events (the
+plan, the gate's decision, the staged write; each an fsynced append and a fsynced, sealed
+HEAD), and the pending journal — 13 fsyncs and 4 file locks per decision. On the reference
+machine (2 shared vCPUs, about 0.3-0.5 ms per fsync under load) that is about 5 ms of
+fsyncs, and the Python work around them (sealing, locking through filelock, path checks on
+every state file) about 10 ms; HTTP adds well under 1 ms. The server already keeps the
+parsed policy, the compiled path patterns and the workspace key. Reaching 10 ms here would
+take writing the three audit events of one decision as one group commit, or a lighter lock
+than filelock — changes to the audit trail's crash semantics that need their own review.
 """
 
 
-def main() -> int:
+BENCHES: dict[str, Callable[[], list[Result]]] = {
+    "B6": lambda: [bench_b6()],
+    "B1": lambda: [bench_b1()],
+    "B2": lambda: [bench_b2()],
+    "B3": lambda: [bench_b3()],
+    "B4": lambda: [bench_b4()],
+    "B5": lambda: [bench_b5()],
+    "H1": bench_h1,
+    "M1": lambda: [bench_m1()],
+    "M2": lambda: [bench_m2()],
+    "S1": lambda: [bench_s1()],
+}
+HEADER = "| id | what | measured | reference | ratio / rate | target |\n|---|---|---|---|---|---|"
+
+
+def main(argv: list[str]) -> int:
+    """Every benchmark, written to docs/benchmarks.md; or, given ids (``run.py S1``), only
+    those, printed and not written (a partial table would drop the other rows)."""
+    unknown = [a for a in argv if a not in BENCHES]
+    if unknown:
+        raise SystemExit(f"bench: unknown id {unknown[0]!r}; use some of {', '.join(BENCHES)}")
+    chosen = argv or list(BENCHES)
     # The workspace keys of the scratch workspaces stay in a scratch directory of their own.
     with tempfile.TemporaryDirectory(prefix="agentos-bench-keys-") as keys:
         os.environ["AGENTOS_KEY_DIR"] = keys
-        results = [bench_b6(), bench_b1(), bench_b2(), bench_b3(), bench_b4(), bench_b5()]
-        results += bench_h1()
-        results += [*bench_m1(), bench_m2()]
-    header = (
-        "| id | what | measured | reference | ratio / rate | target |\n|---|---|---|---|---|---|"
-    )
-    table = header + "\n" + "\n".join(r.row() for r in sorted(results, key=lambda r: r.id))
+        results = [result for name in chosen for result in BENCHES[name]()]
+    table = HEADER + "\n" + "\n".join(r.row() for r in sorted(results, key=lambda r: r.id))
+    if argv:
+        print(table)
+        return 0
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     doc = (
@@ -452,4 +559,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -317,7 +317,54 @@ else
   say "(skipped: the MCP SDK is not installed; pip install 'agentos[mcp]')"
 fi
 
-step "22. the audit trail: every step above, hash-chained, its head sealed and anchored"
+step "22. agentos serve: the same hook answers over loopback HTTP, with no start-up per event"
+say "One long-lived server answers Claude Code's http hooks (agentos integrate claude --http);"
+say "every request needs the bearer token kept in .agentos/serve/token (0600):"
+printf '%s$ agentos serve --port 0 --json -q &%s\n' "$bold" "$reset"
+agentos serve --port 0 --json -q >"$scratch/serve.json" &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [[ -s "$scratch/serve.json" ]] && break; sleep 0.1; done
+cat > "$scratch/http_agent.py" <<'EOF'
+import http.client
+import json
+import pathlib
+import sys
+
+started = json.loads(pathlib.Path(sys.argv[1]).read_text())["result"]
+token = pathlib.Path(started["token_file"]).read_text().strip()
+ws = started["workspace"]
+print(f"listening on {started['url']}")
+
+
+def post(name, tool=None, tool_input=None, token=token, **more):
+    event = {"session_id": "demo", "cwd": ws, "hook_event_name": name, "tool_use_id": "toolu_h"}
+    if tool:
+        event.update(tool_name=tool, tool_input=tool_input, **more)
+    conn = http.client.HTTPConnection("127.0.0.1", started["port"], timeout=30)
+    conn.request("POST", "/hook/claude", json.dumps(event), {"Authorization": f"Bearer {token}"})
+    reply = conn.getresponse()
+    print(f"\n-> {name} {tool or ''} [HTTP {reply.status}]\n{reply.read().decode().strip()}")
+
+
+env = {"file_path": f"{ws}/.env", "content": "TOKEN=1\n"}
+post("PreToolUse", "Write", env, token="not-the-token")
+post("PreToolUse", "Write", env)
+extra = {"file_path": f"{ws}/src/demo/extra.py", "content": "EXTRA = 1\n"}
+post("PreToolUse", "Write", extra)
+pathlib.Path(extra["file_path"]).write_text(extra["content"])  # the agent's own tool writes
+post("PostToolUse", "Write", extra, tool_response={})
+EOF
+run python3 "$scratch/http_agent.py" "$scratch/serve.json"
+say "SIGTERM stops the server cleanly (exit 0); the recorded write is undone like any other:"
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+trap - EXIT
+run agentos rollback --last -q
+test ! -e src/demo/extra.py
+test ! -e .env
+
+step "23. the audit trail: every step above, hash-chained, its head sealed and anchored"
 run agentos audit show --limit 12
 say "CI keeps the head where the workspace cannot reach it, and checks it later:"
 run agentos audit anchor -o "$scratch/audit.anchor"

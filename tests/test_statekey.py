@@ -94,3 +94,23 @@ def test_usage_error_when_no_home_and_no_key_directory(monkeypatch: pytest.Monke
     monkeypatch.setattr(Path, "home", staticmethod(no_home))
     with pytest.raises(UsageError, match="AGENTOS_KEY_DIR"):
         statekey.key_dir()
+
+
+def test_a_long_lived_process_follows_a_state_directory_made_anew(workspace: Path) -> None:
+    # A server keeps keys for its whole life; when .agentos/ is removed and made again by
+    # another process, it must seal with the new workspace's key, not the old one.
+    import shutil
+
+    state = workspace / ".agentos"
+    old = state_key(state)
+    shutil.rmtree(state)
+    probe = (
+        "from pathlib import Path; from agentos.statekey import state_key; "
+        f"state_key(Path({str(state)!r}))"
+    )
+    subprocess.run([sys.executable, "-c", probe], env=os.environ.copy(), check=True)
+    new = state_key(state)
+    assert new.workspace_id == (state / ID_NAME).read_text().strip()
+    assert new.workspace_id != old.workspace_id
+    assert new.key != old.key
+    assert state_key(state) is new  # and kept again while the id file is the same

@@ -28,7 +28,9 @@ class PathPatterns:
     def __init__(self, patterns: Iterable[str], *, fold_case: bool = False) -> None:
         self.patterns = tuple(patterns)
         self.fold_case = fold_case
-        self._compiled = _compiled(self.patterns, fold_case)
+        self._compiled: list[tuple[str, Any]] = [
+            (p, _compiled(p.casefold() if fold_case else p)) for p in self.patterns
+        ]
 
     def first_match(self, path: str) -> str | None:
         """The first pattern that includes ``path`` (any spelling of it, when folding)."""
@@ -43,15 +45,14 @@ class PathPatterns:
         return self.first_match(path) is not None
 
 
-@functools.lru_cache(maxsize=256)
-def _compiled(patterns: tuple[str, ...], fold_case: bool) -> tuple[tuple[str, Any], ...]:
-    """The compiled form of ``patterns`` (the same lists are compiled again and again by a
-    long-lived process: each policy rule, on every call)."""
+@functools.lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> Any:
+    """``pattern`` compiled once per process: a policy's patterns are compiled again for every
+    plan otherwise (a long-lived server gates many). The compiled pattern is immutable."""
     # pathspec is imported here, not at module load, to keep `agentos --version` fast.
     from pathspec import lookup_pattern
 
-    factory = lookup_pattern("gitignore")
-    return tuple((p, factory(p.casefold() if fold_case else p)) for p in patterns)
+    return lookup_pattern("gitignore")(pattern)
 
 
 def _spellings(path: str) -> tuple[str, ...]:

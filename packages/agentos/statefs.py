@@ -44,14 +44,14 @@ MAX_STATE_FILE_BYTES = 1 << 30
 def refuse_links(path: Path) -> None:
     """``StateIntegrityError`` when ``path`` lies in a state directory and it, or a directory
     between the state directory and it, is a symlink (or the state directory itself is)."""
-    # Plain strings, not Path objects: this runs before every read and write of the state.
-    parts = os.fspath(path).split(os.sep)  # noqa: PTH206
+    parts = path.parts
     if STATE_DIR_NAME not in parts:
         return
     start = len(parts) - 1 - parts[::-1].index(STATE_DIR_NAME)
-    current = os.sep.join(parts[:start])  # noqa: PTH118
+    # Strings, not Paths: every state file operation passes here, several times.
+    current = os.path.join(*parts[:start]) if start else ""  # noqa: PTH118 - see above
     for part in parts[start:]:
-        current = f"{current}{os.sep}{part}" if current else part
+        current = os.path.join(current, part) if current else part  # noqa: PTH118
         try:
             if stat.S_ISLNK(os.lstat(current).st_mode):
                 raise StateIntegrityError(
@@ -202,7 +202,10 @@ def write_files(
 ) -> None:
     """Create ``folder``'s files (name -> data), then fsync them together from a thread pool,
     then the folder. A file already there is kept when ``keep(path, name)`` says it is whole,
-    else replaced. ``faults`` names the fault points (``<faults>.write.before`` ...)."""
+    else replaced. ``faults`` names the fault points (``<faults>.write.before`` ...). No
+    files, no folder: nothing is created (or fsynced) for them."""
+    if not files:
+        return
     ensure_dir(folder)
     written: list[Path] = []
     for name, data in files.items():
@@ -273,6 +276,38 @@ def link_new(path: Path, data: bytes, *, mode: int = 0o600) -> None:
             Path(tmp).unlink()
             fs_event("unlink", Path(tmp))
     fsync_dir(path.parent)
+
+
+def write_secret(path: Path, data: bytes, *, replace: bool) -> None:
+    """Write a secret (a bearer token) that no other user may read, not even for a moment.
+
+    Its bytes go to a temp file that ``mkstemp`` creates ``0600`` (``O_CREAT | O_EXCL``),
+    then it is linked in whole (``replace=False``: ``FileExistsError`` when ``path`` exists,
+    so of two concurrent creators one wins) or renamed over ``path`` (``replace=True``). Its
+    folder is made ``0700`` when this creates it.
+    """
+    ensure_private_dir(path.parent)
+    if replace:
+        write_atomic(path, data, mode=0o600)
+    else:
+        link_new(path, data, mode=0o600)
+
+
+def read_secret(path: Path, *, limit: int = 65536) -> bytes:
+    """A secret written by ``write_secret``: refused (``StateIntegrityError``) when another
+    user owns it or may read or write it, as ssh refuses a private key others can read."""
+    with open_read(path) as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise StateIntegrityError(
+                f"{path} is readable or writable by other users (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}, owner uid {info.st_uid}); the secret in "
+                "it may be known — remove it to have a new one made",
+                details={"path": str(path)},
+            )
+        if info.st_size > limit:
+            raise _refused(path, "too large")
+        return handle.read(limit + 1)
 
 
 def append(path: Path, data: bytes, *, durable: bool) -> None:

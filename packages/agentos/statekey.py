@@ -38,7 +38,8 @@ SEAL_PREFIX = "hmac-sha256:"
 KEY_BYTES = 32
 _ID = re.compile(r"[0-9a-f]{32}")
 
-_cache: dict[tuple[str, str], StateKey] = {}
+_cache: dict[tuple[str, str], tuple[StateKey, tuple[int, ...] | None]] = {}
+_dirs: dict[tuple[str | None, ...], Path] = {}
 
 
 @dataclass(frozen=True)
@@ -82,17 +83,45 @@ def state_key(state_dir: Path) -> StateKey:
     ``StateIntegrityError`` says so rather than making a new key that would silently
     disown every sealed file.
     """
-    directory = key_dir().absolute()
-    cached = _cache.get((str(directory), str(state_dir)))
-    if cached is not None:
-        return cached  # every seal and check asks: the paths are resolved once per process
+    directory = _absolute_key_dir()
+    entry = (str(directory), str(state_dir))
+    cached = _cache.get(entry)
+    # Every seal and check asks: the key is read once per process, and kept while the id
+    # file is the one it was read for (a long-lived server outlives a removed .agentos/).
+    if cached is not None and cached[1] == _id_signature(state_dir):
+        return cached[0]
     _refuse_inside(directory, state_dir)
     workspace_id = _read_id(state_dir)
     if workspace_id is None:
         workspace_id = _create(state_dir, directory)
     key = StateKey(_read_key(directory, workspace_id, state_dir), workspace_id)
-    _cache[(str(directory), str(state_dir))] = key
+    _cache[entry] = (key, _id_signature(state_dir))
     return key
+
+
+def _absolute_key_dir() -> Path:
+    """``key_dir()`` made absolute, worked out once for the variables it depends on."""
+    explicit = os.environ.get(KEY_DIR_ENV)
+    relative = bool(explicit) and not Path(explicit or "").is_absolute()
+    memo = (
+        explicit,
+        os.environ.get("XDG_STATE_HOME"),
+        os.environ.get("HOME"),
+        str(Path.cwd()) if relative else None,
+    )
+    found = _dirs.get(memo)
+    if found is None:
+        found = _dirs[memo] = key_dir().absolute()
+    return found
+
+
+def _id_signature(state_dir: Path) -> tuple[int, ...] | None:
+    """What tells the id file apart from one written since (None: it is not there)."""
+    try:
+        info = os.lstat(state_dir / ID_NAME)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def key_file(state_dir: Path) -> Path:

@@ -15,7 +15,17 @@ from helpers import CliResult
 Cli = Callable[..., CliResult]
 
 ENVELOPE_KEYS = {"agentos", "command", "ok", "exit_code", "result", "error"}
-INTEGRATE_KEYS = {"agent", "scope", "file", "action", "changed", "command", "events", "backup"}
+INTEGRATE_KEYS = {
+    "agent",
+    "scope",
+    "file",
+    "action",
+    "changed",
+    "command",
+    "url",
+    "events",
+    "backup",
+}
 DOCTOR_KEYS = {"checks", "integrations", "failures", "warnings"}
 CHECK_KEYS = {"name", "status", "detail", "agent", "scope"}
 INTEGRATION_KEYS = {"agent", "scope", "file", "commands"}

@@ -4,8 +4,10 @@ it again only when its bytes changed."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from agentos.errors import PolicyError
 from agentos.governance.policyfile import PACKAGED_NAME, PolicyCache, load_policy
@@ -56,3 +58,37 @@ def test_without_a_file_the_packaged_policy_is_in_force_until_one_appears(
     assert cache.current().source == PACKAGED_NAME
     write_policy(workspace, "version: 1\nagents: {lock_timeout: 3}\n")
     assert cache.current().policy.agents.lock_timeout == 3
+
+
+def test_what_it_gives_is_what_load_policy_gives_and_parses_once_per_change(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentos.governance import policyfile
+
+    ws = Workspace.open(workspace)
+    cache = PolicyCache(None, ws)
+    parses: list[str] = []
+    real = policyfile.parse_policy
+
+    def counting(text: str, *, source: str) -> Any:
+        parses.append(source)
+        return real(text, source=source)
+
+    monkeypatch.setattr(policyfile, "parse_policy", counting)
+    packaged = cache.current()
+    assert cache.current() is packaged
+    assert (packaged.digest, packaged.source) == (load_policy(None, ws).digest, packaged.source)
+    policy = ws.policy_path
+    policy.parent.mkdir(parents=True)
+    policy.write_text(yaml.safe_dump({"agents": {"bypass": "block"}}))
+    own = cache.current()
+    assert own.policy.agents.bypass == "block"
+    assert (own.digest, own.source, own.path) == (
+        load_policy(None, ws).digest,
+        str(policy),
+        policy,
+    )
+    assert cache.current() is own
+    policy.write_text(yaml.safe_dump({"agents": {"bypass": "report"}}))
+    assert cache.current().policy.agents.bypass == "report"
+    assert len(parses) == 3 + 2  # three by the cache, two by load_policy above

@@ -257,3 +257,21 @@ def test_gemini_replace_with_allow_multiple_replaces_every_occurrence(ws: Path) 
     [plan] = (ws / ".agentos" / "plans").glob("*.json")
     [change] = json.loads(plan.read_text())["changeset"]["changes"]
     assert change["content"]["data"] == "a = 2\nb = 2\n"
+
+
+def test_a_write_of_text_beyond_the_bmp_is_planned_not_blocked(ws: Path) -> None:
+    # Claude Code sends the emoji as UTF-8; agentos's planner input once escaped it as a
+    # surrogate pair that YAML read as two lone surrogates, and blocked the write.
+    content = 'GREETING = "hello \U0001f600"\n'
+    data = event(
+        "claude",
+        "pre_write",
+        ws,
+        tool_input={"file_path": str(ws / "src/new.py"), "content": content},
+    )
+    reply = answer("claude", json.dumps(json.loads(data), ensure_ascii=False).encode())
+    assert reply.exit_code == 0, reply.stderr
+    assert json.loads(reply.stdout)["hookSpecificOutput"]["permissionDecision"] == "allow"
+    [plan] = (ws / ".agentos" / "plans").glob("*.json")
+    [change] = json.loads(plan.read_text())["changeset"]["changes"]
+    assert change["content"] == {"encoding": "utf-8", "data": content}

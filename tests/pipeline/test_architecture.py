@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "packages" / "agentos"
 CORE_ROOMS = ("planner", "governance", "executor", "verify", "audit")
 # Front-ends translate a protocol into pipeline calls: nothing below them imports one.
-FRONT_ENDS = ("agentos.cli", "agentos.hooks", "agentos.mcpserver")
+FRONT_ENDS = ("agentos.cli", "agentos.hooks", "agentos.mcpserver", "agentos.serve")
 CLI_LIMIT = 250
 MODULE_LIMIT = 450
 
@@ -138,6 +138,19 @@ def test_the_mcp_server_never_imports_the_cli_or_the_hooks() -> None:
     assert wrong == set()
 
 
+def test_the_serve_front_end_never_imports_the_cli() -> None:
+    graph = import_graph()
+    assert any(name.startswith("agentos.serve") for name in graph)
+    wrong = {
+        (name, target)
+        for name, targets in graph.items()
+        if name.startswith("agentos.serve")
+        for target in targets
+        if target.startswith("agentos.cli")
+    }
+    assert wrong == set()
+
+
 def test_running_a_tool_call_loads_neither_the_cli_framework_nor_the_mcp_sdk(
     tmp_path: Path,
 ) -> None:
@@ -155,6 +168,17 @@ def test_running_a_tool_call_loads_neither_the_cli_framework_nor_the_mcp_sdk(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out.strip().splitlines()[-1]) == {"error": False, "loaded": []}
+
+
+def test_importing_the_server_loads_no_cli_framework() -> None:
+    probe = (
+        "import sys, agentos.serve.server, agentos.hooks.run\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'rich', 'click'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
 
 
 def test_the_planner_imports_neither_governance_nor_audit() -> None:

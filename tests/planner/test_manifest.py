@@ -556,3 +556,39 @@ def test_manifest_through_the_cli(
     assert result.json()["error"]["type"] == "path_safety"
     assert not (tmp_path / "evil").exists()
     assert read_tree(workspace) == {}
+
+
+# -- JSON read as JSON ---------------------------------------------------------------------------
+
+
+def test_an_escaped_character_beyond_the_bmp_is_one_character() -> None:
+    from agentos.planner.manifest import load_structured
+
+    # json.dumps writes an emoji as a surrogate pair; YAML 1.1 would read two lone surrogates.
+    data = json.dumps({"content": "smile \U0001f600\n"}).encode()
+    assert b"\\ud83d\\ude00" in data
+    assert load_structured(data, source="x") == {"content": "smile \U0001f600\n"}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # Where JSON and YAML 1.1 read a value differently, YAML's reading is kept.
+        (b'{"n": 1e5}', {"n": "1e5"}),
+        (b'{"n": 1.5, "m": -2, "b": true, "z": null}', {"n": 1.5, "m": -2, "b": True, "z": None}),
+        (b'{"n": NaN}', {"n": "NaN"}),
+        (b"{a: 1}", {"a": 1}),  # YAML flow style, not JSON
+        (b'  [{"path": "a"}]', [{"path": "a"}]),
+    ],
+)
+def test_json_and_yaml_read_the_same(data: bytes, expected: Any) -> None:
+    from agentos.planner.manifest import load_structured
+
+    assert load_structured(data, source="x") == expected
+
+
+def test_json_nested_too_deeply_is_one_line() -> None:
+    from agentos.planner.manifest import load_structured
+
+    with pytest.raises(PatchParseError, match="nested too deeply"):
+        load_structured(b"[" * 100_000 + b"]" * 100_000, source="deep.json")

@@ -23,6 +23,7 @@ EXIT_CHECK_FAILED = 1
 def integrate(
     opts: GlobalOptions,
     agent: Annotated[str, typer.Argument(metavar="AGENT", help="claude | codex | gemini")],
+    *,
     scope: Annotated[
         str,
         typer.Option(
@@ -44,11 +45,29 @@ def integrate(
             show_default=False,
         ),
     ] = None,
+    http: Annotated[
+        bool,
+        typer.Option(
+            "--http",
+            help="Claude Code only: http handlers posting to 'agentos serve' instead of "
+            "command hooks (the token from $AGENTOS_SERVE_TOKEN).",
+        ),
+    ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            metavar="URL",
+            help="With --http: the server's address (default http://127.0.0.1:7345).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> Outcome:
     """Install agentos's hooks into an agent's settings file (idempotent; --remove undoes)."""
     from agentos.cli.views.agents import integrated_result, render_integrated
     from agentos.clock import system_clock
     from agentos.errors import UsageError
+    from agentos.hooks.httphooks import DEFAULT_URL
     from agentos.hooks.install import check_choice
     from agentos.hooks.install import integrate as install_hooks
     from agentos.workspace import Workspace
@@ -56,6 +75,10 @@ def integrate(
     check_choice(agent, scope)
     if command_prefix is not None and not command_prefix.strip():
         raise UsageError("--command is empty; give how to run agentos (e.g. /usr/bin/agentos)")
+    if url is not None and not http:
+        raise UsageError("--url goes with --http (the address of 'agentos serve')")
+    if http and command_prefix is not None:
+        raise UsageError("--command is for command hooks; with --http give --url instead")
     # User scope never touches the workspace: -C is only read for project scope.
     root = Workspace.open(opts.workspace_dir).root if scope == "project" else Path.cwd()
     done = install_hooks(
@@ -65,6 +88,7 @@ def integrate(
         scope=scope,
         remove=remove,
         prefix=command_prefix,
+        url=(url or DEFAULT_URL) if http else None,
         stamp=system_clock().strftime("%Y%m%dT%H%M%SZ"),
     )
     return Outcome(result=integrated_result(done), human=lambda out: render_integrated(out, done))

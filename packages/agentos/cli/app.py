@@ -59,6 +59,7 @@ def build() -> typer.Typer:
         mcp_cmd,
         plan_cmd,
         policy_cmd,
+        serve_cmd,
         status_cmd,
     )
 

@@ -121,7 +121,7 @@ def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:
         return report_exception(opts.command, opts.json, opts.workspace_dir, exc)
     for warning in outcome.warnings:
         print_warning(warning)
-    if opts.json:
+    if opts.json and not outcome.streamed:
         print_json(
             envelope(
                 opts.command,

@@ -29,6 +29,9 @@ class Outcome:
     human: HumanRenderer | None = None
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None  # for a result that is also a failure (apply's)
+    # The command printed its one JSON document itself, as it started (``serve`` announces
+    # where it listens while it runs): nothing is printed again when it returns.
+    streamed: bool = False
 
 
 def envelope(

@@ -35,6 +35,13 @@ from agentos.hooks.canary import (
     classify,
     matcher_covers,
 )
+from agentos.hooks.httpcanary import (
+    endpoint_check,
+    headers_sent,
+    judge,
+    post,
+    served_workspace,
+)
 from agentos.hooks.integrate import (
     AGENTS,
     SCOPES,
@@ -209,7 +216,11 @@ class _Probe:
             yield self.result("settings", OK, f"{path}: agentos hooks on {events}")
         missing: dict[str, str] = {}
         for shown in dict.fromkeys(_shown(i) for i in mine):
-            status, detail = self._program(shown, next(i for i in mine if _shown(i) == shown))
+            entry = next(i for i in mine if _shown(i) == shown)
+            if _is_http(entry):
+                yield self.result("endpoint", *endpoint_check(entry.handler, self.env))
+                continue
+            status, detail = self._program(shown, entry)
             if status == FAIL:
                 missing[shown] = detail
             yield self.result("command", status, detail)
@@ -236,6 +247,8 @@ class _Probe:
             first = next(i for i in pre if _shown(i) == handler)
             if handler in missing:
                 yield self.result("canary", FAIL, f"not run: {missing[handler]}")
+            elif _is_http(first):
+                yield self.result("canary", *self._http_canary(first))
             else:
                 yield self.result("canary", *self._canary(first))
 
@@ -311,12 +324,40 @@ class _Probe:
             )
         return OK, f"{spec.turn_start} and {spec.turn_end}"
 
-    def _canary(self, entry: Installed) -> tuple[str, str]:
-        spec = self.spec
+    def _waited(self, entry: Installed) -> tuple[float, float]:
+        """How long the agent waits for ``entry`` (seconds), and how long doctor waits."""
         value = entry.handler.get("timeout", entry.handler.get("timeoutSec"))
         number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
-        limit = (number if number is not None else spec.default_timeout) * spec.unit_seconds
-        waited = min(max(limit, 0.001), CANARY_CAP_SECONDS)
+        limit = (
+            number if number is not None else self.spec.default_timeout
+        ) * self.spec.unit_seconds
+        return limit, min(max(limit, 0.001), CANARY_CAP_SECONDS)
+
+    def _http_canary(self, entry: Installed) -> tuple[str, str]:
+        """The canary POSTed as Claude Code would post it, read as Claude Code reads it."""
+        _limit, waited = self._waited(entry)
+        url = str(entry.handler.get("url"))
+        headers = headers_sent(entry.handler, self.env)
+        event = canary_event(
+            self.spec, self.root, session=self.session, now=rfc3339(self.ctx.clock())
+        )
+        started = time.monotonic()
+        posted = post(url, json.dumps(event).encode("utf-8"), headers, waited)
+        took = time.monotonic() - started
+        status, detail = judge(self.spec, entry.handler, posted, waited=waited)
+        if status != OK:
+            return status, detail
+        served = served_workspace(url, headers, waited)
+        if served is not None and served.resolve() != self.root.resolve():
+            return FAIL, (
+                f"the server at {url} serves {served}, not this workspace: it judges every "
+                "write here as outside its workspace — run 'agentos serve -C' here"
+            )
+        return OK, f"{detail} in {took:.2f}s"
+
+    def _canary(self, entry: Installed) -> tuple[str, str]:
+        spec = self.spec
+        limit, waited = self._waited(entry)
         event = canary_event(spec, self.root, session=self.session, now=rfc3339(self.ctx.clock()))
         words = command_words(entry.handler) or []
         command = entry.handler.get("command")
@@ -362,8 +403,15 @@ def _name(spec: AgentSpec, scope: str, what: str) -> str:
     return f"{spec.name} ({scope}): {what}"
 
 
+def _is_http(entry: Installed) -> bool:
+    return entry.handler.get("type") == "http"
+
+
 def _shown(entry: Installed) -> str:
-    """The command as the user wrote it (exec form: the command and its args)."""
+    """The command as the user wrote it (exec form: the command and its args); an http
+    handler's URL."""
+    if _is_http(entry):
+        return str(entry.handler.get("url"))
     words = command_words(entry.handler)
     if "args" in entry.handler and words:
         return " ".join(words)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentos.errors import UsageError, WriteRefusedError
+from agentos.hooks.httphooks import HTTP_AGENTS, check_base_url, hook_url, http_handler
 from agentos.hooks.integrate import (
     AGENTS,
     SCOPES,
@@ -53,9 +54,10 @@ class Integrated:
     scope: str
     file: Path
     action: str  # installed | updated | unchanged | removed | absent
-    command: str | None  # the hook command (None for a removal)
+    command: str | None  # the hook command (None for a removal, or an http handler)
     backup: Path | None  # where the file's previous bytes are kept (None: nothing kept)
     events: tuple[str, ...]  # the events agentos's handler is on
+    url: str | None = None  # the endpoint an http handler posts to (``--http``)
 
     @property
     def changed(self) -> bool:
@@ -80,23 +82,30 @@ def integrate(
     scope: str = "project",
     remove: bool = False,
     prefix: str | None = None,
+    url: str | None = None,
     stamp: str,
 ) -> Integrated:
     """Install (or with ``remove``, take out) agentos's hooks in ``agent``'s settings file of
-    ``scope``; ``prefix`` is how hooks run agentos (default: ``default_prefix()``), ``stamp``
-    names a backup."""
+    ``scope``; ``prefix`` is how hooks run agentos (default: ``default_prefix()``); ``url``
+    installs http handlers posting to ``agentos serve`` at that base URL instead (Claude
+    Code only); ``stamp`` names a backup. Either kind replaces the other."""
     spec = check_choice(agent, scope)
+    endpoint = None if url is None else _http_endpoint(agent, url)
     path = settings_path(spec, scope, root=root, home=home)
     store = _ProjectFile(root, path) if scope == "project" else _UserFile(path)
     data, mode = store.read()
     try:
         settings = parse_settings(data) if data is not None else {}
-        command = None if remove else hook_command(prefix or default_prefix(), agent)
+        command = None if remove or endpoint is not None else default_command(prefix, agent)
         before = installed(settings, spec)
-        if command is None:
-            wanted = remove_hooks(settings, spec)
-        else:
+        if command is not None:
             wanted = merge_hooks(settings, spec, command)
+        elif endpoint is not None and not remove:
+            wanted = merge_hooks(
+                settings, spec, http_handler(endpoint, agent, timeout=spec.timeout)
+            )
+        else:
+            wanted = remove_hooks(settings, spec)
     except SettingsError as exc:
         raise UsageError(
             f"{path} {exc}; nothing was written — fix the file (agentos edits plain JSON "
@@ -104,14 +113,31 @@ def integrate(
             details={"file": str(path)},
         ) from None
     events = tuple(i.event for i in installed(wanted, spec))
+    shown = None if remove or endpoint is None else hook_url(endpoint, agent)
     if wanted == settings:
         action = "absent" if remove and not before else "unchanged"
-        return Integrated(agent, scope, path, action, command, None, events)
+        return Integrated(agent, scope, path, action, command, None, events, shown)
     backup = store.backup(data, mode, agent=agent, stamp=stamp) if data is not None else None
     original = data.decode("utf-8-sig") if data is not None else None
     store.write(dump_settings(wanted, original), mode if mode is not None else NEW_FILE_MODE)
     action = "removed" if remove else ("updated" if before else "installed")
-    return Integrated(agent, scope, path, action, command, backup, events)
+    return Integrated(agent, scope, path, action, command, backup, events, shown)
+
+
+def _http_endpoint(agent: str, url: str) -> str:
+    """The checked base URL of ``agentos serve`` for ``agent``'s http handlers."""
+    if agent not in HTTP_AGENTS:
+        title = SPECS[agent].title
+        raise UsageError(
+            f"--http: {title} runs command hooks only; run 'agentos integrate {agent}' "
+            "without --http"
+        )
+    return check_base_url(url)
+
+
+def default_command(prefix: str | None, agent: str) -> str:
+    """``PREFIX hook AGENT``, the prefix defaulting to ``default_prefix()``."""
+    return hook_command(prefix or default_prefix(), agent)
 
 
 def default_prefix() -> str:

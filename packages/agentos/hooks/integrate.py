@@ -167,9 +167,14 @@ def command_words(handler: Mapping[str, Any]) -> list[str] | None:
 
 
 def is_agentos_handler(handler: object, agent: str) -> bool:
-    """True when ``handler`` runs ``agentos hook AGENT`` (however agentos is spelled)."""
+    """True when ``handler`` runs ``agentos hook AGENT`` (however agentos is spelled), or
+    posts to ``agentos serve``'s endpoint for AGENT (an http handler)."""
+    from agentos.hooks.httphooks import is_agentos_http_handler
+
     if not isinstance(handler, Mapping):
         return False
+    if is_agentos_http_handler(handler, agent):
+        return True
     words = command_words(handler)
     if not words:
         return False
@@ -193,8 +198,15 @@ class Installed:
     handler: Mapping[str, Any]
 
 
-def handler_for(spec: AgentSpec, command: str) -> dict[str, Any]:
-    """The handler agentos installs on every event of ``spec``."""
+# What agentos installs: a command (``handler_for`` makes its handler), or a whole handler.
+Installing = str | Mapping[str, Any]
+
+
+def handler_for(spec: AgentSpec, command: Installing) -> dict[str, Any]:
+    """The handler agentos installs on every event of ``spec``: the command handler of
+    ``command``, or ``command`` itself when it is a handler (an http one)."""
+    if not isinstance(command, str):
+        return copy.deepcopy(dict(command))
     return {
         **dict(spec.extra),
         "type": "command",
@@ -203,7 +215,7 @@ def handler_for(spec: AgentSpec, command: str) -> dict[str, Any]:
     }
 
 
-def group_for(spec: AgentSpec, event: str, command: str) -> dict[str, Any]:
+def group_for(spec: AgentSpec, event: str, command: Installing) -> dict[str, Any]:
     """The matcher group agentos installs on ``event``."""
     matcher = spec.matcher_for(event)
     hooks = [handler_for(spec, command)]
@@ -232,8 +244,9 @@ def _handlers(table: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]
                     yield event, group, handler
 
 
-def merge_hooks(settings: Mapping[str, Any], spec: AgentSpec, command: str) -> Settings:
-    """``settings`` with agentos's handler on each of ``spec``'s events (a copy).
+def merge_hooks(settings: Mapping[str, Any], spec: AgentSpec, command: Installing) -> Settings:
+    """``settings`` with agentos's handler on each of ``spec``'s events (a copy): the
+    command handler of ``command``, or the handler ``command`` is.
 
     A handler of agentos already in a group with the right matcher is updated in place;
     agentos's handlers anywhere else on those events are removed (with the groups that held
@@ -252,7 +265,7 @@ def merge_hooks(settings: Mapping[str, Any], spec: AgentSpec, command: str) -> S
     return result
 
 
-def _settle(groups: list[Any], spec: AgentSpec, event: str, command: str) -> None:
+def _settle(groups: list[Any], spec: AgentSpec, event: str, command: Installing) -> None:
     """Leave exactly one agentos handler on ``event``: the wanted one, in a group with the
     wanted matcher."""
     matcher = spec.matcher_for(event)

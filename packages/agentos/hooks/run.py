@@ -11,9 +11,11 @@ Only what the hook needs is imported: neither typer nor rich.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +25,13 @@ from agentos.hooks.protocols import ACTORS, AgentName, Answer, Event
 from agentos.hooks.tools import anchored, classify
 
 if TYPE_CHECKING:
+    from agentos.governance.policyfile import LoadedPolicy
     from agentos.pipeline.agents import ToolCall
     from agentos.pipeline.context import Context
+    from agentos.workspace import Workspace
+
+    # The policy of a workspace as a long-lived front-end keeps it (parsed once per content).
+    PolicySource = Callable[[Workspace], LoadedPolicy]
 
 WORKSPACE_ENV = "AGENTOS_WORKSPACE"
 # A workspace is the nearest directory up from the event's cwd that has one of these.
@@ -37,8 +44,10 @@ def answer(
     *,
     workspace: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    policies: PolicySource | None = None,
 ) -> Answer:
-    """The answer to the event in ``data`` (never raises)."""
+    """The answer to the event in ``data`` (never raises). ``policies`` gives the policy
+    of the workspace when a long-lived front-end keeps it parsed (``agentos serve``)."""
     env = os.environ if environ is None else environ
     try:
         event = protocols.parse_event(agent, data)
@@ -46,21 +55,31 @@ def answer(
         return protocols.fail_closed(agent, f"{_message(exc)}; the tool call was blocked")
     ctx: Context | None = None
     try:
-        ctx = _context(agent, event, workspace, env)
+        ctx = _context(agent, event, workspace, env, policies)
         return _dispatch(ctx, event)
     except Exception as exc:
         return _failed(ctx, event, exc)
 
 
 def _context(
-    agent: AgentName, event: Event, workspace: Path | None, env: Mapping[str, str]
+    agent: AgentName,
+    event: Event,
+    workspace: Path | None,
+    env: Mapping[str, str],
+    policies: PolicySource | None,
 ) -> Context:
     from agentos.pipeline.context import open_context
 
     root = workspace or (Path(env[WORKSPACE_ENV]) if env.get(WORKSPACE_ENV) else None)
     if root is None:
         root = find_workspace(event.cwd)
-    return open_context(root, actor=ACTORS[agent])
+    ctx = open_context(root, actor=ACTORS[agent])
+    if policies is not None:
+        # A policy that does not load is left to load (and fail) where the command hook's
+        # does, on first use: the answer is the command hook's either way.
+        with contextlib.suppress(Exception):
+            ctx = replace(ctx, loaded_policy=policies(ctx.workspace))
+    return ctx
 
 
 def find_workspace(cwd: str | None) -> Path:

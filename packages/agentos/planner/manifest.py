@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
 from agentos.errors import ConflictError, PatchConflictError, PatchParseError
@@ -60,14 +61,14 @@ def load_structured(data: bytes, *, source: str) -> Any:
     except UnicodeDecodeError:
         raise PatchParseError(f"{source}: is not UTF-8 text", details={"input": source}) from None
     if text.lstrip()[:1] in ("{", "["):
-        # Most structured inputs (agents' tool calls, MCP arguments) are JSON: the C parser
-        # reads them many times faster; anything it refuses is read as YAML below.
-        import json
-
         try:
-            return json.loads(text)
-        except (ValueError, RecursionError):
-            pass
+            return _json_document(text)
+        except RecursionError:
+            raise PatchParseError(
+                f"{source}: invalid YAML/JSON: nested too deeply", details={"input": source}
+            ) from None
+        except ValueError:
+            pass  # not JSON as JSON reads it: YAML's flow style may still
     try:
         return yaml.safe_load(text)
     except RecursionError:
@@ -98,6 +99,27 @@ def load_structured(data: bytes, *, source: str) -> Any:
         raise PatchParseError(
             f"{source}: invalid YAML/JSON: {_one_line(str(exc))}", details={"input": source}
         ) from None
+
+
+def _json_document(text: str) -> Any:
+    """``text`` read as JSON, where that gives what YAML gives, else ``ValueError``.
+
+    JSON is read as JSON first: YAML 1.1 turns the escaped surrogate pair of a character
+    beyond U+FFFF (``"\\ud83d\\ude00"``, as ``json.dumps`` writes an emoji) into two lone
+    surrogates, which no file can hold, and reads JSON several times slower. Where the two
+    readings differ otherwise — a number with an exponent (a string to YAML 1.1), NaN and
+    Infinity — the text is left to YAML, so nothing else changes.
+    """
+
+    def no_exponent(literal: str) -> float:
+        if "e" in literal or "E" in literal:
+            raise ValueError("an exponent: YAML 1.1 reads it otherwise")
+        return float(literal)
+
+    def no_constant(literal: str) -> Any:
+        raise ValueError(f"{literal} is not JSON")
+
+    return json.loads(text, parse_float=no_exponent, parse_constant=no_constant)
 
 
 def _one_line(message: str) -> str:

@@ -26,6 +26,7 @@ def integrated_result(done: Integrated) -> dict[str, Any]:
         "action": done.action,
         "changed": done.changed,
         "command": done.command,
+        "url": done.url,
         "events": list(done.events),
         "backup": None if done.backup is None else str(done.backup),
     }
@@ -41,8 +42,9 @@ def render_integrated(out: Console, done: Integrated) -> None:
         "absent": f"no agentos hooks in {done.file}; nothing changed",
     }
     out.print(f"{done.agent}: {messages[done.action]}", highlight=False)
-    if done.command is not None and done.events:
-        out.print(f"  {', '.join(done.events)} -> {done.command}", highlight=False)
+    target = done.command or done.url
+    if target is not None and done.events:
+        out.print(f"  {', '.join(done.events)} -> {target}", highlight=False)
     if done.backup is not None:
         out.print(f"  previous file kept in {done.backup}", highlight=False)
     if done.changed and done.command is not None and done.agent == "codex":
@@ -50,7 +52,14 @@ def render_integrated(out: Console, done: Integrated) -> None:
             "  Codex runs a new or changed hook only once you trust it (/hooks in Codex), "
             "and project hooks only in a trusted project."
         )
-    if done.changed and done.command is not None:
+    if done.url is not None:
+        out.print(
+            "  Start 'agentos serve' and, where Claude Code starts, export "
+            'AGENTOS_SERVE_TOKEN="$(cat .agentos/serve/token)" (Claude Code sends an empty '
+            "token without it); 'onFailure: block' blocks writes while the server is down "
+            "(Claude Code 2.1.295 or later)."
+        )
+    if done.changed and (done.command is not None or done.url is not None):
         out.print("Next: agentos doctor, to prove that a forbidden write is refused.")
 
 
