@@ -502,16 +502,29 @@ Reaching 8x / 10x of a bare interpreter would mean leaving typer and pydantic of
 (hand-written argument parsing and validation), which the project's stack rules out for now;
 `agentos --version` (B6) shows the floor without them.
 
-S1 (a decision through a running `agentos serve`) is not bound by start-up but by what every
-allowed write makes durable before it is answered: a new plan file, three audit events (the
-plan, the gate's decision, the staged write; each an fsynced append and a fsynced, sealed
-HEAD), and the pending journal — 13 fsyncs and 4 file locks per decision. On the reference
-machine (2 shared vCPUs, about 0.3-0.5 ms per fsync under load) that is about 5 ms of
-fsyncs, and the Python work around them (sealing, locking through filelock, path checks on
-every state file) about 10 ms; HTTP adds well under 1 ms. The server already keeps the
-parsed policy, the compiled path patterns and the workspace key. Reaching 10 ms here would
-take writing the three audit events of one decision as one group commit, or a lighter lock
-than filelock — changes to the audit trail's crash semantics that need their own review.
+M1 and S1 (a governed decision through a long-lived `agentos mcp` or `agentos serve`) are not
+bound by start-up: the transport costs little (a `GET /health` round trip to `agentos serve` is
+about 0.5 ms; the MCP SDK's stdio client and server about 3 ms per call), and both servers keep
+the parsed policy, the compiled path patterns and the workspace key. They are bound by what
+each decision makes durable before it is answered, and by the Python around it. Profiled
+in-process (`cProfile`, 200 decisions on the reference machine, where an fsync costs about
+0.25 ms):
+
+- S1, an allowed PreToolUse Write (about 12 ms in-process): a new plan file, three audit
+  events (the plan, the gate's decision, the staged write; each an fsynced append, then a
+  fsynced, sealed HEAD and its folder), and the pending journal: 13 fsyncs (about 3.7 ms) and
+  four file-lock cycles through filelock (1 to 2 ms); the rest is spread thin over sealing,
+  JSON, `pathlib` and the symlink checks on every state path (1 ms or less each), planning
+  and gating proper about 1.5 ms.
+- M1, a dryRun `edit_file` (about 8 ms in-process): the gate's decision is still recorded (3
+  fsyncs and one lock cycle: about half of it), planning and the diff
+  about 3 ms.
+
+So reaching 10 ms is a question of the audit trail, not of the servers: writing the events of
+one decision as one group commit (one append, one HEAD), and a lock lighter than filelock's.
+Both change the trail's crash semantics (an interrupted group leaves several unacknowledged
+events, which recovery accepts today only one at a time) and are left for their own review.
+M2, a one-file apply with 48 fsyncs, is within its target: there the durable I/O dominates.
 """
 
 
