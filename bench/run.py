@@ -444,7 +444,13 @@ def bench_s1(calls: int = 200, warmup: int = 20) -> Result:
             stderr=subprocess.DEVNULL,
         )
         try:
-            started = json.loads(proc.stdout.readline() if proc.stdout else b"{}")["result"]
+            line = proc.stdout.readline() if proc.stdout else b""
+            try:
+                started = json.loads(line)["result"]
+            except (ValueError, KeyError, TypeError):  # an error envelope spans several lines
+                rest = proc.communicate(timeout=30)[0] or b""
+                said = (line + rest).decode(errors="replace").strip()
+                raise SystemExit(f"bench S1: agentos serve did not start: {said}") from None
             token = Path(started["token_file"]).read_text().strip()
             conn = http.client.HTTPConnection("127.0.0.1", started["port"], timeout=60)
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

@@ -324,7 +324,15 @@ printf '%s$ agentos serve --port 0 --json -q &%s\n' "$bold" "$reset"
 agentos serve --port 0 --json -q >"$scratch/serve.json" &
 serve_pid=$!
 trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [[ -s "$scratch/serve.json" ]] && break; sleep 0.1; done
+for _ in $(seq 100); do
+  [[ -s "$scratch/serve.json" ]] && break
+  kill -0 "$serve_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if ! grep -q '"ok": *true' "$scratch/serve.json" 2>/dev/null; then
+  echo "demo: agentos serve did not start: $(cat "$scratch/serve.json" 2>/dev/null)" >&2
+  exit 1
+fi
 cat > "$scratch/http_agent.py" <<'EOF'
 import http.client
 import json

@@ -70,7 +70,7 @@ def test_the_human_output_says_what_to_do_next(cli: Cli, ws: Path) -> None:
         (["gemini", "--http"], "Gemini CLI runs command hooks only"),
         (["claude", "--url", "http://127.0.0.1:1"], "--url goes with --http"),
         (["claude", "--http", "--command", "agentos"], "--command is for command hooks"),
-        (["claude", "--http", "--url", "http://10.0.0.1:7345"], "only a loopback address"),
+        (["claude", "--http", "--url", "http://10.0.0.1:7345"], "listens on 127.0.0.1 only"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(

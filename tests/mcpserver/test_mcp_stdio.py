@@ -397,3 +397,93 @@ def test_apply_of_a_plan_that_needs_approval_asks_too(ws: Path) -> None:
     assert not applied.is_error, applied.text
     assert applied.structured["status"] == "committed"
     assert (ws / "src" / "security" / "h.py").read_text() == "H\n"
+
+
+def test_a_declined_approval_does_not_run_the_call_again(ws: Path) -> None:
+    import mcp_types as types
+
+    set_policy(ws, agents={"mcp_approvals": "elicit"})
+
+    async def elicit(_ctx: Any, _params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="decline")
+
+    async def scenario() -> Called:
+        async with connected(ws, elicit=elicit, mode="legacy") as client:
+            return await call(client, "write_file", {"path": "src/security/g.py", "content": "X\n"})
+
+    got = run(scenario())
+    assert got.is_error and "did not approve" in got.text
+    assert got.structured["verdict"] == "NEED_APPROVAL"
+    # One call's gate decisions (planning, then the apply), not a second call's after "no".
+    gated = [e["data"]["command"] for e in trail(ws) if e["event"] == "gate.evaluated"]
+    assert gated == ["mcp write_file", "apply"]
+
+
+def test_a_dry_run_never_asks_for_approval(ws: Path) -> None:
+    import mcp_types as types
+
+    set_policy(ws, agents={"mcp_approvals": "elicit"})
+    asked: list[str] = []
+
+    async def elicit(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"approve": True, "approver": "alice"})
+
+    manifest = json.dumps(
+        {"changes": [{"op": "create", "path": "src/security/h.py", "content": "H\n"}]}
+    )
+
+    async def scenario() -> tuple[Called, Called]:
+        async with connected(ws, elicit=elicit) as client:
+            previewed = await call(
+                client,
+                "write_file",
+                {"path": "src/security/g.py", "content": "X\n", "dryRun": True},
+            )
+            planned = await call(client, "plan", {"input": manifest})
+            applied = await call(
+                client, "apply", {"plan": planned.structured["plan_id"], "dry_run": True}
+            )
+            return previewed, applied
+
+    previewed, applied = run(scenario())
+    assert asked == []
+    assert previewed.structured["verdict"] == "NEED_APPROVAL"
+    assert applied.structured["status"] == "needs_approval"
+    assert [e for e in trail(ws) if e["event"] == "approval.recorded"] == []
+    assert not (ws / "src" / "security").exists()
+
+
+def test_the_question_counts_the_approvals_a_plan_already_has(ws: Path) -> None:
+    import mcp_types as types
+
+    set_policy(ws, agents={"mcp_approvals": "elicit"}, approvals={"min_approvals": 2})
+    manifest = json.dumps(
+        {"changes": [{"op": "create", "path": "src/security/h.py", "content": "H\n"}]}
+    )
+    asked: list[str] = []
+
+    async def elicit(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    async def plan_it() -> Called:
+        async with connected(ws) as client:
+            return await call(client, "plan", {"input": manifest})
+
+    plan_id = run(plan_it()).structured["plan_id"]
+    approved = subprocess.run(
+        [AGENTOS, "approve", plan_id, "--by", "carol", "-C", str(ws)],
+        capture_output=True,
+        check=False,
+    )
+    assert approved.returncode == 0, approved.stderr
+
+    async def apply_it() -> Called:
+        async with connected(ws, elicit=elicit) as client:
+            return await call(client, "apply", {"plan": plan_id})
+
+    applied = run(apply_it())
+    assert applied.is_error and applied.structured["status"] == "needs_approval"
+    assert len(asked) == 1
+    assert "needs 2 approval(s), has 1: carol" in asked[0], asked[0]

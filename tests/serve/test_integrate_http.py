@@ -89,8 +89,8 @@ def test_merging_http_handlers_is_idempotent_and_replaces_the_command_ones() -> 
     [
         ("http://127.0.0.1:7345", "http://127.0.0.1:7345"),
         ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"),
-        ("http://localhost:1", "http://localhost:1"),
-        ("http://[::1]:7345", "http://[::1]:7345"),
+        ("http://127.0.0.1:1", "http://127.0.0.1:1"),
+        ("http://127.0.0.1", "http://127.0.0.1:7345"),  # serve's port, not HTTP's 80
     ],
 )
 def test_loopback_urls_are_accepted(url: str, shown: str) -> None:
@@ -101,8 +101,10 @@ def test_loopback_urls_are_accepted(url: str, shown: str) -> None:
     ("url", "message"),
     [
         ("https://127.0.0.1:7345", "plain HTTP on loopback"),
-        ("http://192.168.1.2:7345", "only a loopback address"),
-        ("http://example.com", "only a loopback address"),
+        ("http://192.168.1.2:7345", "listens on 127.0.0.1 only"),
+        ("http://example.com", "listens on 127.0.0.1 only"),
+        ("http://localhost:7345", "listens on 127.0.0.1 only"),
+        ("http://[::1]:7345", "listens on 127.0.0.1 only"),
         ("http://127.0.0.1:7345/hook/claude", "the server's address only"),
         ("http://user@127.0.0.1:7345", "the server's address only"),
         ("http://127.0.0.1:99999", "is not a URL"),

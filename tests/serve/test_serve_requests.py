@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -277,3 +278,24 @@ def test_concurrent_events_are_all_answered_and_the_trail_stays_linear(
     assert len(staged) == 8
     report = AuditTrail(ws / ".agentos" / "audit").verify()
     assert report.events >= 16  # a gate.evaluated and an agent.staged each
+
+
+def test_a_kept_alive_connection_reset_between_requests_is_no_failure(
+    served: Served, ws: Path
+) -> None:
+    # A client that answered its event and then drops the connection hard (a reset, not a
+    # close) is no failed request: nothing said on stderr, nothing answered, server still up.
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+        body = fixture_event("claude", "pre_write", ws)
+        head = (
+            f"POST /hook/claude HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {served.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        sock.sendall(head + body)
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            reply += sock.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 200 "), reply
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert served.request("GET", "/health").status == 200
+    assert "request failed" not in served.stderr

@@ -25,16 +25,20 @@ from agentos.errors import UsageError
 from agentos.serve import DEFAULT_PORT
 from agentos.serve.token import TOKEN_ENV
 
-DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+# Where agentos serve listens on TCP: the one address --url may name.
+SERVE_HOST = "127.0.0.1"
+DEFAULT_URL = f"http://{SERVE_HOST}:{DEFAULT_PORT}"
 # The agents whose settings take an http handler.
 HTTP_AGENTS = frozenset({"claude"})
+# Handlers at these hosts on /hook/AGENT count as agentos's (to replace or remove them).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 HOOK_PATH = "/hook/{agent}"
 
 
 def check_base_url(url: str) -> str:
-    """``url`` (``http://127.0.0.1:PORT``) without a trailing slash, or a ``UsageError``: the
-    token goes wherever it points, so only a loopback address is accepted."""
+    """``url`` as ``http://127.0.0.1:PORT`` (the port 7345 when it names none), or a
+    ``UsageError``: the token goes wherever it points, and ``agentos serve`` listens on
+    127.0.0.1 only, so any other address would leave every hook unanswered."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -45,18 +49,17 @@ def check_base_url(url: str) -> str:
             f"--url {url!r}: agentos serve speaks plain HTTP on loopback; use "
             f"http://127.0.0.1:PORT (default {DEFAULT_URL})"
         )
-    if parts.hostname not in LOOPBACK_HOSTS:
+    if parts.hostname != SERVE_HOST:
         raise UsageError(
-            f"--url {url!r}: only a loopback address (127.0.0.1, localhost, [::1]) may "
-            "receive the token; agentos serve listens on 127.0.0.1"
+            f"--url {url!r}: agentos serve listens on {SERVE_HOST} only (not localhost, "
+            f"not [::1]); use http://{SERVE_HOST}:PORT"
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         raise UsageError(
             f"--url {url!r}: give the server's address only, e.g. {DEFAULT_URL} "
             "('/hook/claude' is added)"
         )
-    host = f"[{parts.hostname}]" if parts.hostname == "::1" else parts.hostname
-    return f"http://{host}" + (f":{port}" if port is not None else "")
+    return f"http://{SERVE_HOST}:{DEFAULT_PORT if port is None else port}"
 
 
 def hook_url(base: str, agent: str) -> str:

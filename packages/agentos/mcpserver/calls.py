@@ -29,9 +29,9 @@ from agentos.mcpserver.replies import (
     findings_text,
     internal,
     lock_timeout,
+    pending,
     plan_ref,
     planned_line,
-    waiting_for,
 )
 from agentos.pipeline import documents
 
@@ -145,10 +145,13 @@ def _apply(ctx: Context, args: catalog.ApplyArgs) -> Reply:
     _, plan = plan_ref(ctx, args.plan)
     applied = apply(ctx, [plan], dry_run=args.dry_run, lock_timeout=lock_timeout(ctx))
     reply = applied_reply(ctx, applied)
-    if applied.last.status != "needs_approval":
-        return reply
-    required = ctx.policy.policy.approvals.min_approvals
-    return dataclasses.replace(reply, pending=waiting_for(plan, required, ()))
+    decision = applied.last.decision
+    if applied.last.status != "needs_approval" or args.dry_run or decision is None:
+        return reply  # a dry run only reports: nobody is asked to approve a preview
+    from agentos.pipeline.gating import approvals_counted
+
+    waiting = pending(plan, approvals_counted(ctx, plan, decision))
+    return dataclasses.replace(reply, pending=waiting)
 
 
 def _rollback(ctx: Context, args: catalog.RollbackArgs) -> Reply:

@@ -85,7 +85,8 @@ def _proposed_reply(ctx: Context, proposed: Proposed) -> Reply:
         text = f"dry run: {planned_line(plan)}; {gate.verdict}{findings}\n{diff}".rstrip()
         if waiting is not None:
             text += "\n" + approval_hint(ctx, plan.plan_id)
-        return Reply(result, text, gate.verdict in ("NEED_APPROVAL", "DENY"), waiting)
+        # A dry run only reports: nobody is asked to approve a preview.
+        return Reply(result, text, gate.verdict in ("NEED_APPROVAL", "DENY"))
     last = proposed.applied.last
     if last.status in ("committed", "already_applied"):
         text = (

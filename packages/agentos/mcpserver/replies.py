@@ -102,16 +102,11 @@ def applied_reply(ctx: Context, applied: Applied) -> Reply:
 
 def pending(plan: ChangePlan, gate: GateResult) -> PendingApproval:
     """What the client's user is asked to approve: ``plan``, with what ``gate`` counted."""
-    return waiting_for(plan, gate.approvals.required, tuple(gate.approvals.approvers))
-
-
-def waiting_for(plan: ChangePlan, required: int, approvers: tuple[str, ...]) -> PendingApproval:
-    """A plan that needs ``required`` approvals and has those of ``approvers``."""
     return PendingApproval(
         plan_id=plan.plan_id,
         checksum=plan.changeset.checksum,
-        required=required,
-        approvers=approvers,
+        required=gate.approvals.required,
+        approvers=tuple(gate.approvals.approvers),
         risk=plan.risk.level,
         reasons=tuple(r.reason for r in plan.risk.reasons),
     )

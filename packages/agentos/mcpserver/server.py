@@ -147,27 +147,31 @@ async def _call_tool(
 ) -> types.CallToolResult | types.InputRequiredResult:
     session = runner.session
     name, arguments = params.name, dict(params.arguments or {})
-    note = ""
     answer = (params.input_responses or {}).get(APPROVAL_KEY)
-    asked = answer is not None and params.request_state is not None
-    if asked:
-        note = await _take_answer(runner, answer, params.request_state or "")
-    reply: Reply = await runner.run(lambda: call_tool(session, name, arguments))
+    if answer is not None and params.request_state is not None:
+        # The client's user answered (newer protocol): this is a new request, so the call
+        # runs again to give its full result (approved or not, with the note on top).
+        note, _ = await _take_answer(runner, answer, params.request_state)
+        reply: Reply = await runner.run(lambda: call_tool(session, name, arguments))
+        return _result(reply, note)
+    reply = await runner.run(lambda: call_tool(session, name, arguments))
     pending = reply.pending
-    if pending is not None and not asked and await runner.run(lambda: _may_elicit(runner, ctx)):
-        form = _form(pending, reply)
-        if _modern(ctx):
-            import mcp_types as types
+    if pending is None or not await runner.run(lambda: _may_elicit(runner, ctx)):
+        return _result(reply, "")
+    form = _form(pending, reply)
+    if _modern(ctx):
+        import mcp_types as types
 
-            return types.InputRequiredResult(
-                input_requests={APPROVAL_KEY: types.ElicitRequest(params=form)},
-                request_state=_state(pending),
-            )
-        try:
-            answered = await ctx.session.elicit_form(form.message, form.requested_schema)
-        except Exception as exc:  # a client that cannot ask after all: the reply says how
-            return _result(reply, f"Could not ask the user to approve ({exc}).")
-        note = await _take_answer(runner, answered, _state(pending))
+        return types.InputRequiredResult(
+            input_requests={APPROVAL_KEY: types.ElicitRequest(params=form)},
+            request_state=_state(pending),
+        )
+    try:
+        answered = await ctx.session.elicit_form(form.message, form.requested_schema)
+    except Exception as exc:  # a client that cannot ask after all: the reply says how
+        return _result(reply, f"Could not ask the user to approve ({exc}).")
+    note, approved = await _take_answer(runner, answered, _state(pending))
+    if approved:
         reply = await runner.run(lambda: call_tool(session, name, arguments))
     return _result(reply, note)
 
@@ -192,8 +196,13 @@ def _form(pending: PendingApproval, reply: Reply) -> types.ElicitRequestFormPara
     import mcp_types as types
 
     reasons = "; ".join(pending.reasons) or "the policy asks for a person's approval"
+    has = (
+        f", has {len(pending.approvers)}: {', '.join(pending.approvers)}"
+        if pending.approvers
+        else ""
+    )
     message = (
-        f"agentos: plan {pending.plan_id} needs {pending.required} approval(s) before it is "
+        f"agentos: plan {pending.plan_id} needs {pending.required} approval(s){has} before it is "
         f"written (risk {pending.risk}: {reasons}).\n\n{reply.text[:4000]}\n\nApprove it?"
     )
     schema = {
@@ -212,31 +221,31 @@ def _state(pending: PendingApproval) -> str:
     return f"{pending.plan_id} {pending.checksum}"
 
 
-async def _take_answer(runner: CallRunner, answer: Any, state: str) -> str:
-    """Record the approval the client's user gave (when they did); a line saying what
-    happened, for the reply."""
+async def _take_answer(runner: CallRunner, answer: Any, state: str) -> tuple[str, bool]:
+    """Record the approval the client's user gave (when they did): a line saying what
+    happened, for the reply, and whether an approval was recorded."""
     from agentos.errors import AgentosError
 
     action = getattr(answer, "action", None)
     content = getattr(answer, "content", None) or {}
     if action != "accept" or content.get("approve") is not True:
-        return "The user did not approve the change."
+        return "The user did not approve the change.", False
     approver = content.get("approver")
     plan_id, _, checksum = state.partition(" ")
     if not isinstance(approver, str) or not plan_id or not checksum:
-        return "The approval could not be read; nothing was approved."
-    pending = PendingApproval(plan_id, checksum, 0, (), "", ())
+        return "The approval could not be read; nothing was approved.", False
+    asked = PendingApproval(plan_id, checksum, 0, (), "", ())
 
-    def approve() -> str:
+    def approve() -> tuple[str, bool]:
         try:
-            return approve_pending(runner.session, pending, approver)
+            return approve_pending(runner.session, asked, approver), True
         except AgentosError as exc:
-            return f"Not approved: {exc.message}"
+            return f"Not approved: {exc.message}", False
         except Exception as exc:  # a bug must not end the call: nothing was approved
-            return f"Not approved: internal error ({type(exc).__name__}: {exc})"
+            return f"Not approved: internal error ({type(exc).__name__}: {exc})", False
 
-    line: str = await runner.run(approve)
-    return line
+    outcome: tuple[str, bool] = await runner.run(approve)
+    return outcome
 
 
 def _result(reply: Reply, note: str) -> types.CallToolResult:

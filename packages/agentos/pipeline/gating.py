@@ -260,6 +260,20 @@ def gate_plan(
         record_decision(ctx, decision, command=command)
 
 
+def approvals_counted(ctx: Context, plan: ChangePlan, decision: Decision) -> GateResult:
+    """``decision`` with the approvals ``plan`` has now (nothing recorded: a look-up)."""
+    from agentos.governance.gate import count_approvals
+
+    return count_approvals(
+        plan,
+        decision,
+        ctx.workspace,
+        ctx.policy,
+        key=ctx.approval_key,
+        ssh_runner=ssh_runner(ctx),
+    )
+
+
 def ssh_runner(ctx: Context) -> SshRunner:
     """The context's ssh-keygen runner, or the real one."""
     from agentos.governance.approvals import run_ssh_keygen

@@ -64,25 +64,37 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server_owner: ClassVar[Owner]
     _responded = False
+    _started = False
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def handle_one_request(self) -> None:
         self._responded = False
+        self._started = False  # no request line read yet on this turn of the connection
         try:
             super().handle_one_request()
-        except Exception as exc:  # a broken connection, a bug: never a traceback, never down
+        except OSError as exc:
             self.close_connection = True
-            self._notice(f"request failed: {exc!r}")
-            if not self._responded and getattr(self, "command", None) == "POST":
-                # Nothing answered yet: the write still must not happen.
-                with contextlib.suppress(Exception):
-                    reason = f"agentos serve failed ({exc!r}); the tool call was blocked"
-                    self._send(refusal(self._agent(), 200, reason))
+            if not self._started and isinstance(exc, ConnectionError | TimeoutError):
+                return  # the client closed a kept-alive connection between requests: no request
+            self._failed(exc)
+        except Exception as exc:  # a bug: never a traceback, never down
+            self.close_connection = True
+            self._failed(exc)
         finally:
             self.server_owner.mark(self.connection, busy=False)
 
+    def _failed(self, exc: BaseException) -> None:
+        """A request that broke: said on stderr, and a POST not yet answered is blocked."""
+        self._notice(f"request failed: {exc!r}")
+        if self._started and not self._responded and self.command == "POST":
+            # Nothing answered yet: the write still must not happen.
+            with contextlib.suppress(Exception):
+                reason = f"agentos serve failed ({exc!r}); the tool call was blocked"
+                self._send(refusal(self._agent(), 200, reason))
+
     def parse_request(self) -> bool:
+        self._started = True
         if not self.server_owner.mark(self.connection, busy=True):
             self.close_connection = True
             self.request_version = "HTTP/1.1"
