@@ -114,3 +114,18 @@ def test_a_long_lived_process_follows_a_state_directory_made_anew(workspace: Pat
     assert new.workspace_id != old.workspace_id
     assert new.key != old.key
     assert state_key(state) is new  # and kept again while the id file is the same
+
+
+def test_a_relative_key_directory_follows_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentos import statekey
+
+    monkeypatch.delenv("AGENTOS_KEY_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", "rel")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    assert statekey._absolute_key_dir() == tmp_path / "a" / "rel" / "agentos" / "keys"
+    monkeypatch.chdir(tmp_path / "b")
+    assert statekey._absolute_key_dir() == tmp_path / "b" / "rel" / "agentos" / "keys"

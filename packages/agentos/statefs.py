@@ -49,9 +49,9 @@ def refuse_links(path: Path) -> None:
         return
     start = len(parts) - 1 - parts[::-1].index(STATE_DIR_NAME)
     # Strings, not Paths: every state file operation passes here, several times.
-    current = os.path.join(*parts[:start]) if start else ""  # noqa: PTH118 - see above
+    current = os.path.join("", *parts[:start])  # noqa: PTH118 - see above
     for part in parts[start:]:
-        current = os.path.join(current, part) if current else part  # noqa: PTH118
+        current = os.path.join(current, part)  # noqa: PTH118
         try:
             if stat.S_ISLNK(os.lstat(current).st_mode):
                 raise StateIntegrityError(
@@ -74,9 +74,10 @@ def open_read(path: Path) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def read_bytes(path: Path, *, limit: int = MAX_STATE_FILE_BYTES) -> bytes:
+def read_bytes(path: Path, *, limit: int = MAX_STATE_FILE_BYTES, private: bool = False) -> bytes:
     """A state file's bytes: never through a link, only from a regular file, at most
-    ``limit`` bytes (``FileNotFoundError`` when it is absent)."""
+    ``limit`` bytes (``FileNotFoundError`` when it is absent); ``private``: only from a file
+    this user owns and no one else may read or write."""
     refuse_links(path)
     try:
         fd = os.open(path, _READ_FLAGS)
@@ -88,6 +89,13 @@ def read_bytes(path: Path, *, limit: int = MAX_STATE_FILE_BYTES) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _refused(path, "not a regular file")
+        if private and (info.st_uid != os.geteuid() or info.st_mode & 0o077):
+            raise StateIntegrityError(
+                f"{path} is readable or writable by other users (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}, owner uid {info.st_uid}); the secret in "
+                "it may be known — remove it to have a new one made",
+                details={"path": str(path)},
+            )
         if info.st_size > limit:
             raise _refused(path, "too large")
         with os.fdopen(fd, "rb", closefd=False) as handle:
@@ -296,18 +304,7 @@ def write_secret(path: Path, data: bytes, *, replace: bool) -> None:
 def read_secret(path: Path, *, limit: int = 65536) -> bytes:
     """A secret written by ``write_secret``: refused (``StateIntegrityError``) when another
     user owns it or may read or write it, as ssh refuses a private key others can read."""
-    with open_read(path) as handle:
-        info = os.fstat(handle.fileno())
-        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            raise StateIntegrityError(
-                f"{path} is readable or writable by other users (mode "
-                f"{stat.S_IMODE(info.st_mode):04o}, owner uid {info.st_uid}); the secret in "
-                "it may be known — remove it to have a new one made",
-                details={"path": str(path)},
-            )
-        if info.st_size > limit:
-            raise _refused(path, "too large")
-        return handle.read(limit + 1)
+    return read_bytes(path, limit=limit, private=True)
 
 
 def append(path: Path, data: bytes, *, durable: bool) -> None:

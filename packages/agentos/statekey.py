@@ -88,30 +88,34 @@ def state_key(state_dir: Path) -> StateKey:
     cached = _cache.get(entry)
     # Every seal and check asks: the key is read once per process, and kept while the id
     # file is the one it was read for (a long-lived server outlives a removed .agentos/).
-    if cached is not None and cached[1] == _id_signature(state_dir):
+    signature = _id_signature(state_dir)
+    if cached is not None and cached[1] == signature:
         return cached[0]
     _refuse_inside(directory, state_dir)
     workspace_id = _read_id(state_dir)
     if workspace_id is None:
         workspace_id = _create(state_dir, directory)
     key = StateKey(_read_key(directory, workspace_id, state_dir), workspace_id)
-    _cache[entry] = (key, _id_signature(state_dir))
+    if signature is None:  # the id file was made just now
+        signature = _id_signature(state_dir)
+    _cache[entry] = (key, signature)
     return key
 
 
 def _absolute_key_dir() -> Path:
-    """``key_dir()`` made absolute, worked out once for the variables it depends on."""
-    explicit = os.environ.get(KEY_DIR_ENV)
-    relative = bool(explicit) and not Path(explicit or "").is_absolute()
+    """``key_dir()`` made absolute; worked out once for the variables it depends on, unless
+    it is relative (then it depends on the working directory too, and is worked out again)."""
     memo = (
-        explicit,
+        os.environ.get(KEY_DIR_ENV),
         os.environ.get("XDG_STATE_HOME"),
         os.environ.get("HOME"),
-        str(Path.cwd()) if relative else None,
     )
     found = _dirs.get(memo)
     if found is None:
-        found = _dirs[memo] = key_dir().absolute()
+        found = key_dir()
+        if not found.is_absolute():
+            return found.absolute()
+        _dirs[memo] = found
     return found
 
 
@@ -126,7 +130,7 @@ def _id_signature(state_dir: Path) -> tuple[int, ...] | None:
 
 def key_file(state_dir: Path) -> Path:
     """The file holding ``state_dir``'s key (made, with the workspace id, if need be)."""
-    return _key_path(key_dir().absolute(), state_key(state_dir).workspace_id)
+    return _key_path(_absolute_key_dir(), state_key(state_dir).workspace_id)
 
 
 def _refuse_inside(directory: Path, state_dir: Path) -> None:

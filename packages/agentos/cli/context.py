@@ -121,15 +121,16 @@ def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:
         return report_exception(opts.command, opts.json, opts.workspace_dir, exc)
     for warning in outcome.warnings:
         print_warning(warning)
-    if opts.json and not outcome.streamed:
-        print_json(
-            envelope(
-                opts.command,
-                exit_code=outcome.exit_code,
-                result=outcome.result,
-                error=outcome.error,
+    if opts.json:
+        if not outcome.streamed:  # a streamed result was printed as it happened
+            print_json(
+                envelope(
+                    opts.command,
+                    exit_code=outcome.exit_code,
+                    result=outcome.result,
+                    error=outcome.error,
+                )
             )
-        )
     elif outcome.human is not None and not opts.quiet:
         outcome.human(console())
     if outcome.error is not None:

@@ -121,7 +121,8 @@ def parse_event(agent: AgentName, data: bytes) -> Event:
     )
 
 
-def _json(document: Mapping[str, Any]) -> str:
+def json_line(document: Mapping[str, Any]) -> str:
+    """One JSON document on one line, as the agents read hook answers."""
     return json.dumps(document, ensure_ascii=False, sort_keys=True) + "\n"
 
 
@@ -130,7 +131,7 @@ def _one_line(text: str) -> str:
 
 
 def _permission(event_name: str, decision: str, reason: str) -> str:
-    return _json(
+    return json_line(
         {
             "hookSpecificOutput": {
                 "hookEventName": event_name,
@@ -148,7 +149,7 @@ def allow(agent: AgentName, reason: str) -> Answer:
     if agent == "claude":
         return Answer(stdout=_permission("PreToolUse", "allow", reason))
     if agent == "gemini":
-        return Answer(stdout=_json({"decision": "allow", "reason": reason}))
+        return Answer(stdout=json_line({"decision": "allow", "reason": reason}))
     return Answer()
 
 
@@ -156,7 +157,7 @@ def deny(agent: AgentName, reason: str) -> Answer:
     """Block the write, with ``reason`` for the model, in the agent's own JSON."""
     reason = _one_line(reason)
     if agent == "gemini":
-        return Answer(stdout=_json({"decision": "deny", "reason": reason}))
+        return Answer(stdout=json_line({"decision": "deny", "reason": reason}))
     return Answer(stdout=_permission("PreToolUse", "deny", reason))
 
 
@@ -167,7 +168,7 @@ def ask(agent: AgentName, reason: str) -> Answer:
     if agent == "claude":
         return Answer(stdout=_permission("PreToolUse", "ask", reason))
     if agent == "gemini":
-        return Answer(stdout=_json({"decision": "ask", "reason": reason}))
+        return Answer(stdout=json_line({"decision": "ask", "reason": reason}))
     return deny(agent, reason)
 
 
@@ -191,9 +192,9 @@ def tell_model(agent: AgentName, event_name: str, message: str) -> Answer:
     """After a tool ran: a note the model reads (the write already happened)."""
     message = _one_line(message)
     if agent == "gemini":
-        return Answer(stdout=_json({"hookSpecificOutput": {"additionalContext": message}}))
+        return Answer(stdout=json_line({"hookSpecificOutput": {"additionalContext": message}}))
     return Answer(
-        stdout=_json(
+        stdout=json_line(
             {"hookSpecificOutput": {"hookEventName": event_name, "additionalContext": message}}
         )
     )
@@ -201,11 +202,11 @@ def tell_model(agent: AgentName, event_name: str, message: str) -> Answer:
 
 def report(agent: AgentName, message: str) -> Answer:
     """At the end of a turn: show ``message`` to the user; the agent stops as it meant to."""
-    return Answer(stdout=_json({"systemMessage": _one_line(message)}))
+    return Answer(stdout=json_line({"systemMessage": _one_line(message)}))
 
 
 def stop(agent: AgentName, message: str) -> Answer:
     """At the end of a turn: stop the agent, listing why (``agents.bypass: block``)."""
     message = _one_line(message)
     document = {"continue": False, "stopReason": message, "systemMessage": message}
-    return Answer(stdout=_json(document))
+    return Answer(stdout=json_line(document))

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from agentos.errors import AgentosError, DeniedError, UsageError
 from agentos.mcpserver import catalog, filetools
 from agentos.mcpserver.replies import (
-    PendingApproval,
     Reply,
     ToolSession,
     applied_reply,
@@ -65,7 +64,7 @@ def call_tool(session: ToolSession, name: str, arguments: dict[str, Any] | None)
         return internal(session, name, exc)
 
 
-def approve_pending(session: ToolSession, pending: PendingApproval, approver: str) -> str:
+def approve_pending(session: ToolSession, plan_id: str, checksum: str, approver: str) -> str:
     """Record ``approver``'s approval of the plan the client's user was shown (the plan as it
     is stored now must be that very plan); the line that says so."""
     from agentos.errors import ConflictError
@@ -76,13 +75,13 @@ def approve_pending(session: ToolSession, pending: PendingApproval, approver: st
     if setting == "never":
         raise DeniedError(
             f"approvals through agentos mcp are off (agents.mcp_approvals: {setting}); "
-            f"nothing approved: {approve_command(ctx, pending.plan_id)}"
+            f"nothing approved: {approve_command(ctx, plan_id)}"
         )
-    _, plan = load_plan_ref(ctx, pending.plan_id)
-    if plan.changeset.checksum != pending.checksum:
-        raise ConflictError(f"plan {pending.plan_id} changed since it was shown; nothing approved")
+    _, plan = load_plan_ref(ctx, plan_id)
+    if plan.changeset.checksum != checksum:
+        raise ConflictError(f"plan {plan_id} changed since it was shown; nothing approved")
     approved = approve(ctx, plan, approver=approver, comment="approved through MCP elicitation")
-    return f"{approver} approved {pending.plan_id} ({approved.gate.verdict})"
+    return f"{approver} approved {plan_id} ({approved.gate.verdict})"
 
 
 # --- the pipeline --------------------------------------------------------------------------
@@ -150,7 +149,7 @@ def _apply(ctx: Context, args: catalog.ApplyArgs) -> Reply:
         return reply  # a dry run only reports: nobody is asked to approve a preview
     from agentos.pipeline.gating import approvals_counted
 
-    waiting = pending(plan, approvals_counted(ctx, plan, decision))
+    waiting = pending(ctx, plan, approvals_counted(ctx, plan, decision))
     return dataclasses.replace(reply, pending=waiting)
 
 

@@ -80,7 +80,7 @@ def _proposed_reply(ctx: Context, proposed: Proposed) -> Reply:
         "apply": None if proposed.applied is None else documents.applied_result(proposed.applied),
     }
     findings = findings_text(result["plan"])
-    waiting = pending(plan, gate) if gate.verdict == "NEED_APPROVAL" else None
+    waiting = pending(ctx, plan, gate) if gate.verdict == "NEED_APPROVAL" else None
     if proposed.applied is None:
         text = f"dry run: {planned_line(plan)}; {gate.verdict}{findings}\n{diff}".rstrip()
         if waiting is not None:

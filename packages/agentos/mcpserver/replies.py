@@ -28,6 +28,7 @@ class PendingApproval:
     approvers: tuple[str, ...]
     risk: str
     reasons: tuple[str, ...]
+    ask: bool  # whether the policy lets the client's user be asked (agents.mcp_approvals)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def applied_reply(ctx: Context, applied: Applied) -> Reply:
     return Reply(result if error is None else {**result, "error": error}, text, error is not None)
 
 
-def pending(plan: ChangePlan, gate: GateResult) -> PendingApproval:
+def pending(ctx: Context, plan: ChangePlan, gate: GateResult) -> PendingApproval:
     """What the client's user is asked to approve: ``plan``, with what ``gate`` counted."""
     return PendingApproval(
         plan_id=plan.plan_id,
@@ -109,6 +110,7 @@ def pending(plan: ChangePlan, gate: GateResult) -> PendingApproval:
         approvers=tuple(gate.approvals.approvers),
         risk=plan.risk.level,
         reasons=tuple(r.reason for r in plan.risk.reasons),
+        ask=ctx.policy.policy.agents.mcp_approvals != "never",
     )
 
 

@@ -156,7 +156,7 @@ async def _call_tool(
         return _result(reply, note)
     reply = await runner.run(lambda: call_tool(session, name, arguments))
     pending = reply.pending
-    if pending is None or not await runner.run(lambda: _may_elicit(runner, ctx)):
+    if pending is None or not _may_elicit(pending, ctx):
         return _result(reply, "")
     form = _form(pending, reply)
     if _modern(ctx):
@@ -176,14 +176,10 @@ async def _call_tool(
     return _result(reply, note)
 
 
-def _may_elicit(runner: CallRunner, ctx: ServerRequestContext[Any]) -> bool:
+def _may_elicit(pending: PendingApproval, ctx: ServerRequestContext[Any]) -> bool:
     """Whether the policy lets approvals come through MCP and the client can ask its user."""
-    try:
-        setting = runner.session.context().policy.policy.agents.mcp_approvals
-    except Exception:  # an unreadable policy: the reply already says what is wrong
-        return False
     capabilities = ctx.session.client_capabilities
-    return setting != "never" and capabilities is not None and capabilities.elicitation is not None
+    return pending.ask and capabilities is not None and capabilities.elicitation is not None
 
 
 def _modern(ctx: ServerRequestContext[Any]) -> bool:
@@ -234,11 +230,10 @@ async def _take_answer(runner: CallRunner, answer: Any, state: str) -> tuple[str
     plan_id, _, checksum = state.partition(" ")
     if not isinstance(approver, str) or not plan_id or not checksum:
         return "The approval could not be read; nothing was approved.", False
-    asked = PendingApproval(plan_id, checksum, 0, (), "", ())
 
     def approve() -> tuple[str, bool]:
         try:
-            return approve_pending(runner.session, asked, approver), True
+            return approve_pending(runner.session, plan_id, checksum, approver), True
         except AgentosError as exc:
             return f"Not approved: {exc.message}", False
         except Exception as exc:  # a bug must not end the call: nothing was approved

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from agentos.clock import rfc3339
 from agentos.errors import UsageError
 from agentos.pipeline.context import Context
-from agentos.pipeline.gating import PlanRequest, gate_plan, make_plan
+from agentos.pipeline.gating import PlanRequest, gate_plan, make_plan, record_decision
 from agentos.pipeline.results import SUCCESS, AbortRequest, Applied, Proposed, Recovered
 from agentos.planner.inputs import PlanInput
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from agentos.executor.journal import ExecutionKind
     from agentos.executor.options import ApplyResult, Status
     from agentos.executor.recovery import RecoveryOutcome
+    from agentos.governance.gate import GateResult
     from agentos.model import ChangePlan, Decision
 
 
@@ -74,9 +75,7 @@ def propose(
     diff = tuple(plan_diff(plan, Baseline(ctx.workspace.root)))
     if dry_run:
         return Proposed(planned=planned, gate=gate, diff=diff, applied=None)
-    result = _transact(
-        ctx, plan, dry_run=False, lock_timeout=lock_timeout, decision=planned.decision
-    )
+    result = _transact(ctx, plan, dry_run=False, lock_timeout=lock_timeout, gate=gate)
     return Proposed(planned=planned, gate=gate, diff=diff, applied=Applied((result,)))
 
 
@@ -188,9 +187,11 @@ def _transact(
     parent: str | None = None,
     exact_modes: Mapping[str, int] | None = None,
     decision: Decision | None = None,
+    gate: GateResult | None = None,
 ) -> ApplyResult:
     """The WriteGate with the current policy, then (if it lets the plan through) the
-    executor. ``decision``: the gate's decision when the caller already made it."""
+    executor. ``decision``: the gate's decision when the caller already made it; ``gate``:
+    that decision with the approvals already counted (it is recorded again for the apply)."""
     from agentos.executor.options import ApplyOptions, refused
     from agentos.executor.transaction import apply_plan
     from agentos.governance.facts import plan_paths
@@ -200,7 +201,10 @@ def _transact(
     workspace, loaded = ctx.workspace, ctx.policy
     policy = loaded.policy
     use = policy_use(loaded, workspace, command=kind)
-    gate = gate_plan(ctx, plan, command=kind, approval_files=approval_files, decision=decision)
+    if gate is None:
+        gate = gate_plan(ctx, plan, command=kind, approval_files=approval_files, decision=decision)
+    else:
+        record_decision(ctx, gate.decision, command=kind)
     decision = gate.decision
     waived = kind == "rollback" and not policy.executor.rollback.require_approval
     if gate.verdict == "DENY" or (gate.verdict == "NEED_APPROVAL" and not waived):

@@ -163,7 +163,6 @@ def approve(
     from agentos.governance.approvals import save_approval
     from agentos.governance.gate import (
         check_approver,
-        count_approvals,
         decide_plan,
         new_approval,
     )
@@ -198,9 +197,7 @@ def approve(
             "approval_file": str(path),
         },
     )
-    gate = count_approvals(
-        plan, decision, workspace, loaded, key=ctx.approval_key, ssh_runner=ssh_runner(ctx)
-    )
+    gate = approvals_counted(ctx, plan, decision)
     return Approved(
         plan=plan, approval=approval, approval_file=path, gate=gate, policy_source=loaded.source
     )
@@ -242,25 +239,19 @@ def gate_plan(
 ) -> GateResult:
     """Decide (unless ``decision`` was already made), count the approvals, and record the
     decision as ``gate.evaluated`` for ``command`` — also when counting fails."""
-    from agentos.governance.gate import count_approvals, decide_plan
+    from agentos.governance.gate import decide_plan
 
     if decision is None:
         decision = decide_plan(plan, ctx.workspace, ctx.policy)
     try:
-        return count_approvals(
-            plan,
-            decision,
-            ctx.workspace,
-            ctx.policy,
-            approval_files=approval_files,
-            key=ctx.approval_key,
-            ssh_runner=ssh_runner(ctx),
-        )
+        return approvals_counted(ctx, plan, decision, approval_files=approval_files)
     finally:
         record_decision(ctx, decision, command=command)
 
 
-def approvals_counted(ctx: Context, plan: ChangePlan, decision: Decision) -> GateResult:
+def approvals_counted(
+    ctx: Context, plan: ChangePlan, decision: Decision, *, approval_files: tuple[Path, ...] = ()
+) -> GateResult:
     """``decision`` with the approvals ``plan`` has now (nothing recorded: a look-up)."""
     from agentos.governance.gate import count_approvals
 
@@ -269,6 +260,7 @@ def approvals_counted(ctx: Context, plan: ChangePlan, decision: Decision) -> Gat
         decision,
         ctx.workspace,
         ctx.policy,
+        approval_files=approval_files,
         key=ctx.approval_key,
         ssh_runner=ssh_runner(ctx),
     )

@@ -60,16 +60,12 @@ def load_structured(data: bytes, *, source: str) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise PatchParseError(f"{source}: is not UTF-8 text", details={"input": source}) from None
-    if text.lstrip()[:1] in ("{", "["):
-        try:
-            return _json_document(text)
-        except RecursionError:
-            raise PatchParseError(
-                f"{source}: invalid YAML/JSON: nested too deeply", details={"input": source}
-            ) from None
-        except ValueError:
-            pass  # not JSON as JSON reads it: YAML's flow style may still
     try:
+        if text.lstrip()[:1] in ("{", "["):
+            try:
+                return _json_document(text)
+            except ValueError:
+                pass  # not JSON as JSON reads it: YAML's flow style may still
         return yaml.safe_load(text)
     except RecursionError:
         raise PatchParseError(

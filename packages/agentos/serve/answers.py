@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import cast
 
-from agentos.hooks.protocols import EXIT_BLOCK, Answer
+from agentos.hooks.protocols import EXIT_BLOCK, AgentName, Answer, deny, json_line
 
 EXIT_HEADER = "X-Agentos-Exit-Code"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -64,22 +65,11 @@ def refusal(
 
 def blocking_body(agent: str | None, event: str | None, reason: str) -> bytes:
     """The JSON that blocks ``event`` in ``agent``'s protocol, with ``reason``."""
-    document: dict[str, object]
-    if agent == "gemini":
-        document = {"decision": "deny", "reason": reason}
-    elif event in _PERMISSION_EVENTS:
-        document = {
-            "hookSpecificOutput": {
-                "hookEventName": event,
-                "permissionDecision": "deny",
-                "permissionDecisionReason": reason,
-            }
-        }
-    else:
-        # Claude Code and Codex: their other events block with decision "block", and a
-        # PreToolUse still reads it (as the deprecated form of deny).
-        document = {"decision": "block", "reason": reason}
-    return (json.dumps(document, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    if agent == "gemini" or event in _PERMISSION_EVENTS:
+        return deny(cast("AgentName", agent or "claude"), reason).stdout.encode("utf-8")
+    # Claude Code and Codex: their other events block with decision "block", and a
+    # PreToolUse still reads it (as the deprecated form of deny).
+    return json_line({"decision": "block", "reason": reason}).encode("utf-8")
 
 
 def event_name(data: bytes) -> str | None:
