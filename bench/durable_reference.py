@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def rewrite(path: Path, backups: Path, new: bytes | None = None) -> None:
+def rewrite(path: Path, backups: Path) -> None:
     """The durable writes of one file's change: the pre-image backed up and fsynced, the new
     content written to a temp file, fsynced, renamed over the file, the directory fsynced."""
     data = path.read_bytes()
@@ -26,13 +26,11 @@ def rewrite(path: Path, backups: Path, new: bytes | None = None) -> None:
     os.close(fd)
     temp = path.with_name(path.name + ".tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.write(fd, data.replace(b" old", b" new") if new is None else new)
+    os.write(fd, data.replace(b" old", b" new"))
     os.fsync(fd)
     os.close(fd)
     temp.replace(path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    os.fsync(dfd)
-    os.close(dfd)
+    sync_dir(path.parent)
 
 
 def sync_dir(directory: Path) -> None:

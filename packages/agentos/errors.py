@@ -231,3 +231,11 @@ class BinaryTooLargeError(BinaryPatchError):
         self.declared = declared
         self.limit = limit
         self.note = note
+
+
+def bug_message(exc: BaseException, log: object) -> str:
+    """The one line that reports a bug in agentos, with where its traceback was saved."""
+    return (
+        f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "
+        f"traceback saved to {log} — please report it"
+    )

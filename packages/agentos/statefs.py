@@ -29,10 +29,13 @@ import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from agentos.errors import StateIntegrityError
 from agentos.faults import fault_point, fs_event
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 STATE_DIR_NAME = ".agentos"
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -401,10 +404,16 @@ def save_log(state_dir: Path, name: str, text: str) -> Path:
     return path
 
 
-def save_traceback(root: Path, text: str, *, stamp: str) -> Path:
-    """Keep the traceback of a bug under ``<root>/.agentos/logs/`` (or, when that cannot be
-    written, in the temp directory) and return where; ``Path("(unsaved)")`` if neither can."""
-    name = f"agentos-internal-{stamp}-{os.getpid()}.log"
+def save_traceback(root: Path, exc: BaseException, *, at: datetime, header: str = "") -> Path:
+    """Keep the traceback of ``exc`` (a bug), under ``header``, in ``<root>/.agentos/logs/``
+    (or, when that cannot be written, in the temp directory) and return where;
+    ``Path("(unsaved)")`` if neither can."""
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if header:
+        text = f"{header}\n\n{text}"
+    name = f"agentos-internal-{at.strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}.log"
     try:
         return save_log(root / STATE_DIR_NAME, name, text)
     except (OSError, StateIntegrityError):

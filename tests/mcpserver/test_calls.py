@@ -181,3 +181,16 @@ def test_an_invalid_policy_is_an_error_result_until_it_is_fixed(
     assert broken.is_error and "forbidden_paths" in broken.text
     set_policy(ws)
     assert not call_tool(session, "status", {}).is_error
+
+
+def test_a_plan_file_is_named_relative_to_the_workspace_not_the_server(
+    session: ToolSession, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planned = ok(session, "plan", {"input": PATCH})
+    stored = ws / ".agentos" / "plans" / f"{planned.structured['plan_id']}.json"
+    (ws / "mine.json").write_bytes(stored.read_bytes())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # where the server process happens to run
+    checked = ok(session, "check", {"plan": "mine.json"}).structured
+    assert checked["plan_id"] == planned.structured["plan_id"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import inspect
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from agentos.cli.render import (
     print_json,
     print_warning,
 )
-from agentos.errors import AgentosError
+from agentos.errors import AgentosError, bug_message
 
 if TYPE_CHECKING:
     from agentos.pipeline.context import Context
@@ -167,13 +166,9 @@ def report_exception(name: str, as_json: bool, workspace_dir: Path, exc: BaseExc
     from agentos.clock import system_clock
     from agentos.statefs import save_traceback
 
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    stamp = system_clock().strftime("%Y%m%dT%H%M%SZ")
-    log = save_traceback(workspace_dir, f"agentos {' '.join(sys.argv[1:])}\n\n{text}", stamp=stamp)
-    message = (
-        f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; "
-        f"traceback saved to {log} — please report it"
-    )
+    header = f"agentos {' '.join(sys.argv[1:])}"
+    log = save_traceback(workspace_dir, exc, at=system_clock(), header=header)
+    message = bug_message(exc, log)
     return report_error(
         name,
         as_json,

@@ -20,7 +20,8 @@ import typer
 
 from agentos.cli.context import EXIT_ABORTED, GlobalOptions, command
 from agentos.cli.render import Outcome, envelope, print_info, print_warning
-from agentos.serve import DEFAULT_PORT
+from agentos.hooks.protocols import AGENTS
+from agentos.serve import DEFAULT_PORT, hook_path
 
 if TYPE_CHECKING:
     from agentos.governance.policyfile import PolicyCache
@@ -137,10 +138,7 @@ def _started(server: HookServer, token: Token) -> dict[str, Any]:
         "url": url,
         "port": server.port,
         "socket": None if tcp else str(server.config.socket_path),
-        "endpoints": {
-            agent: f"{url}/hook/{agent}" if tcp else f"/hook/{agent}"
-            for agent in ("claude", "codex", "gemini")
-        },
+        "endpoints": {agent: f"{url if tcp else ''}{hook_path(agent)}" for agent in AGENTS},
         "health": f"{url}/health" if tcp else "/health",
         "token_file": str(token.path),
         "token_created": token.created,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -383,9 +382,7 @@ class _Transaction:
         draft.error = {"type": kind, "message": reason, "details": {"reason": reason}}
         message = f"{reason}; rolled back, the workspace is unchanged"
         if not isinstance(exc, (AgentosError, OSError, KeyboardInterrupt)):
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            stamp = self.options.clock().strftime("%Y%m%dT%H%M%SZ")
-            log = statefs.save_traceback(self.workspace.root, text, stamp=stamp)
+            log = statefs.save_traceback(self.workspace.root, exc, at=self.options.clock())
             message += f" (a bug in agentos: traceback saved to {log})"
         statefs.unlink(abort_marker(state_dir, self.execution_id), missing_ok=True)
         return self._stop("aborted" if aborted else "rolled_back", message)

@@ -22,17 +22,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agentos.errors import UsageError
-from agentos.serve import DEFAULT_PORT
+from agentos.serve import DEFAULT_PORT, LOOPBACK, hook_path
 from agentos.serve.token import TOKEN_ENV
 
-# Where agentos serve listens on TCP: the one address --url may name.
-SERVE_HOST = "127.0.0.1"
-DEFAULT_URL = f"http://{SERVE_HOST}:{DEFAULT_PORT}"
+DEFAULT_URL = f"http://{LOOPBACK}:{DEFAULT_PORT}"
 # The agents whose settings take an http handler.
 HTTP_AGENTS = frozenset({"claude"})
 # Handlers at these hosts on /hook/AGENT count as agentos's (to replace or remove them).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-HOOK_PATH = "/hook/{agent}"
 
 
 def check_base_url(url: str) -> str:
@@ -49,22 +46,22 @@ def check_base_url(url: str) -> str:
             f"--url {url!r}: agentos serve speaks plain HTTP on loopback; use "
             f"http://127.0.0.1:PORT (default {DEFAULT_URL})"
         )
-    if parts.hostname != SERVE_HOST:
+    if parts.hostname != LOOPBACK:
         raise UsageError(
-            f"--url {url!r}: agentos serve listens on {SERVE_HOST} only (not localhost, "
-            f"not [::1]); use http://{SERVE_HOST}:PORT"
+            f"--url {url!r}: agentos serve listens on {LOOPBACK} only (not localhost, "
+            f"not [::1]); use http://{LOOPBACK}:PORT"
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         raise UsageError(
             f"--url {url!r}: give the server's address only, e.g. {DEFAULT_URL} "
             "('/hook/claude' is added)"
         )
-    return f"http://{SERVE_HOST}:{DEFAULT_PORT if port is None else port}"
+    return f"http://{LOOPBACK}:{DEFAULT_PORT if port is None else port}"
 
 
 def hook_url(base: str, agent: str) -> str:
     """The endpoint of ``agent`` on the server at ``base``."""
-    return base.rstrip("/") + HOOK_PATH.format(agent=agent)
+    return base.rstrip("/") + hook_path(agent)
 
 
 def http_handler(base: str, agent: str, *, timeout: int) -> dict[str, Any]:
@@ -89,4 +86,4 @@ def is_agentos_http_handler(handler: Mapping[str, Any], agent: str) -> bool:
         parts = urlsplit(url)
     except ValueError:
         return False
-    return parts.hostname in LOOPBACK_HOSTS and parts.path == HOOK_PATH.format(agent=agent)
+    return parts.hostname in LOOPBACK_HOSTS and parts.path == hook_path(agent)

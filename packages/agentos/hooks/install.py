@@ -98,14 +98,11 @@ def integrate(
         settings = parse_settings(data) if data is not None else {}
         command = None if remove or endpoint is not None else default_command(prefix, agent)
         before = installed(settings, spec)
-        if command is not None:
-            wanted = merge_hooks(settings, spec, command)
-        elif endpoint is not None and not remove:
-            wanted = merge_hooks(
-                settings, spec, http_handler(endpoint, agent, timeout=spec.timeout)
-            )
-        else:
+        if remove:
             wanted = remove_hooks(settings, spec)
+        else:
+            handler = command or http_handler(endpoint or "", agent, timeout=spec.timeout)
+            wanted = merge_hooks(settings, spec, handler)
     except SettingsError as exc:
         raise UsageError(
             f"{path} {exc}; nothing was written — fix the file (agentos edits plain JSON "

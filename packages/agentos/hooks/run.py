@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -217,7 +216,7 @@ def _failed(ctx: Context | None, event: Event, exc: Exception) -> Answer:
     agent = event.agent
     reason = _message(exc)
     if not isinstance(exc, AgentosError):
-        reason += f" (traceback: {_save_traceback(ctx)})"
+        reason += f" (traceback: {_save_traceback(ctx, exc)})"
     if ctx is not None and _fails_open(ctx):
         try:
             ctx.audit.append(
@@ -248,15 +247,14 @@ def _message(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
-def _save_traceback(ctx: Context | None) -> str:
-    """Save the traceback of the exception being handled; where it went (or why not)."""
-    from agentos.clock import rfc3339, system_clock
+def _save_traceback(ctx: Context | None, exc: Exception) -> str:
+    """Save the traceback of ``exc``; where it went (or why not)."""
+    from agentos.clock import system_clock
     from agentos.statefs import save_traceback
 
     if ctx is None:
         return "not saved: no workspace"
     try:
-        stamp = rfc3339(system_clock()).replace(":", "")
-        return str(save_traceback(ctx.workspace.root, traceback.format_exc(), stamp=stamp))
-    except Exception as exc:
-        return f"not saved: {_message(exc)}"
+        return str(save_traceback(ctx.workspace.root, exc, at=system_clock()))
+    except Exception as failure:
+        return f"not saved: {_message(failure)}"

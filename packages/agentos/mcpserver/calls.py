@@ -68,7 +68,7 @@ def approve_pending(session: ToolSession, plan_id: str, checksum: str, approver:
     """Record ``approver``'s approval of the plan the client's user was shown (the plan as it
     is stored now must be that very plan); the line that says so."""
     from agentos.errors import ConflictError
-    from agentos.pipeline import approve, load_plan_ref
+    from agentos.pipeline import approve
 
     ctx = session.context()
     setting = ctx.policy.policy.agents.mcp_approvals
@@ -77,7 +77,7 @@ def approve_pending(session: ToolSession, plan_id: str, checksum: str, approver:
             f"approvals through agentos mcp are off (agents.mcp_approvals: {setting}); "
             f"nothing approved: {approve_command(ctx, plan_id)}"
         )
-    _, plan = load_plan_ref(ctx, plan_id)
+    _, plan = plan_ref(ctx, plan_id)
     if plan.changeset.checksum != checksum:
         raise ConflictError(f"plan {plan_id} changed since it was shown; nothing approved")
     approved = approve(ctx, plan, approver=approver, comment="approved through MCP elicitation")

@@ -70,7 +70,7 @@ def _propose(ctx: Context, tool: str, given: PlanInput, args: catalog.DryRun) ->
 def _proposed_reply(ctx: Context, proposed: Proposed) -> Reply:
     planned, gate = proposed.planned, proposed.gate
     plan = planned.plan
-    diff = "\n".join(line.text for line in proposed.diff) + "\n" if proposed.diff else ""
+    diff = documents.diff_text(proposed.diff)
     result: dict[str, Any] = {
         "dry_run": proposed.applied is None,
         "plan": documents.plan_result(plan, planned.plan_file, planned.decision),

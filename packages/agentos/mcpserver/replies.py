@@ -3,8 +3,7 @@ again before each call), the reply, and the lines replies are made of."""
 
 from __future__ import annotations
 
-import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,38 +54,25 @@ class ToolSession:
     ) -> None:
         from agentos.clock import system_clock
         from agentos.governance.policyfile import PolicyCache
-        from agentos.pipeline.context import approval_key_from_env
-        from agentos.workspace import Workspace
+        from agentos.pipeline.context import open_context
 
-        self.workspace = Workspace.open(workspace_dir)
-        self.actor = actor
-        self.policy_path = policy
-        self.clock = clock or system_clock
-        self.approval_key = approval_key_from_env()
+        self.base = open_context(
+            workspace_dir, policy=policy, actor=actor, clock=clock or system_clock
+        )
+        self.workspace = self.base.workspace
+        self.clock = self.base.clock
         self.policies = PolicyCache(policy, self.workspace)
 
     def context(self) -> Context:
         """A context for one call, under the policy as its file reads now."""
-        from agentos.pipeline.context import Context
-
-        return Context(
-            workspace=self.workspace,
-            actor=self.actor,
-            policy_path=self.policy_path,
-            loaded_policy=self.policies.current(),
-            clock=self.clock,
-            approval_key=self.approval_key,
-        )
+        return replace(self.base, loaded_policy=self.policies.current())
 
 
 def plan_ref(ctx: Context, ref: str) -> tuple[Path, ChangePlan]:
     """A plan named by id, or by a file (relative paths are inside the workspace)."""
     from agentos.pipeline import load_plan_ref
 
-    candidate = Path(ref)
-    if not candidate.is_absolute() and "/" in ref:
-        ref = str(ctx.workspace.root / candidate)
-    return load_plan_ref(ctx, ref)
+    return load_plan_ref(ctx, ref, base=ctx.workspace.root)
 
 
 def applied_reply(ctx: Context, applied: Applied) -> Reply:
@@ -150,14 +136,10 @@ def error(kind: str, message: str, details: dict[str, Any] | None = None) -> Rep
 
 
 def internal(session: ToolSession, name: str, exc: Exception) -> Reply:
+    from agentos.errors import bug_message
     from agentos.statefs import save_traceback
 
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    stamp = session.clock().strftime("%Y%m%dT%H%M%SZ")
-    log = save_traceback(session.workspace.root, f"agentos mcp: {name}\n\n{text}", stamp=stamp)
-    return error(
-        "internal_error",
-        f"internal error (a bug in agentos): {type(exc).__name__}: {exc}; traceback saved to "
-        f"{log} — please report it",
-        {"log": str(log)},
+    log = save_traceback(
+        session.workspace.root, exc, at=session.clock(), header=f"agentos mcp: {name}"
     )
+    return error("internal_error", bug_message(exc, log), {"log": str(log)})

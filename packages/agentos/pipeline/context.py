@@ -99,9 +99,10 @@ def approval_key_from_env() -> bytes | None:
     return value.encode("utf-8") if value else None
 
 
-def resolve_plan_file(workspace: Workspace, ref: str) -> Path:
-    """A plan file given as a path, or as a plan id stored under ``.agentos/plans/``."""
-    path = Path(ref)
+def resolve_plan_file(workspace: Workspace, ref: str, *, base: Path | None = None) -> Path:
+    """A plan file given as a path (a relative one from ``base``, else from the working
+    directory), or as a plan id stored under ``.agentos/plans/``."""
+    path = Path(ref) if base is None else base / ref
     if path.is_file():
         return path
     stored = workspace.plans_dir / f"{ref}.json"
@@ -113,9 +114,10 @@ def resolve_plan_file(workspace: Workspace, ref: str) -> Path:
     )
 
 
-def load_plan_ref(ctx: Context, ref: str) -> tuple[Path, ChangePlan]:
-    """The plan a reference names (file or id), verified, with its file."""
+def load_plan_ref(ctx: Context, ref: str, *, base: Path | None = None) -> tuple[Path, ChangePlan]:
+    """The plan a reference names (file or id; see ``resolve_plan_file``), verified, with
+    its file."""
     from agentos.planner.planfile import load_plan
 
-    path = resolve_plan_file(ctx.workspace, ref)
+    path = resolve_plan_file(ctx.workspace, ref, base=base)
     return path, load_plan(path)

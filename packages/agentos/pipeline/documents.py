@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from agentos.pipeline.results import SUCCESS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from agentos.audit.folds import ExecutionView
     from agentos.executor.options import ApplyResult
     from agentos.governance.approvals import ApprovalStatus
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
         Shown,
         WorkspaceStatus,
     )
+    from agentos.planner.preview import DiffLine
 
 
 def finding_row(finding: Finding) -> dict[str, Any]:
@@ -143,9 +146,13 @@ def show_result(shown: Shown, plan_file: Path) -> dict[str, Any]:
     result = plan_result(plan, plan_file, shown.decision)
     result["created_at"] = plan.created_at
     result["base"] = plan.base.model_dump(mode="json")
-    lines = shown.diff
-    result["diff"] = "\n".join(line.text for line in lines) + "\n" if lines else None
+    result["diff"] = diff_text(shown.diff) or None
     return result
+
+
+def diff_text(lines: Sequence[DiffLine] | None) -> str:
+    """A plan's diff as text ("" when it changes nothing)."""
+    return "\n".join(line.text for line in lines) + "\n" if lines else ""
 
 
 def execution_row(result: ApplyResult) -> dict[str, Any]:

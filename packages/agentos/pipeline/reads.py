@@ -13,15 +13,18 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from agentos.errors import InputTooLargeError, PathSafetyError, ReadRefusedError, UsageError
 from agentos.pipeline.context import Context
 from agentos.pipeline.results import DirEntry, FileRead, Found, Listing
 
+if TYPE_CHECKING:
+    from agentos.patterns import PathPatterns
+
 # The most names a listing returns, and the most matches a search returns.
 MAX_LISTED = 10_000
 MAX_MATCHES = 1_000
-_SKIPPED_DIRS = frozenset({".git", ".agentos"})
 
 
 def read_text(
@@ -53,10 +56,11 @@ def read_text(
 def list_directory(ctx: Context, raw: str) -> Listing:
     """The names in the directory ``raw`` names (``.`` or ``""``: the workspace root)."""
     path = _allowed_dir(ctx, raw, tool="list_directory")
+    forbidden = _forbidden(ctx)
     entries: list[DirEntry] = []
     hidden = 0
     for entry in sorted(_scan(ctx, path), key=lambda e: e.name):
-        if _visible(ctx, _join(path, entry.name)):
+        if _visible(forbidden, _join(path, entry.name)):
             entries.append(DirEntry(entry.name, _kind(entry)))
         else:
             hidden += 1
@@ -77,7 +81,7 @@ def search_files(ctx: Context, raw: str, pattern: str, *, exclude: tuple[str, ..
     wanted = PathPatterns([pattern])
     unwanted = PathPatterns(exclude)
     matches: list[str] = []
-    for relative in _walk(ctx, path, ""):
+    for relative in _walk(ctx, _forbidden(ctx), path, ""):
         if unwanted.matches(relative):
             continue
         if wanted.matches(relative):
@@ -87,16 +91,16 @@ def search_files(ctx: Context, raw: str, pattern: str, *, exclude: tuple[str, ..
     return Found(path or ".", pattern, tuple(matches), truncated=False)
 
 
-def _walk(ctx: Context, top: str, below: str) -> Iterator[str]:
+def _walk(ctx: Context, forbidden: PathPatterns, top: str, below: str) -> Iterator[str]:
     """Every visible path under ``top`` (relative to it), depth first, names in order."""
     where = _join(top, below)
     for entry in sorted(_scan(ctx, where), key=lambda e: e.name):
         relative = _join(below, entry.name)
-        if entry.name in _SKIPPED_DIRS or not _visible(ctx, _join(top, relative)):
-            continue
+        if not _visible(forbidden, _join(top, relative)):
+            continue  # .git/ and .agentos/ among them: path safety refuses them
         yield relative
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(ctx, top, relative)
+            yield from _walk(ctx, forbidden, top, relative)
 
 
 def _allowed(ctx: Context, raw: str, *, tool: str) -> str:
@@ -133,10 +137,7 @@ def _unsafe(exc: PathSafetyError) -> str:
 
 def _check(ctx: Context, path: str) -> None:
     """Refuse a forbidden path, or one with a symbolic link anywhere along it."""
-    from agentos.patterns import PathPatterns
-
-    forbidden = PathPatterns(ctx.policy.policy.writegate.forbidden_paths, fold_case=True)
-    pattern = forbidden.first_match(path)
+    pattern = _forbidden(ctx).first_match(path)
     if pattern is not None:
         raise _refused(ctx, path, f"matches forbidden path {pattern!r}; agentos never reads it")
     parts = path.split("/")
@@ -152,15 +153,18 @@ def _check(ctx: Context, path: str) -> None:
             )
 
 
-def _visible(ctx: Context, path: str) -> bool:
-    """Whether a listing may show ``path`` (the checks of a read, but quietly)."""
+def _forbidden(ctx: Context) -> PathPatterns:
+    """The policy's forbidden paths, matched as the WriteGate matches them (any case)."""
     from agentos.patterns import PathPatterns
+
+    return PathPatterns(ctx.policy.policy.writegate.forbidden_paths, fold_case=True)
+
+
+def _visible(forbidden: PathPatterns, path: str) -> bool:
+    """Whether a listing may show ``path`` (the checks of a read, but quietly)."""
     from agentos.workspace import path_problems
 
-    if path_problems(path):
-        return False
-    forbidden = PathPatterns(ctx.policy.policy.writegate.forbidden_paths, fold_case=True)
-    return not forbidden.matches(path)
+    return not path_problems(path) and not forbidden.matches(path)
 
 
 def _read_regular(ctx: Context, path: str, *, limit: int) -> tuple[bytes, int]:

@@ -8,5 +8,14 @@ A front-end like ``agentos.hooks``: it translates an HTTP request into one
 
 from __future__ import annotations
 
-# Where ``agentos serve`` listens unless told otherwise (and ``integrate --http`` points).
+# Where ``agentos serve`` listens unless told otherwise (and ``integrate --http`` points):
+# on TCP, always this loopback address.
 DEFAULT_PORT = 7345
+LOOPBACK = "127.0.0.1"
+# Each agent's events are posted to its own path.
+HOOK_PREFIX = "/hook/"
+
+
+def hook_path(agent: str) -> str:
+    """The path ``agent``'s events are posted to."""
+    return f"{HOOK_PREFIX}{agent}"

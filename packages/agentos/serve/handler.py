@@ -18,10 +18,10 @@ from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from agentos.hooks.protocols import AGENTS
+from agentos.serve import HOOK_PREFIX
 from agentos.serve.answers import EXIT_HEADER, JSON_TYPE, Reply, refusal
 from agentos.serve.token import authorized
 
-HOOK_PREFIX = "/hook/"
 # The most a refused body is read (and thrown away) so that its client sees the refusal.
 DISCARD_LIMIT = 64 << 20
 DISCARD_PAUSE_SECONDS = 1.0

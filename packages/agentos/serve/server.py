@@ -21,17 +21,17 @@ import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
 from agentos.errors import UsageError
 from agentos.hooks.protocols import AGENTS, Answer, fail_closed
+from agentos.serve import LOOPBACK
 from agentos.serve.answers import EXIT_HEADER, JSON_TYPE, Reply, event_name, refusal, reply_for
 from agentos.serve.handler import handler_class
 from agentos.workspace import Workspace
 
-LOOPBACK = "127.0.0.1"
 # More connections than this at once are refused at once (503): the threads stay bounded.
 MAX_CONNECTIONS = 64
 # answer(agent, body) -> the command hook's answer.
@@ -217,43 +217,33 @@ class HookServer:
         return document
 
 
-class _TCPServer(ThreadingHTTPServer):
-    """Threads per connection, counted by the ``HookServer``; never bound beyond loopback."""
+class _Admitting(socketserver.ThreadingMixIn):
+    """Threads per connection, each admitted (or refused with a 503) by the ``HookServer``."""
 
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], handler: Any, owner: HookServer) -> None:
+    def __init__(self, address: Any, handler: Any, owner: HookServer) -> None:
         self.owner = owner
-        super().__init__(address, handler)
+        super().__init__(address, handler)  # type: ignore[call-arg]
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        _admit_or_refuse(self, self.owner, request, client_address)
+        if self.owner.admit(request):
+            super().process_request(request, client_address)
+            return
+        reply = refusal(None, 503, "too many connections, or the server is stopping; retry")
+        with contextlib.suppress(OSError):
+            request.settimeout(1.0)
+            request.sendall(_unavailable(reply))
+        self.shutdown_request(request)  # type: ignore[attr-defined]
 
 
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, path: str, handler: Any, owner: HookServer) -> None:
-        self.owner = owner
-        super().__init__(path, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        _admit_or_refuse(self, self.owner, request, client_address)
+class _TCPServer(_Admitting, HTTPServer):
+    """On loopback only (``HookServer`` binds it)."""
 
 
-def _admit_or_refuse(
-    server: socketserver.ThreadingMixIn, owner: HookServer, request: Any, address: Any
-) -> None:
-    if owner.admit(request):
-        socketserver.ThreadingMixIn.process_request(server, request, address)
-        return
-    reply = refusal(None, 503, "too many connections, or the server is stopping; retry")
-    with contextlib.suppress(OSError):
-        request.settimeout(1.0)
-        request.sendall(_unavailable(reply))
-    server.shutdown_request(request)  # type: ignore[attr-defined]
+class _UnixServer(_Admitting, socketserver.UnixStreamServer):
+    """On a unix socket."""
 
 
 def _unavailable(reply: Reply) -> bytes:

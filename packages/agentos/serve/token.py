@@ -47,20 +47,21 @@ def ensure_token(workspace: Workspace, *, new: bool = False) -> Token:
 
     ensure_state_dir(workspace)
     path = token_path(workspace)
-    if new:
+
+    def made(*, replace: bool) -> Token:
         value = secrets.token_urlsafe(TOKEN_BYTES)
-        write_secret(path, f"{value}\n".encode("ascii"), replace=True)
+        write_secret(path, f"{value}\n".encode("ascii"), replace=replace)
         return Token(value, path, created=True)
+
+    if new:
+        return made(replace=True)
     try:
         data = read_secret(path)
     except FileNotFoundError:
-        value = secrets.token_urlsafe(TOKEN_BYTES)
         try:
-            write_secret(path, f"{value}\n".encode("ascii"), replace=False)
+            return made(replace=False)
         except FileExistsError:  # another server made it first: use that one
             data = read_secret(path)
-        else:
-            return Token(value, path, created=True)
     text = data.decode("ascii", "replace").strip()
     if not _TOKEN.fullmatch(text):
         raise StateIntegrityError(
