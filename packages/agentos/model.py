@@ -65,6 +65,9 @@ class Frozen(BaseModel):
         validate_by_alias=True,
         validate_by_name=True,
         serialize_by_alias=True,
+        # Each model's validator is built when first used, not on import: a command
+        # pays only for the models it touches (start-up, SPEC §11).
+        defer_build=True,
     )
 
 

@@ -46,22 +46,43 @@ def _root(
     """agentos: the governed changeset executor."""
 
 
-def build() -> typer.Typer:
-    """The application with every command registered."""
-    # Importing a command module registers its commands.
-    from agentos.cli import (  # noqa: F401
-        agents_cmd,
-        apply_cmd,
-        audit_cmd,
-        gate_cmd,
-        hook_cmd,
-        init_cmd,
-        mcp_cmd,
-        plan_cmd,
-        policy_cmd,
-        serve_cmd,
-        status_cmd,
-    )
+# The module that registers each top-level command word: a command loads only its own
+# module (a test keeps this in sync with the registry); help and unknown words load them all.
+COMMAND_MODULES = {
+    "apply": "apply_cmd",
+    "rollback": "apply_cmd",
+    "recover": "apply_cmd",
+    "abort": "apply_cmd",
+    "audit": "audit_cmd",
+    "check": "gate_cmd",
+    "approve": "gate_cmd",
+    "doctor": "agents_cmd",
+    "integrate": "agents_cmd",
+    "hook": "hook_cmd",
+    "sweep": "hook_cmd",
+    "init": "init_cmd",
+    "mcp": "mcp_cmd",
+    "plan": "plan_cmd",
+    "show": "plan_cmd",
+    "policy": "policy_cmd",
+    "serve": "serve_cmd",
+    "status": "status_cmd",
+    "history": "status_cmd",
+}
+
+
+def build(argv: list[str] | None = None) -> typer.Typer:
+    """The application with the commands ``argv`` names registered (all of them without
+    ``argv``, or when its first word is not a command)."""
+    import importlib
+
+    word = argv[0] if argv else None
+    if word in COMMAND_MODULES:
+        importlib.import_module(f"agentos.cli.{COMMAND_MODULES[word]}")
+    else:
+        word = None
+        for module in sorted(set(COMMAND_MODULES.values())):
+            importlib.import_module(f"agentos.cli.{module}")
 
     app = typer.Typer(
         name="agentos",
@@ -79,8 +100,11 @@ def build() -> typer.Typer:
         for name, text in GROUPS.items()
     }
     for name, group in groups.items():
-        app.add_typer(group, name=name)
+        if word in (None, name):
+            app.add_typer(group, name=name)
     for entry in REGISTRY:
+        if word not in (None, entry.group or entry.name):
+            continue
         target = groups[entry.group] if entry.group else app
         target.command(entry.name)(typer_command(entry))
     return app
@@ -116,7 +140,7 @@ def run(argv: list[str]) -> int:
     """Parse ``argv``, run the command, and return its exit code (never raises)."""
     name = _command_name(argv)
     try:
-        command = typer.main.get_command(build())
+        command = typer.main.get_command(build(argv))
         result = command.main(args=argv, prog_name="agentos", standalone_mode=False)
     except typer.Abort:
         return EXIT_ABORTED

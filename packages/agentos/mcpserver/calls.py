@@ -191,7 +191,8 @@ def _history(ctx: Context, args: catalog.HistoryArgs) -> Reply:
 
 
 def _show(ctx: Context, args: catalog.ShowArgs) -> Reply:
-    from agentos.pipeline import execution, show
+    from agentos.pipeline import show
+    from agentos.pipeline.queries import execution
 
     if args.ref.startswith("exec-"):
         view = execution(ctx, args.ref)
