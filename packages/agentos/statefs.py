@@ -27,7 +27,6 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -243,6 +242,8 @@ def write_files(
     if len(written) == 1:
         sync(written[0])
     else:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(min(16, len(written))) as pool:
             for future in [pool.submit(sync, path) for path in written]:
                 future.result()
