@@ -42,6 +42,17 @@ def test_a_command_loads_only_its_own_command_module(tmp_path: Path) -> None:
     # Neither the policy author's tools nor the servers, hooks or MCP are loaded for status.
     assert not {m for m in loaded if m.startswith(("agentos.mcpserver", "agentos.serve"))}
     assert "agentos.hooks.protocols" not in loaded
+    # Nor the policy model, the YAML parser, the secret patterns or the locks.
+    for heavy in ("agentos.governance.policy", "yaml", "filelock", "pathspec"):
+        assert heavy not in loaded
+    assert "agentos.governance.secrets" not in loaded
+
+
+def test_the_approval_key_variable_is_the_one_governance_reads() -> None:
+    from agentos.governance.approvals import KEY_ENV
+    from agentos.pipeline.context import APPROVAL_KEY_ENV
+
+    assert APPROVAL_KEY_ENV == KEY_ENV
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:

@@ -91,11 +91,14 @@ def os_user() -> str:
         return os.environ.get("USER") or "unknown"
 
 
+# The variable ``governance.approvals.KEY_ENV`` names, spelled here so that opening a context
+# does not import that module (and with it the policy and plan models) for status or history.
+APPROVAL_KEY_ENV = "AGENTOS_APPROVAL_KEY"
+
+
 def approval_key_from_env() -> bytes | None:
     """The HMAC key for approvals, from ``AGENTOS_APPROVAL_KEY`` (None when unset or empty)."""
-    from agentos.governance.approvals import KEY_ENV
-
-    value = os.environ.get(KEY_ENV)
+    value = os.environ.get(APPROVAL_KEY_ENV)
     return value.encode("utf-8") if value else None
 
 
