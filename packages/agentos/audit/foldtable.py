@@ -15,7 +15,7 @@ from typing import Any
 
 from agentos import statefs
 from agentos.audit.folds import fold_event, new_row
-from agentos.audit.lines import GENESIS, parse_line, quick_parse
+from agentos.audit.lines import GENESIS, event_hash, parse_line, quick_parse, without_hash
 from agentos.errors import AuditChainError
 
 # Bumped whenever the tables or what a row means change: another format is rebuilt.
@@ -81,7 +81,7 @@ def read_cover(connection: sqlite3.Connection) -> Cover | None:
 
 def matches(path: Path, cover: Cover) -> bool:
     """Whether the trail at ``path`` still holds the last event ``cover`` names, where it names
-    it (and so, through the hash chain, every event before it)."""
+    it, with that hash (and so, through the hash chain, every event before it)."""
     if cover.events == 0:
         return cover == Cover()
     if not 0 <= cover.start < cover.end or cover.seq < 1:
@@ -101,7 +101,14 @@ def matches(path: Path, cover: Cover) -> bool:
         record = parse_line(line, path=path)
     except AuditChainError:
         return False
-    return bool(record["seq"] == cover.seq and record["hash"] == cover.hash)
+    # The line must also still hash to it: an edit that kept its hash member is caught too.
+    linked = record["prev"]
+    return bool(
+        record["seq"] == cover.seq
+        and record["hash"] == cover.hash
+        and isinstance(linked, str)
+        and event_hash(linked, without_hash(line)) == cover.hash
+    )
 
 
 def has_tail(path: Path, cover: Cover) -> bool:
