@@ -312,3 +312,24 @@ def test_a_snapshot_at_any_point_plus_the_rest_equals_folding_everything(
             pass  # the snapshot, taken at the split
         trail.path.write_bytes(b"".join(trail_lines(events)))
         assert_same_as_full_fold(trail)
+
+
+def test_while_another_reader_saves_the_snapshot_the_tail_is_folded_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that cannot take the snapshot's lock in time folds the tail on top of a copy
+    of the snapshot in memory, and writes nothing."""
+    from filelock import FileLock
+
+    from agentos.audit import snapshot
+
+    trail = make_trail(tmp_path, HISTORY[:9])
+    assert_same_as_full_fold(trail)
+    saved = (trail.directory / SNAPSHOT_NAME).read_bytes()
+    trail.path.write_bytes(b"".join(trail_lines(HISTORY)))
+    monkeypatch.setattr(snapshot, "LOCK_TIMEOUT_SECONDS", 0.05)
+    with FileLock(str(trail.directory / snapshot.LOCK_NAME)):
+        assert_same_as_full_fold(trail)
+    assert (trail.directory / SNAPSHOT_NAME).read_bytes() == saved
+    assert_same_as_full_fold(trail)  # and once the lock is free, the tail is saved
+    assert cover_of(trail) == whole_cover(trail)

@@ -6,11 +6,11 @@ leaves them, the order it was last touched in, and the byte offsets of its event
 trail) and a ``meta`` row naming the last event it covers: its seq, its hash, and where its
 line starts and ends. The snapshot is used only while that line is still in the trail, at that
 offset, with that hash; the hash chains every earlier event, so the trail it was folded from
-is still the trail's prefix. The events after it are folded on top (and saved, under the
-trail's lock); a snapshot that does not match, or that SQLite cannot read, is rebuilt from the
-whole trail. It is only ever a cache: deleting it changes nothing but speed, ``audit verify``
-never reads it, and where it cannot be written (a read-only copy of a workspace) the same fold
-runs in memory.
+is still the trail's prefix. The events after it are folded on top and saved (under the
+snapshot's own lock, ``folds.lock``, so appends never wait for it); a snapshot that does not
+match, or that SQLite cannot read, is rebuilt from the whole trail. It is only ever a
+cache: deleting it changes nothing but speed, ``audit verify`` never reads it, and where it
+cannot be written (a read-only copy of a workspace) the same fold runs in memory.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from agentos.audit.trail import AuditTrail
 
 SNAPSHOT_NAME = "folds.sqlite"
-# How long a reader waits for the trail's lock to save the snapshot before folding in memory.
-LOCK_TIMEOUT_SECONDS = 10.0
+# Snapshot writers take this lock, not the trail's: a long rebuild never holds up an append.
+LOCK_NAME = "folds.lock"
+# How long a reader waits for another one saving the snapshot before folding in memory.
+LOCK_TIMEOUT_SECONDS = 60.0
 _UNREADABLE = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
 
 
@@ -176,9 +178,10 @@ def _open_cover(path: Path, trail_path: Path, *, whole: bool) -> sqlite3.Connect
 
 
 def _save(trail: AuditTrail, path: Path, *, rebuild: bool) -> bool:
-    """Bring the snapshot up to the trail under the trail's lock (``rebuild``: from its first
-    event); False if it cannot be written (read-only copies, a stuck lock)."""
-    from filelock import Timeout
+    """Bring the snapshot up to the trail under the snapshot's lock (``rebuild``: from its
+    first event); False if it cannot be written (read-only copies, a stuck lock). Appends may
+    go on meanwhile: what is folded is a prefix of the trail, checked against its cover."""
+    from filelock import FileLock, Timeout
 
     def update(connection: sqlite3.Connection) -> None:
         try:
@@ -190,13 +193,15 @@ def _save(trail: AuditTrail, path: Path, *, rebuild: bool) -> bool:
         catch_up(connection, trail.path, cover)
 
     try:
-        with trail.lock(LOCK_TIMEOUT_SECONDS):
+        statefs.refuse_links(trail.directory / LOCK_NAME)
+        with FileLock(str(trail.directory / LOCK_NAME), timeout=LOCK_TIMEOUT_SECONDS):
             try:
                 statefs.update_database(path, update, durable=trail.durable)
             except sqlite3.DatabaseError as exc:
                 if getattr(exc, "sqlite_errorname", "") not in _UNREADABLE:
                     raise
-                # Not a database, or a damaged one: nobody can be using it. Start afresh.
+                # Not a database, or a damaged one: under the lock, no one else writes it (and
+                # readers only read). Start afresh.
                 for stale in (path, path.with_name(path.name + "-journal")):
                     statefs.unlink(stale, missing_ok=True)
                 statefs.update_database(path, update, durable=trail.durable)
