@@ -333,3 +333,18 @@ def test_while_another_reader_saves_the_snapshot_the_tail_is_folded_in_memory(
     assert (trail.directory / SNAPSHOT_NAME).read_bytes() == saved
     assert_same_as_full_fold(trail)  # and once the lock is free, the tail is saved
     assert cover_of(trail) == whole_cover(trail)
+
+
+@pytest.mark.parametrize("name", [SNAPSHOT_NAME, SNAPSHOT_NAME + "-journal", "folds.lock"])
+def test_a_link_planted_for_the_snapshot_is_refused_and_its_target_untouched(
+    tmp_path: Path, name: str
+) -> None:
+    from agentos.errors import StateIntegrityError
+
+    trail = make_trail(tmp_path / "ws", HISTORY)
+    target = tmp_path / "elsewhere.db"
+    target.write_bytes(b"precious")
+    (trail.directory / name).symlink_to(target)
+    with pytest.raises(StateIntegrityError, match="symlink"), folded_executions(trail) as folds:
+        folds.newest()
+    assert target.read_bytes() == b"precious"

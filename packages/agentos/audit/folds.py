@@ -1,7 +1,10 @@
 """Folds over the audit trail (event sourcing): executions and their timelines.
 
 ``history``, ``status`` and ``show EXECUTION_ID`` read the trail, not ``.agentos/executions/``,
-so deleting that folder loses no history.
+so deleting that folder loses no history. The fold is one pure step per event
+(``fold_event``) and one rule over all executions (``is_reverted``), shared by
+``fold_executions`` (the whole trail in memory) and the snapshot of the folds
+(``snapshot.py``), which must answer exactly what ``fold_executions`` does.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ FINAL_EVENTS = {
 
 @dataclass(frozen=True)
 class ExecutionView:
-    """One execution as the trail tells it."""
+    """One execution as the trail tells it; ``events`` is its timeline, which ``show`` reads
+    (``status`` and ``history``, answered from the snapshot of the folds, leave it empty)."""
 
     execution_id: str
     plan_id: str | None
