@@ -57,6 +57,14 @@ def key(execution_id: Any) -> str:
     return "\0" + json.dumps(execution_id, sort_keys=True)
 
 
+def _fields(text: str) -> dict[str, Any]:
+    """A row's stored fields: ``TypeError`` unless they are an execution's."""
+    fields = json.loads(text)
+    if not isinstance(fields, dict) or fields.keys() != new_row(None, None).keys():
+        raise TypeError("not an execution's fields")
+    return fields
+
+
 def unpack_offsets(blob: bytes) -> list[int]:
     offsets = array("q", blob)
     if sys.byteorder == "big":
@@ -71,12 +79,27 @@ def pack_offsets(offsets: list[int]) -> bytes:
     return packed.tobytes()
 
 
+class SnapshotMismatch(AuditChainError):
+    """The snapshot disagrees with the trail or with itself (a row that does not decode, an
+    offset that does not lead to its event): it is rebuilt. Raised from a rebuilt one, it
+    means the trail's earlier events changed while they were read."""
+
+    def __init__(self, trail_path: Path) -> None:
+        super().__init__(
+            f"{trail_path}: events before its end changed while it was read; the trail was "
+            "altered — run 'agentos audit verify'"
+        )
+
+
 def read_cover(connection: sqlite3.Connection) -> Cover | None:
     """What the snapshot covers; None when it is not a snapshot of this format."""
     if connection.execute("PRAGMA user_version").fetchone()[0] != FORMAT:
         return None
     row = connection.execute("SELECT events, seq, hash, start, end FROM meta").fetchone()
-    return None if row is None else Cover(*row)
+    if row is None or not isinstance(row[2], str):
+        return None
+    events, seq, _, start, end = row
+    return Cover(*row) if all(type(v) is int for v in (events, seq, start, end)) else None
 
 
 def matches(path: Path, cover: Cover) -> bool:
@@ -172,7 +195,7 @@ def _fold_chunk(
         for n, at, line in chunk
     ]
     keys = {key(r["execution_id"]) for _, _, _, r in parsed if r.get("execution_id")}
-    entries = _load(connection, keys)
+    entries = _load(connection, path, keys)
     for lineno, offset, _, record in parsed:
         execution_id = record.get("execution_id")
         if not execution_id:
@@ -218,8 +241,8 @@ class _Entry:
     touched: int = 0
 
 
-def _load(connection: sqlite3.Connection, keys: set[str]) -> dict[str, _Entry]:
-    """The stored executions among ``keys``."""
+def _load(connection: sqlite3.Connection, path: Path, keys: set[str]) -> dict[str, _Entry]:
+    """The stored executions among ``keys`` (of the trail at ``path``)."""
     entries: dict[str, _Entry] = {}
     ordered = sorted(keys)
     for at in range(0, len(ordered), 500):
@@ -228,5 +251,8 @@ def _load(connection: sqlite3.Connection, keys: set[str]) -> dict[str, _Entry]:
         # Only placeholders are formatted in; the keys are parameters.
         query = f"SELECT key, view, timeline, touched FROM executions WHERE key IN ({marks})"  # noqa: S608
         for name, text, timeline, touched in connection.execute(query, batch):
-            entries[name] = _Entry(json.loads(text), unpack_offsets(timeline), touched)
+            try:
+                entries[name] = _Entry(_fields(text), unpack_offsets(timeline), touched)
+            except (ValueError, TypeError):
+                raise SnapshotMismatch(path) from None
     return entries

@@ -18,14 +18,15 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from agentos import statefs
 from agentos.audit.folds import ExecutionView, is_reverted
 from agentos.audit.foldtable import (
+    SnapshotMismatch,
     catch_up,
     has_tail,
     key,
@@ -46,6 +47,7 @@ LOCK_NAME = "folds.lock"
 # How long a reader waits for another one saving the snapshot before folding in memory.
 LOCK_TIMEOUT_SECONDS = 60.0
 _UNREADABLE = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
+T = TypeVar("T")
 
 
 class FoldedExecutions:
@@ -59,7 +61,7 @@ class FoldedExecutions:
         """Executions newest first (``limit`` 0: all), without their timelines."""
         query = "SELECT view FROM executions ORDER BY touched DESC"
         rows = self._db.execute(query + " LIMIT ?", (limit,)) if limit else self._db.execute(query)
-        views = [_view(text) for (text,) in rows.fetchall()]
+        views = [self._view(text) for (text,) in rows.fetchall()]
         if limit:
             return [self._settled(v) for v in views]
         everything = self._all_reverted_at()
@@ -77,8 +79,12 @@ class FoldedExecutions:
         ).fetchone()
         if found is None:
             return None
-        view = self._settled(_view(found[0]))
-        events = tuple(_read_events(self._trail.path, unpack_offsets(found[1]), view.execution_id))
+        view = self._settled(self._view(found[0]))
+        try:
+            offsets = unpack_offsets(found[1])
+        except (ValueError, TypeError):
+            raise SnapshotMismatch(self._trail.path) from None
+        events = tuple(_read_events(self._trail.path, offsets, view.execution_id))
         return ExecutionView(**{**view.row(), "events": events})
 
     def undoable(self) -> ExecutionView | None:
@@ -88,10 +94,13 @@ class FoldedExecutions:
             " ORDER BY touched DESC"
         )
         for (text,) in rows:
-            view = _view(text)
+            view = self._view(text)
             if not is_reverted(view, self._reverted_at(view.execution_id)):
                 return view
         return None
+
+    def _view(self, text: str) -> ExecutionView:
+        return _view(text, self._trail.path)
 
     def _settled(self, view: ExecutionView) -> ExecutionView:
         if view.status != "committed":
@@ -105,18 +114,14 @@ class FoldedExecutions:
             " AND status = 'committed' ORDER BY touched LIMIT 1",
             (key(execution_id),),
         ).fetchone()
-        return None if found is None else (_view(found[0]).finished_at or "")
+        return None if found is None else (self._view(found[0]).finished_at or "")
 
     def _all_reverted_at(self) -> dict[str, str]:
         rows = self._db.execute(
             "SELECT parent, view FROM executions WHERE parent IS NOT NULL AND kind = 'rollback'"
             " AND status = 'committed' ORDER BY touched DESC"
         )
-        return {parent: _view(text).finished_at or "" for parent, text in rows}
-
-
-class SnapshotMismatch(Exception):
-    """The snapshot points at trail lines that are not what it folded: rebuild it."""
+        return {parent: self._view(text).finished_at or "" for parent, text in rows}
 
 
 def _settled(view: ExecutionView, reverted_at: str | None) -> ExecutionView:
@@ -125,8 +130,12 @@ def _settled(view: ExecutionView, reverted_at: str | None) -> ExecutionView:
     return view
 
 
-def _view(text: str) -> ExecutionView:
-    return ExecutionView(**json.loads(text))
+def _view(text: str, trail_path: Path) -> ExecutionView:
+    try:
+        fields = json.loads(text)
+        return ExecutionView(**fields)
+    except (ValueError, TypeError):
+        raise SnapshotMismatch(trail_path) from None
 
 
 def _read_events(path: Path, offsets: list[int], execution_id: Any) -> Iterator[dict[str, Any]]:
@@ -136,13 +145,13 @@ def _read_events(path: Path, offsets: list[int], execution_id: Any) -> Iterator[
             before = handle.read(1) if offset else b"\n"
             line = handle.readline()
             if before != b"\n" or not line.endswith(b"\n"):
-                raise SnapshotMismatch(offset)
+                raise SnapshotMismatch(path)
             try:
                 record = parse_line(line, path=path)
             except AuditChainError:
-                raise SnapshotMismatch(offset) from None
+                raise SnapshotMismatch(path) from None
             if record.get("execution_id") != execution_id:
-                raise SnapshotMismatch(offset)
+                raise SnapshotMismatch(path)
             yield record
 
 
@@ -190,7 +199,10 @@ def _save(trail: AuditTrail, path: Path, *, rebuild: bool) -> bool:
             cover = None  # tables of another kind
         if cover is None or not matches(trail.path, cover):
             cover = reset(connection)
-        catch_up(connection, trail.path, cover)
+        try:
+            catch_up(connection, trail.path, cover)
+        except SnapshotMismatch:
+            catch_up(connection, trail.path, reset(connection))  # rows that do not decode
 
     try:
         statefs.refuse_links(trail.directory / LOCK_NAME)
@@ -246,17 +258,19 @@ def _in_memory(trail: AuditTrail, path: Path, *, rebuild: bool) -> sqlite3.Conne
     return connection
 
 
-def find_execution(trail: AuditTrail, execution_id: str) -> ExecutionView | None:
-    """One execution with its timeline; a snapshot whose offsets do not lead to its events
-    is rebuilt (and, should the trail change under that too, the whole trail is folded)."""
-    for rebuild in (False, True):
-        with folded_executions(trail, rebuild=rebuild) as folds:
-            try:
-                return folds.get(execution_id)
-            except SnapshotMismatch:
-                continue
-    from agentos.audit.folds import fold_executions
+def answer(trail: AuditTrail, ask: Callable[[FoldedExecutions], T]) -> T:
+    """What ``ask`` finds in the trail's folded executions. A snapshot found wrong while
+    answering (rows that do not decode, offsets that do not lead to their events, pages SQLite
+    finds damaged) is rebuilt from the whole trail and asked again."""
+    try:
+        with folded_executions(trail) as folds:
+            return ask(folds)
+    except (SnapshotMismatch, sqlite3.DatabaseError):
+        pass
+    with folded_executions(trail, rebuild=True) as folds:
+        return ask(folds)
 
-    return next(
-        (v for v in fold_executions(trail.events()) if v.execution_id == execution_id), None
-    )
+
+def find_execution(trail: AuditTrail, execution_id: str) -> ExecutionView | None:
+    """One execution with its timeline."""
+    return answer(trail, lambda folds: folds.get(execution_id))

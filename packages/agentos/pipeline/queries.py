@@ -44,10 +44,11 @@ def status(ctx: Context) -> WorkspaceStatus:
 
 def history(ctx: Context, *, limit: int = 20) -> History:
     """Executions folded from the audit trail, newest first (``limit`` 0: all of them)."""
-    from agentos.audit.snapshot import folded_executions
+    from agentos.audit.snapshot import answer
 
-    with folded_executions(ctx.audit) as folds:
-        return History(executions=tuple(folds.newest(limit)), total=folds.total())
+    return answer(
+        ctx.audit, lambda folds: History(executions=tuple(folds.newest(limit)), total=folds.total())
+    )
 
 
 def execution(ctx: Context, execution_id: str) -> ExecutionView:
@@ -120,19 +121,17 @@ def run_policy_cases(ctx: Context, target: Path | None = None) -> PolicyTested:
 
 
 def _newest(ctx: Context, limit: int) -> list[ExecutionView]:
-    from agentos.audit.snapshot import folded_executions
+    from agentos.audit.snapshot import answer
 
-    with folded_executions(ctx.audit) as folds:
-        return folds.newest(limit)
+    return answer(ctx.audit, lambda folds: folds.newest(limit))
 
 
 def last_undoable(ctx: Context) -> str:
     """The newest committed execution not rolled back yet, and not itself a rollback
     (``agentos rollback --last``); a ``UsageError`` when there is none."""
-    from agentos.audit.snapshot import folded_executions
+    from agentos.audit.snapshot import answer
 
-    with folded_executions(ctx.audit) as folds:
-        view = folds.undoable()
+    view = answer(ctx.audit, lambda folds: folds.undoable())
     if view is not None:
         return str(view.execution_id)
     raise UsageError("no committed execution to roll back in this workspace; see 'agentos history'")
