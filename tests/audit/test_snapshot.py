@@ -203,6 +203,7 @@ CHANGES: dict[str, Callable[[AuditTrail], None]] = {
     "snapshot meta offset edited": edit_snapshot("UPDATE meta SET start = start + 1"),
     "snapshot meta beyond the trail": edit_snapshot("UPDATE meta SET end = end + 100000"),
     "snapshot without tables": edit_snapshot("DROP TABLE meta"),
+    "snapshot meta line count edited": edit_snapshot("UPDATE meta SET events = events - 3"),
     "snapshot meta of the wrong types": edit_snapshot("UPDATE meta SET start = 'x', seq = 1.5"),
     "a row that is no JSON": edit_snapshot("UPDATE executions SET view = '{' WHERE key = 'ex-3'"),
     "a row of other fields": edit_snapshot("UPDATE executions SET view = '[1]' WHERE key = 'ex-1'"),
