@@ -28,13 +28,16 @@ import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from agentos.errors import StateIntegrityError
 from agentos.faults import fault_point, fs_event
 
 if TYPE_CHECKING:
+    import sqlite3
     from datetime import datetime
+
+T = TypeVar("T")
 
 STATE_DIR_NAME = ".agentos"
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -327,6 +330,25 @@ def append(path: Path, data: bytes, *, durable: bool) -> None:
             fs_event("fsync", path)
     finally:
         os.close(fd)
+
+
+def update_database(path: Path, update: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
+    """Run ``update`` in one committed write transaction of the SQLite file ``path`` (made if
+    missing): all of it or none, for readers and crashes alike; never through a link."""
+    import sqlite3
+
+    refuse_links(path)
+    refuse_links(path.with_name(path.name + "-journal"))
+    connection = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+        connection.execute("BEGIN IMMEDIATE")
+        result = update(connection)  # an exception: close() rolls the transaction back
+        connection.execute("COMMIT")
+        return result
+    finally:
+        connection.close()
 
 
 def truncate(path: Path, size: int, *, durable: bool) -> None:

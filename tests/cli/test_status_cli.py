@@ -123,3 +123,44 @@ def test_abort_with_nothing_running(cli: Cli, workspace: Path) -> None:
     result = cli("abort", "-C", workspace, "--json")
     assert result.code == 0
     assert result.json()["result"] == {"execution_id": None, "plan_id": None, "requested": False}
+
+
+def test_status_history_and_show_are_the_same_with_or_without_the_snapshot(
+    cli: Cli, workspace: Path
+) -> None:
+    """The snapshot of the folds is only a cache: made by the first reader, brought up to date
+    by the next after an apply, and deleting or spoiling it changes no output."""
+    first = applied(cli, workspace)
+    snapshot = workspace / ".agentos" / "audit" / "folds.sqlite"
+    views = [["status"], ["history"], ["history", "--limit", "1"], ["show", first]]
+
+    def outputs() -> list[str]:
+        return [cli(*argv, "-C", workspace, "--json").out for argv in views] + [
+            cli(*argv, "-C", workspace).out for argv in views
+        ]
+
+    assert not snapshot.exists()
+    before = outputs()
+    assert snapshot.is_file()
+    assert outputs() == before
+    snapshot.unlink()
+    assert outputs() == before
+    stale = snapshot.read_bytes()
+    # rollback --last finds the execution through the snapshot, then the next reader folds
+    # the rollback's events on top of it.
+    rollback = cli("rollback", "--last", "-C", workspace, "--policy", PERMISSIVE_POLICY, "--json")
+    assert rollback.code == 0, rollback.out
+    after = outputs()
+    snapshot.unlink()
+    assert outputs() == after
+    history = json.loads(after[1])["result"]
+    assert [row["status"] for row in history["executions"]] == ["committed", "reverted"]
+    # A snapshot from before the rollback put back: its cover still matches, its tail is
+    # folded; a garbage one is rebuilt.
+    snapshot.write_bytes(stale)
+    assert outputs() == after
+    snapshot.write_bytes(b"garbage" * 1000)
+    assert outputs() == after
+    nothing = cli("rollback", "--last", "-C", workspace, "--policy", PERMISSIVE_POLICY)
+    assert nothing.code == 2
+    assert "no committed execution to roll back" in nothing.err

@@ -7,6 +7,7 @@ JSON of the event with its hash, ending in a newline.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ _HASH_SPAN = len(_HASH_FIELD) - 1 + 64 + 2  # '"hash":"' + 64 hex + '",'
 _REQUIRED = frozenset({"seq", "ts", "event", "actor", "data", "prev", "hash"})
 # raw_decode skips json.loads's per-call encoding detection and whitespace handling, which cost
 # about as much as parsing an event line; verify's throughput (SPEC §11 B5) rests on it.
-_DECODE = json.JSONDecoder().raw_decode
+_DECODER = json.JSONDecoder()
+_DECODE = _DECODER.raw_decode
+# The scanner raw_decode calls (an attribute the decoder sets; the stubs do not declare it),
+# without raw_decode's whitespace regex and wrapper.
+_SCAN: Callable[[str, int], tuple[Any, int]] = vars(_DECODER)["scan_once"]
 
 
 def event_hash(prev: str, body: bytes) -> str:
@@ -49,6 +54,26 @@ def parse_line(line: bytes, *, path: Path, lineno: int | None = None) -> dict[st
     seq = record.get("seq") if isinstance(record, dict) else None
     details: dict[str, Any] = {"line": lineno} if seq is None else {"line": lineno, "seq": seq}
     raise AuditChainError(f"{where}: {problem}; the trail was altered", details=details)
+
+
+def quick_parse(line: bytes) -> dict[str, Any] | None:
+    """The event on ``line`` (without its newline) when it is plainly well formed, as
+    ``parse_line`` would return it; None when ``parse_line`` must look at it (it then names
+    what is wrong, or accepts a line in an unusual but valid form)."""
+    try:
+        text = line.decode("utf-8")
+        record, end = _SCAN(text, 0)
+    except (ValueError, StopIteration):  # not UTF-8, not JSON, or not starting with a value
+        return None
+    if (
+        end != len(text)
+        or type(record) is not dict
+        or not record.keys() >= _REQUIRED
+        or type(record["seq"]) is not int
+        or type(record["hash"]) is not str
+    ):
+        return None
+    return record
 
 
 def is_next(record: dict[str, Any], line: bytes, seq: int, digest: str) -> bool:

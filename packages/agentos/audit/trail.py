@@ -30,14 +30,17 @@ from agentos.audit.anchor import (
     check_anchor,
     head_seal_payload,
 )
-from agentos.audit.lines import GENESIS, event_hash, is_next, parse_line, without_hash
+from agentos.audit.chain import ChainEnd, Unvouched, walk_chain
+from agentos.audit.lines import GENESIS, event_hash, is_next, parse_line
 from agentos.clock import Clock, rfc3339, system_clock
 from agentos.digest import canonical_json
-from agentos.errors import AuditChainError, BusyError
+from agentos.errors import AgentosError, AuditChainError, BusyError
 from agentos.faults import fault_point
 from agentos.statefs import ensure_dir, fsync_dir, write_atomic
 
 if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
     from agentos.statekey import StateKey
 
 TRAIL_NAME = "audit.jsonl"
@@ -87,6 +90,13 @@ class AuditTrail:
 
     # -- writing ---------------------------------------------------------------------------
 
+    def lock(self, timeout: float = LOCK_TIMEOUT_SECONDS) -> BaseFileLock:
+        """The trail's lock (held by every append; taken with ``with``), never through a link."""
+        from filelock import FileLock
+
+        statefs.refuse_links(self.directory / LOCK_NAME)
+        return FileLock(str(self.directory / LOCK_NAME), timeout=timeout)
+
     def append(
         self,
         event: str,
@@ -97,13 +107,11 @@ class AuditTrail:
         plan_id: str | None = None,
     ) -> dict[str, Any]:
         """Append one event under the trail's lock and return it (with seq and hash)."""
-        from filelock import FileLock, Timeout
+        from filelock import Timeout
 
         ensure_dir(self.directory)
-        statefs.refuse_links(self.directory / LOCK_NAME)
-        lock = FileLock(str(self.directory / LOCK_NAME), timeout=LOCK_TIMEOUT_SECONDS)
         try:
-            with lock:
+            with self.lock():
                 return self._append_locked(event, actor, data, execution_id, plan_id)
         except Timeout:
             raise BusyError(
@@ -271,54 +279,51 @@ class AuditTrail:
         """Check every link of the chain, HEAD and its seal; ``AuditChainError`` names the
         first break. With ``anchor`` (seq or None, hash), that event must be in the chain."""
         head, size = self._snapshot()
-        found: Anchor | None = None
-        prev = GENESIS
-        # The hash of the event before the last: what a HEAD one event behind must hold.
-        before_last = GENESIS
-        count = 0
-        warnings: list[str] = []
-        torn = False
+        vouched = self._vouched(head)
+        if vouched:
+            try:
+                return self._verify(head, size, anchor, vouched)
+            except (AuditChainError, Unvouched):
+                pass  # something is off: walk again parsing every line, for the exact report
+        return self._verify(head, size, anchor, 0)
+
+    def _vouched(self, head: tuple[int, str] | None) -> int:
+        """HEAD's seq when its seal verifies (so its hash is one agentos chained), else 0."""
+        if head is None or not self.sealed:
+            return 0
+        try:
+            key = self._key()
+        except (AgentosError, OSError):
+            return 0  # reported, in its turn, by the walk that parses every line
+        payload = head_seal_payload(*head)
+        return (
+            head[0] if key is not None and key.verify(HEAD_PURPOSE, payload, self._head_seal) else 0
+        )
+
+    def _verify(
+        self,
+        head: tuple[int, str] | None,
+        size: int,
+        anchor: tuple[int | None, str] | None,
+        vouched: int,
+    ) -> VerifyReport:
+        head, size = self._snapshot()
+        end = ChainEnd()
         if size:
             with statefs.open_read(self.path) as handle:
-                consumed = 0
-                for line in handle:
-                    # Only what was there with this HEAD: later appends are not its business.
-                    if consumed >= size:
-                        break
-                    consumed += len(line)
-                    if not line.endswith(b"\n"):
-                        torn = True
-                        break
-                    # Every earlier line was a good event, so line number and seq coincide.
-                    lineno = count + 1
-                    record = parse_line(line, path=self.path, lineno=lineno)
-                    if record["seq"] != lineno:
-                        raise AuditChainError(
-                            f"{self.path}:{lineno}: event seq {record['seq']} where seq {lineno} "
-                            "was expected; events were deleted, duplicated or reordered",
-                            details={"line": lineno, "seq": record["seq"]},
-                        )
-                    if record["prev"] != prev:
-                        raise AuditChainError(
-                            f"{self.path}:{lineno}: event seq {lineno} does not link to the "
-                            "event before it (prev hash differs); the trail was altered",
-                            details={"line": lineno, "seq": lineno},
-                        )
-                    if event_hash(prev, without_hash(line)) != record["hash"]:
-                        raise AuditChainError(
-                            f"{self.path}:{lineno}: event seq {lineno} ({record['event']}) does "
-                            "not match its hash; it was edited",
-                            details={"line": lineno, "seq": lineno},
-                        )
-                    before_last, prev = prev, record["hash"]
-                    count = lineno
-                    if anchor is not None and record["hash"] == anchor[1]:
-                        found = Anchor(lineno, record["hash"])
+                # Only what was there with this HEAD: later appends are not its business.
+                wanted = None if anchor is None else anchor[1]
+                end = walk_chain(self.path, handle, size, wanted, vouched=vouched)
+        count, prev, before_last = end.events, end.head, end.before_last
+        found = None
+        if anchor is not None and end.anchor_seq is not None:
+            found = Anchor(end.anchor_seq, anchor[1])
+        warnings: list[str] = []
         self._check_head(head, count, prev, before_last, warnings)
         self._check_seal(head)
         if anchor is not None:
             check_anchor(self.path, anchor, found, count)
-        if torn:
+        if end.torn:
             warnings.append(
                 "the file ends in an incomplete line (an interrupted append); "
                 "the next append removes it"
@@ -334,14 +339,13 @@ class AuditTrail:
     def _snapshot(self) -> tuple[tuple[int, str] | None, int]:
         """HEAD and the trail's size, read together under the trail's lock (when it can be
         taken), so that a verify running beside appends sees one consistent state."""
-        from filelock import FileLock, Timeout
+        from filelock import Timeout
 
         size = self.path.stat().st_size if self.path.exists() else 0
         if not self.directory.is_dir():
             return self._read_head(), size
-        statefs.refuse_links(self.directory / LOCK_NAME)
         try:
-            with FileLock(str(self.directory / LOCK_NAME), timeout=LOCK_TIMEOUT_SECONDS):
+            with self.lock():
                 size = self.path.stat().st_size if self.path.exists() else 0
                 return self._read_head(), size
         except (Timeout, PermissionError, OSError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agentos.audit.folds import ExecutionView, fold_executions
+from agentos.audit.folds import ExecutionView
 from agentos.errors import UsageError
 from agentos.pipeline.context import Context
 from agentos.pipeline.results import (
@@ -37,20 +37,25 @@ def status(ctx: Context) -> WorkspaceStatus:
         holder=read_holder(workspace) if held else None,
         interrupted=tuple(load_journals(workspace.state_dir)),
         breakers=tuple(sorted(load_breakers(workspace.state_dir).items())),
-        executions=tuple(_executions(ctx)[:STATUS_LIMIT]),
+        executions=tuple(_newest(ctx, STATUS_LIMIT)),
         sweep=read_last(workspace.state_dir),
     )
 
 
 def history(ctx: Context, *, limit: int = 20) -> History:
     """Executions folded from the audit trail, newest first (``limit`` 0: all of them)."""
-    views = _executions(ctx)
-    return History(executions=tuple(views[:limit] if limit else views), total=len(views))
+    from agentos.audit.snapshot import answer
+
+    return answer(
+        ctx.audit, lambda folds: History(executions=tuple(folds.newest(limit)), total=folds.total())
+    )
 
 
 def execution(ctx: Context, execution_id: str) -> ExecutionView:
     """One execution's view, with its timeline, folded from the audit trail."""
-    view = next((v for v in _executions(ctx) if v.execution_id == execution_id), None)
+    from agentos.audit.snapshot import find_execution
+
+    view = find_execution(ctx.audit, execution_id)
     if view is None:
         raise UsageError(
             f"no execution {execution_id!r} in this workspace's audit trail; see 'agentos history'"
@@ -115,14 +120,18 @@ def run_policy_cases(ctx: Context, target: Path | None = None) -> PolicyTested:
     return PolicyTested(source=loaded.source, cases=tuple(run_policy_tests(where, loaded.policy)))
 
 
-def _executions(ctx: Context) -> list[ExecutionView]:
-    return fold_executions(ctx.audit.events())
+def _newest(ctx: Context, limit: int) -> list[ExecutionView]:
+    from agentos.audit.snapshot import answer
+
+    return answer(ctx.audit, lambda folds: folds.newest(limit))
 
 
 def last_undoable(ctx: Context) -> str:
     """The newest committed execution not rolled back yet, and not itself a rollback
     (``agentos rollback --last``); a ``UsageError`` when there is none."""
-    for view in _executions(ctx):
-        if view.status == "committed" and view.kind != "rollback":
-            return view.execution_id
+    from agentos.audit.snapshot import answer
+
+    view = answer(ctx.audit, lambda folds: folds.undoable())
+    if view is not None:
+        return str(view.execution_id)
     raise UsageError("no committed execution to roll back in this workspace; see 'agentos history'")
