@@ -1,0 +1,324 @@
+"""Lines added and removed between two contents, as ``git diff --numstat`` counts them.
+
+Only the counts are computed, never the edit script, in time close to linear in the input
+and memory linear in it (``difflib.SequenceMatcher`` is quadratic, and cubic in bad cases):
+
+1. Trim the common prefix and suffix (most edits are small).
+2. Discard what git's xdiff discards before it diffs (``xdl_cleanup_records``): a line that
+   does not occur in the other file can never match, so it is a change and leaves the
+   longest common subsequence (LCS) as it is; a line that occurs in the other file at least
+   about sqrt(lines) times is also dropped when it sits in a run of such unmatched lines
+   (git's "multimatch" rule, which is why git's counts may be a little above the minimum).
+3. Map the lines left to ints and diff those: trim again, then Myers' greedy O((N+M)·D)
+   algorithm, which computes only the edit distance D (added + removed = D, added - removed =
+   len(new) - len(old)), in O(N+M) memory and without any path.
+4. Bound the cost like git's xdiff does: when D grows past ``BUDGET``, split the problem at
+   anchors and diff the parts on their own (each trimmed and cleaned again). Anchors are
+   lines unique in both parts, kept in increasing order on both sides (the longest
+   increasing subsequence, as patience diff does); where no line is unique, pairs of
+   consecutive lines unique in both parts; where there are none either, the furthest point
+   Myers' search reached (git's own heuristic when its cost limit is hit).
+
+So the counts are minimal (and equal git's, which are minimal too for such diffs) while D
+stays within ``BUDGET`` in every part, and near-minimal beyond it, as git's are.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from itertools import pairwise
+
+from agentos.textlines import is_binary
+
+# The largest edit distance searched exactly (about BUDGET**2 / 2 steps) before splitting.
+BUDGET = 256
+# Git's limits for discarding lines with many matches (xprepare.c).
+_MAX_EQLIMIT = 1024
+_SIMSCAN_WINDOW = 100
+_KPDIS_RUN = 4
+# Matching galloped through in slices of this many lines before comparing one by one.
+_STRIDE = 64
+
+_NONE, _ONE, _MANY = 0, 1, 2
+
+
+def content_counts(old: bytes, new: bytes) -> tuple[int, int]:
+    """Lines added and removed from ``old`` to ``new`` (0/0 when either is binary)."""
+    if is_binary(old) or is_binary(new):
+        return 0, 0
+    return line_counts(_lines(old), _lines(new))
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """``data``'s lines for comparing: split on ``\\n`` only, without it; a last line that
+    lacks it starts with ``\\n`` instead, which no other line can (git's line identity)."""
+    lines = data.split(b"\n")
+    last = lines.pop()
+    if last:
+        lines.append(b"\n" + last)
+    return lines
+
+
+def line_counts(old: Sequence[bytes], new: Sequence[bytes]) -> tuple[int, int]:
+    """Lines added and removed from ``old`` to ``new`` (see the module docstring)."""
+    start = _common_prefix(old, new, 0, 0)
+    end_old, end_new = _common_suffix(old, new, start, start)
+    if start in (end_old, end_new):
+        return end_new - start, end_old - start
+    in_old = Counter(old)
+    in_new = Counter(new)
+    kept_old = _kept(old[start:end_old], in_new, min(_bogosqrt(len(old)), _MAX_EQLIMIT))
+    kept_new = _kept(new[start:end_new], in_old, min(_bogosqrt(len(new)), _MAX_EQLIMIT))
+    # Every line kept occurs on both sides: the old side's lines number them all.
+    ids = dict(zip(in_old, range(len(in_old)), strict=False))
+    a = [ids[line] for line in kept_old]
+    b = [ids[line] for line in kept_new]
+    distance = edit_distance(a, b)
+    # distance = (len(a) - common) + (len(b) - common); the discarded lines are all changes.
+    common = (len(a) + len(b) - distance) // 2
+    return end_new - start - common, end_old - start - common
+
+
+def _bogosqrt(n: int) -> int:
+    """Git's integer approximation of a square root (``xdl_bogosqrt``)."""
+    root = 1
+    while n > 0:
+        root <<= 1
+        n >>= 2
+    return root
+
+
+def _kept(lines: Sequence[bytes], other: Counter[bytes], limit: int) -> list[bytes]:
+    """The ``lines`` git keeps for its diff (``xdl_cleanup_records``), given how often each
+    line occurs in the whole other file."""
+    get = other.get
+    found = [get(line, 0) for line in lines]
+    if all(0 < count < limit for count in found):
+        return list(lines)
+    marks = [_NONE if count == 0 else _MANY if count >= limit else _ONE for count in found]
+    # Only a line with many matches between two lines without a single one can be in such
+    # a run: those few are looked at more closely.
+    dropped = {
+        index
+        for index, (before, mark, after) in enumerate(
+            zip(marks, marks[1:], marks[2:], strict=False), 1
+        )
+        if mark == _MANY and _ONE not in (before, after) and _in_unmatched_run(marks, index)
+    }
+    return [
+        line
+        for index, (line, mark) in enumerate(zip(lines, marks, strict=True))
+        if mark and index not in dropped
+    ]
+
+
+def _in_unmatched_run(marks: list[int], index: int) -> bool:
+    """Git's ``xdl_clean_mmatch``: whether the line at ``index``, which has many matches,
+    lies within a run of lines that have none, and is discarded with them."""
+    low = max(0, index - _SIMSCAN_WINDOW)
+    high = min(len(marks) - 1, index + _SIMSCAN_WINDOW)
+    before = many_before = 0
+    for i in range(index - 1, low - 1, -1):
+        if marks[i] == _NONE:
+            before += 1
+        elif marks[i] == _MANY:
+            many_before += 1
+        else:
+            break
+    if before == 0:
+        return False
+    after = many_after = 0
+    for i in range(index + 1, high + 1):
+        if marks[i] == _NONE:
+            after += 1
+        elif marks[i] == _MANY:
+            many_after += 1
+        else:
+            break
+    if after == 0:
+        return False
+    many = many_before + many_after + 2  # git counts the line itself on each side
+    return many * _KPDIS_RUN < many + before + after
+
+
+def edit_distance(a: Sequence[int], b: Sequence[int], *, budget: int = BUDGET) -> int:
+    """Lines to insert plus lines to delete to turn ``a`` into ``b``: minimal while each
+    part's distance stays within ``budget``, near-minimal past it."""
+    total = 0
+    parts: list[tuple[Sequence[int], Sequence[int]]] = [(a, b)]
+    while parts:
+        x, y = parts.pop()
+        x, y, dropped = _reduce(x, y)
+        total += dropped
+        if not x or not y:
+            total += len(x) + len(y)
+            continue
+        found = _myers(x, y, budget)
+        if isinstance(found, int):
+            total += found
+            continue
+        anchors = _anchors(x, y)
+        if anchors:
+            parts.extend(_between(x, y, anchors))
+            continue
+        cost, i, j = found
+        total += cost
+        parts.append((x[i:], y[j:]))
+    return total
+
+
+def _reduce(a: Sequence[int], b: Sequence[int]) -> tuple[Sequence[int], Sequence[int], int]:
+    """``a`` and ``b`` trimmed of their common ends and of lines the other lacks, with the
+    number of lines dropped (each of them a change)."""
+    start = _common_prefix(a, b, 0, 0)
+    end_a, end_b = _common_suffix(a, b, start, start)
+    a, b = a[start:end_a], b[start:end_b]
+    if not a or not b:
+        return a, b, 0
+    in_a, in_b = set(a), set(b)
+    if in_a == in_b:
+        return a, b, 0
+    kept_a = [v for v in a if v in in_b]
+    kept_b = [v for v in b if v in in_a]
+    dropped = len(a) - len(kept_a) + len(b) - len(kept_b)
+    start = _common_prefix(kept_a, kept_b, 0, 0)
+    end_a, end_b = _common_suffix(kept_a, kept_b, start, start)
+    return kept_a[start:end_a], kept_b[start:end_b], dropped
+
+
+def _common_prefix(a: Sequence[Hashable], b: Sequence[Hashable], i: int, j: int) -> int:
+    """How far from ``i`` (in ``a``) and ``j`` (in ``b``) the two run alike: the offset
+    reached (equal in both when ``i == j``)."""
+    n, m = len(a), len(b)
+    while i + _STRIDE <= n and j + _STRIDE <= m and a[i : i + _STRIDE] == b[j : j + _STRIDE]:
+        i += _STRIDE
+        j += _STRIDE
+    while i < n and j < m and a[i] == b[j]:
+        i += 1
+        j += 1
+    return i
+
+
+def _common_suffix(
+    a: Sequence[Hashable], b: Sequence[Hashable], floor_a: int, floor_b: int
+) -> tuple[int, int]:
+    """The ends of ``a`` and ``b`` once their common suffix is cut, not below the floors."""
+    end_a, end_b = len(a), len(b)
+    while (
+        end_a - _STRIDE >= floor_a
+        and end_b - _STRIDE >= floor_b
+        and a[end_a - _STRIDE : end_a] == b[end_b - _STRIDE : end_b]
+    ):
+        end_a -= _STRIDE
+        end_b -= _STRIDE
+    while end_a > floor_a and end_b > floor_b and a[end_a - 1] == b[end_b - 1]:
+        end_a -= 1
+        end_b -= 1
+    return end_a, end_b
+
+
+def _myers(a: Sequence[int], b: Sequence[int], budget: int) -> int | tuple[int, int, int]:
+    """The edit distance of ``a`` and ``b`` when it is at most ``budget``; otherwise the
+    furthest point that ``budget`` edits reach, as (edits, index in a, index in b).
+
+    Only diagonals inside the grid are followed and only moves that stay in it are taken,
+    so every point kept is a real one: the furthest is at least ``budget`` lines on.
+    """
+    n, m = len(a), len(b)
+    offset = budget + 1
+    # v[offset + k]: the furthest x reached on diagonal k (x - y = k); -1: not reached.
+    v = [-1] * (2 * budget + 3)
+    # spent[offset + k]: the edits that reached v[offset + k].
+    spent = [0] * (2 * budget + 3)
+    x = _common_prefix(a, b, 0, 0)
+    if x >= n and x >= m:
+        return 0
+    v[offset] = x
+    for d in range(1, budget + 1):
+        low = max(-d, -m)
+        if (low + d) % 2:
+            low += 1
+        for k in range(low, min(d, n) + 1, 2):
+            # Down from diagonal k + 1 (a line of b inserted), right from k - 1 (one deleted).
+            down = v[offset + k + 1]
+            if down >= 0 and down - k - 1 >= m:
+                down = -1
+            right = v[offset + k - 1]
+            right = right + 1 if 0 <= right < n else -1
+            x = down if down > right else right
+            if x < 0:
+                continue
+            y = x - k
+            while x < n and y < m and a[x] == b[y]:
+                x += 1
+                y += 1
+            v[offset + k] = x
+            spent[offset + k] = d
+            if x >= n and y >= m:
+                return d
+    best = (0, 0, 0)
+    for k in range(-budget, budget + 1):
+        x = v[offset + k]
+        if x >= 0 and 2 * x - k > best[1] + best[2]:
+            best = (spent[offset + k], x, x - k)
+    return best
+
+
+def _anchors(a: Sequence[int], b: Sequence[int]) -> list[tuple[int, int]]:
+    """Matching positions to split at: lines unique in both (else pairs of consecutive
+    lines unique in both), the longest chain increasing on both sides."""
+    pairs = _unique_matches(a, b)
+    if not pairs:
+        # Each pair of consecutive lines as one int (the ids are below ``base``).
+        base = max(*a, *b) + 1
+        pairs = _unique_matches(
+            [x * base + y for x, y in pairwise(a)], [x * base + y for x, y in pairwise(b)]
+        )
+    return _increasing_chain(pairs)
+
+
+def _unique_matches(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int]]:
+    """(i, j) for every item that occurs once in ``a`` (at i) and once in ``b`` (at j)."""
+    count_a = Counter(a)
+    count_b = Counter(b)
+    where_b = {item: j for j, item in enumerate(b) if count_b[item] == 1 and count_a[item] == 1}
+    return [(i, where_b[item]) for i, item in enumerate(a) if item in where_b]
+
+
+def _increasing_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The longest chain of ``pairs`` (sorted by i) whose j also increase (patience)."""
+    tails: list[int] = []  # tails[n]: the smallest j ending a chain of n + 1 pairs
+    ends: list[int] = []  # ends[n]: the index in pairs of that pair
+    before = [-1] * len(pairs)
+    for index, (_, j) in enumerate(pairs):
+        place = bisect_left(tails, j)
+        if place == len(tails):
+            tails.append(j)
+            ends.append(index)
+        else:
+            tails[place] = j
+            ends[place] = index
+        before[index] = ends[place - 1] if place else -1
+    chain: list[tuple[int, int]] = []
+    index = ends[-1] if ends else -1
+    while index >= 0:
+        chain.append(pairs[index])
+        index = before[index]
+    chain.reverse()
+    return chain
+
+
+def _between(
+    a: Sequence[int], b: Sequence[int], anchors: list[tuple[int, int]]
+) -> list[tuple[Sequence[int], Sequence[int]]]:
+    """The parts of ``a`` and ``b`` around the anchored lines (which match)."""
+    parts: list[tuple[Sequence[int], Sequence[int]]] = []
+    i = j = 0
+    for anchor_i, anchor_j in anchors:
+        if anchor_i > i or anchor_j > j:
+            parts.append((a[i:anchor_i], b[j:anchor_j]))
+        i, j = anchor_i + 1, anchor_j + 1
+    parts.append((a[i:], b[j:]))
+    return parts
