@@ -15,20 +15,24 @@ and memory linear in it (``difflib.SequenceMatcher`` is quadratic, and cubic in 
 4. Bound the cost like git's xdiff does: when D grows past ``BUDGET``, split the problem at
    anchors and diff the parts on their own (each trimmed and cleaned again). Anchors are
    lines unique in both parts, kept in increasing order on both sides (the longest
-   increasing subsequence, as patience diff does); where no line is unique, pairs of
-   consecutive lines unique in both parts; where there are none either, the furthest point
-   Myers' search reached (git's own heuristic when its cost limit is hit).
+   increasing subsequence, as patience diff does); where no line is unique, runs of 2, 4,
+   ... 32 consecutive lines unique in both parts; where there are none either, the furthest
+   point Myers' search reached (git's own heuristic when its cost limit is hit).
 
 So the counts are minimal (and equal git's, which are minimal too for such diffs) while D
 stays within ``BUDGET`` in every part, and near-minimal beyond it, as git's are.
+
+``matching_blocks`` gives the lines alike for a reviewer's diff (``planner.preview``) the
+same way: difflib's own blocks for small inputs, and for large ones difflib on the parts
+left between the common ends and the anchors, so that rendering stays near linear too.
 """
 
 from __future__ import annotations
 
+import difflib
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Hashable, Sequence
-from itertools import pairwise
 
 from agentos.textlines import is_binary
 
@@ -266,17 +270,26 @@ def _myers(a: Sequence[int], b: Sequence[int], budget: int) -> int | tuple[int, 
     return best
 
 
+# Runs of this many lines are tried in turn as anchors, where no shorter run is unique.
+_ANCHOR_RUNS = (1, 2, 4, 8, 16, 32)
+
+
 def _anchors(a: Sequence[int], b: Sequence[int]) -> list[tuple[int, int]]:
-    """Matching positions to split at: lines unique in both (else pairs of consecutive
-    lines unique in both), the longest chain increasing on both sides."""
-    pairs = _unique_matches(a, b)
-    if not pairs:
-        # Each pair of consecutive lines as one int (the ids are below ``base``).
-        base = max(*a, *b) + 1
-        pairs = _unique_matches(
-            [x * base + y for x, y in pairwise(a)], [x * base + y for x, y in pairwise(b)]
-        )
-    return _increasing_chain(pairs)
+    """Matching positions to split at: lines unique in both, else the first lines of runs
+    of 2, 4, ... 32 lines unique in both; the longest chain increasing on both sides."""
+    for run in _ANCHOR_RUNS:
+        if run > min(len(a), len(b)):
+            break
+        if run == 1:
+            pairs = _unique_matches(a, b)
+        else:
+            pairs = _unique_matches(
+                list(zip(*(a[k:] for k in range(run)), strict=False)),
+                list(zip(*(b[k:] for k in range(run)), strict=False)),
+            )
+        if pairs:
+            return _increasing_chain(pairs)
+    return []
 
 
 def _unique_matches(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int]]:
@@ -322,3 +335,77 @@ def _between(
         i, j = anchor_i + 1, anchor_j + 1
     parts.append((a[i:], b[j:]))
     return parts
+
+
+# Parts whose two sides multiply to at most this are matched by difflib itself.
+SMALL_PRODUCT = 1_000_000
+
+
+def matching_blocks(
+    a: Sequence[Hashable], b: Sequence[Hashable], *, small: int = SMALL_PRODUCT
+) -> list[tuple[int, int, int]]:
+    """Runs of lines alike in ``a`` and ``b`` as (i, j, size), increasing on both sides and
+    ending with (len(a), len(b), 0), as ``difflib.SequenceMatcher.get_matching_blocks``.
+
+    Inputs whose sides multiply to at most ``small`` get difflib's own blocks. Larger ones
+    are cut at their common ends and at anchors (as ``edit_distance`` does) into parts that
+    difflib matches; a part still larger with no anchor is cut at the same fractions of both
+    sides. So the cost stays near linear, and the blocks near-maximal.
+    """
+    if len(a) * len(b) <= small:
+        matcher = difflib.SequenceMatcher(None, a, b)
+        return [(i, j, n) for i, j, n in matcher.get_matching_blocks()]
+    blocks: list[tuple[int, int, int]] = []
+    parts = [(0, len(a), 0, len(b))]
+    while parts:
+        lo_a, hi_a, lo_b, hi_b = parts.pop()
+        start = _common_prefix(a[lo_a:hi_a], b[lo_b:hi_b], 0, 0)
+        if start:
+            blocks.append((lo_a, lo_b, start))
+            lo_a, lo_b = lo_a + start, lo_b + start
+        end_a, end_b = _common_suffix(a[lo_a:hi_a], b[lo_b:hi_b], 0, 0)
+        if end_a < hi_a - lo_a:
+            blocks.append((lo_a + end_a, lo_b + end_b, hi_a - lo_a - end_a))
+            hi_a, hi_b = lo_a + end_a, lo_b + end_b
+        if lo_a == hi_a or lo_b == hi_b:
+            continue
+        x, y = a[lo_a:hi_a], b[lo_b:hi_b]
+        if len(x) * len(y) <= small:
+            matcher = difflib.SequenceMatcher(None, x, y)
+            blocks.extend((lo_a + i, lo_b + j, n) for i, j, n in matcher.get_matching_blocks() if n)
+            continue
+        ids: dict[Hashable, int] = {}
+        anchors = _anchors(
+            [ids.setdefault(v, len(ids)) for v in x], [ids.setdefault(v, len(ids)) for v in y]
+        )
+        if not anchors:
+            # Nothing to align on: cut both sides at the same fractions into parts difflib
+            # can match (a change costs at most its part's lines).
+            pieces = -(-len(x) * len(y) // small)
+            parts.extend(
+                (
+                    lo_a + len(x) * k // pieces,
+                    lo_a + len(x) * (k + 1) // pieces,
+                    lo_b + len(y) * k // pieces,
+                    lo_b + len(y) * (k + 1) // pieces,
+                )
+                for k in range(pieces)
+            )
+            continue
+        i = j = 0
+        for anchor_i, anchor_j in anchors:
+            blocks.append((lo_a + anchor_i, lo_b + anchor_j, 1))
+            if anchor_i > i or anchor_j > j:
+                parts.append((lo_a + i, lo_a + anchor_i, lo_b + j, lo_b + anchor_j))
+            i, j = anchor_i + 1, anchor_j + 1
+        parts.append((lo_a + i, hi_a, lo_b + j, hi_b))
+    blocks.sort()
+    merged: list[tuple[int, int, int]] = []
+    for i, j, n in blocks:
+        if merged and merged[-1][0] + merged[-1][2] == i and merged[-1][1] + merged[-1][2] == j:
+            last = merged.pop()
+            merged.append((last[0], last[1], last[2] + n))
+        else:
+            merged.append((i, j, n))
+    merged.append((len(a), len(b), 0))
+    return merged

@@ -115,6 +115,8 @@ def parse_plan(raw: bytes, *, name: str) -> ChangePlan:
     _check_version(doc, name)
     _check_checksum(doc, name)
     _check_digest(doc, name)
+    # The checked document holds every content once more: gone before the model is built.
+    del doc
     try:
         plan = ChangePlan.model_validate_json(raw)
     except ValidationError as exc:
