@@ -97,24 +97,34 @@ def _bogosqrt(n: int) -> int:
 def _kept(lines: Sequence[bytes], other: Counter[bytes], limit: int) -> list[bytes]:
     """The ``lines`` git keeps for its diff (``xdl_cleanup_records``), given how often each
     line occurs in the whole other file."""
-    get = other.get
-    found = [get(line, 0) for line in lines]
-    if all(0 < count < limit for count in found):
+    found = list(map(other.get, lines))  # None: the line is not in the other file
+    if None not in found:
+        # Many-matched lines are dropped only in runs of unmatched ones: none here.
         return list(lines)
-    marks = [_NONE if count == 0 else _MANY if count >= limit else _ONE for count in found]
-    # Only a line with many matches between two lines without a single one can be in such
-    # a run: those few are looked at more closely.
-    dropped = {
-        index
-        for index, (before, mark, after) in enumerate(
-            zip(marks, marks[1:], marks[2:], strict=False), 1
+    marks = [_NONE if count is None else _MANY if count >= limit else _ONE for count in found]
+    dropped: set[int] = set()
+    last = len(marks) - 1
+    seen_until = -1
+    for index in (i for i, mark in enumerate(marks) if mark == _NONE):
+        if index <= seen_until:
+            continue
+        # The run of lines without a single match around this unmatched one.
+        low = index
+        while low > 0 and marks[low - 1] != _ONE:
+            low -= 1
+        high = index
+        while high < last and marks[high + 1] != _ONE:
+            high += 1
+        seen_until = high
+        dropped.update(
+            i
+            for i in range(max(low, 1), min(high, last - 1) + 1)
+            if marks[i] == _MANY and _in_unmatched_run(marks, i)
         )
-        if mark == _MANY and _ONE not in (before, after) and _in_unmatched_run(marks, index)
-    }
     return [
         line
         for index, (line, mark) in enumerate(zip(lines, marks, strict=True))
-        if mark and index not in dropped
+        if mark != _NONE and index not in dropped
     ]
 
 
@@ -296,8 +306,12 @@ def _unique_matches(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[
     """(i, j) for every item that occurs once in ``a`` (at i) and once in ``b`` (at j)."""
     count_a = Counter(a)
     count_b = Counter(b)
-    where_b = {item: j for j, item in enumerate(b) if count_b[item] == 1 and count_a[item] == 1}
-    return [(i, where_b[item]) for i, item in enumerate(a) if item in where_b]
+    get_b = count_b.get
+    unique = {item for item, count in count_a.items() if count == 1 and get_b(item) == 1}
+    if not unique:
+        return []
+    where_b = {item: j for j, item in enumerate(b) if item in unique}
+    return [(i, where_b[item]) for i, item in enumerate(a) if item in unique]
 
 
 def _increasing_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
