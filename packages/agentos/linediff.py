@@ -177,9 +177,12 @@ def edit_distance(a: Sequence[int], b: Sequence[int], *, budget: int = BUDGET) -
         if anchors:
             parts.extend(_between(x, y, anchors))
             continue
-        cost, i, j = found
-        total += cost
-        parts.append((x[i:], y[j:]))
+        # Nothing to align on: go on from the furthest point, one search at a time.
+        while not isinstance(found, int):
+            cost, i, j = found
+            total += cost
+            found = _myers(x, y, budget, i, j)
+        total += found
     return total
 
 
@@ -233,38 +236,43 @@ def _common_suffix(
     return end_a, end_b
 
 
-def _myers(a: Sequence[int], b: Sequence[int], budget: int) -> int | tuple[int, int, int]:
-    """The edit distance of ``a`` and ``b`` when it is at most ``budget``; otherwise the
-    furthest point that ``budget`` edits reach, as (edits, index in a, index in b).
+def _myers(
+    a: Sequence[int], b: Sequence[int], budget: int, start_a: int = 0, start_b: int = 0
+) -> int | tuple[int, int, int]:
+    """The edit distance of ``a[start_a:]`` and ``b[start_b:]`` when it is at most
+    ``budget``; otherwise the furthest point that ``budget`` edits reach, as (edits, index
+    in a, index in b).
 
     Only diagonals inside the grid are followed and only moves that stay in it are taken,
     so every point kept is a real one: the furthest is at least ``budget`` lines on.
     """
     n, m = len(a), len(b)
+    # Diagonal k holds the points (x, y) with x - y = shift + k; x is kept, y follows.
+    shift = start_a - start_b
     offset = budget + 1
-    # v[offset + k]: the furthest x reached on diagonal k (x - y = k); -1: not reached.
+    # v[offset + k]: the furthest x reached on diagonal k; -1: not reached.
     v = [-1] * (2 * budget + 3)
     # spent[offset + k]: the edits that reached v[offset + k].
     spent = [0] * (2 * budget + 3)
-    x = _common_prefix(a, b, 0, 0)
-    if x >= n and x >= m:
+    x = _common_prefix(a, b, start_a, start_b)
+    if x >= n and x - shift >= m:
         return 0
     v[offset] = x
     for d in range(1, budget + 1):
-        low = max(-d, -m)
+        low = max(-d, start_b - m)
         if (low + d) % 2:
             low += 1
-        for k in range(low, min(d, n) + 1, 2):
+        for k in range(low, min(d, n - start_a) + 1, 2):
             # Down from diagonal k + 1 (a line of b inserted), right from k - 1 (one deleted).
             down = v[offset + k + 1]
-            if down >= 0 and down - k - 1 >= m:
+            if down >= 0 and down - shift - k - 1 >= m:
                 down = -1
             right = v[offset + k - 1]
             right = right + 1 if 0 <= right < n else -1
             x = down if down > right else right
             if x < 0:
                 continue
-            y = x - k
+            y = x - shift - k
             while x < n and y < m and a[x] == b[y]:
                 x += 1
                 y += 1
@@ -272,11 +280,11 @@ def _myers(a: Sequence[int], b: Sequence[int], budget: int) -> int | tuple[int, 
             spent[offset + k] = d
             if x >= n and y >= m:
                 return d
-    best = (0, 0, 0)
+    best = (0, start_a, start_b)
     for k in range(-budget, budget + 1):
         x = v[offset + k]
-        if x >= 0 and 2 * x - k > best[1] + best[2]:
-            best = (spent[offset + k], x, x - k)
+        if x >= 0 and 2 * x - shift - k > best[1] + best[2]:
+            best = (spent[offset + k], x, x - shift - k)
     return best
 
 
