@@ -33,6 +33,7 @@ import difflib
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Hashable, Sequence
+from itertools import chain, pairwise
 
 from agentos.textlines import is_binary
 
@@ -300,6 +301,13 @@ def _anchors(a: Sequence[int], b: Sequence[int]) -> list[tuple[int, int]]:
             break
         if run == 1:
             pairs = _unique_matches(a, b)
+        elif run == 2:
+            # Each pair of consecutive ids as one int: smaller than a tuple.
+            base = 1 + max(chain(a, b))
+            pairs = _unique_matches(
+                [x * base + y for x, y in pairwise(a)],
+                [x * base + y for x, y in pairwise(b)],
+            )
         else:
             pairs = _unique_matches(
                 list(zip(*(a[k:] for k in range(run)), strict=False)),
@@ -311,15 +319,21 @@ def _anchors(a: Sequence[int], b: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def _unique_matches(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int]]:
-    """(i, j) for every item that occurs once in ``a`` (at i) and once in ``b`` (at j)."""
-    count_a = Counter(a)
-    count_b = Counter(b)
-    get_b = count_b.get
-    unique = {item for item, count in count_a.items() if count == 1 and get_b(item) == 1}
-    if not unique:
-        return []
-    where_b = {item: j for j, item in enumerate(b) if item in unique}
-    return [(i, where_b[item]) for i, item in enumerate(a) if item in unique]
+    """(i, j) for every item that occurs once in ``a`` (at i) and once in ``b`` (at j),
+    in increasing i."""
+    where_a = _unique_positions(a)
+    where_b = _unique_positions(b)
+    get = where_b.get
+    # Dicts keep their first insertion order: an item unique in ``a`` sits at its index.
+    return [(i, j) for item, i in where_a.items() if i >= 0 and (j := get(item, -1)) >= 0]
+
+
+def _unique_positions(items: Sequence[Hashable]) -> dict[Hashable, int]:
+    """Each item's index where it occurs once, -1 where it repeats."""
+    where: dict[Hashable, int] = {}
+    for index, item in enumerate(items):
+        where[item] = -1 if item in where else index
+    return where
 
 
 def _increasing_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
