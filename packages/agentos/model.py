@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agentos.digest import canonical_json, sha256_hex
+from agentos.digest import canonical_json, canonical_list_sha256, sha256_hex
 
 PLAN_FORMAT: Literal["agentos.plan/1"] = "agentos.plan/1"
 PLAN_FORMAT_PREFIX = "agentos.plan/"
@@ -151,9 +151,10 @@ FileChange = Annotated[
 
 
 def changes_checksum(changes: list[dict[str, Any]] | tuple[FileChange, ...]) -> str:
-    """``sha256:`` + the hash of the canonical JSON of ``changes`` (SPEC §5)."""
-    plain = [c if isinstance(c, dict) else c.model_dump(mode="json") for c in changes]
-    return "sha256:" + sha256_hex(canonical_json(plain))
+    """``sha256:`` + the hash of the canonical JSON of ``changes`` (SPEC §5), computed one
+    change at a time (a plan's changes carry every new content)."""
+    plain = (c if isinstance(c, dict) else c.model_dump(mode="json") for c in changes)
+    return "sha256:" + canonical_list_sha256(plain)
 
 
 class ChangeSet(Frozen):

@@ -6,6 +6,12 @@ binary when git would say so.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
+from itertools import accumulate, islice, repeat
+from operator import add
+from typing import overload
+
 # Git's rule for telling binary from text: a NUL byte in the first 8,000 bytes.
 BINARY_SNIFF_BYTES = 8000
 
@@ -25,6 +31,59 @@ def split_lines(data: bytes) -> list[bytes]:
     if last:
         lines.append(last)
     return lines
+
+
+# Lines are found this many bytes at a time, so no more than that is ever split at once.
+_INDEX_CHUNK = 1 << 20
+
+
+class LineIndex(Sequence[bytes]):
+    """The lines of ``data``, each with its ``\\n`` (only ``\\n`` ends a line), made on demand.
+
+    Only where each line starts is kept (8 bytes a line), not the lines themselves: a large
+    input read line by line costs its bytes and this index, never a second copy of itself
+    in small objects.
+    """
+
+    def __init__(self, data: bytes, *, chunk: int = _INDEX_CHUNK) -> None:
+        self.data = data
+        # starts[i]: where line i begins; starts[-1]: the end of the last line.
+        self.starts = array("q", [0])
+        size = len(data)
+        pos = 0
+        while pos < size:
+            stop = data.rfind(b"\n", pos, min(pos + chunk, size))
+            if stop < 0:
+                stop = data.find(b"\n", pos + chunk)
+            if stop < 0:
+                # No newline to the end: the rest is one last line without one.
+                self.starts.append(size)
+                break
+            parts = data[pos:stop].split(b"\n")
+            ends = accumulate(map(add, map(len, parts), repeat(1)), initial=pos)
+            self.starts.extend(islice(ends, 1, None))
+            pos = stop + 1
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step == 1:
+                return split_lines(self.data[self.starts[start] : self.starts[max(start, stop)]])
+            return [self[i] for i in range(start, stop, step)]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("line index out of range")
+        return self.data[self.starts[index] : self.starts[index + 1]]
 
 
 def count_lines(data: bytes) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentos.planner.hunks import Hunk, HunkMismatch, apply_hunks, find_position
 from agentos.textlines import count_lines, split_lines
@@ -298,3 +300,73 @@ def test_apply_hunks_is_pure() -> None:
     assert apply_hunks(content, hunks) == b"a\nc\n"
     assert apply_hunks(content, hunks) == b"a\nc\n"
     assert content == b"a\nb\n"
+
+
+def test_a_hunk_may_land_before_an_earlier_one() -> None:
+    """Out of order, as git allows: the file is patched before the earlier hunk's lines,
+    and those lines stay unmatchable."""
+    content = b"".join(lines("a", "b", "c", "d", "e", "f", "g", "h"))
+    late = make_hunk([b" f\n", b"-g\n", b"+G\n", b"+G2\n", b" h\n"], old_start=6)
+    early = make_hunk([b" a\n", b"-b\n", b" c\n"], old_start=2, new_start=2)
+    middle = make_hunk([b" d\n", b"+D\n", b" e\n"], old_start=4, new_start=3)
+    assert apply_hunks(content, [late, early, middle]) == b"".join(
+        lines("a", "c", "d", "D", "e", "f", "G", "G2", "h")
+    )
+    again = make_hunk([b" G\n", b"-G2\n", b" h\n"], old_start=7)
+    with pytest.raises(HunkMismatch):
+        apply_hunks(content, [late, early, again])
+
+
+def _spliced(content: bytes, hunks: list[Hunk]) -> bytes:
+    """The applier as a plain list splice per hunk (the obvious, quadratic way)."""
+    image = split_lines(content)
+    patched = [False] * len(image)
+    for hunk in hunks:
+        start = hunk.new_start - 1 if hunk.new_start else 0
+        at = find_position(
+            image,
+            patched,
+            hunk.old_lines,
+            start,
+            match_beginning=hunk.old_start <= 1,
+            match_end=hunk.trailing == 0,
+        )
+        if at < 0:
+            raise HunkMismatch(0, hunk, "no match")
+        end = at + len(hunk.old_lines)
+        image[at:end] = hunk.new_lines
+        patched[at:end] = [True] * len(hunk.new_lines)
+    return b"".join(image)
+
+
+@given(
+    size=st.integers(1, 30),
+    edits=st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 3), st.integers(0, 3), st.integers(-5, 5)),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_applying_in_one_pass_equals_splicing_each_hunk(
+    size: int, edits: list[tuple[int, int, int, int]]
+) -> None:
+    """Hunks in any order, at true or shifted positions: the one-pass image gives the
+    same bytes (or the same refusal) as splicing a list for every hunk."""
+    content = b"".join(b"%d\n" % (i % 7) for i in range(size))
+    hunks = []
+    for count, (where, removed, added, shift) in enumerate(edits):
+        at = where % size
+        body = [b" " + b"%d\n" % (at % 7)]
+        body += [b"-" + b"%d\n" % ((at + 1 + k) % 7) for k in range(removed)]
+        body += [b"+new%d.%d\n" % (count, k) for k in range(added)]
+        body.append(b" " + b"%d\n" % ((at + 1 + removed) % 7))
+        hunks.append(make_hunk(body, old_start=at + 2, new_start=max(at + 2 + shift, 0)))
+    try:
+        expected: bytes | None = _spliced(content, hunks)
+    except HunkMismatch:
+        expected = None
+    try:
+        actual: bytes | None = apply_hunks(content, hunks)
+    except HunkMismatch:
+        actual = None
+    assert actual == expected

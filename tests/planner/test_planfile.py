@@ -578,3 +578,28 @@ def test_show_refuses_a_newer_plan(
     assert result.code == 2
     assert "upgrade" in result.err
     assert result.json()["error"]["type"] == "plan_format_error"
+
+
+def _reference_dump(plan: ChangePlan) -> bytes:
+    """The plan file as one ``json.dumps`` of the whole plan writes it."""
+    text = json.dumps(plan.model_dump(mode="json"), indent=2, ensure_ascii=False)
+    return text.encode("utf-8") + b"\n"
+
+
+@pytest.mark.parametrize(
+    "intent",
+    [
+        None,
+        # The outline's stand-in for the changes, in a field before them: still one place.
+        "\0agentos-changes\0",
+        "emoji \U0001f600, a newline\nand a tab\t",
+    ],
+)
+def test_the_plan_file_is_built_change_by_change_as_one_dump_would_write_it(
+    tmp_path: Path, intent: str | None
+) -> None:
+    write_tree(tmp_path, BASELINE)
+    plan = make_plan(tmp_path, intent=intent)
+    assert dump_plan(plan) == _reference_dump(plan)
+    empty = plan.model_copy(update={"changeset": plan.changeset.model_copy(update={"changes": ()})})
+    assert dump_plan(empty) == _reference_dump(empty)

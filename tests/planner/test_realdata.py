@@ -15,9 +15,10 @@ from types import ModuleType
 
 import pytest
 
+from agentos.linediff import content_counts
 from agentos.planner.plan import PlanInput, PlanSpec, plan_changes
 from agentos.workspace import Workspace
-from helpers import PERMISSIVE_POLICY, REPO_ROOT, materialise, needs_git, read_tree
+from helpers import PERMISSIVE_POLICY, REPO_ROOT, materialise, needs_git, read_tree, run_git
 
 
 def _realdata() -> ModuleType:
@@ -89,3 +90,31 @@ def test_release_diff_through_the_cli(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@needs_git
+@pytest.mark.git
+def test_line_counts_agree_with_git_numstat_on_every_modified_file() -> None:
+    """The WriteGate's recount (``agentos.linediff``) counts what git counts, file by file."""
+    out = run_git(
+        realdata.CACHE,
+        "diff",
+        "--no-index",
+        "--numstat",
+        "--no-renames",
+        "--diff-algorithm=myers",
+        "old",
+        "new",
+        check=False,
+    )
+    compared = 0
+    for row in out.decode().splitlines():
+        added, removed, name = row.split("\t")
+        if not name.startswith("{old => new}/") or added == "-":
+            continue  # created, deleted or binary
+        path = name.removeprefix("{old => new}/")
+        old = (realdata.OLD_DIR / path).read_bytes()
+        new = (realdata.NEW_DIR / path).read_bytes()
+        assert content_counts(old, new) == (int(added), int(removed)), path
+        compared += 1
+    assert compared > 100

@@ -10,7 +10,6 @@ binary, always-review, risk, unverified-risk. The decision is the most severe fi
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
 from agentos.governance.facts import WorkspaceFacts, plan_paths
@@ -18,6 +17,7 @@ from agentos.governance.pathsafety import path_safety_findings
 from agentos.governance.policy import Policy
 from agentos.governance.risk import assess_risk
 from agentos.governance.settings import applicable_checks, risk_settings
+from agentos.linediff import content_counts
 from agentos.model import (
     DECISION_ORDER,
     ChangePlan,
@@ -77,26 +77,10 @@ def changed_lines(plan: ChangePlan, facts: WorkspaceFacts, contents: dict[str, b
 
 
 def line_delta(old: bytes | None, new: bytes | None) -> int:
-    """Lines removed plus lines added to turn ``old`` into ``new`` (0 for binary contents)."""
-    if (old is not None and is_binary(old)) or (new is not None and is_binary(new)):
-        return 0
-    before = split_lines(old or b"")
-    after = split_lines(new or b"")
-    # Trim the common ends first: most edits are small, and the matcher is quadratic at worst.
-    start = 0
-    limit = min(len(before), len(after))
-    while start < limit and before[start] == after[start]:
-        start += 1
-    end = 0
-    while end < limit - start and before[-1 - end] == after[-1 - end]:
-        end += 1
-    before = before[start : len(before) - end]
-    after = after[start : len(after) - end]
-    if not before or not after or not set(before).intersection(after):
-        return len(before) + len(after)
-    matcher = difflib.SequenceMatcher(None, before, after)
-    kept = sum(block.size for block in matcher.get_matching_blocks())
-    return len(before) + len(after) - 2 * kept
+    """Lines removed plus lines added to turn ``old`` into ``new`` (0 for binary contents),
+    counted as ``git diff --numstat`` counts them (``agentos.linediff``)."""
+    added, removed = content_counts(old or b"", new or b"")
+    return added + removed
 
 
 def _findings(

@@ -8,11 +8,17 @@ Text between patches (a commit message, a mail header) is skipped, as git skips 
 Binary payloads are inflated within ``PlanLimits``: a hunk declaring a file larger than
 ``max_file_bytes`` is refused before anything is inflated, and the binary payloads of one
 diff may not add up to more new content than a plan can hold.
+
+A large diff costs little more than its own bytes: its lines are read through an index of
+where they start (``LineIndex``), and a parsed hunk keeps only its header and where its body
+lies; its pre- and post-image lines are made when the file is patched (``FilePatch.hunks``),
+one file at a time.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentos.errors import (
@@ -26,14 +32,52 @@ from agentos.planner.binary import BinaryHunk, Method, decode_line, inflate_bloc
 from agentos.planner.diffheaders import Header, HeaderReader
 from agentos.planner.hunks import Hunk
 from agentos.planner.tree import PlanLimits, file_too_large
-from agentos.textlines import split_lines
+from agentos.textlines import LineIndex
 
 _FRAGMENT = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _BINARY_HEAD = re.compile(rb"^(literal|delta) (\d+)\n$")
 # Longer numbers overflow git's unsigned long (and Python refuses to convert huge ones).
 _MAX_DIGITS = 19
+# The bytes that open hunk lines, as ints (what indexing bytes gives).
+_NL, _SPACE, _MINUS, _PLUS, _BACKSLASH = b"\n -+\\"
+_CONTEXT = (_SPACE, _NL)
 # What diff(1) prints instead of a hunk when a file is binary: nothing agentos could apply.
 _GNU_BINARY = re.compile(rb"^Binary files .+ and .+ differ\r?\n?$")
+
+
+@dataclass(frozen=True)
+class HunkSpan:
+    """A parsed hunk's header and counts, and the lines ``[start, stop)`` of its body in the
+    input (a final ``\\ No newline`` marker included)."""
+
+    old_start: int
+    old_count: int
+    new_start: int
+    new_count: int
+    leading: int
+    trailing: int
+    added: int
+    removed: int
+    line: int
+    start: int
+    stop: int
+
+    def hunk(self, lines: Sequence[bytes]) -> Hunk:
+        """The hunk with its pre- and post-image lines, read from the input's ``lines``."""
+        old_lines, new_lines = _images(list(lines[self.start : self.stop]))
+        return Hunk(
+            old_start=self.old_start,
+            old_count=self.old_count,
+            new_start=self.new_start,
+            new_count=self.new_count,
+            old_lines=old_lines,
+            new_lines=new_lines,
+            leading=self.leading,
+            trailing=self.trailing,
+            added=self.added,
+            removed=self.removed,
+            line=self.line,
+        )
 
 
 @dataclass(frozen=True)
@@ -52,14 +96,30 @@ class FilePatch:
     new_mode: FileMode | None = None
     old_oid: str | None = None
     new_oid: str | None = None
-    hunks: tuple[Hunk, ...] = ()
+    spans: tuple[HunkSpan, ...] = ()
     binary: BinaryHunk | None = None
     binary_without_data: bool = False
+    source_lines: Sequence[bytes] = ()
 
     @property
     def display_path(self) -> str:
         """The name to show in messages: the new name, else the old one."""
         return self.new_path or self.old_path or "?"
+
+    @property
+    def hunks(self) -> tuple[Hunk, ...]:
+        """The text hunks, with their lines (made anew on each call: take them once)."""
+        return tuple(span.hunk(self.source_lines) for span in self.spans)
+
+    @property
+    def added(self) -> int:
+        """Lines the hunks add."""
+        return sum(span.added for span in self.spans)
+
+    @property
+    def removed(self) -> int:
+        """Lines the hunks remove."""
+        return sum(span.removed for span in self.spans)
 
 
 class DiffParser(HeaderReader):
@@ -73,8 +133,11 @@ class DiffParser(HeaderReader):
         strip: int | None = None,
         limits: PlanLimits | None = None,
     ) -> None:
-        super().__init__(split_lines(data), source=source, strip=strip)
+        self.lines: LineIndex
+        super().__init__(LineIndex(data), source=source, strip=strip)
         self.limits = limits if limits is not None else PlanLimits()
+        self.data = data
+        self.starts = self.lines.starts
         # What the binary hunks read so far inflate to and make, against the plan's bound.
         self.binary_bytes = 0
 
@@ -118,9 +181,9 @@ class DiffParser(HeaderReader):
 
     def _body(self, header: Header, i: int) -> tuple[FilePatch, int]:
         lines = self.lines
-        hunks: list[Hunk] = []
+        hunks: list[HunkSpan] = []
         while i < len(lines) and lines[i].startswith(b"@@ -"):
-            hunk, i = self._hunk(i, header)
+            hunk, i = self._hunk(i)
             hunks.append(hunk)
         binary: BinaryHunk | None = None
         without_data = False
@@ -165,13 +228,14 @@ class DiffParser(HeaderReader):
             new_mode=header.new_mode,
             old_oid=header.old_oid,
             new_oid=header.new_oid,
-            hunks=tuple(hunks),
+            spans=tuple(hunks),
             binary=binary,
             binary_without_data=without_data,
+            source_lines=lines,
         )
         return patch, i
 
-    def _hunk(self, i: int, header: Header) -> tuple[Hunk, int]:
+    def _hunk(self, i: int) -> tuple[HunkSpan, int]:
         lines = self.lines
         start_line = i + 1
         match = _FRAGMENT.match(lines[i])
@@ -184,38 +248,39 @@ class DiffParser(HeaderReader):
         new_start = int(match.group(3))
         new_count = int(match.group(4)) if match.group(4) is not None else 1
         old_left, new_left = old_count, new_count
-        body: list[bytes] = []
         leading = trailing = added = removed = 0
         i += 1
-        while i < len(lines) and (old_left > 0 or new_left > 0):
-            line = lines[i]
-            if not line.endswith(b"\n"):
+        body_start = i
+        # The hot loop reads the lines' first and last bytes straight from the input.
+        data, starts, total = self.data, self.starts, len(lines)
+        while i < total and (old_left > 0 or new_left > 0):
+            begin, end = starts[i], starts[i + 1]
+            if data[end - 1] != _NL:
                 raise self.error(i + 1, "corrupt patch: the input ends inside a hunk line")
-            first = line[:1]
-            if first in (b" ", b"\n"):
+            first = data[begin]
+            if first in _CONTEXT:
                 old_left -= 1
                 new_left -= 1
                 if not added and not removed:
                     leading += 1
                 trailing += 1
-            elif first == b"-":
+            elif first == _MINUS:
                 removed += 1
                 old_left -= 1
                 trailing = 0
-            elif first == b"+":
+            elif first == _PLUS:
                 added += 1
                 new_left -= 1
                 trailing = 0
-            elif first == b"\\":
-                if len(line) < 12 or not line.startswith(b"\\ "):
+            elif first == _BACKSLASH:
+                if end - begin < 12 or data[begin + 1] != _SPACE:
                     raise self.error(i + 1, "corrupt patch: malformed '\\ No newline' marker")
             else:
                 raise self.error(
                     i + 1,
-                    f"corrupt patch: hunk line starts with {first.decode('latin-1')!r}; "
+                    f"corrupt patch: hunk line starts with {chr(first)!r}; "
                     "the @@ counts do not match the hunk body",
                 )
-            body.append(line)
             i += 1
         if old_left != 0 or new_left != 0:
             raise self.error(
@@ -227,28 +292,22 @@ class DiffParser(HeaderReader):
             raise self.error(start_line, "corrupt patch: a hunk that changes nothing")
         # Git takes a final "\\ " marker when more than 12 bytes of input are left (any
         # translation of "No newline at end of file" is at least that long).
-        if i < len(lines) and lines[i].startswith(b"\\ ") and _remaining(lines, i) > 12:
-            body.append(lines[i])
+        if i < total and lines[i].startswith(b"\\ ") and len(data) - starts[i] > 12:
             i += 1
-        old_lines, new_lines = _images(body)
-        # The parser never looks back: the images now hold what the hunk's lines held.
-        lines[start_line - 1 : i] = [b""] * (i - start_line + 1)
-        return (
-            Hunk(
-                old_start=old_start,
-                old_count=old_count,
-                new_start=new_start,
-                new_count=new_count,
-                old_lines=old_lines,
-                new_lines=new_lines,
-                leading=leading,
-                trailing=trailing,
-                added=added,
-                removed=removed,
-                line=start_line,
-            ),
-            i,
+        span = HunkSpan(
+            old_start=old_start,
+            old_count=old_count,
+            new_start=new_start,
+            new_count=new_count,
+            leading=leading,
+            trailing=trailing,
+            added=added,
+            removed=removed,
+            line=start_line,
+            start=body_start,
+            stop=i,
         )
+        return span, i
 
     def _binary(self, i: int, name: str) -> tuple[BinaryHunk, int]:
         forward, i = self._binary_hunk(i, name, forward=True)
@@ -332,16 +391,6 @@ def _images(body: list[bytes]) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
         if first in (b" ", b"+"):
             new.append(text)
     return tuple(old), tuple(new)
-
-
-def _remaining(lines: list[bytes], start: int, enough: int = 13) -> int:
-    """How many bytes ``lines[start:]`` hold, counting no further than ``enough``."""
-    total = 0
-    for line in lines[start:]:
-        total += len(line)
-        if total >= enough:
-            break
-    return total
 
 
 def parse_diff(

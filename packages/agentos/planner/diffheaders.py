@@ -9,6 +9,7 @@ epoch timestamps; names are C-unquoted and stripped of ``-p`` leading components
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentos.errors import PatchParseError, UnsupportedFileError
@@ -59,7 +60,7 @@ class Header:
 class HeaderReader:
     """The lines of one diff input, and how to read its file headers."""
 
-    def __init__(self, lines: list[bytes], *, source: str, strip: int | None) -> None:
+    def __init__(self, lines: Sequence[bytes], *, source: str, strip: int | None) -> None:
         self.lines = lines
         self.source = source
         self.strip = 1 if strip is None else strip

@@ -69,8 +69,8 @@ def apply_file_patches(patches: list[FilePatch], overlay: Overlay, *, source: st
                 )
         pre = loaded.state if loaded is not None else None
         content = _new_content(patch, pre, old or new_name or "?", where=where, source=source)
-        added = sum(h.added for h in patch.hunks) + (loaded.added if loaded else 0)
-        removed = sum(h.removed for h in patch.hunks) + (loaded.removed if loaded else 0)
+        added = patch.added + (loaded.added if loaded else 0)
+        removed = patch.removed + (loaded.removed if loaded else 0)
         if new_name is None:
             if content:
                 raise PatchConflictError(
@@ -134,14 +134,15 @@ def _load_pre_image(
         found = _Result(state, overlay.origin(old), 0, 0) if state else None
     if found is not None:
         return found
-    if patch.is_new is None and not any(h.old_lines for h in patch.hunks):
+    hunks = patch.hunks
+    if patch.is_new is None and not any(h.old_lines for h in hunks):
         # A plain diff with no old lines for a missing file creates it, as in git.
         return None
     what = "is a directory" if overlay.is_dir(old) else "does not exist"
     details: dict[str, object] = {"input": source, "path": old}
     hunk_note = ""
-    if patch.hunks:
-        first = patch.hunks[0]
+    if hunks:
+        first = hunks[0]
         details.update(hunk=1, line=first.line)
         hunk_note = f" (hunk #1, {_hunk_header(first)} at line {first.line}, needs it)"
     raise PatchConflictError(
@@ -174,9 +175,10 @@ def _new_content(
         )
     if patch.binary is not None:
         return _apply_binary(patch, pre, name, where=where, source=source)
-    if not patch.hunks:
+    if not patch.spans:
         return before
     try:
+        # The hunks' lines exist only while this file is patched.
         return apply_hunks(before, patch.hunks)
     except HunkMismatch as failure:
         hunk = failure.hunk

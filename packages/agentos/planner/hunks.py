@@ -8,11 +8,18 @@ whole pre-image must match byte for byte; there is no fuzz. Like git:
 * a hunk whose old side starts at line 0 or 1 must match at the beginning of the file;
 * a hunk with no trailing context must match at the end of the file;
 * lines produced by an earlier hunk of the same file are never matched again.
+
+The file is patched in one pass where hunks come in order (as diffs write them): the lines
+before the last hunk applied are final, the rest are still the original ones, so a hunk
+costs its own lines, not a copy of the file's tail (a hunk that lands before an earlier one
+costs that copy, as it does in git).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from agentos.textlines import split_lines
 
@@ -48,18 +55,83 @@ class HunkMismatch(Exception):
         self.reason = reason
 
 
-def _matches(image: list[bytes], patched: list[bool], pre: tuple[bytes, ...], at: int) -> bool:
+class _Image(Sequence[bytes]):
+    """The lines of a file being patched: ``done`` (final, with ``patched`` marking the
+    lines hunks produced) followed by the original lines from ``rest`` on, which no hunk
+    has touched (so ``patched`` need not cover them)."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.done: list[bytes] = []
+        self.patched: list[bool] = []
+        self.original = lines
+        self.rest = 0
+
+    def __len__(self) -> int:
+        return len(self.done) + len(self.original) - self.rest
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        done = len(self.done)
+        if isinstance(index, slice):
+            start, stop, _ = index.indices(len(self))
+            if stop <= done:
+                return self.done[start:stop]
+            shift = self.rest - done
+            if start >= done:
+                return self.original[start + shift : stop + shift]
+            return self.done[start:] + self.original[self.rest : stop + shift]
+        if index < 0:
+            index += len(self)
+        if index < done:
+            return self.done[index]
+        return self.original[index - done + self.rest]
+
+    def replace(self, start: int, stop: int, lines: Sequence[bytes]) -> None:
+        """Put ``lines``, marked patched, in place of the lines in ``[start, stop)``."""
+        done = len(self.done)
+        if stop > done:
+            # Everything up to ``stop`` becomes final: move it over from the original.
+            moved = self.original[self.rest : self.rest + stop - done]
+            self.done.extend(moved)
+            self.patched.extend([False] * len(moved))
+            self.rest += len(moved)
+        if stop == len(self.done):
+            # At the end of the final part (the usual case): no line after it moves.
+            del self.done[start:]
+            del self.patched[start:]
+            self.done.extend(lines)
+            self.patched.extend([True] * len(lines))
+            return
+        self.done[start:stop] = lines
+        self.patched[start:stop] = [True] * len(lines)
+
+    def join(self) -> bytes:
+        """The patched file's bytes."""
+        self.done.extend(self.original[self.rest :])
+        self.rest = len(self.original)
+        return b"".join(self.done)
+
+
+def _matches(
+    image: Sequence[bytes], patched: Sequence[bool], pre: tuple[bytes, ...], at: int
+) -> bool:
     end = at + len(pre)
     if end > len(image):
         return False
+    # ``patched`` may be shorter than ``image``: the lines past it are all unpatched.
     if any(patched[at:end]):
         return False
     return image[at:end] == list(pre)
 
 
 def find_position(
-    image: list[bytes],
-    patched: list[bool],
+    image: Sequence[bytes],
+    patched: Sequence[bool],
     pre: tuple[bytes, ...],
     start: int,
     *,
@@ -97,15 +169,14 @@ def find_position(
 
 def apply_hunks(content: bytes, hunks: tuple[Hunk, ...] | list[Hunk]) -> bytes:
     """``content`` with every hunk applied in order, or ``HunkMismatch`` for the first misfit."""
-    image = split_lines(content)
-    patched = [False] * len(image)
+    image = _Image(split_lines(content))
     for index, hunk in enumerate(hunks):
         match_beginning = hunk.old_start <= 1
         match_end = hunk.trailing == 0
         start = hunk.new_start - 1 if hunk.new_start else 0
         at = find_position(
             image,
-            patched,
+            image.patched,
             hunk.old_lines,
             start,
             match_beginning=match_beginning,
@@ -113,10 +184,8 @@ def apply_hunks(content: bytes, hunks: tuple[Hunk, ...] | list[Hunk]) -> bytes:
         )
         if at < 0:
             raise HunkMismatch(index, hunk, _mismatch_reason(hunk, match_beginning, match_end))
-        end = at + len(hunk.old_lines)
-        image[at:end] = hunk.new_lines
-        patched[at:end] = [True] * len(hunk.new_lines)
-    return b"".join(image)
+        image.replace(at, at + len(hunk.old_lines), hunk.new_lines)
+    return image.join()
 
 
 def _mismatch_reason(hunk: Hunk, match_beginning: bool, match_end: bool) -> str:

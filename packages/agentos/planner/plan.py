@@ -205,7 +205,7 @@ def _apply_inputs(request: PlanSpec) -> _Applied:
     """Apply every input to an overlay and take the net changes from it.
 
     The overlay, with every pre-image it read, is dropped on return: the changes carry the
-    new contents on their own, and hashing them is the plan's peak of memory.
+    new contents on their own (hashed, and later written, one change at a time).
     """
     overlay = Overlay(Baseline(request.workspace.root), request.limits)
     sources: list[Source] = []

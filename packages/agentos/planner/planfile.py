@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agentos.digest import canonical_json, sha256_hex
+from agentos.digest import canonical_list_sha256, sha256_hex
 from agentos.errors import ChecksumMismatchError, IntegrityError, PlanFormatError, UsageError
 from agentos.model import (
     PLAN_FORMAT,
@@ -34,13 +34,44 @@ _MAX_VERSION_DIGITS = 9
 
 def dump_plan(plan: ChangePlan) -> bytes:
     """The plan as stored on disk: indented JSON, UTF-8, ending in a newline."""
-    doc = plan.model_dump(mode="json")
-    return json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+    return b"".join(_plan_json(plan))
 
 
 def write_plan(plan: ChangePlan, path: Path) -> None:
     """Write ``plan`` to ``path`` atomically and durably."""
     write_atomic(path, dump_plan(plan))
+
+
+# Stands for the changes in the plan's outline; a string no JSON dump of a plan's other
+# fields can hold after the changes (only the hex plan_digest follows them).
+_CHANGES_MARK = "\0agentos-changes\0"
+# The changes' items sit three levels deep: plan, changeset, changes (indent=2).
+_ITEM_BREAK = "\n" + " " * 6
+
+
+def _plan_json(plan: ChangePlan) -> list[bytes]:
+    """``json.dumps(plan, indent=2, ensure_ascii=False)`` + newline as UTF-8, in pieces made
+    one change at a time: a plan carries every new content, and one string of it all (four
+    bytes a character once a single one is outside Latin-1) would be the planner's peak."""
+    changes = plan.changeset.changes
+    if not changes:
+        text = json.dumps(plan.model_dump(mode="json"), indent=2, ensure_ascii=False)
+        return [text.encode(), b"\n"]
+    outline = plan.model_dump(mode="json", exclude={"changeset": {"changes": True}})
+    outline["changeset"] = {"changes": [_CHANGES_MARK], **outline["changeset"]}
+    text = json.dumps(outline, indent=2, ensure_ascii=False)
+    mark = json.dumps(_CHANGES_MARK)
+    at = text.rindex(mark)
+    pieces = [text[:at].encode()]
+    between = ("," + _ITEM_BREAK).encode()
+    for index, change in enumerate(changes):
+        if index:
+            pieces.append(between)
+        item = json.dumps(change.model_dump(mode="json"), indent=2, ensure_ascii=False)
+        # A JSON string never holds a raw newline, so each one is an indentation break.
+        pieces.append(item.replace("\n", _ITEM_BREAK).encode())
+    pieces.append(text[at + len(mark) :].encode() + b"\n")
+    return pieces
 
 
 def read_plan_bytes(path: Path) -> bytes:
@@ -84,6 +115,8 @@ def parse_plan(raw: bytes, *, name: str) -> ChangePlan:
     _check_version(doc, name)
     _check_checksum(doc, name)
     _check_digest(doc, name)
+    # The checked document holds every content once more: gone before the model is built.
+    del doc
     try:
         plan = ChangePlan.model_validate_json(raw)
     except ValidationError as exc:
@@ -129,7 +162,7 @@ def _check_checksum(doc: dict[str, Any], name: str) -> None:
         )
     try:
         # The checksum is over ``changes`` exactly as stored (SPEC §5), whatever they hold.
-        actual = "sha256:" + sha256_hex(canonical_json(changes))
+        actual = "sha256:" + canonical_list_sha256(changes)
     except (TypeError, ValueError, RecursionError):
         raise IntegrityError(
             f"{name}: the changes cannot be hashed; the file was altered"

@@ -9,10 +9,10 @@ before it is built, since a short string replaced everywhere can multiply a file
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from agentos.errors import ConflictError, PatchConflictError, PatchParseError
+from agentos.linediff import content_counts
 from agentos.model import MODE_REGULAR, FileMode
 from agentos.planner.tree import FileState, Overlay
 from agentos.textlines import line_count
@@ -54,17 +54,9 @@ def line_span(text: str) -> int:
 
 
 def diff_counts(old: bytes, new: bytes) -> tuple[int, int]:
-    """Lines added and removed between two contents (0/0 when either is binary)."""
-    if b"\0" in old[:8000] or b"\0" in new[:8000]:
-        return 0, 0
-    a, b = old.splitlines(), new.splitlines()
-    added = removed = 0
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
-        if tag in ("replace", "delete"):
-            removed += i2 - i1
-        if tag in ("replace", "insert"):
-            added += j2 - j1
-    return added, removed
+    """Lines added and removed between two contents (0/0 when either is binary), as
+    ``git diff --numstat`` counts them."""
+    return content_counts(old, new)
 
 
 def existing_text(overlay: Overlay, path: str, *, label: str, hint: str) -> tuple[FileState, str]:
