@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench realdata schemas clean bytecode
+.PHONY: run test lint format bench realdata realdata-large schemas clean bytecode
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -41,8 +41,12 @@ format: $(STAMP)
 realdata: $(STAMP)
 	$(BIN)/python bench/realdata.py fetch
 
+## realdata-large: larger real diffs for the scale benchmarks (about 55 MB of sdists, bench only)
+realdata-large: $(STAMP)
+	$(BIN)/python bench/realdata.py fetch-large
+
 ## bench: performance ratios of SPEC §11, written to docs/benchmarks.md
-bench: $(STAMP) bytecode realdata
+bench: $(STAMP) bytecode realdata realdata-large
 	$(BIN)/python bench/run.py
 
 clean:
