@@ -11,7 +11,8 @@ Layouts:
 - ``dirs``: ``files`` new files spread over a handful of directories;
 - ``flat``: ``files`` new files in one directory;
 - ``crowded``: ``files`` new files in a directory that already holds ``files`` others;
-- ``modify``: ``files`` existing files (over a handful of directories) rewritten.
+- ``modify``: ``files`` existing files (over a handful of directories) rewritten;
+- ``newdirs``: ``files`` new files, each in a directory of its own that the change makes.
 
 Run ``python bench/scale_files.py [FILES...] [--layout L] [--input yaml|json|diff]`` for a table.
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 AGENTOS = Path(sys.executable).with_name("agentos")
-LAYOUTS = ("dirs", "flat", "crowded", "modify")
+LAYOUTS = ("dirs", "flat", "crowded", "modify", "newdirs")
 INPUTS = ("yaml", "json", "diff")
 # A handful of directories, as a change to a real project spreads over a few packages.
 DIRECTORIES = 8
@@ -89,6 +90,8 @@ def _content(i: int) -> str:
 def _directory(i: int, layout: str) -> str:
     if layout in ("flat", "crowded"):
         return "src/many"
+    if layout == "newdirs":
+        return f"src/new/d{i:06d}"
     return f"src/pkg{i % DIRECTORIES}"
 
 
@@ -111,8 +114,9 @@ def make_case(scratch: Path, files: int, layout: str, *, policy: str = "permissi
         policy_file.write_text(GOVERNED_POLICY)
     else:
         shutil.copyfile(POLICY, policy_file)
-    for i in range(DIRECTORIES):
+    for i in range(DIRECTORIES if layout != "newdirs" else 0):
         (base / _directory(i, layout)).mkdir(parents=True, exist_ok=True)
+    (base / "src").mkdir(exist_ok=True)
     if layout == "crowded":
         for i in range(files):
             (base / "src" / "many" / f"old{i:06d}.py").write_text(_old(i))
