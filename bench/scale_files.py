@@ -71,6 +71,7 @@ class Measurement:
     plan_rss: int
     apply_seconds: float
     apply_rss: int
+    replay_seconds: float  # the same apply again: "already applied" (idempotency)
     git_apply_seconds: float | None
     patch_seconds: float | None
 
@@ -193,13 +194,15 @@ def measure(
     references: bool = True,
 ) -> Measurement:
     """Time ``agentos plan`` then ``agentos apply`` (each a cold process) of ``case`` in a
-    fresh copy of its workspace; with ``references``, also ``git apply`` and ``patch -p1`` of
-    the same diff, each in a fresh copy. The copies are removed afterwards."""
+    fresh copy of its workspace, and the apply once more (a replay); with ``references``,
+    also ``git apply`` and ``patch -p1`` of the same diff, each in a fresh copy. The copies
+    are removed afterwards."""
     source = {"yaml": case.manifest_yaml, "json": case.manifest_json, "diff": case.diff}[input_kind]
     work = _fresh(case, scratch, "agentos")
     plan_file = scratch / "plan.json"
     plan = _run([str(agentos), "plan", str(source), "-q", "-o", str(plan_file)], work)
     apply = _run([str(agentos), "apply", str(plan_file), "-q"], work)
+    replay = _run([str(agentos), "apply", str(plan_file), "-q"], work)
     shutil.rmtree(work)
     git_seconds = patch_seconds = None
     if references and shutil.which("git"):
@@ -210,7 +213,22 @@ def measure(
         work = _fresh(case, scratch, "patch")
         patch_seconds = _run(["patch", "-p1", "-s", "-i", str(case.diff)], work)[0]
         shutil.rmtree(work)
-    return Measurement(plan[0], plan[1], apply[0], apply[1], git_seconds, patch_seconds)
+    return Measurement(plan[0], plan[1], apply[0], apply[1], replay[0], git_seconds, patch_seconds)
+
+
+def scale_ratio(
+    agentos: Path | str, *, small: int = 1000, large: int = 10_000, layout: str = "dirs"
+) -> tuple[float, float]:
+    """SPEC §11's scale figure: plan + apply seconds of ``small`` and of ``large`` files (the
+    target: large <= 12 x small for 1k and 10k)."""
+    totals = []
+    for files in (small, large):
+        with tempfile.TemporaryDirectory() as scratch_dir:
+            scratch = Path(scratch_dir)
+            case = make_case(scratch / "case", files, layout)
+            result = measure(agentos, case, scratch=scratch, references=False)
+            totals.append(result.plan_seconds + result.apply_seconds)
+    return totals[0], totals[1]
 
 
 def main(argv: list[str]) -> int:
@@ -224,10 +242,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-references", action="store_true")
     args = parser.parse_args(argv)
     print(
-        "| files | layout | input | plan s | plan MiB | apply s | apply MiB "
+        "| files | layout | input | plan s | plan MiB | apply s | apply MiB | replay s "
         "| git apply s | patch s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for files in args.files:
         with tempfile.TemporaryDirectory() as scratch_dir:
             scratch = Path(scratch_dir)
@@ -246,7 +264,8 @@ def main(argv: list[str]) -> int:
         print(
             f"| {files:,} | {args.layout} | {args.input} | {result.plan_seconds:.2f} | "
             f"{result.plan_rss / 2**20:.0f} | {result.apply_seconds:.2f} | "
-            f"{result.apply_rss / 2**20:.0f} | {shown(result.git_apply_seconds)} | "
+            f"{result.apply_rss / 2**20:.0f} | {result.replay_seconds:.2f} | "
+            f"{shown(result.git_apply_seconds)} | "
             f"{shown(result.patch_seconds)} |",
             flush=True,
         )
