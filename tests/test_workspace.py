@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from agentos.errors import PathSafetyError, UnsupportedFileError
 from agentos.planner.tree import Baseline
-from agentos.workspace import git_head, normalise_path, path_problems
+from agentos.workspace import git_head, normalise_path, path_problems, path_problems_in_full
 from pathaliases import aliased
 
 GIT_INSIDE = "is inside a .git directory"
@@ -183,3 +183,24 @@ def test_git_head_reads_refs_and_packed_refs(tmp_path: Path) -> None:
     (git / "HEAD").write_text("d" * 40 + "\n")
     assert git_head(tmp_path) == "d" * 40
     assert git_head(tmp_path / "nowhere") is None
+
+
+# Names near every edge of the shortcut for plain paths: dots, '~', ':', case, ignorables,
+# controls, separators, spaces, non-ASCII, and lengths around MAX_NAME_BYTES.
+_EDGY_NAMES = st.one_of(
+    st.text(alphabet="aZ09_-.~: /\\\u200c\u00e9\x00\n", max_size=6),
+    st.sampled_from([".git", "GIT~1", ".agentos", "agento~1", "..", ".", "", "a" * 255]),
+    st.sampled_from(["a" * 256, "\u00e9" * 128, "git.", ".git.", "x:y"]),
+)
+
+
+@given(st.lists(_EDGY_NAMES, min_size=1, max_size=5).map("/".join))
+def test_the_shortcut_for_plain_paths_agrees_with_the_full_check(raw: str) -> None:
+    assert path_problems(raw) == path_problems_in_full(raw)
+
+
+@pytest.mark.parametrize("length", [4095, 4096, 4097])
+def test_the_shortcut_keeps_the_length_limit(length: int) -> None:
+    raw = "/".join(["a" * 200] * 30)[:length].rstrip("/")
+    assert path_problems(raw) == path_problems_in_full(raw)
+    assert bool(path_problems(raw)) == (len(raw) > 4096)

@@ -73,8 +73,23 @@ class Workspace:
         return self.root / DEFAULT_POLICY_RELPATH
 
 
+# Paths that cannot have a problem: ASCII names of letters, digits, '_', '-' and '.', none
+# starting with a dot (so no '.', '..', '.git' or '.agentos'), none with '~' or ':' (no 8.3 or
+# stream alias), none empty, each under MAX_NAME_BYTES. Most paths of a large plan are such;
+# the full check below costs several times more, and runs several times per path.
+_PLAIN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254})*")
+
+
 def path_problems(raw: str) -> list[str]:
     """Everything wrong with ``raw`` as a workspace path, judged on the string alone."""
+    if len(raw) <= MAX_PATH_BYTES and _PLAIN.fullmatch(raw):
+        return []
+    return path_problems_in_full(raw)
+
+
+def path_problems_in_full(raw: str) -> list[str]:
+    """``path_problems`` without its shortcut for plain paths (what the shortcut must agree
+    with)."""
     problems: list[str] = []
     if not raw:
         return ["the path is empty"]

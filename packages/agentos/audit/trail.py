@@ -251,6 +251,8 @@ class AuditTrail:
                 pos -= step
                 handle.seek(pos)
                 data = handle.read(step) + data
+                # Doubling: a fixed block made a long last line (a plan's file list) quadratic.
+                block *= 2
                 newline = data.rfind(b"\n")
                 if newline < 0:
                     continue

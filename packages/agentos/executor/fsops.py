@@ -83,11 +83,16 @@ class WorkspaceWriter:
             for g in (guard, also)
             if g is not None
         ]
+        # Paths that passed ``check``: the rules never change, and every file is checked at
+        # each of its steps (read, temp write, fsync, rename).
+        self._passed: set[str] = set()
 
     # -- the guard -----------------------------------------------------------------------
 
     def check(self, rel: str) -> None:
         """``WriteRefusedError`` unless ``rel`` is a path this writer may touch."""
+        if rel in self._passed:
+            return
         problems = path_problems(rel)
         if problems:
             self._refuse(rel, "; ".join(problems))
@@ -97,6 +102,7 @@ class WorkspaceWriter:
             pattern = forbidden.first_match(rel)
             if pattern is not None:
                 self._refuse(rel, f"it matches forbidden path {pattern!r}")
+        self._passed.add(rel)
 
     def _refuse(self, rel: str, why: str) -> None:
         raise WriteRefusedError(

@@ -133,13 +133,15 @@ def _decide(
     conflicts: list[str] = []
     refused: list[str] = []
     blockers: list[str] = []
+    blocked: set[str] = set()  # the same, for a lookup per leading part of a path
+    created_dirs = frozenset(journal.created_dirs)
     for entry in reversed(journal.entries):
         try:
             writer.check(entry.path)
         except WriteRefusedError as exc:
             refused.append(f"{entry.path} ({exc.details.get('reason', exc.message)})")
             continue
-        if any(_under(entry.path, b) for b in blockers):
+        if _under_any(entry.path, blocked):
             current = None
         else:
             try:
@@ -148,7 +150,7 @@ def _decide(
                 # While checking, a directory, link or FIFO a check put at a planned path (or
                 # in place of a directory the change created) is the transaction's: moved
                 # aside whole. Otherwise it is somebody else's.
-                blocker = _blocker(writer, entry.path, journal) if own else None
+                blocker = _blocker(writer, entry.path, created_dirs) if own else None
                 if blocker is None:
                     reason = (
                         exc.details.get("reason") if isinstance(exc, WriteRefusedError) else None
@@ -156,6 +158,7 @@ def _decide(
                     conflicts.append(f"{entry.path} ({reason or 'it is no longer a regular file'})")
                     continue
                 blockers.append(blocker)
+                blocked.add(blocker)
                 current = None
         step = _step(entry, current, own=own)
         if isinstance(step, _Step):
@@ -189,11 +192,15 @@ def _decide(
     ]
 
 
-def _under(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(directory + "/")
+def _under_any(path: str, directories: set[str]) -> bool:
+    """``path`` is one of ``directories`` or lies under one (a lookup per leading part)."""
+    if not directories:
+        return False
+    parts = path.split("/")
+    return any("/".join(parts[:end]) in directories for end in range(1, len(parts) + 1))
 
 
-def _blocker(writer: WorkspaceWriter, rel: str, journal: Journal) -> str | None:
+def _blocker(writer: WorkspaceWriter, rel: str, created_dirs: frozenset[str]) -> str | None:
     """What stands where ``rel`` (or a directory the change created above it) should be:
     that entry, if it may be moved aside; None if it is a directory that existed before."""
     parts = rel.split("/")
@@ -201,7 +208,7 @@ def _blocker(writer: WorkspaceWriter, rel: str, journal: Journal) -> str | None:
         prefix = "/".join(parts[:end])
         if writer.is_real_dir(prefix):
             continue
-        return prefix if prefix in journal.created_dirs else None
+        return prefix if prefix in created_dirs else None
     return rel
 
 

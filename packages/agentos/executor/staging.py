@@ -45,15 +45,15 @@ def build_journal(
     """The journal of this attempt: each path before and after, and the directories to make."""
     umask = current_umask()
     entries: list[Entry] = []
-    created_dirs: list[str] = []
+    # An ordered set: a list's membership test made N files in N new directories quadratic.
+    created_dirs: dict[str, None] = {}
 
     def image(state: FileState | None) -> Image | None:
         return None if state is None else Image(sha256=state.sha256, mode=state.mode)
 
     def target(path: str, change_mode: str, sha: str, existing: int | None) -> Image:
         for directory in writer.missing_dirs(path):
-            if directory not in created_dirs:
-                created_dirs.append(directory)
+            created_dirs.setdefault(directory)
         exact = exact_modes.get(path)
         if exact is not None and bool(exact & 0o100) == (change_mode == MODE_EXECUTABLE):
             return Image(sha256=sha, mode=exact)
@@ -99,7 +99,7 @@ def build_journal(
         guard=GuardSpec(allowed=list(guard.allowed), forbidden=list(guard.forbidden)),
         changes=list(change_refs(plan)),
         entries=entries,
-        created_dirs=created_dirs,
+        created_dirs=list(created_dirs),
         started_at=started_at,
     )
 

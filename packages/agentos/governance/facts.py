@@ -54,7 +54,8 @@ def gather_facts(
     plan: ChangePlan, root: Path, *, policy_file: Path | None = None
 ) -> WorkspaceFacts:
     """Read what the gate needs about ``plan``'s paths under ``root`` (never following links)."""
-    safe = [p for p in plan_paths(plan) if not path_problems(p)]
+    # A dict: in plan order for the disk walk, and a constant-time membership test below.
+    safe = dict.fromkeys(p for p in plan_paths(plan) if not path_problems(p))
     symlinks = _symlinks(root, safe)
     siblings: dict[str, frozenset[str]] = {}
     for path in created_paths(plan):

@@ -94,6 +94,7 @@ def _collisions(plan: ChangePlan, written: list[str], facts: WorkspaceFacts) -> 
     """
     removed = {c.path for c in plan.changeset.changes if c.op == "delete"}
     removed |= {c.from_path for c in plan.changeset.changes if c.op == "rename"}
+    folded = _Folds()
     seen: dict[str, str] = {}
     reported: set[str] = set()
     for path in written:
@@ -102,21 +103,19 @@ def _collisions(plan: ChangePlan, written: list[str], facts: WorkspaceFacts) -> 
         parts = path.split("/")
         for end in range(1, len(parts) + 1):
             prefix = "/".join(parts[:end])
-            other = seen.setdefault(fold(prefix), prefix)
+            other = seen.setdefault(folded(prefix), prefix)
             if other != prefix:
                 reported.add(path)
                 yield _deny(path, _collision_message(path, prefix, other, "in this changeset"))
                 break
+    on_disk = _FoldedSiblings(facts.siblings, folded)
     for path in created_paths(plan):
         if path in reported or path_problems(path):
             continue
         parts = path.split("/")
         for end in range(1, len(parts) + 1):
             parent, name = "/".join(parts[: end - 1]), parts[end - 1]
-            names = facts.siblings.get(parent, frozenset())
-            if name in names:
-                continue
-            twins = [n for n in sorted(names) if fold(n) == fold(name)]
+            twins = on_disk.twins(parent, name)
             twins = [n for n in twins if (f"{parent}/{n}" if parent else n) not in removed]
             if twins:
                 existing = f"{parent}/{twins[0]}" if parent else twins[0]
@@ -124,6 +123,44 @@ def _collisions(plan: ChangePlan, written: list[str], facts: WorkspaceFacts) -> 
                     path, _collision_message(path, "/".join(parts[:end]), existing, "on disk")
                 )
                 break
+
+
+class _Folds:
+    """``fold``, remembered: a plan's paths share their directories, folded once each."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        known = self._known.get(name)
+        if known is None:
+            known = self._known[name] = fold(name)
+        return known
+
+
+class _FoldedSiblings:
+    """The names already in each directory, grouped by their folded form: each directory is
+    indexed once, the first time a created path asks about it, so creating N files beside N
+    others folds 2N names rather than N x N."""
+
+    def __init__(self, siblings: dict[str, frozenset[str]], folded: _Folds) -> None:
+        self._siblings = siblings
+        self._folded = folded
+        self._index: dict[str, dict[str, list[str]]] = {}
+
+    def twins(self, parent: str, name: str) -> list[str]:
+        """The other names in ``parent`` that fold like ``name``, sorted; none when ``name``
+        itself is there (the path exists: nothing new is created at this level)."""
+        names = self._siblings.get(parent, frozenset())
+        if name in names:
+            return []
+        index = self._index.get(parent)
+        if index is None:
+            index = {}
+            for sibling in sorted(names):
+                index.setdefault(fold(sibling), []).append(sibling)
+            self._index[parent] = index
+        return index.get(self._folded(name), [])
 
 
 def _collision_message(path: str, mine: str, other: str, where: str) -> str:

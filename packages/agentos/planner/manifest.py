@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import gc
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from agentos.errors import ConflictError, PatchConflictError, PatchParseError
@@ -52,35 +55,48 @@ _MANIFEST_KEYS = {"op", "path", "from", "content", "content_base64", "mode"}
 _EDIT_KEYS = {"path", "old_string", "new_string", "replace_all"}
 
 
-def load_structured(data: bytes, *, source: str) -> Any:
-    """Parse YAML or JSON (JSON is YAML), turning syntax errors into one-line messages."""
+def load_structured(data: bytes, *, source: str, loader: type[Any] | None = None) -> Any:
+    """Parse YAML or JSON (JSON is YAML), turning syntax errors into one-line messages.
+
+    JSON is read with ``json``; YAML with libyaml's C loader when PyYAML was built with it
+    (several times faster), else with the pure-Python ``SafeLoader`` — or with ``loader``.
+    Either way a syntax error reads ``SOURCE:LINE: invalid YAML/JSON: PROBLEM``.
+    """
     import yaml
 
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise PatchParseError(f"{source}: is not UTF-8 text", details={"input": source}) from None
+    chosen = loader if loader is not None else yaml_loader()
     try:
         if text.lstrip()[:1] in ("{", "["):
             try:
                 return _json_document(text)
             except ValueError:
                 pass  # not JSON as JSON reads it: YAML's flow style may still
-        return yaml.safe_load(text)
+        with _collector_paused():
+            return yaml.load(text, Loader=chosen)  # noqa: S506 (a safe loader, chosen above)
     except RecursionError:
-        raise PatchParseError(
-            f"{source}: invalid YAML/JSON: nested too deeply", details={"input": source}
-        ) from None
+        raise _too_deep(source) from None
     except yaml.reader.ReaderError as exc:
-        # Its text spans two lines and gives a character offset; errors are one line.
-        line = text.count("\n", 0, exc.position) + 1
+        # Its text spans two lines and gives an offset: in characters from the Python reader,
+        # in bytes of UTF-8 from libyaml's. Errors are one line, worded the same either way.
+        python_reader = issubclass(chosen, yaml.reader.Reader)
+        before = text[: exc.position] if python_reader else _utf8_prefix(text, exc)
+        line = before.count("\n") + 1
         raise PatchParseError(
-            f"{source}:{line}: invalid YAML/JSON: character #x{exc.character:04x}: {exc.reason}",
+            f"{source}:{line}: invalid YAML/JSON: character #x{exc.character:04x}: "
+            "special characters are not allowed",
             details={"input": source, "line": line},
         ) from None
     except yaml.MarkedYAMLError as exc:
+        if exc.problem == "exceeded maximum nesting depth":
+            # libyaml's bound on nesting, where the Python reader runs out of recursion.
+            raise _too_deep(source) from None
         mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else 0
+        # libyaml puts the end of a text without a final newline on a line past its last.
+        line = min(mark.line + 1, text.count("\n") + 1) if mark is not None else 0
         raise PatchParseError(
             f"{source}:{line}: invalid YAML/JSON: {_one_line(exc.problem or str(exc))}",
             details={"input": source, "line": line},
@@ -95,6 +111,38 @@ def load_structured(data: bytes, *, source: str) -> Any:
         raise PatchParseError(
             f"{source}: invalid YAML/JSON: {_one_line(str(exc))}", details={"input": source}
         ) from None
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while YAML builds its node tree: its passes over the
+    millions of nodes of a large manifest made the load super-linear (100k files: 7.1 s with
+    it, 2.0 s without). The tree holds no garbage cycles; collection resumes afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def yaml_loader() -> type[Any]:
+    """libyaml's safe loader when PyYAML has it, else the pure-Python one (same documents)."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _utf8_prefix(text: str, exc: Any) -> str:
+    """The part of ``text`` before the byte offset libyaml gives for a reader error."""
+    return text.encode("utf-8")[: exc.position].decode("utf-8", "replace")
+
+
+def _too_deep(source: str) -> PatchParseError:
+    return PatchParseError(
+        f"{source}: invalid YAML/JSON: nested too deeply", details={"input": source}
+    )
 
 
 def _json_document(text: str) -> Any:
