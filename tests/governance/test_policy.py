@@ -173,6 +173,13 @@ def test_yaml_syntax_errors_name_the_line() -> None:
     assert "(yaml)" in found[0]
 
 
+@pytest.mark.parametrize("before", ["", "note: é ü\n"])  # multi-byte text shifts libyaml's offset
+def test_a_control_character_is_one_line_naming_its_line(before: str) -> None:
+    found = problems(f'version: 1\n{before}writegate:\n  x: "\x01"\n')
+    line = 4 if before else 3
+    assert found == [f"p.yaml:{line}: (yaml): character #x0001 is not allowed in YAML"]
+
+
 @pytest.mark.parametrize("text", ["- a\n- b\n", "just text\n", "42\n"])
 def test_a_policy_must_be_a_mapping(text: str) -> None:
     assert "a policy is a mapping" in problems(text)[0]

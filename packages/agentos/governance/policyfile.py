@@ -192,7 +192,9 @@ def load_yaml_with_lines(text: str, *, source: str) -> tuple[Any, dict[Location,
     """Parse YAML safely, returning the data and the line (1-based) of each location."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    # libyaml's parser when PyYAML has it: about ten times faster on the packaged policy
+    # (0.7 ms against 8.6), with the same nodes and marks; the pure-Python one otherwise.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -200,6 +202,15 @@ def load_yaml_with_lines(text: str, *, source: str) -> tuple[Any, dict[Location,
         lines: dict[Location, int] = {(): node.start_mark.line + 1}
         _index(node, (), lines, source)
         data = loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:
+        # An offset in characters (Python's reader) or in bytes of UTF-8 (libyaml's).
+        if isinstance(loader, yaml.reader.Reader):
+            before = text[: exc.position]
+        else:
+            before = text.encode("utf-8")[: exc.position].decode("utf-8", "replace")
+        line = before.count("\n") + 1
+        problem = f"character #x{exc.character:04x} is not allowed in YAML"
+        raise PolicyError([f"{source}:{line}: (yaml): {problem}"], source=source) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
