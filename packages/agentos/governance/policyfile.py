@@ -208,9 +208,9 @@ def load_yaml_with_lines(text: str, *, source: str) -> tuple[Any, dict[Location,
             before = text[: exc.position]
         else:
             before = text.encode("utf-8")[: exc.position].decode("utf-8", "replace")
-        line = before.count("\n") + 1
+        at = before.count("\n") + 1
         problem = f"character #x{exc.character:04x} is not allowed in YAML"
-        raise PolicyError([f"{source}:{line}: (yaml): {problem}"], source=source) from None
+        raise PolicyError([f"{source}:{at}: (yaml): {problem}"], source=source) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
