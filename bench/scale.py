@@ -38,7 +38,7 @@ def bench_l1() -> list[Result]:
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         for files in L1_SIZES:
-            case = scale_files.make_case(scratch / f"case{files}", files, "dirs")
+            case = scale_files.make_case(scratch / f"case{files}", files, "dirs", policy="governed")
             runs = 3 if files <= 1_000 else 1
             measured = [
                 scale_files.measure(AGENTOS, case, scratch=scratch, input_kind="json")
