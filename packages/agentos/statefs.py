@@ -104,7 +104,14 @@ def read_bytes(path: Path, *, limit: int = MAX_STATE_FILE_BYTES, private: bool =
         if info.st_size > limit:
             raise _refused(path, "too large")
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(limit + 1)
+            # Sized by the file (one that grew since fstat is read on in bounded steps): a
+            # read of ``limit`` bytes would reserve that much memory (1 GiB) up front.
+            chunks = [handle.read(min(info.st_size, limit) + 1)]
+            total = len(chunks[0])
+            while total <= limit and (more := handle.read(min(1 << 16, limit + 1 - total))):
+                chunks.append(more)
+                total += len(more)
+            return b"".join(chunks)
     finally:
         os.close(fd)
 
