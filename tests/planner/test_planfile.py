@@ -603,3 +603,28 @@ def test_the_plan_file_is_built_change_by_change_as_one_dump_would_write_it(
     assert dump_plan(plan) == _reference_dump(plan)
     empty = plan.model_copy(update={"changeset": plan.changeset.model_copy(update={"changes": ()})})
     assert dump_plan(empty) == _reference_dump(empty)
+
+
+def test_loading_a_plan_holds_no_decoded_copy_of_the_whole_file(tmp_path: Path) -> None:
+    """One character beyond U+FFFF anywhere makes a Python str of the whole text four bytes a
+    character; the loader must not build such a str of the file (``json.loads`` of bytes
+    does: here 4 x the file at once, where the contents themselves are about 1 x)."""
+    import tracemalloc
+
+    body = "plain ascii line\n" * 55_000  # 0.9 MB, under the default file limit
+    changes = [{"op": "create", "path": f"big{i}.txt", "content": body} for i in range(3)]
+    changes.append({"op": "create", "path": "smile.txt", "content": "\U0001f600\n"})
+    request = PlanSpec(
+        workspace=Workspace(tmp_path),
+        inputs=(PlanInput(name="m.json", data=json.dumps({"changes": changes}).encode()),),
+        author="tester",
+        clock=lambda: FIXED,
+    )
+    raw = dump_plan(plan_changes(request))
+    tracemalloc.start()
+    try:
+        parse_plan(raw, name="p.json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(raw)

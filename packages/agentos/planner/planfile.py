@@ -95,21 +95,15 @@ def load_plan(path: Path) -> ChangePlan:
 
 def parse_plan(raw: bytes, *, name: str) -> ChangePlan:
     """Verify and parse the bytes of a plan file (see the module docstring for the order)."""
+    from pydantic_core import from_json
+
     try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers.
-        where = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-        if _PLAN_MARKER in raw:
-            raise IntegrityError(
-                f"{name}{where}: the plan file is corrupt (no longer valid JSON); it was "
-                "altered after planning — plan again from the original input",
-                details={"plan_file": name},
-            ) from None
-        raise PlanFormatError(
-            f"{name}{where}: not a plan file (invalid JSON); pass a file written by 'agentos plan'",
-            details={"plan_file": name},
-        ) from None
+        # Parsed straight from the bytes: ``json.loads`` first decodes the whole file into one
+        # str, four bytes a character as soon as one character lies beyond U+FFFF (4 x the
+        # file, on top of it). Anything it refuses goes to ``json.loads`` for the exact error.
+        doc = from_json(raw)
+    except ValueError:
+        doc = _loads(raw, name)
     if not isinstance(doc, dict):
         raise PlanFormatError(f"{name}: not a plan file (expected a JSON object)")
     _check_version(doc, name)
@@ -126,6 +120,25 @@ def parse_plan(raw: bytes, *, name: str) -> ChangePlan:
         ) from None
     _check_contents(plan, name)
     return plan
+
+
+def _loads(raw: bytes, name: str) -> Any:
+    """``raw`` parsed by ``json.loads``; a corrupt or foreign file named as such."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers.
+        where = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        if _PLAN_MARKER in raw:
+            raise IntegrityError(
+                f"{name}{where}: the plan file is corrupt (no longer valid JSON); it was "
+                "altered after planning — plan again from the original input",
+                details={"plan_file": name},
+            ) from None
+        raise PlanFormatError(
+            f"{name}{where}: not a plan file (invalid JSON); pass a file written by 'agentos plan'",
+            details={"plan_file": name},
+        ) from None
 
 
 def _check_version(doc: dict[str, Any], name: str) -> None:
