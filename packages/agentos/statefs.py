@@ -104,14 +104,11 @@ def read_bytes(path: Path, *, limit: int = MAX_STATE_FILE_BYTES, private: bool =
         if info.st_size > limit:
             raise _refused(path, "too large")
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            # Sized by the file (one that grew since fstat is read on in bounded steps): a
-            # read of ``limit`` bytes would reserve that much memory (1 GiB) up front.
-            chunks = [handle.read(min(info.st_size, limit) + 1)]
-            total = len(chunks[0])
-            while total <= limit and (more := handle.read(min(1 << 16, limit + 1 - total))):
-                chunks.append(more)
-                total += len(more)
-            return b"".join(chunks)
+            # Sized by the file: a read of ``limit`` bytes reserves that much (1 GiB) up front.
+            data = handle.read(min(info.st_size, limit) + 1)
+            while len(data) <= limit and (more := handle.read(1 << 16)):
+                data += more  # it grew since fstat
+            return data[: limit + 1]
     finally:
         os.close(fd)
 
@@ -306,19 +303,14 @@ def write_secret(path: Path, data: bytes, *, replace: bool) -> None:
     Its bytes go to a temp file that ``mkstemp`` creates ``0600`` (``O_CREAT | O_EXCL``),
     then it is linked in whole (``replace=False``: ``FileExistsError`` when ``path`` exists,
     so of two concurrent creators one wins) or renamed over ``path`` (``replace=True``). Its
-    folder is made ``0700`` when this creates it.
+    folder is made ``0700`` when this creates it. Read it back with ``read_bytes(path,
+    private=True)``, which refuses it when another user owns it or may read or write it.
     """
     ensure_private_dir(path.parent)
     if replace:
         write_atomic(path, data, mode=0o600)
     else:
         link_new(path, data, mode=0o600)
-
-
-def read_secret(path: Path, *, limit: int = 65536) -> bytes:
-    """A secret written by ``write_secret``: refused (``StateIntegrityError``) when another
-    user owns it or may read or write it, as ssh refuses a private key others can read."""
-    return read_bytes(path, limit=limit, private=True)
 
 
 def append(path: Path, data: bytes, *, durable: bool) -> None:

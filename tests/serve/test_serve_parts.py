@@ -18,7 +18,7 @@ from agentos.hooks.protocols import Answer, allow, deny, fail_closed, no_decisio
 from agentos.serve.answers import blocking_body, event_name, refusal, reply_for
 from agentos.serve.server import HookServer, ServeConfig
 from agentos.serve.token import authorized, ensure_token, token_path
-from agentos.statefs import read_secret, write_secret
+from agentos.statefs import read_bytes, write_secret
 from agentos.workspace import Workspace
 
 # -- the mapping ---------------------------------------------------------------------------------
@@ -149,10 +149,10 @@ def test_a_secret_is_never_readable_by_others_even_while_written(tmp_path: Path)
     assert created and all(mode == 0o600 for mode in created)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert read_secret(path) == b"new\n"
+    assert read_bytes(path, private=True) == b"new\n"
     path.chmod(0o640)
     with pytest.raises(StateIntegrityError, match="readable or writable by other users"):
-        read_secret(path)
+        read_bytes(path, private=True)
 
 
 # -- a server whose answerer fails ---------------------------------------------------------------

@@ -23,6 +23,8 @@ TOKEN_NAME = "token"  # noqa: S105 - a file's name, not a secret
 TOKEN_BYTES = 32
 # The variable an agent's HTTP hook reads the token from (``integrate claude --http``).
 TOKEN_ENV = "AGENTOS_SERVE_TOKEN"  # noqa: S105 - a variable's name, not a secret
+# At most this many bytes of a token file are read (a token is 43 characters).
+TOKEN_FILE_LIMIT = 65536
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
@@ -42,7 +44,7 @@ def token_path(workspace: Workspace) -> Path:
 
 def ensure_token(workspace: Workspace, *, new: bool = False) -> Token:
     """The workspace's token, made (``0600``) when there is none or when ``new``."""
-    from agentos.statefs import read_secret, write_secret
+    from agentos.statefs import read_bytes, write_secret
     from agentos.workspace import ensure_state_dir
 
     ensure_state_dir(workspace)
@@ -56,12 +58,12 @@ def ensure_token(workspace: Workspace, *, new: bool = False) -> Token:
     if new:
         return made(replace=True)
     try:
-        data = read_secret(path)
+        data = read_bytes(path, limit=TOKEN_FILE_LIMIT, private=True)
     except FileNotFoundError:
         try:
             return made(replace=False)
         except FileExistsError:  # another server made it first: use that one
-            data = read_secret(path)
+            data = read_bytes(path, limit=TOKEN_FILE_LIMIT, private=True)
     text = data.decode("ascii", "replace").strip()
     if not _TOKEN.fullmatch(text):
         raise StateIntegrityError(
