@@ -48,24 +48,55 @@ def timed_call(fn: Callable[[], object], *, runs: int = RUNS) -> float:
     return statistics.median(samples)
 
 
+# Runs one command and reports its wall time, peak RSS and exit code. A child's ru_maxrss
+# counts the memory of the process it was forked from (Linux folds the old address space's
+# high-water mark in at exec), and this bench process grows to hundreds of MiB; a launcher
+# that is itself small gives the command a clean figure.
+_LAUNCHER = """
+import os, sys, time
+start = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+elapsed = time.perf_counter() - start
+with open(sys.argv[1], "w") as report:
+    report.write(f"{elapsed} {usage.ru_maxrss * 1024} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
+def spawn(
+    command: list[str], *, cwd: Path | None = None, stdin: bytes | None = None
+) -> tuple[float, int, int, str]:
+    """Run ``command``: its wall time, peak resident memory in bytes, exit code and the end of
+    its output (stdout and stderr together)."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as given,
+        tempfile.NamedTemporaryFile("r") as report,
+    ):
+        given.write(stdin or b"")
+        given.seek(0)
+        subprocess.run(
+            [sys.executable, "-S", "-c", _LAUNCHER, report.name, *command],
+            cwd=cwd,
+            stdin=given,
+            stdout=out,
+            stderr=out,
+            check=True,
+        )
+        elapsed, rss, code = report.read().split()
+        out.seek(0)
+        tail = out.read()[-800:].decode(errors="replace")
+    return float(elapsed), int(rss), int(code), tail
+
+
 def cold(
     command: list[str], *, cwd: Path | None = None, stdin: bytes | None = None
 ) -> tuple[float, int]:
-    """One run of ``command``: its wall time, and its peak resident memory in bytes (the
-    kernel's figure for that one child, from ``wait4``)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as given:
-        given.write(stdin or b"")
-        given.seek(0)
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=cwd, stdin=given, stdout=out, stderr=out)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            out.seek(0)
-            said = out.read().decode(errors="replace")[-500:]
-            raise SystemExit(f"bench: {' '.join(command)} failed: {said}")
-    return elapsed, usage.ru_maxrss * 1024
+    """One run of ``command`` that must succeed: its wall time and peak memory in bytes."""
+    elapsed, rss, code, tail = spawn(command, cwd=cwd, stdin=stdin)
+    if code != 0:
+        raise SystemExit(f"bench: {' '.join(command)} failed: {tail}")
+    return elapsed, rss
 
 
 def timed_fresh(template: Path, scratch: Path, command: list[str], *, runs: int = RUNS) -> float:

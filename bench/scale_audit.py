@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -206,24 +205,15 @@ def drop_snapshot(workspace: Path) -> None:
 
 
 def measure_run(agentos_exe: Path, workspace: Path, argv: Sequence[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one cold ``agentos ARGV`` in ``workspace``."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [str(agentos_exe), *argv],
-        cwd=workspace,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read() if proc.stderr else b""
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"bench: agentos {' '.join(argv)} failed: {err.decode()[-500:]}")
-    # ru_maxrss is in KiB on Linux, bytes on macOS.
-    return elapsed, usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    """Wall seconds and peak RSS (bytes) of one cold ``agentos ARGV`` in ``workspace``
+    (``measure.spawn``: a clean memory figure however large this process is)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from measure import spawn
+
+    elapsed, rss, code, tail = spawn([str(agentos_exe), *argv], cwd=workspace)
+    if code != 0:
+        raise SystemExit(f"bench: agentos {' '.join(argv)} failed: {tail}")
+    return elapsed, rss
 
 
 def measure(agentos_exe: Path, workspace: Path, argv: Sequence[str]) -> float:

@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,21 +139,11 @@ def _size_label(diff: Path) -> str:
 
 
 def _run_child(command: list[str], cwd: Path) -> tuple[float, int, int, str]:
-    """Wall seconds, peak RSS in bytes, exit status and the end of stderr of one child."""
-    with tempfile.TemporaryFile() as errors:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors
-        )
-        # wait4 reports the child's own rusage, whatever ran before it in this process.
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        code = os.waitstatus_to_exitcode(status)
-        # The process was reaped by wait4: tell Popen, so it does not wait for it again.
-        proc.returncode = code
-        errors.seek(0)
-        tail = errors.read()[-500:].decode(errors="replace")
-    return elapsed, usage.ru_maxrss * 1024, code, tail
+    """Wall seconds, peak RSS in bytes, exit status and the end of the output of one child
+    (``measure.spawn``: a clean memory figure however large this process is)."""
+    from measure import spawn
+
+    return spawn(command, cwd=cwd)
 
 
 def measure_plan(

@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,19 +159,14 @@ def _yaml_manifest(intent: str, changes: list[dict[str, str]]) -> str:
 
 
 def _run(command: list[str], cwd: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of ``command`` run to completion in ``cwd``."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            tail = err.read().decode(errors="replace")[-800:]
-            raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}: {tail}")
-    # ru_maxrss is in KiB on Linux.
-    return elapsed, usage.ru_maxrss * 1024
+    """Wall seconds and peak RSS (bytes) of ``command`` run to completion in ``cwd``
+    (``measure.spawn``: a clean memory figure however large this process is)."""
+    from measure import spawn
+
+    elapsed, rss, code, tail = spawn(command, cwd=cwd)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {code}: {tail}")
+    return elapsed, rss
 
 
 def _fresh(case: Case, scratch: Path, name: str) -> Path:
