@@ -445,7 +445,7 @@ def test_no_disk_guard_catches_real_disk_reads(tmp_path: Path) -> None:
 
 def test_evaluate_takes_no_path() -> None:
     hints = typing.get_type_hints(evaluate)
-    assert set(hints) == {"plan", "policy", "facts", "counted", "return"}
+    assert set(hints) == {"plan", "policy", "facts", "return"}
     assert Path not in hints.values()
     assert hints["facts"] is WorkspaceFacts
 
@@ -548,29 +548,6 @@ def test_lowering_the_plan_stats_changes_nothing(
     )
     edited = plan.model_copy(update={"stats": fewer, "risk": Risk(level="LOW")})
     assert evaluate(edited, policy, facts) == honest
-
-
-@EXAMPLES
-@given(specs=countable_specs(), policy_name=ANY_POLICY)
-def test_a_plan_counted_by_its_planner_gets_the_decision_a_recount_gives(
-    specs: list[Spec], policy_name: str
-) -> None:
-    # What `agentos plan` decides (counts taken from the planner) is what `check` decides on
-    # the stored plan (counts made again from the changes).
-    policy = POLICIES[policy_name]
-    plan, facts = make_plan(specs)
-    assert evaluate(plan, policy, facts, counted=True) == evaluate(plan, policy, facts)
-
-
-def test_only_a_plan_counted_in_process_skips_the_recount() -> None:
-    old = b"".join(b"line %d\n" % i for i in range(400))
-    new = b"".join(b"line %d\n" % i for i in reversed(range(400)))
-    plan, facts = make_plan([Spec("modify", "src/big.txt", new=new, old=old)])
-    nothing = Stats(files=1, added_lines=0, removed_lines=0, bytes=0)
-    zeroed = plan.model_copy(update={"stats": nothing})
-    policy = POLICIES["default"]
-    assert evaluate(zeroed, policy, facts).risk.level == "MEDIUM"  # read from a file: recounted
-    assert evaluate(zeroed, policy, facts, counted=True).risk.level == "LOW"
 
 
 def test_zeroed_stats_cannot_hide_moved_lines() -> None:

@@ -51,13 +51,10 @@ class GateResult:
         return self.decision.decision
 
 
-def decide_plan(
-    plan: ChangePlan, workspace: Workspace, loaded: LoadedPolicy, *, counted: bool = False
-) -> Decision:
-    """The WriteGate's decision on ``plan`` against the workspace as it is now (``counted``:
-    a plan the planner has just built in this process, see ``writegate.evaluate``)."""
+def decide_plan(plan: ChangePlan, workspace: Workspace, loaded: LoadedPolicy) -> Decision:
+    """The WriteGate's decision on ``plan`` against the workspace as it is now."""
     facts = gather_facts(plan, workspace.root, policy_file=loaded.path)
-    return evaluate(plan, loaded.policy, facts, counted=counted)
+    return evaluate(plan, loaded.policy, facts)
 
 
 def count_approvals(

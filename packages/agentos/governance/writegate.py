@@ -31,21 +31,11 @@ from agentos.patterns import PathPatterns
 from agentos.textlines import is_binary, split_lines
 
 
-def evaluate(
-    plan: ChangePlan, policy: Policy, facts: WorkspaceFacts, *, counted: bool = False
-) -> Decision:
-    """The decision on ``plan`` under ``policy``, with every finding.
-
-    ``counted``: the plan's line counts were made by the planner in this same process from
-    the pre-images it read (a plan just built, not one read from a file), so they are taken
-    as they are instead of being counted again.
-    """
+def evaluate(plan: ChangePlan, policy: Policy, facts: WorkspaceFacts) -> Decision:
+    """The decision on ``plan`` under ``policy``, with every finding."""
     # Every new content decoded once (plans carry base64 for binary files), for every rule.
     contents = {c.path: c.content.to_bytes() for c in plan.changeset.changes if c.op != "delete"}
-    if counted:
-        lines = plan.stats.added_lines + plan.stats.removed_lines
-    else:
-        lines = changed_lines(plan, facts, contents)
+    lines = changed_lines(plan, facts, contents)
     risk = assess_risk(
         plan.changeset.changes, lines, risk_settings(policy, policy_path=facts.policy_path)
     )

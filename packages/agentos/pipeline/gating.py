@@ -87,9 +87,7 @@ def make_plan(ctx: Context, request: PlanRequest) -> Planned:
         return Planned(
             plan=stored, plan_file=target, decision=decide_plan(stored, workspace, loaded)
         )
-    # Its line counts were just made from the pre-images the planner read: not counted again
-    # (a plan read from a file, at check, approve or apply, is recounted).
-    decision = decide_plan(built, workspace, loaded, counted=True)
+    decision = decide_plan(built, workspace, loaded)
     built = seal_plan(built, risk=decision.risk)
     fault_point("plan.before_write")
     ensure_state_dir(workspace)
