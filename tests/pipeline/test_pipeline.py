@@ -201,3 +201,24 @@ def test_the_documented_front_end_runs(ws: Path) -> None:
     outside = b"--- /dev/null\n+++ b/secrets.txt\n@@ -0,0 +1 @@\n+x\n"
     assert propose(ws, outside, "agent-7").endswith(": DENY; nothing written")
     assert not (ws / "secrets.txt").exists()
+
+
+def test_plan_and_check_judge_the_same_risk_when_a_diff_counts_fewer_lines(
+    tmp_path: Path,
+) -> None:
+    # A minimal diff (+2 -9) of a file whose line counter (like git's) counts +3 -10: planning
+    # must judge what check will judge of the same plan, not the hunks' own smaller figure.
+    root = tmp_path / "ws"
+    policy = "version: 1\nwritegate:\n  size_risk: {medium_lines: 12}\n"
+    write_tree(
+        root,
+        {"agent/policies/default.yaml": policy, "f.txt": "e\nc\nd\nf\nb\ne\ne\nc\na\nc\nd\nb\n"},
+    )
+    hunk = "-e\n-c\n d\n-f\n-b\n-e\n-e\n-c\n+d\n+d\n a\n-c\n d\n-b\n"
+    diff = f"--- a/f.txt\n+++ b/f.txt\n@@ -1,12 +1,5 @@\n{hunk}".encode()
+    ctx = context(root)
+    planned = pipeline.plan(ctx, pipeline.PlanRequest(inputs=diff_input(diff)))
+    checked = pipeline.check(ctx, planned.plan)
+    assert planned.decision.risk == checked.gate.decision.risk
+    assert planned.plan.risk == checked.gate.decision.risk
+    assert checked.gate.decision.risk.level == "MEDIUM"

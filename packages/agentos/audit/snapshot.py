@@ -5,8 +5,8 @@
 leaves them, the order it was last touched in, and the byte offsets of its events in the
 trail) and a ``meta`` row naming the last event it covers: its seq, its hash, and where its
 line starts and ends. The snapshot is used only while that line is still in the trail, at that
-offset, with that hash; the hash chains every earlier event, so the trail it was folded from
-is still the trail's prefix. The events after it are folded on top and saved (under the
+offset, with that hash (earlier lines are not read again: an edit to one is for ``audit
+verify`` to find, not the folds). The events after it are folded on top and saved (under the
 snapshot's own lock, ``folds.lock``, so appends never wait for it); a snapshot that does not
 match, or that SQLite cannot read, is rebuilt from the whole trail. It is only ever a
 cache: deleting it changes nothing but speed, ``audit verify`` never reads it, and where it

@@ -309,7 +309,6 @@ class AuditTrail:
         anchor: tuple[int | None, str] | None,
         vouched: int,
     ) -> VerifyReport:
-        head, size = self._snapshot()
         end = ChainEnd()
         if size:
             with statefs.open_read(self.path) as handle:
