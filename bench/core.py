@@ -235,9 +235,8 @@ def bench_b4() -> list[Result]:
 
 def bench_b5(events: int = 100_000) -> list[Result]:
     """``audit verify`` throughput on a sealed synthetic trail."""
-    from scale_audit import make_trail
-
     from agentos.audit.trail import AuditTrail
+    from scale_audit import make_trail
 
     with tempfile.TemporaryDirectory() as scratch:
         ws = Path(scratch)
