@@ -35,7 +35,7 @@ def floor() -> float:
 
 
 BENCHES: dict[str, Callable[[], list[Result]]] = {
-    "F0": core.bench_f0,
+    "F0": lambda: core.bench_f0(floor()),
     "B1": lambda: core.bench_b1(floor()),
     "B2": core.bench_b2,
     "B3": lambda: core.bench_b3(floor()),
