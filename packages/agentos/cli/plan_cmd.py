@@ -70,6 +70,8 @@ def plan(
     from agentos.pipeline import gating
     from agentos.pipeline.documents import plan_result
 
+    if output is not None:
+        gating.check_output(output, [Path(name) for name in inputs])
     ctx = opts.context()
     if author is not None:
         gating.check_author(author)

@@ -70,7 +70,14 @@ def open_context(
     on_wait: Callable[[str], None] | None = None,
 ) -> Context:
     """A context for the workspace at ``directory`` (which must exist). The actor defaults to
-    the OS user, the approval key to ``AGENTOS_APPROVAL_KEY``."""
+    the OS user, the approval key to ``AGENTOS_APPROVAL_KEY``. A ``policy`` file that does
+    not exist is a ``UsageError`` here, for every command, even one that never reads it."""
+    if policy is not None and not policy.is_file():
+        what = "is a directory, not a YAML file" if policy.is_dir() else "does not exist"
+        raise UsageError(
+            f"policy file {str(policy)!r} {what}; pass an existing file with --policy or "
+            "create one with 'agentos init'"
+        )
     return Context(
         workspace=Workspace.open(directory),
         actor=actor if actor is not None else os_user(),

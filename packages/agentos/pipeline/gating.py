@@ -314,3 +314,22 @@ def _summary(change: FileChange) -> dict[str, str]:
     if change.op != "create":
         item["old_sha256"] = change.old_sha256
     return item
+
+
+def check_output(output: Path, inputs: list[Path]) -> None:
+    """A ``UsageError`` naming ``--output`` when the plan could not be written there, or would
+    overwrite one of its own ``inputs`` (checked before anything is planned)."""
+    if output.is_dir():
+        raise UsageError(f"--output {str(output)!r} is a directory; name a file in it")
+    folder = output.parent
+    if not folder.is_dir():
+        raise UsageError(
+            f"--output {str(output)!r}: the folder {str(folder)!r} does not exist; create it "
+            "or name a file in an existing folder"
+        )
+    for source in inputs:
+        if str(source) != "-" and source.exists() and output.exists() and source.samefile(output):
+            raise UsageError(
+                f"--output {str(output)!r} is the input {str(source)!r}: the plan would "
+                "overwrite it; name another file"
+            )
