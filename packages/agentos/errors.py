@@ -47,8 +47,9 @@ class PolicyError(InvalidInputError):
         source: str,
         subject: str = "policy",
         advice: str = "fix the policy file, then check it with 'agentos policy validate'",
+        summary: str | None = None,
     ) -> None:
-        shown = "; ".join(problems[:3]) + (
+        shown = summary or "; ".join(problems[:3]) + (
             f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         )
         super().__init__(

@@ -46,6 +46,10 @@ def test_validate_reports_unknown_keys_and_wrong_types_with_file_and_line(
     )
     error = result.json()["error"]
     assert error["type"] == "policy_error"
+    # Every problem is in the JSON too, a line each, as stderr lists them.
+    assert error["details"]["problems"] == [
+        line.removeprefix("agentos: error: ") for line in lines[:2]
+    ]
 
 
 def test_other_commands_report_a_bad_policy_in_one_line(

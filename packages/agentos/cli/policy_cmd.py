@@ -39,8 +39,11 @@ def validate(
         # Validation is the one place where every problem is listed, a line each.
         for problem in exc.problems:
             print_error(problem)
+        # The message sums them up; the JSON error keeps every one in details.problems.
         raise PolicyError(
-            [f"{len(exc.problems)} problems (listed above)"], source=exc.details["policy"]
+            exc.problems,
+            source=exc.details["policy"],
+            summary=f"{len(exc.problems)} problems (listed above)",
         ) from None
     count = len(checked.warnings)
     return Outcome(
