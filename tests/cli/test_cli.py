@@ -121,6 +121,7 @@ def test_plan_reads_stdin_and_honours_output_and_plan_id(
 ) -> None:
     workspace, _ = project
     out = tmp_path / "out" / "p.json"
+    out.parent.mkdir()  # -o names a file in an existing folder (a missing one is exit 2)
     result = cli(
         "plan", "-", "-C", workspace, "--plan-id", "PR-42", "-o", out, "--json", stdin=DIFF
     )
