@@ -206,6 +206,17 @@ def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None
         for part in (execution, "plan-a", f"pid {first.pid}"):
             assert part in proc.stderr, (part, proc.stderr)
         assert snapshot(ws)["b.txt"] == before["b.txt"]
+        # status shows it as the lock's holder, not as an interrupted execution.
+        status = subprocess.run(
+            [str(AGENTOS), "status", "-C", str(ws), "--json"],
+            env=environment(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        doc = json.loads(status.stdout)["result"]
+        assert doc["lock"]["holder"]["execution_id"] == execution
+        assert doc["interrupted"] == []
     finally:
         (faults / "fsops.replace.before.resume").touch()
         out, err = first.communicate(timeout=120)

@@ -32,10 +32,14 @@ def status(ctx: Context) -> WorkspaceStatus:
 
     workspace = ctx.workspace
     held = lock_is_held(workspace)
+    holder = read_holder(workspace) if held else None
+    # The journal of the execution that holds the lock is a running one, not interrupted.
+    running = holder.get("execution_id") if holder else None
+    journals = load_journals(workspace.state_dir)
     return WorkspaceStatus(
         lock_held=held,
-        holder=read_holder(workspace) if held else None,
-        interrupted=tuple(load_journals(workspace.state_dir)),
+        holder=holder,
+        interrupted=tuple(j for j in journals if running is None or j.execution_id != running),
         breakers=tuple(sorted(load_breakers(workspace.state_dir).items())),
         executions=tuple(_newest(ctx, STATUS_LIMIT)),
         sweep=read_last(workspace.state_dir),
