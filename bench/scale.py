@@ -12,6 +12,7 @@ The L1 and L2 series are kept for ``write_plot``.
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 from pathlib import Path
@@ -61,7 +62,7 @@ def bench_l1() -> list[Result]:
             )
             what = f"plan + apply of {files:,} new files, cold, vs `git apply` of the same diff"
             results.append(Result("L1", what, "report", plan + apply, git, detail=detail))
-            shutil_rm(case.base.parent)
+            shutil.rmtree(case.base.parent, ignore_errors=True)
     if 1_000 in totals and 10_000 in totals:
         what = "plan + apply: 10,000 files vs 1,000 files"
         results.append(at_most(Result("L1", what, "<= 12 x", totals[10_000], totals[1_000]), 12))
@@ -152,12 +153,6 @@ def bench_l4() -> list[Result]:
             result = Result("L4", what, target, row["warm"], base["warm"], detail=detail)
             results.append(at_most(result, 2) if size == L4_SIZES[-1] else result)
     return results
-
-
-def shutil_rm(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def write_plot(path: Path) -> None:

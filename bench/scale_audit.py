@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "packages"))
 
 from agentos.audit.anchor import HEAD_PURPOSE, head_seal_payload  # noqa: E402
-from agentos.audit.lines import GENESIS  # noqa: E402
-from agentos.digest import canonical_json, sha256_hex  # noqa: E402
+from agentos.audit.lines import GENESIS, event_hash  # noqa: E402
+from agentos.digest import canonical_json  # noqa: E402
 from agentos.statekey import KEY_DIR_ENV, state_key  # noqa: E402
 
 AGENTOS = Path(sys.executable).with_name("agentos")
@@ -157,7 +157,7 @@ def trail_lines(events: int) -> Iterator[tuple[bytes, str]]:
         if plan_id is not None:
             record["plan_id"] = plan_id
         body = canonical_json(record)
-        digest = sha256_hex(prev.encode() + body)
+        digest = event_hash(prev, body)
         # Keys are sorted: "hash" goes right before "plan_id" (or "prev"), the last top-level
         # keys, which no event's data above uses.
         at = body.rfind(b',"plan_id":"' if plan_id is not None else b',"prev":"')
@@ -184,7 +184,7 @@ def make_trail(workspace: Path, events: int) -> Path:
                 batch.clear()
         out.write(b"".join(batch))
     first = next(trail_lines(1))[0]
-    if json.loads(first)["hash"] != sha256_hex(GENESIS.encode() + _without_hash(first)):
+    if json.loads(first)["hash"] != event_hash(GENESIS, _without_hash(first)):
         raise SystemExit("bench: the trail generator wrote a line whose hash does not match")
     seal = state_key(directory.parent).seal(HEAD_PURPOSE, head_seal_payload(events, head))
     doc = {"seq": events, "hash": head, "seal": seal}

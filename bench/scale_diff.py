@@ -146,23 +146,18 @@ def _run_child(command: list[str], cwd: Path) -> tuple[float, int, int, str]:
     return spawn(command, cwd=cwd)
 
 
+def _plan_args(diff: Path, strip: int, out: Path, policy: Path) -> list[str]:
+    """``agentos plan``'s arguments for ``diff``, its plan written under ``out``."""
+    plan = str(out / "plan.json")
+    return ["plan", str(diff), "-p", str(strip), "-q", "-o", plan, "--policy", str(policy)]
+
+
 def measure_plan(
     agentos_exe: Path, workspace: Path, diff: Path, strip: int, *, policy: Path = POLICY
 ) -> tuple[float, int]:
     """Seconds and peak RSS (bytes) of one cold ``agentos plan`` of ``diff``."""
     with tempfile.TemporaryDirectory() as out:
-        command = [
-            str(Path(agentos_exe).absolute()),
-            "plan",
-            str(diff),
-            "-p",
-            str(strip),
-            "-q",
-            "-o",
-            str(Path(out) / "plan.json"),
-            "--policy",
-            str(policy),
-        ]
+        command = [str(Path(agentos_exe).absolute()), *_plan_args(diff, strip, Path(out), policy)]
         seconds, rss, code, errors = _run_child(command, workspace)
     if code != 0:
         raise RuntimeError(f"agentos plan {diff} exited {code}: {errors}")
@@ -187,17 +182,7 @@ def measure_plan_in_process(
 ) -> tuple[float, int]:
     """Seconds of ``agentos plan``'s work alone (imports done first) and the peak RSS."""
     with tempfile.TemporaryDirectory() as out:
-        args = [
-            "plan",
-            str(diff),
-            "-p",
-            str(strip),
-            "-q",
-            "-o",
-            str(Path(out) / "plan.json"),
-            "--policy",
-            str(policy),
-        ]
+        args = _plan_args(diff, strip, Path(out), policy)
         proc = subprocess.run(
             [sys.executable, "-c", _IN_PROCESS, *args],
             cwd=workspace,
