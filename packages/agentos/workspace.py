@@ -73,6 +73,49 @@ class Workspace:
         return self.root / DEFAULT_POLICY_RELPATH
 
 
+# What makes a directory a workspace when agentos looks for one up from where it runs: its
+# state, or its policy; failing both, the top of a git work tree.
+WORKSPACE_MARKERS = (STATE_DIR_NAME, DEFAULT_POLICY_RELPATH)
+
+
+def discover(start: Path) -> Path | None:
+    """The workspace ``start`` (absolute) is in, found as git finds a repository: the nearest
+    directory up from ``start`` that holds ``.agentos/`` or the workspace policy, else the
+    nearest one that holds ``.git``, else None."""
+    folders = (start, *start.parents)
+    for folder in folders:
+        if any((folder / marker).exists() for marker in WORKSPACE_MARKERS):
+            return folder
+    for folder in folders:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def locate(explicit: Path | None, *, here: Path | None = None, or_here: bool = False) -> Path:
+    """The workspace a command runs on: ``explicit`` (``-C DIR``) as given, else the one
+    ``here`` (default: the working directory) is in (``discover``). Finding none is a
+    ``UsageError``, unless ``or_here``: then it is ``here`` (``init`` makes it one)."""
+    if explicit is not None:
+        return explicit
+    start = (here or Path.cwd()).resolve()
+    found = discover(start)
+    if found is not None:
+        return found
+    if or_here:
+        return start
+    raise UsageError(
+        f"no agentos workspace in {str(start)!r} or any folder above it (none holds "
+        f"{STATE_DIR_NAME}/, {DEFAULT_POLICY_RELPATH} or .git); run 'agentos init' to make "
+        "this folder one, or name the workspace with -C DIR"
+    )
+
+
+def is_workspace(root: Path) -> bool:
+    """Whether ``root`` holds agentos's state or policy, or is the top of a git work tree."""
+    return any((root / marker).exists() for marker in (*WORKSPACE_MARKERS, ".git"))
+
+
 # Paths that cannot have a problem: ASCII names of letters, digits, '_', '-' and '.', none
 # starting with a dot (so no '.', '..', '.git' or '.agentos'), none with '~' or ':' (no 8.3 or
 # stream alias), none empty, each under MAX_NAME_BYTES. Most paths of a large plan are such;

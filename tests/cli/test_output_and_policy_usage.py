@@ -17,6 +17,7 @@ def ws(tmp_path: Path) -> Path:
     root = tmp_path / "ws"
     write_tree(root, {"src/a.txt": "a\n", "m.yaml": MANIFEST})
     (root / "outdir").mkdir()
+    (root / ".agentos").mkdir()  # a workspace: commands run in it without -C find it
     return root
 
 

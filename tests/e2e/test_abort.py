@@ -208,6 +208,7 @@ def test_stop_during_the_file_writes(tmp_path: Path, how: str) -> None:
 def test_abort_with_nothing_running(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     write_tree(ws, OLD)
+    (ws / ".agentos").mkdir()
     nothing = {"execution_id": None, "plan_id": None, "requested": False}
     run = agentos("abort", "--reason", "test", cwd=ws)
     assert run.code == 0, run.doc

@@ -59,6 +59,7 @@ def expect(run: Run, code: int, *, status: str | None, error: str | None) -> Non
 def ws(tmp_path: Path) -> Path:
     root = tmp_path / "ws"
     write_tree(root, {"src/a.txt": "one\n", "src/b.txt": "bee\n", "README.md": "hello\n"})
+    (root / ".agentos").mkdir()  # a workspace: commands run in it without -C find it
     return root
 
 

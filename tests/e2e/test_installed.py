@@ -97,6 +97,7 @@ def test_exit_codes_through_the_installed_script(
 def test_tampered_plan_is_exit_6(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     write_tree(ws, {"a.txt": "one\n"})
+    (ws / ".agentos").mkdir()
     diff = b"--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-one\n+two\n"
     plan_file = Path(
         json.loads(run("plan", "-", "--json", cwd=ws, stdin=diff).stdout)["result"]["plan_file"]

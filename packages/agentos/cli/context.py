@@ -13,6 +13,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,17 +42,40 @@ IO_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOMEM}
 )
 CommandFn = Callable[..., Outcome]
+# Commands that make the working directory a workspace when none is found above it.
+CREATES_WORKSPACE = frozenset({"init", "integrate"})
 
 
 @dataclass(frozen=True)
 class GlobalOptions:
-    """The options every command takes, plus the command's name for the JSON envelope."""
+    """The options every command takes, plus the command's name for the JSON envelope.
+
+    ``workspace_arg`` is ``-C DIR`` as given (None without it); ``workspace_dir`` is the
+    workspace the command runs on: that directory, else the one found up from the working
+    directory (``agentos.workspace.locate``)."""
 
     command: str
-    workspace_dir: Path
+    workspace_arg: Path | None
     policy: Path | None
     json: bool
     quiet: bool
+
+    @cached_property
+    def workspace_dir(self) -> Path:
+        """The workspace: ``-C DIR``, else found up from the working directory (none found
+        is a usage error, except for ``init``, which makes the working directory one)."""
+        from agentos.workspace import locate
+
+        return locate(self.workspace_arg, or_here=self.command in CREATES_WORKSPACE)
+
+    def log_dir(self) -> Path:
+        """Where a bug's traceback is saved: the workspace if one is known, else here."""
+        from agentos.errors import UsageError
+
+        try:
+            return self.workspace_dir
+        except UsageError:
+            return Path()
 
     def context(self) -> Context:
         """The pipeline's context for the workspace ``-C`` names (it must exist); notes about
@@ -95,7 +119,7 @@ def typer_command(entry: Registered) -> Callable[..., int]:
     def wrapper(**kwargs: Any) -> int:
         opts = GlobalOptions(
             command=full_name,
-            workspace_dir=kwargs.pop("workspace_dir"),
+            workspace_arg=kwargs.pop("workspace_dir"),
             policy=kwargs.pop("policy"),
             json=kwargs.pop("json_output"),
             quiet=kwargs.pop("quiet"),
@@ -117,7 +141,7 @@ def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:
     try:
         outcome = run()
     except BaseException as exc:  # the boundary: whatever happens, no traceback
-        return report_exception(opts.command, opts.json, opts.workspace_dir, exc)
+        return report_exception(opts.command, opts.json, opts.log_dir(), exc)
     for warning in outcome.warnings:
         print_warning(warning)
     if opts.json:
@@ -202,13 +226,14 @@ _GLOBAL_PARAMETERS = [
     inspect.Parameter(
         "workspace_dir",
         inspect.Parameter.KEYWORD_ONLY,
-        default=Path(),
+        default=None,
         annotation=Annotated[
-            Path,
+            Path | None,
             typer.Option(
                 "-C",
                 "--workspace",
-                help="Workspace directory (default: the current directory).",
+                help="Workspace directory (default: the nearest folder up from here that "
+                "holds .agentos/ or agent/policies/default.yaml, else the git top level).",
                 show_default=False,
                 file_okay=False,
             ),

@@ -7,7 +7,6 @@ it is listed and documented like every other command.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,7 +24,7 @@ def hook(
     agent: Annotated[str, typer.Argument(metavar="AGENT", help="claude | codex | gemini")],
 ) -> Outcome:
     """Answer one agent hook event (JSON on stdin) in that agent's protocol; fail closed."""
-    args = [agent, "-C", str(opts.workspace_dir)] if opts.workspace_dir != Path() else [agent]
+    args = [agent] if opts.workspace_arg is None else [agent, "-C", str(opts.workspace_arg)]
     return Outcome(result={}, exit_code=run_hook(args))
 
 

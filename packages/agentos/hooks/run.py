@@ -22,6 +22,7 @@ from agentos.errors import AgentosError, ConflictError, DeniedError
 from agentos.hooks import protocols
 from agentos.hooks.protocols import ACTORS, AgentName, Answer, Event
 from agentos.hooks.tools import anchored, classify
+from agentos.workspace import discover, is_workspace
 
 if TYPE_CHECKING:
     from agentos.governance.policyfile import LoadedPolicy
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     PolicySource = Callable[[Workspace], LoadedPolicy]
 
 WORKSPACE_ENV = "AGENTOS_WORKSPACE"
-# A workspace is the nearest directory up from the event's cwd that has one of these.
-_MARKERS = (".agentos", "agent/policies/default.yaml")
 
 
 def answer(
@@ -91,19 +90,7 @@ def find_workspace(cwd: str | None) -> Path:
             f"the event's cwd {cwd!r} is not an existing absolute directory; run the hook "
             f"with -C WORKSPACE or set {WORKSPACE_ENV}"
         )
-    start = Path(cwd)
-    for folder in (start, *start.parents):
-        if any((folder / marker).exists() for marker in _MARKERS):
-            return folder
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return start
-
-
-def is_workspace(root: Path) -> bool:
-    """Whether ``root`` holds agentos's state or policy, or is a git work tree."""
-    return any((root / marker).exists() for marker in (*_MARKERS, ".git"))
+    return discover(Path(cwd)) or Path(cwd)
 
 
 def _dispatch(ctx: Context, event: Event) -> Answer:
