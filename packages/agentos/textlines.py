@@ -101,3 +101,21 @@ def is_binary(data: bytes) -> bool:
 def line_count(data: bytes) -> int:
     """Lines counted for a plan's statistics (0 for binary contents)."""
     return 0 if is_binary(data) else count_lines(data)
+
+
+def line_ending_hint(current: bytes | str, wanted: bytes | str, *, what: str = "the patch") -> str:
+    """``"; <why>"`` when text ``wanted`` (searched for in ``current``, a file) cannot match
+    because the two end their lines differently (CRLF against LF), else ``""``: added to
+    the message of an edit that did not apply."""
+    file_crlf = _has(current, "\r\n")
+    if file_crlf == _has(wanted, "\r\n") or not _has(wanted, "\n"):
+        return ""
+    file_ends, its_ends = ("CRLF", "LF") if file_crlf else ("LF", "CRLF")
+    return (
+        f"; note: the file ends its lines with {file_ends} but {what} with {its_ends}, so no "
+        f"line can match: give {what} the file's line endings"
+    )
+
+
+def _has(text: bytes | str, needle: str) -> bool:
+    return (needle.encode() in text) if isinstance(text, bytes) else (needle in text)

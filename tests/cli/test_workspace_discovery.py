@@ -11,7 +11,7 @@ from agentos.errors import UsageError
 from agentos.workspace import discover, locate
 from helpers import PERMISSIVE_POLICY, agentos, run_git, write_tree
 
-MANIFEST = "changes:\n  - {op: modify, path: src/a.txt, content: \"two\\n\"}\n"
+MANIFEST = 'changes:\n  - {op: modify, path: src/a.txt, content: "two\\n"}\n'
 
 
 def test_discover_prefers_agentos_state_or_policy_to_the_git_top(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_locate_takes_C_as_given_and_refuses_nowhere(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     assert locate(tmp_path / "sub", here=tmp_path) == tmp_path / "sub"
     assert locate(None, here=tmp_path / "sub", or_here=True) == (tmp_path / "sub").resolve()
-    with pytest.raises(UsageError, match="run 'agentos init'.*-C DIR"):
+    with pytest.raises(UsageError, match=r"run 'agentos init'.*-C DIR"):
         locate(None, here=tmp_path / "sub")
 
 

@@ -72,6 +72,7 @@ def test_git_apply_agrees_on_the_release_diff(tmp_path: Path) -> None:
 def test_release_diff_through_the_cli(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     shutil.copytree(realdata.OLD_DIR, ws)
+    (ws / ".agentos").mkdir()  # the workspace the command finds from its working directory
     proc = subprocess.run(
         [
             sys.executable,

@@ -31,6 +31,7 @@ from agentos.errors import PatchConflictError, PatchParseError
 from agentos.planner.abspaths import workspace_path
 from agentos.planner.textedits import existing_text, line_span, write_text
 from agentos.planner.tree import Overlay
+from agentos.textlines import line_ending_hint
 
 _HEAD = re.compile(r"<{5,9} SEARCH>?")
 _DIVIDER = re.compile(r"={5,9}")
@@ -197,7 +198,8 @@ def apply_blocks(blocks: list[Block], overlay: Overlay, *, source: str) -> None:
         if not found:
             raise PatchConflictError(
                 f"{label}: the SEARCH lines starting {first!r} were not found in {path}; "
-                "re-read the file and copy the lines exactly",
+                "re-read the file and copy the lines exactly"
+                + line_ending_hint(content, search, what="the SEARCH lines"),
                 details={"path": path, "line": block.line},
             )
         if len(found) > 1:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import overload
 
-from agentos.textlines import split_lines
+from agentos.textlines import line_ending_hint, split_lines
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,9 @@ def apply_hunks(content: bytes, hunks: tuple[Hunk, ...] | list[Hunk]) -> bytes:
             match_end=match_end,
         )
         if at < 0:
-            raise HunkMismatch(index, hunk, _mismatch_reason(hunk, match_beginning, match_end))
+            reason = _mismatch_reason(hunk, match_beginning, match_end)
+            reason += line_ending_hint(content, b"".join(hunk.old_lines))
+            raise HunkMismatch(index, hunk, reason)
         image.replace(at, at + len(hunk.old_lines), hunk.new_lines)
     return image.join()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from agentos.errors import PatchConflictError, PatchParseError
 from agentos.planner.textedits import existing_text, line_span, write_text
 from agentos.planner.tree import Overlay
+from agentos.textlines import line_ending_hint
 
 
 def _indent(line: str) -> str:
@@ -76,7 +77,7 @@ def edit_once(text: str, old: str, new: str, *, label: str, path: str) -> tuple[
     if not matches:
         raise PatchConflictError(
             f"{label}: oldText starting {first!r} was not found in {path}, exactly or line by "
-            "line; re-read the file and retry",
+            "line; re-read the file and retry" + line_ending_hint(text, old, what="oldText"),
             details={"path": path},
         )
     if len(matches) > 1:

@@ -15,7 +15,7 @@ from agentos.errors import ConflictError, PatchConflictError, PatchParseError
 from agentos.linediff import content_counts
 from agentos.model import MODE_REGULAR, FileMode
 from agentos.planner.tree import FileState, Overlay
-from agentos.textlines import line_count
+from agentos.textlines import line_count, line_ending_hint
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,8 @@ def replace_text(
     found = text.count(old)
     if found == 0:
         raise PatchConflictError(
-            f"{label}: {names.old} was not found in {path}; re-read the file and retry",
+            f"{label}: {names.old} was not found in {path}; re-read the file and retry"
+            + line_ending_hint(text, old, what=names.old),
             details={"path": path},
         )
     if edit.expected is not None and found != edit.expected:
