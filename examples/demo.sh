@@ -84,7 +84,11 @@ step "8. the WriteGate: check a plan against the policy (ALLOW, exit 0)"
 run agentos check "$scratch/combined.plan.json"
 
 step "9. a riskier plan needs a person's approval (NEED_APPROVAL, exit 4)"
-say "Deleting a file makes a plan MEDIUM risk; no health check covers it yet, so a person decides."
+say "Deleting a file makes a plan MEDIUM risk. The day-one policy lets MEDIUM plans commit while it"
+say "has no health checks; this team wants a person to look at them until it has some:"
+run sed -i.orig 's/require_health_checks_for_risk: \[HIGH, CRITICAL\]/require_health_checks_for_risk: [MEDIUM, HIGH, CRITICAL]/' agent/policies/default.yaml
+rm -f agent/policies/default.yaml.orig
+grep -q 'require_health_checks_for_risk: \[MEDIUM' agent/policies/default.yaml
 cat >"$scratch/cleanup.yaml" <<'EOF'
 intent: "drop the old guide"
 changes:

@@ -1,10 +1,11 @@
 """``agentos init``: give a workspace its policy file, its ``.agentos/`` and a .gitignore entry.
 
 Idempotent: what exists is left alone, and a second run reports that nothing changed. The
-policy written is the packaged default with ``executor.allowed_paths`` derived from the
-workspace's top-level entries, so a fresh repository can change its own files from day one,
-and its ``# yaml-language-server`` line pointing at ``policy.schema.json``, written beside it
-so that editors validate and complete the file offline.
+policy written is the packaged default made a day-one policy (``policy_for``): its
+``executor.allowed_paths`` derived from the workspace's top-level entries, so a fresh
+repository can change its own files from day one, MEDIUM risk needing no health check (there
+are none yet), and its ``# yaml-language-server`` line pointing at ``policy.schema.json``,
+written beside it so that editors validate and complete the file offline.
 """
 
 from __future__ import annotations
@@ -24,6 +25,25 @@ SCHEMA_NAME = "policy.schema.json"
 EXAMPLE_TESTS = "data/policy_tests_example.yaml"
 _SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=\S+$", re.MULTILINE)
 _ALLOWED_LINE = re.compile(r"^(?P<indent>\s*)allowed_paths:\s*\[.*\]\s*$", re.MULTILINE)
+# The packaged policy's require_health_checks_for_risk (with its comment), and what ``init``
+# writes instead: a fresh workspace has no health checks, so MEDIUM plans (a deletion, 10+
+# files, 300+ lines) would all wait for an approval.
+_HEALTH_RISK_BLOCK = re.compile(
+    r"^  # Plans at these risk levels need a health check.*?\n"
+    r"\s*require_health_checks_for_risk:[^\n]*$",
+    re.MULTILINE | re.DOTALL,
+)
+_DAY_ONE_HEALTH_RISK = (
+    "  # Plans at these risk levels need a health check that covers them (see health_checks\n"
+    "  # below); without one they need an approval (rule id: unverified-risk). `agentos init`\n"
+    "  # left MEDIUM out (the packaged default has it) because this policy has no health checks\n"
+    "  # yet: deleting a file, or touching 10+ files or 300+ lines, is MEDIUM. Add MEDIUM once\n"
+    "  # health_checks covers your code, so that such plans commit only when the checks pass.\n"
+    "  require_health_checks_for_risk: [HIGH, CRITICAL]"
+)
+_REVIEW_LINES = re.compile(
+    r"^(?P<indent>\s*)always_review_categories:\s*\[(?P<items>[^\]]*)\]", re.MULTILINE
+)
 # Entries never offered as writable: they match the default forbidden_paths.
 _SECRET_NAMES = re.compile(r"^(\.env(\..*)?|.*\.pem|.*\.key|id_rsa.*|\.ssh)$")
 
@@ -53,14 +73,26 @@ def derive_allowed_paths(workspace: Workspace) -> list[str]:
 
 
 def policy_for(allowed_paths: list[str]) -> str:
-    """The default policy text with its ``allowed_paths`` line replaced and its schema line
-    pointing at the schema file written beside it."""
+    """The default policy made a fresh workspace's day-one policy: ``allowed_paths`` replaced,
+    the schema line pointing at the schema file written beside it, MEDIUM risk not needing a
+    health check (the policy has none yet), and no always-review pattern anchored in a
+    top-level folder the workspace does not have."""
     text = packaged_policy_text()
     rendered = json.dumps(allowed_paths, ensure_ascii=False)
     text = _SCHEMA_LINE.sub(f"# yaml-language-server: $schema={SCHEMA_NAME}", text, count=1)
-    return _ALLOWED_LINE.sub(
+    text = _ALLOWED_LINE.sub(
         lambda m: f"{m.group('indent')}allowed_paths: {rendered}", text, count=1
     )
+    text = _HEALTH_RISK_BLOCK.sub(lambda _: _DAY_ONE_HEALTH_RISK, text, count=1)
+
+    def review(match: re.Match[str]) -> str:
+        patterns = json.loads(f"[{match['items']}]")
+        kept = [
+            p for p in patterns if p.startswith("**") or f"{p.split('/')[0]}/**" in allowed_paths
+        ]
+        return f"{match['indent']}always_review_categories: {json.dumps(kept)}"
+
+    return _REVIEW_LINES.sub(review, text, count=1)
 
 
 def schema_text() -> str:
