@@ -208,6 +208,7 @@ _GLOBAL_PARAMETERS = [
             typer.Option(
                 "-C",
                 "--workspace",
+                metavar="DIR",
                 help="Workspace directory (default: the current directory).",
                 show_default=False,
                 file_okay=False,
@@ -222,6 +223,7 @@ _GLOBAL_PARAMETERS = [
             Path | None,
             typer.Option(
                 "--policy",
+                metavar="FILE",
                 help="Policy file (default: <workspace>/agent/policies/default.yaml, "
                 "else the packaged default).",
                 show_default=False,
