@@ -240,7 +240,7 @@ def test_a_hook_that_does_not_block_fails(
 
 
 def test_a_usage_error_is_not_a_deny(setup: Setup) -> None:
-    setup.hook("", "agentos: error: No such command 'hook'. (see 'agentos hook --help')\n", 2)
+    setup.hook("", "agentos: error: No such command 'hook'. (see 'agentos --help')\n", 2)
     setup.integrate("claude")
     canary = checks(setup.diagnose(), "claude")["canary"]
     assert canary.status == "fail"

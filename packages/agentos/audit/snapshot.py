@@ -71,6 +71,14 @@ class FoldedExecutions:
         """How many executions the trail holds."""
         return int(self._db.execute("SELECT count(*) FROM executions").fetchone()[0])
 
+    def ids_with_prefix(self, prefix: str) -> list[str]:
+        """The execution ids that start with ``prefix`` (not empty), sorted."""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self._db.execute(
+            "SELECT key FROM executions WHERE key >= ? AND key < ? ORDER BY key", (prefix, upper)
+        )
+        return [found for (found,) in rows.fetchall() if found.startswith(prefix)]
+
     def get(self, execution_id: str) -> ExecutionView | None:
         """One execution with its timeline (its events, read from the trail at their offsets);
         ``SnapshotMismatch`` if they are not there."""

@@ -28,6 +28,7 @@ def integrate(
         str,
         typer.Option(
             "--scope",
+            metavar="project|user",
             help="project: <workspace>/.claude/settings.json, .codex/hooks.json or "
             ".gemini/settings.json; user: the same under $HOME.",
         ),

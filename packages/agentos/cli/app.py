@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from agentos import __version__
+from agentos.cli.argv import arrange, command_words
 from agentos.cli.context import (
     EXIT_ABORTED,
     REGISTRY,
@@ -21,8 +22,14 @@ from agentos.cli.context import (
     report_exception,
     typer_command,
 )
+from agentos.cli.helpfmt import HelpfulCommand
 
 EXIT_USAGE = 2
+EPILOG = (
+    "Global options, before or after the command: -C, --workspace DIR; --policy FILE; "
+    "--json; -q, --quiet (see 'agentos COMMAND --help'). With no command, agentos prints "
+    "this help."
+)
 GROUPS = {
     "audit": "Verify, list and export the audit trail.",
     "policy": "Validate, test, explain and print the schema of the policy.",
@@ -36,6 +43,7 @@ def _version(value: bool) -> None:
 
 
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -44,6 +52,14 @@ def _root(
     ] = False,
 ) -> None:
     """agentos: the governed changeset executor."""
+    _help_without_command(ctx)
+
+
+def _help_without_command(ctx: typer.Context) -> None:
+    """``agentos`` or ``agentos policy`` alone: the help, and exit 0 (as ``git`` does)."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
 
 
 # The module that registers each top-level command word: a command loads only its own
@@ -88,31 +104,33 @@ def build(argv: list[str] | None = None) -> typer.Typer:
         name="agentos",
         help="agentos: the governed changeset executor. Plan, check, approve and apply file "
         "changes atomically, with an audit trail.",
+        epilog=EPILOG,
         add_completion=False,
-        no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    app.callback()(_root)
+    app.callback(invoke_without_command=True)(_root)
     groups = {
-        name: typer.Typer(name=name, help=text, no_args_is_help=True, rich_markup_mode=None)
+        name: typer.Typer(name=name, help=text, rich_markup_mode=None)
         for name, text in GROUPS.items()
     }
     for name, group in groups.items():
+        group.callback(invoke_without_command=True)(_help_without_command)
         if word in (None, name):
             app.add_typer(group, name=name)
     for entry in REGISTRY:
         if word not in (None, entry.group or entry.name):
             continue
         target = groups[entry.group] if entry.group else app
-        target.command(entry.name)(typer_command(entry))
+        target.command(entry.name, cls=HelpfulCommand)(typer_command(entry))
     return app
 
 
 def _command_name(argv: list[str]) -> str:
-    """``apply`` or ``policy test``: the command words of ``argv``, not its arguments."""
-    words = [a for a in argv if not a.startswith("-")]
+    """``apply`` or ``policy test``: the command words of ``argv``, not its arguments nor the
+    values of its global options (``agentos -C ws status`` is ``status``)."""
+    words = command_words(argv)
     if not words:
         return "agentos"
     return " ".join(words[:2]) if words[0] in GROUPS and len(words) > 1 else words[0]
@@ -136,8 +154,34 @@ def _usage_message(exc: Exception) -> str | None:
     return None
 
 
+def _failed_command(exc: Exception, argv: list[str]) -> str:
+    """The command whose arguments the parser refused: ``agentos policy`` for an unknown
+    subcommand of ``policy``, ``agentos`` for an unknown command word."""
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None)
+    if isinstance(path, str) and path:
+        return path
+    name = _command_name(argv)
+    return "agentos" if name == "agentos" else f"agentos {name}"
+
+
+def _usage_error(path: str, as_json: bool, message: str) -> int:
+    """A parse error: one line, with the help to read (a command that exists), exit 2."""
+    name = path.removeprefix("agentos ") if path != "agentos" else "agentos"
+    hint = f" (see '{path} --help')"
+    return report_error(
+        name, as_json, code=EXIT_USAGE, kind="usage_error", message=message, hint=hint
+    )
+
+
 def run(argv: list[str]) -> int:
     """Parse ``argv``, run the command, and return its exit code (never raises)."""
+    line = arrange(argv)
+    argv = line.args
+    as_json = "--json" in argv
+    if line.missing_command:
+        path = " ".join(("agentos", *line.words))
+        return _usage_error(path, as_json, f"Missing command after {' '.join(line.moved)}.")
     name = _command_name(argv)
     try:
         command = typer.main.get_command(build(argv))
@@ -147,10 +191,6 @@ def run(argv: list[str]) -> int:
     except Exception as exc:  # parse errors, or a failure outside any command's boundary
         message = _usage_message(exc)
         if message is None:
-            return report_exception(name, "--json" in argv, _workspace_of(argv), exc)
-        words = "agentos" if name == "agentos" else f"agentos {name}"
-        hint = f" (see '{words} --help')"
-        return report_error(
-            name, "--json" in argv, code=EXIT_USAGE, kind="usage_error", message=message, hint=hint
-        )
+            return report_exception(name, as_json, _workspace_of(argv), exc)
+        return _usage_error(_failed_command(exc, argv), as_json, message)
     return result if isinstance(result, int) else 0

@@ -20,6 +20,7 @@ LockTimeout = Annotated[
     float | None,
     typer.Option(
         "--lock-timeout",
+        metavar="SECONDS",
         min=0,
         help="Seconds to wait for the workspace lock (default: concurrency.lock_timeout).",
         show_default=False,
@@ -36,7 +37,10 @@ PROGRESS_MIN_FILES = 100
 def apply(
     opts: GlobalOptions,
     refs: Annotated[
-        list[str], typer.Argument(metavar="PLAN...", help="Plan files or plan ids, in order.")
+        list[str],
+        typer.Argument(
+            metavar="PLAN", help="Plan files or plan ids (or unique prefixes of them), in order."
+        ),
     ],
     *,
     dry_run: DryRun = False,
@@ -45,6 +49,7 @@ def apply(
         list[Path] | None,
         typer.Option(
             "--approval",
+            metavar="FILE",
             help="An approval file made elsewhere; may be repeated.",
             show_default=False,
         ),
@@ -76,7 +81,11 @@ def rollback(
     opts: GlobalOptions,
     execution_id: Annotated[
         str | None,
-        typer.Argument(metavar="[EXECUTION_ID]", help="A committed execution's id."),
+        typer.Argument(
+            metavar="EXECUTION_ID",
+            help="A committed execution's id, or a unique prefix of it (at least 4 "
+            "characters after 'exec-').",
+        ),
     ] = None,
     *,
     last: Annotated[
@@ -129,7 +138,9 @@ def recover(
 def abort(
     opts: GlobalOptions,
     *,
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")] = "",
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="WHY", help="Why (kept in the audit trail).")
+    ] = "",
 ) -> Outcome:
     """Hard-stop the execution running in this workspace: it rolls back and exits 130."""
     from agentos.cli.views.executions import abort_outcome

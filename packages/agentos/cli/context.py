@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
+from agentos.cli.options import GLOBAL_PARAMETERS
 from agentos.cli.render import (
     Outcome,
     console,
@@ -126,7 +125,7 @@ def typer_command(entry: Registered) -> Callable[..., int]:
         )
         return execute(opts, lambda: fn(opts, **kwargs))
 
-    parameters = own + _GLOBAL_PARAMETERS
+    parameters = own + GLOBAL_PARAMETERS
     wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=parameters, return_annotation=int
     )
@@ -220,51 +219,3 @@ def report_error(
         error = {"type": kind, "message": message, "details": details or {}}
         print_json(envelope(name, exit_code=code, result=None, error=error))
     return code
-
-
-_GLOBAL_PARAMETERS = [
-    inspect.Parameter(
-        "workspace_dir",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
-            Path | None,
-            typer.Option(
-                "-C",
-                "--workspace",
-                help="Workspace directory (default: the nearest folder up from here that "
-                "holds .agentos/ or agent/policies/default.yaml, else the git top level).",
-                show_default=False,
-                file_okay=False,
-            ),
-        ],
-    ),
-    inspect.Parameter(
-        "policy",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
-            Path | None,
-            typer.Option(
-                "--policy",
-                help="Policy file (default: <workspace>/agent/policies/default.yaml, "
-                "else the packaged default).",
-                show_default=False,
-            ),
-        ],
-    ),
-    inspect.Parameter(
-        "json_output",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[
-            bool, typer.Option("--json", help="Print one JSON document on stdout.")
-        ],
-    ),
-    inspect.Parameter(
-        "quiet",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")],
-    ),
-]

@@ -8,7 +8,10 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     """Run agentos with ``argv`` (default: the process arguments) and return the exit code."""
-    args = sys.argv[1:] if argv is None else argv
+    from agentos.cli.argv import arrange
+
+    # Global options may come before the command word: ``agentos -C ws hook claude``.
+    args = arrange(sys.argv[1:] if argv is None else argv).args
     if args in (["--version"], ["-V"]):
         from agentos import __version__
 

@@ -14,11 +14,15 @@ ApprovalFiles = Annotated[
     list[Path] | None,
     typer.Option(
         "--approval",
+        metavar="FILE",
         help="An approval file made elsewhere (e.g. a CI artifact); may be repeated.",
         show_default=False,
     ),
 ]
-PlanRef = Annotated[str, typer.Argument(metavar="PLAN", help="A plan file or plan id.")]
+PlanRef = Annotated[
+    str,
+    typer.Argument(metavar="PLAN", help="A plan file, a plan id, or a unique prefix of one."),
+]
 
 
 @command("check")
@@ -52,8 +56,13 @@ def approve(
     opts: GlobalOptions,
     ref: PlanRef,
     *,
-    by: Annotated[str, typer.Option("--by", help="Who approves (must be allowed by the policy).")],
-    comment: Annotated[str, typer.Option("--comment", help="Why it is approved.")] = "",
+    by: Annotated[
+        str,
+        typer.Option("--by", metavar="NAME", help="Who approves (must be allowed by the policy)."),
+    ],
+    comment: Annotated[
+        str, typer.Option("--comment", metavar="WHY", help="Why it is approved.")
+    ] = "",
     sign: Annotated[
         Path | None,
         typer.Option(

@@ -18,6 +18,7 @@ def mcp(
         str,
         typer.Option(
             "--actor",
+            metavar="NAME",
             help="Who the changes made through this server are attributed to (plans' author, "
             "audit events' actor).",
         ),

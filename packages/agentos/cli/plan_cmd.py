@@ -18,6 +18,7 @@ def plan(
     inputs: Annotated[
         list[str],
         typer.Argument(
+            metavar="INPUT",
             help="Patches, manifests, edit lists, agents' tool calls or aider messages; "
             "'-' reads stdin.",
             show_default=False,
@@ -29,20 +30,25 @@ def plan(
         typer.Option(
             "--format",
             "-f",
+            metavar="FORMAT",
             help="auto | diff | codex | manifest | edits | claude | mcp | aider (default: auto).",
         ),
     ] = "auto",
     intent: Annotated[
-        str | None, typer.Option("--intent", help="Why this change is made (kept in the plan).")
+        str | None,
+        typer.Option("--intent", metavar="WHY", help="Why this change is made (kept in the plan)."),
     ] = None,
     plan_id: Annotated[
         str | None,
-        typer.Option("--plan-id", help="Set the plan id (e.g. a CI build or PR number)."),
+        typer.Option(
+            "--plan-id", metavar="ID", help="Set the plan id (e.g. a CI build or PR number)."
+        ),
     ] = None,
     author: Annotated[
         str | None,
         typer.Option(
             "--author",
+            metavar="NAME",
             help="Who proposes the change (default: the OS user); in CI, the person it is "
             "attributed to, so they cannot approve it themselves.",
         ),
@@ -50,7 +56,10 @@ def plan(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Plan file to write (default: .agentos/plans/<plan_id>.json)."
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Plan file to write (default: .agentos/plans/<plan_id>.json).",
         ),
     ] = None,
     strip: Annotated[
@@ -58,6 +67,7 @@ def plan(
         typer.Option(
             "--strip",
             "-p",
+            metavar="N",
             min=0,
             help="Leading path components to strip from diff file names, like git apply -p "
             "(default: 1, or 0 for plain diffs whose names have no slash).",
@@ -97,7 +107,8 @@ def show(
     ref: Annotated[
         str,
         typer.Argument(
-            metavar="PLAN|EXECUTION_ID", help="A plan file, a plan id, or an execution id."
+            metavar="PLAN|EXECUTION_ID",
+            help="A plan file, a plan id, or an execution id (an id or a unique prefix).",
         ),
     ],
     diff: Annotated[bool, typer.Option("--diff", help="Also show the unified diff.")] = False,

@@ -20,6 +20,7 @@ def validate(
     file: Annotated[
         Path | None,
         typer.Argument(
+            metavar="FILE",
             help="Policy file (default: --policy, else agent/policies/default.yaml).",
             show_default=False,
         ),
@@ -99,7 +100,10 @@ def schema(opts: GlobalOptions) -> Outcome:
 @command("explain", group="policy")
 def explain(
     opts: GlobalOptions,
-    ref: Annotated[str, typer.Argument(metavar="PLAN", help="A plan file or plan id.")],
+    ref: Annotated[
+        str,
+        typer.Argument(metavar="PLAN", help="A plan file, a plan id, or a unique prefix of one."),
+    ],
 ) -> Outcome:
     """Each rule's verdict on each path of a plan, under the current policy (exits 0)."""
     from agentos.cli.views.gate import explained_result, render_explained

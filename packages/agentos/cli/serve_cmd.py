@@ -40,6 +40,7 @@ def serve(
         int,
         typer.Option(
             "--port",
+            metavar="N",
             min=0,
             max=65535,
             help=f"Loopback port (127.0.0.1 only); 0 picks a free one. Default {DEFAULT_PORT}.",
@@ -49,19 +50,22 @@ def serve(
         Path | None,
         typer.Option(
             "--socket",
-            metavar="PATH",
+            metavar="SOCKET",
             help="Listen on this unix socket (made 0600) instead of a port.",
             show_default=False,
         ),
     ] = None,
     max_bytes: Annotated[
         int,
-        typer.Option("--max-bytes", min=1024, help="Largest event body read (413 beyond)."),
+        typer.Option(
+            "--max-bytes", metavar="N", min=1024, help="Largest event body read (413 beyond)."
+        ),
     ] = DEFAULT_MAX_BYTES,
     read_timeout: Annotated[
         float,
         typer.Option(
             "--read-timeout",
+            metavar="SECONDS",
             min=0.1,
             help="Seconds a client may take to send a request (408 beyond) or stay idle.",
         ),

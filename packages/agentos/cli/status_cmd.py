@@ -26,7 +26,8 @@ def history(
     opts: GlobalOptions,
     *,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=0, help="How many (newest first; 0 = all).")
+        int,
+        typer.Option("--limit", "-n", metavar="N", min=0, help="How many (newest first; 0 = all)."),
     ] = 20,
 ) -> Outcome:
     """Executions folded from the audit trail, newest first."""

@@ -111,13 +111,19 @@ def approval_key_from_env() -> bytes | None:
 
 def resolve_plan_file(workspace: Workspace, ref: str, *, base: Path | None = None) -> Path:
     """A plan file given as a path (a relative one from ``base``, else from the working
-    directory), or as a plan id stored under ``.agentos/plans/``."""
+    directory), or as a plan id stored under ``.agentos/plans/`` (or a unique prefix of one,
+    ``agentos.pipeline.refs``)."""
+    from agentos.pipeline.refs import resolve_plan_id
+
     path = Path(ref) if base is None else base / ref
     if path.is_file():
         return path
     stored = workspace.plans_dir / f"{ref}.json"
     if "/" not in ref and stored.is_file():
         return stored
+    found = resolve_plan_id(workspace.plans_dir, ref)
+    if found is not None:
+        return workspace.plans_dir / f"{found}.json"
     raise UsageError(
         f"{ref!r} is neither a plan file nor the id of a plan in {workspace.plans_dir}; "
         "pass the file 'agentos plan' wrote"

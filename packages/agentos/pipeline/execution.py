@@ -92,8 +92,10 @@ def rollback(
     from agentos.governance.gate import decide_plan
     from agentos.governance.policyfile import policy_use
     from agentos.model import seal_plan
+    from agentos.pipeline.refs import resolve_execution_id
     from agentos.planner.planfile import write_plan
 
+    execution_id = resolve_execution_id(ctx.audit, execution_id)
     workspace = ctx.workspace
     policy_use(ctx.policy, workspace, command="rollback")
     # Recovery first: an execution whose commit a crash interrupted is finished (archived).

@@ -56,9 +56,12 @@ def history(ctx: Context, *, limit: int = 20) -> History:
 
 
 def execution(ctx: Context, execution_id: str) -> ExecutionView:
-    """One execution's view, with its timeline, folded from the audit trail."""
+    """One execution's view, with its timeline, folded from the audit trail (``execution_id``
+    may be a unique prefix, ``agentos.pipeline.refs``)."""
     from agentos.audit.snapshot import find_execution
+    from agentos.pipeline.refs import resolve_execution_id
 
+    execution_id = resolve_execution_id(ctx.audit, execution_id)
     view = find_execution(ctx.audit, execution_id)
     if view is None:
         raise UsageError(

@@ -161,7 +161,10 @@ def render_executions(out: Console, views: tuple[ExecutionView, ...], title: str
         out.print(f"{title}: none")
         return
     table = Table(title=title, box=None, header_style="bold", title_justify="left")
-    for column in ("execution", "plan", "kind", "status", "finished", "attempts"):
+    # The execution id is never cut (other commands take it); on a terminal, other columns
+    # may be shortened to fit, but not in a file or a pipe.
+    table.add_column("execution", no_wrap=True, min_width=max(len(v.execution_id) for v in views))
+    for column in ("plan", "kind", "status", "finished", "attempts"):
         table.add_column(column)
     for view in views:
         table.add_row(
@@ -172,6 +175,9 @@ def render_executions(out: Console, views: tuple[ExecutionView, ...], title: str
             view.finished_at or view.started_at or "",
             str(view.attempts),
         )
+    if not out.is_terminal:
+        natural = out.measure(table, options=out.options.update_width(10_000)).maximum
+        out.width = max(out.width, natural)
     out.print(table)
 
 
