@@ -10,10 +10,16 @@ result reaches the overlay, so a failing diff leaves no partial state behind.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agentos.digest import git_blob_sha1
-from agentos.errors import BinaryPatchError, ConflictError, InvalidInputError, PatchConflictError
+from agentos.errors import (
+    AgentosError,
+    BinaryPatchError,
+    ConflictError,
+    InvalidInputError,
+    PatchConflictError,
+)
 from agentos.model import MODE_REGULAR, FileMode
 from agentos.planner.binary import apply_binary_hunk
 from agentos.planner.diff import FilePatch
@@ -63,9 +69,11 @@ def apply_file_patches(patches: list[FilePatch], overlay: Overlay, *, source: st
                 )
             exists = new_name in results or overlay.get(new_name) is not None
             if exists and new_name not in leaving | gone:
+                same = is_new and _creates(patch, overlay.get(new_name), new_name, where, source)
+                note = " with the content this patch gives it (already applied?)" if same else ""
                 raise PatchConflictError(
-                    f"{where}: cannot create {new_name}: it already exists in the workspace",
-                    details={"input": source, "path": new_name},
+                    f"{where}: cannot create {new_name}: it already exists in the workspace{note}",
+                    details={"input": source, "path": new_name, "already_applied": same},
                 )
         pre = loaded.state if loaded is not None else None
         content = _new_content(patch, pre, old or new_name or "?", where=where, source=source)
@@ -183,17 +191,58 @@ def _new_content(
     except HunkMismatch as failure:
         hunk = failure.hunk
         header = _hunk_header(hunk)
+        applied = _reverse_applies(before, patch.hunks)
+        advice = (
+            "the patch looks already applied: its reverse applies cleanly (as 'git apply "
+            "--reverse --check' would say), so there is nothing to do"
+            if applied
+            else "re-create the patch against the current file"
+        )
         raise PatchConflictError(
             f"patch does not apply: {source}:{hunk.line}: {name}: hunk #{failure.index + 1} "
-            f"({header}): {failure.reason}; re-create the patch against the current file",
+            f"({header}): {failure.reason}; {advice}",
             details={
                 "input": source,
                 "path": name,
                 "hunk": failure.index + 1,
                 "line": hunk.line,
                 "reason": failure.reason,
+                "already_applied": applied,
             },
         ) from None
+
+
+def _creates(
+    patch: FilePatch, existing: FileState | None, name: str, where: str, source: str
+) -> bool:
+    """Whether the file ``patch`` creates is ``existing`` already, byte for byte."""
+    if existing is None:
+        return False
+    try:
+        return _new_content(patch, None, name, where=where, source=source) == existing.content
+    except AgentosError:  # a patch that cannot produce its file has not made it
+        return False
+
+
+def _reverse_applies(content: bytes, hunks: tuple[Hunk, ...]) -> bool:
+    """Whether ``hunks`` undone apply to ``content``: the file already is what they make."""
+    undone = tuple(
+        replace(
+            hunk,
+            old_start=hunk.new_start,
+            old_count=hunk.new_count,
+            new_start=hunk.old_start,
+            new_count=hunk.old_count,
+            old_lines=hunk.new_lines,
+            new_lines=hunk.old_lines,
+        )
+        for hunk in hunks
+    )
+    try:
+        apply_hunks(content, undone)
+    except HunkMismatch:
+        return False
+    return True
 
 
 def _apply_binary(
