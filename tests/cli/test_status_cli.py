@@ -22,6 +22,7 @@ EXECUTION_KEYS = {
     "attempts",
     "files",
     "reason",
+    "attempt",
 }
 APPLY_ROW_KEYS = {
     "execution_id",
@@ -97,11 +98,13 @@ def test_history_survives_deleting_the_execution_records(cli: Cli, workspace: Pa
 def test_show_an_execution_timeline(cli: Cli, workspace: Path) -> None:
     execution = applied(cli, workspace)
     doc = cli("show", execution, "-C", workspace, "--json").json()["result"]
-    assert set(doc) == EXECUTION_KEYS | {"timeline"}
+    assert set(doc) == EXECUTION_KEYS | {"timeline", "diff"}
+    assert doc["diff"] is None  # without --diff
     events = [item["event"] for item in doc["timeline"]]
     assert events[0] == "lock.acquired"
     assert events[-1] == "apply.committed"
-    assert all(set(item) == {"seq", "ts", "event", "actor"} for item in doc["timeline"])
+    assert all(set(item) == {"seq", "ts", "event", "actor", "attempt"} for item in doc["timeline"])
+    assert {item["attempt"] for item in doc["timeline"]} == {1}
     human = cli("show", execution, "-C", workspace)
     assert "apply.committed" in human.out
     missing = cli("show", "exec-0000", "-C", workspace, "--json")

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from agentos import statefs
-from agentos.audit.folds import fold_event, new_row
+from agentos.audit.folds import ExecutionView, committed_line, fold_event, new_row
 from agentos.audit.lines import GENESIS, event_hash, parse_line, quick_parse, without_hash
 from agentos.errors import AuditChainError
 
 # Bumped whenever the tables or what a row means change: another format is rebuilt.
-FORMAT = 1
+FORMAT = 2
 # Lines folded (and rows written) at a time: bounds memory while a large trail is folded.
 CHUNK_LINES = 20_000
 BLOCK_BYTES = 1 << 22
@@ -27,11 +27,15 @@ _SCHEMA = (
     "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 0), events INTEGER NOT NULL,"
     " seq INTEGER NOT NULL, hash TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL)",
     # key: the execution id; touched: the line of its last event, so newest first is
-    # ORDER BY touched DESC; kind, status, parent: for the queries below; view: its fields as
-    # JSON; timeline: the offsets of its lines in the trail (int64, little-endian).
+    # ORDER BY touched DESC; kind, parent: for the queries below; entries: how many lines
+    # ``history`` gives it (its attempts, at least one); committed: the line where its newest
+    # committed attempt settled (NULL: none); view: its fields as JSON; timeline: the offsets
+    # of its lines in the trail (int64, little-endian).
     "CREATE TABLE executions (key TEXT PRIMARY KEY, touched INTEGER NOT NULL UNIQUE,"
-    " kind TEXT, status TEXT, parent TEXT, view TEXT NOT NULL, timeline BLOB NOT NULL)",
+    " kind TEXT, parent TEXT, entries INTEGER NOT NULL, committed INTEGER,"
+    " view TEXT NOT NULL, timeline BLOB NOT NULL)",
     "CREATE INDEX executions_parent ON executions (parent) WHERE parent IS NOT NULL",
+    "CREATE INDEX executions_committed ON executions (committed) WHERE committed IS NOT NULL",
     "INSERT INTO meta VALUES (0, 0, 0, '0000000000000000000000000000000000000000000000000000"
     "000000000000', 0, 0)",
     f"PRAGMA user_version = {FORMAT}",
@@ -62,6 +66,7 @@ def _fields(text: str) -> dict[str, Any]:
     fields = json.loads(text)
     if not isinstance(fields, dict) or fields.keys() != new_row(None, None).keys():
         raise TypeError("not an execution's fields")
+    ExecutionView.of(fields)  # its attempts decode too
     return fields
 
 
@@ -207,9 +212,9 @@ def _fold_chunk(
             entry = entries[name] = _Entry(new_row(execution_id, record.get("plan_id")), [])
         entry.timeline.append(offset)
         entry.touched = lineno
-        fold_event(entry.row, record)
+        fold_event(entry.row, record, lineno)
     connection.executemany(
-        "INSERT OR REPLACE INTO executions VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (name, e.touched, *_columns(e.row), json.dumps(e.row), pack_offsets(e.timeline))
             for name, e in entries.items()
@@ -224,12 +229,14 @@ def _fold_chunk(
     return cover
 
 
-def _columns(row: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
-    kind, status, parent = row["kind"], row["status"], row["parent"]
+def _columns(row: dict[str, Any]) -> tuple[str | None, str | None, int, int | None]:
+    kind, parent = row["kind"], row["parent"]
+    view = ExecutionView.of(row)
     return (
         kind if isinstance(kind, str) else None,
-        status if isinstance(status, str) else None,
         key(parent) if parent else None,
+        max(len(view.attempts_list), 1),
+        committed_line(view),
     )
 
 

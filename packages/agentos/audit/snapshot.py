@@ -16,15 +16,24 @@ cannot be written (a read-only copy of a workspace) the same fold runs in memory
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from agentos import statefs
-from agentos.audit.folds import ExecutionView, is_reverted
+from agentos.audit.folds import (
+    ExecutionView,
+    committed_line,
+    newest_attempts,
+    reverting_line,
+    settle,
+)
 from agentos.audit.foldtable import (
     SnapshotMismatch,
     catch_up,
@@ -58,18 +67,32 @@ class FoldedExecutions:
         self._trail = trail
 
     def newest(self, limit: int = 0) -> list[ExecutionView]:
-        """Executions newest first (``limit`` 0: all), without their timelines."""
-        query = "SELECT view FROM executions ORDER BY touched DESC"
-        rows = self._db.execute(query + " LIMIT ?", (limit,)) if limit else self._db.execute(query)
-        views = [self._view(text) for (text,) in rows.fetchall()]
-        if limit:
-            return [self._settled(v) for v in views]
-        everything = self._all_reverted_at()
-        return [_settled(v, everything.get(key(v.execution_id))) for v in views]
+        """Every attempt as its own entry, newest first (``limit`` 0: all), without the
+        timelines: what ``newest_attempts`` gives for the whole trail.
+
+        Executions are read newest first; an attempt settles no later than its execution
+        was last touched, so an attempt is final once it is newer than the next execution."""
+        rows = self._db.execute("SELECT view, touched FROM executions ORDER BY touched DESC")
+        found: list[ExecutionView] = []
+        waiting: list[tuple[int, int, ExecutionView]] = []
+        order = itertools.count()
+        for text, touched in rows:
+            while waiting and -waiting[0][0] > touched:
+                found.append(heapq.heappop(waiting)[2])
+                if limit and len(found) >= limit:
+                    return found
+            view = self._settled(self._view(text))
+            for entry in newest_attempts([view]):
+                last = entry.current.last if entry.current else entry.touched
+                heapq.heappush(waiting, (-last, next(order), entry))
+        while waiting and not (limit and len(found) >= limit):
+            found.append(heapq.heappop(waiting)[2])
+        return found
 
     def total(self) -> int:
-        """How many executions the trail holds."""
-        return int(self._db.execute("SELECT count(*) FROM executions").fetchone()[0])
+        """How many entries ``newest`` gives in all (attempts, at least one per execution)."""
+        found = self._db.execute("SELECT coalesce(sum(entries), 0) FROM executions").fetchone()
+        return int(found[0])
 
     def ids_with_prefix(self, prefix: str) -> list[str]:
         """The execution ids that start with ``prefix`` (not empty), sorted."""
@@ -93,17 +116,18 @@ class FoldedExecutions:
         except (ValueError, TypeError):
             raise SnapshotMismatch(self._trail.path) from None
         events = tuple(_read_events(self._trail.path, offsets, view.execution_id))
-        return ExecutionView(**{**view.row(), "events": events})
+        return replace(view, events=events)
 
     def undoable(self) -> ExecutionView | None:
-        """The newest committed execution, not a rollback, that no rollback reverted."""
+        """The execution, not a rollback, whose newest committed attempt committed last and
+        still stands (no rollback reverted it)."""
         rows = self._db.execute(
-            "SELECT view FROM executions WHERE status = 'committed' AND kind IS NOT 'rollback'"
-            " ORDER BY touched DESC"
+            "SELECT view FROM executions WHERE committed IS NOT NULL AND kind IS NOT 'rollback'"
+            " ORDER BY committed DESC"
         )
         for (text,) in rows:
-            view = self._view(text)
-            if not is_reverted(view, self._reverted_at(view.execution_id)):
+            view = self._settled(self._view(text))
+            if view.standing() is not None:
                 return view
         return None
 
@@ -111,38 +135,22 @@ class FoldedExecutions:
         return _view(text, self._trail.path)
 
     def _settled(self, view: ExecutionView) -> ExecutionView:
-        if view.status != "committed":
+        if committed_line(view) is None:
             return view
-        return _settled(view, self._reverted_at(view.execution_id))
-
-    def _reverted_at(self, execution_id: Any) -> str | None:
-        # The committed rollback of it touched longest ago decides, as in fold_executions.
-        found = self._db.execute(
-            "SELECT view FROM executions WHERE parent = ? AND kind = 'rollback'"
-            " AND status = 'committed' ORDER BY touched LIMIT 1",
-            (key(execution_id),),
-        ).fetchone()
-        return None if found is None else (self._view(found[0]).finished_at or "")
-
-    def _all_reverted_at(self) -> dict[str, str]:
+        # Where the committed rollbacks of it committed.
         rows = self._db.execute(
-            "SELECT parent, view FROM executions WHERE parent IS NOT NULL AND kind = 'rollback'"
-            " AND status = 'committed' ORDER BY touched DESC"
+            "SELECT view FROM executions WHERE parent = ? AND kind = 'rollback'"
+            " AND committed IS NOT NULL",
+            (key(view.execution_id),),
         )
-        return {parent: self._view(text).finished_at or "" for parent, text in rows}
-
-
-def _settled(view: ExecutionView, reverted_at: str | None) -> ExecutionView:
-    if is_reverted(view, reverted_at):
-        return ExecutionView(**{**view.row(), "status": "reverted"})
-    return view
+        lines = [reverting_line(self._view(text)) for (text,) in rows]
+        return settle(view, [at for at in lines if at is not None])
 
 
 def _view(text: str, trail_path: Path) -> ExecutionView:
     try:
-        fields = json.loads(text)
-        return ExecutionView(**fields)
-    except (ValueError, TypeError):
+        return ExecutionView.of(json.loads(text))
+    except (ValueError, TypeError, KeyError):
         raise SnapshotMismatch(trail_path) from None
 
 

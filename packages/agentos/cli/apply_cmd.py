@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from agentos.cli.context import GlobalOptions, command
 from agentos.cli.render import Outcome
-
-if TYPE_CHECKING:
-    from agentos.pipeline.context import Progress
 
 LockTimeout = Annotated[
     float | None,
@@ -29,8 +23,6 @@ LockTimeout = Annotated[
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Stop after the drift check; write nothing.")
 ]
-# Plans smaller than this finish before a progress bar would be worth drawing.
-PROGRESS_MIN_FILES = 100
 
 
 @command("apply")
@@ -58,6 +50,7 @@ def apply(
     """Apply plans through the whole pipeline; each is its own transaction."""
     from dataclasses import replace
 
+    from agentos.cli.progress import apply_progress
     from agentos.cli.views.executions import applied_outcome
     from agentos.pipeline.context import load_plan_ref
     from agentos.pipeline.execution import apply as apply_plans
@@ -65,9 +58,9 @@ def apply(
     ctx = opts.context()
     # Every plan is verified before the first one is applied.
     plans = [load_plan_ref(ctx, ref)[1] for ref in refs]
-    with progress_bar(opts, max(len(p.changeset.changes) for p in plans)) as progress:
+    with apply_progress(opts, max(len(p.changeset.changes) for p in plans)) as shown:
         applied = apply_plans(
-            replace(ctx, progress=progress),
+            replace(ctx, progress=shown.files, on_check=shown.checks),
             plans,
             dry_run=dry_run,
             lock_timeout=lock_timeout,
@@ -95,10 +88,23 @@ def rollback(
             help="The newest committed execution not rolled back yet (an agent's edit, an apply).",
         ),
     ] = False,
+    attempt: Annotated[
+        int | None,
+        typer.Option(
+            "--attempt",
+            min=1,
+            help="The attempt of EXECUTION_ID meant (see 'agentos history'); it must be the "
+            "latest applied one (default: that one).",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: DryRun = False,
     lock_timeout: LockTimeout = None,
 ) -> Outcome:
     """Undo a committed execution with its inverse changeset, through the same pipeline."""
+    from dataclasses import replace
+
+    from agentos.cli.progress import apply_progress
     from agentos.cli.views.executions import applied_outcome
     from agentos.errors import UsageError
     from agentos.pipeline.execution import rollback as roll_back
@@ -106,9 +112,19 @@ def rollback(
 
     if (execution_id is None) == (not last):
         raise UsageError("pass an EXECUTION_ID or --last (one of them)")
+    if attempt is not None and last:
+        raise UsageError("--attempt names an attempt of an EXECUTION_ID; drop --last")
     ctx = opts.context()
     target = execution_id if execution_id is not None else last_undoable(ctx)
-    return applied_outcome(roll_back(ctx, target, dry_run=dry_run, lock_timeout=lock_timeout))
+    with apply_progress(opts) as shown:
+        applied = roll_back(
+            replace(ctx, on_check=shown.checks),
+            target,
+            attempt=attempt,
+            dry_run=dry_run,
+            lock_timeout=lock_timeout,
+        )
+    return applied_outcome(applied)
 
 
 @command("recover")
@@ -147,24 +163,3 @@ def abort(
     from agentos.pipeline.execution import abort as request_abort
 
     return abort_outcome(request_abort(opts.context(), reason=reason))
-
-
-@contextlib.contextmanager
-def progress_bar(opts: GlobalOptions, files: int) -> Iterator[Progress | None]:
-    """A rich progress bar on stderr for big plans; none with --json, -q or no terminal."""
-    if opts.json or opts.quiet or files < PROGRESS_MIN_FILES or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress
-
-    from agentos.cli.render import console
-
-    with Progress(
-        "writing", BarColumn(), MofNCompleteColumn(), console=console(stderr=True), transient=True
-    ) as bar:
-        task = bar.add_task("write", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update

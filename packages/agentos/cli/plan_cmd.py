@@ -111,9 +111,18 @@ def show(
             help="A plan file, a plan id, or an execution id (an id or a unique prefix).",
         ),
     ],
-    diff: Annotated[bool, typer.Option("--diff", help="Also show the unified diff.")] = False,
+    diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            help="Also show the unified diff (of an execution: what it changed); through a "
+            "pager on a terminal.",
+        ),
+    ] = False,
 ) -> Outcome:
-    """Show a plan (summary, risk, decision, --diff) or an execution's timeline."""
+    """Show a plan (summary, risk, decision, --diff) or an execution's timeline (--diff:
+    what it changed)."""
+    from agentos.cli.pager import paged
     from agentos.cli.views.plans import render_shown
     from agentos.pipeline.context import load_plan_ref
     from agentos.pipeline.documents import show_result
@@ -121,13 +130,20 @@ def show(
     ctx = opts.context()
     if ref.startswith("exec-") and not Path(ref).is_file():
         from agentos.cli.views.executions import timeline_outcome
+        from agentos.pipeline.diffs import execution_diff
         from agentos.pipeline.queries import execution
 
-        return timeline_outcome(execution(ctx, ref))
-    from agentos.pipeline.gating import show as show_plan
+        view = execution(ctx, ref)
+        outcome = timeline_outcome(view, execution_diff(ctx, view) if diff else None)
+    else:
+        from agentos.pipeline.gating import show as show_plan
 
-    plan_file, loaded = load_plan_ref(ctx, ref)
-    shown = show_plan(ctx, loaded, diff=diff)
-    return Outcome(
-        result=show_result(shown, plan_file), human=lambda out: render_shown(out, shown, plan_file)
-    )
+        plan_file, loaded = load_plan_ref(ctx, ref)
+        shown = show_plan(ctx, loaded, diff=diff)
+        outcome = Outcome(
+            result=show_result(shown, plan_file),
+            human=lambda out: render_shown(out, shown, plan_file),
+        )
+    if diff and outcome.human is not None:
+        outcome.human = paged(outcome.human)
+    return outcome

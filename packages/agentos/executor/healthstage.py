@@ -15,7 +15,7 @@ from typing import Any
 
 from agentos.executor.abort import AbortWatch
 from agentos.verify.breaker import load_breakers, save_breakers
-from agentos.verify.health import CheckResult, HealthEnvironment, run_checks
+from agentos.verify.health import CheckProgress, CheckResult, HealthEnvironment, run_checks
 from agentos.verify.spec import HealthCheckSpec
 from agentos.workspace import Workspace
 
@@ -34,11 +34,13 @@ def run_health_stage(
     retries: bool = True,
     record_as: str = "health.finished",
     count_in_breakers: bool = True,
+    on_check: CheckProgress | None = None,
 ) -> list[CheckResult]:
     """Run ``checks`` and record them; returns every result (the caller decides).
 
     With ``count_in_breakers`` false (the re-run after a rollback) an open breaker is still
-    respected — nothing is called — but the outcome does not move any breaker.
+    respected — nothing is called — but the outcome does not move any breaker. ``on_check``
+    is told as each check runs and ends (the executor prints nothing; a front-end may).
     """
     if not checks:
         return []
@@ -54,6 +56,7 @@ def run_health_stage(
             "AGENTOS_WORKSPACE": str(workspace.root),
             "AGENTOS_EXECUTION_ID": execution_id,
         },
+        report=on_check,
     )
     results, transitions = run_checks(list(checks), breakers, environment, retries=retries)
     if not count_in_breakers:

@@ -13,7 +13,7 @@ from agentos.executor.journal import ChangeRef, ExecutionKind
 from agentos.model import ChangePlan, Decision
 
 if TYPE_CHECKING:
-    from agentos.verify.health import CheckResult
+    from agentos.verify.health import CheckProgress, CheckResult
     from agentos.verify.spec import HealthCheckSpec
 
 Status = Literal[
@@ -40,6 +40,8 @@ class ApplyOptions:
     on_wait: Callable[[str], None] | None = None
     # Called as (done, total) while files are written, for a progress display.
     progress: Callable[[int, int], None] | None = None
+    # Told as each health check runs and ends, for a progress display.
+    on_check: CheckProgress | None = None
     # Exact permission bits to give paths (a rollback restores the modes its parent found).
     exact_modes: dict[str, int] = field(default_factory=dict)
     # The health checks that apply to this plan, and whether to syntax-check written files.

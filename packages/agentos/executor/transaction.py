@@ -342,6 +342,7 @@ class _Transaction:
             retries=retries,
             record_as=record_as,
             count_in_breakers=retries,
+            on_check=self.options.on_check,
         )
 
     def _bookkeeping(self, step: Callable[[], None]) -> None:

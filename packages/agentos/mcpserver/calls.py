@@ -183,9 +183,10 @@ def _history(ctx: Context, args: catalog.HistoryArgs) -> Reply:
     from agentos.pipeline import history
 
     found = history(ctx, limit=args.limit)
-    lines = [f"{len(found.executions)} of {found.total} execution(s), newest first"]
+    lines = [f"{len(found.executions)} of {found.total} attempt(s) of executions, newest first"]
     lines += [
-        f"  {v.execution_id} {v.kind} {v.status} (plan {v.plan_id})" for v in found.executions
+        f"  {v.execution_id} attempt {v.attempt} {v.kind} {v.status} (plan {v.plan_id})"
+        for v in found.executions
     ]
     return Reply(documents.history_result(found), "\n".join(lines), False)
 
@@ -195,10 +196,14 @@ def _show(ctx: Context, args: catalog.ShowArgs) -> Reply:
     from agentos.pipeline.queries import execution
 
     if args.ref.startswith("exec-"):
+        from agentos.pipeline.diffs import execution_diff
+
         view = execution(ctx, args.ref)
-        result = documents.timeline_result(view)
+        result = documents.timeline_result(view, execution_diff(ctx, view) if args.diff else None)
         text = f"{view.execution_id} ({view.kind} of plan {view.plan_id}): {view.status}"
         text += "".join(f"\n  {e['seq']} {e['ts']} {e['event']}" for e in result["timeline"])
+        if result["diff"]:
+            text += "\n" + result["diff"]
         return Reply(result, text, False)
     plan_file, plan = plan_ref(ctx, args.ref)
     shown = show(ctx, plan, diff=args.diff)

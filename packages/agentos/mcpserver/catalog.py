@@ -90,7 +90,9 @@ class HistoryArgs(Args):
 
 class ShowArgs(Args):
     ref: str = Field(description="A plan id or file, or an execution id (exec-...).")
-    diff: bool = Field(default=False, description="Also the plan's unified diff.")
+    diff: bool = Field(
+        default=False, description="Also the diff: a plan's, or what an execution changed."
+    )
 
 
 class DryRun(Args):

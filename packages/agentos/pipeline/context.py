@@ -2,8 +2,9 @@
 
 A ``Context`` names the workspace, who acts, the clock, the policy in force (loaded on first
 use, so commands that do not need it never read it), the audit trail, and the callbacks a
-front-end may give: ``progress`` while files are written, ``on_wait`` while the lock is
-awaited. Front-ends build one with ``open_context`` and pass it to every pipeline function.
+front-end may give: ``progress`` while files are written, ``on_check`` while health checks
+run, ``on_wait`` while the lock is awaited. Front-ends build one with ``open_context`` and
+pass it to every pipeline function.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from agentos.governance.approvals import SshRunner
     from agentos.governance.policyfile import LoadedPolicy
     from agentos.model import ChangePlan
+    from agentos.verify.health import CheckProgress
 
 # Called as (done, total) while an apply writes files.
 Progress = Callable[[int, int], None]
@@ -41,6 +43,8 @@ class Context:
     clock: Clock = system_clock
     approval_key: bytes | None = None
     progress: Progress | None = None
+    # Told (check name, state, attempt) as each health check runs and ends.
+    on_check: CheckProgress | None = None
     on_wait: Callable[[str], None] | None = None
     # Runs ssh-keygen for SSH-signed approvals (None: the real one; tests inject a fake).
     ssh_runner: SshRunner | None = None

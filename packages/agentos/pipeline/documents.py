@@ -215,10 +215,14 @@ def history_result(history: History) -> dict[str, Any]:
     return {"executions": [v.row() for v in history.executions], "total": history.total}
 
 
-def timeline_result(view: ExecutionView) -> dict[str, Any]:
-    """``show EXECUTION_ID``: the execution and its events."""
+def timeline_result(view: ExecutionView, diff: Sequence[DiffLine] | None = None) -> dict[str, Any]:
+    """``show EXECUTION_ID``: the execution (at its latest attempt), its events, each with
+    the attempt it belongs to, and what it changed when asked."""
+    from agentos.audit.folds import timeline_attempts
+
+    attempts = timeline_attempts(view.events)
     timeline = [
-        {"seq": e["seq"], "ts": e["ts"], "event": e["event"], "actor": e["actor"]}
-        for e in view.events
+        {"seq": e["seq"], "ts": e["ts"], "event": e["event"], "actor": e["actor"], "attempt": n}
+        for e, n in zip(view.events, attempts, strict=True)
     ]
-    return {**view.row(), "timeline": timeline}
+    return {**view.row(), "timeline": timeline, "diff": diff_text(diff) or None}

@@ -83,15 +83,19 @@ def rollback(
     ctx: Context,
     execution_id: str,
     *,
+    attempt: int | None = None,
     dry_run: bool = False,
     lock_timeout: float | None = None,
 ) -> Applied:
     """Undo a committed execution with its inverse plan, through the same pipeline
-    (``last_undoable`` names the newest one still standing)."""
-    from agentos.executor.inverse import inverse_modes, inverse_plan
+    (``last_undoable`` names the newest one still standing). ``attempt``: the attempt meant,
+    which must be the execution's latest applied one, still standing (a ``UsageError``
+    says why not); None: whichever that is."""
+    from agentos.executor.inverse import inverse_modes, inverse_plan, load_committed
     from agentos.governance.gate import decide_plan
     from agentos.governance.policyfile import policy_use
     from agentos.model import seal_plan
+    from agentos.pipeline.queries import check_attempt
     from agentos.pipeline.refs import resolve_execution_id
     from agentos.planner.planfile import write_plan
 
@@ -100,6 +104,14 @@ def rollback(
     policy_use(ctx.policy, workspace, command="rollback")
     # Recovery first: an execution whose commit a crash interrupted is finished (archived).
     _recover(ctx, lock_timeout=lock_timeout, journal_rules=False)
+    if attempt is not None:
+        check_attempt(ctx, execution_id, attempt)
+        kept = load_committed(workspace, execution_id).attempt
+        if kept != attempt:
+            raise UsageError(
+                f"the backups kept for {execution_id} are those of attempt {kept}, not of "
+                f"attempt {attempt}; roll back attempt {kept}, or undo the change with a new plan"
+            )
     plan = inverse_plan(workspace, execution_id, author=ctx.actor)
     decision = decide_plan(plan, workspace, ctx.policy)
     plan = seal_plan(plan, risk=decision.risk)
@@ -238,6 +250,7 @@ def _transact(
         parent=parent,
         on_wait=ctx.on_wait,
         progress=ctx.progress,
+        on_check=ctx.on_check,
         exact_modes=dict(exact_modes or {}),
         checks=tuple(applicable_checks(policy, plan_paths(plan))),
         syntax_checks=policy.verification.syntax_checks

@@ -211,10 +211,9 @@ def show(ctx: Context, plan: ChangePlan, *, diff: bool = False) -> Shown:
     record_decision(ctx, decision, command="show")
     lines = None
     if diff:
-        from agentos.planner.preview import plan_diff
-        from agentos.planner.tree import Baseline
+        from agentos.pipeline.diffs import plan_diff
 
-        lines = tuple(plan_diff(plan, Baseline(ctx.workspace.root)))
+        lines = plan_diff(ctx, plan)
     return Shown(plan=plan, decision=decision, diff=lines)
 
 

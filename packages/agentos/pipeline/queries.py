@@ -142,3 +142,38 @@ def last_undoable(ctx: Context) -> str:
     if view is not None:
         return str(view.execution_id)
     raise UsageError("no committed execution to roll back in this workspace; see 'agentos history'")
+
+
+def check_attempt(ctx: Context, execution_id: str, attempt: int) -> None:
+    """Refuse (``UsageError``) to roll back ``attempt`` of ``execution_id`` unless it is the
+    execution's latest applied attempt and no rollback undid it yet."""
+    from agentos.audit.snapshot import answer
+
+    view = answer(ctx.audit, lambda folds: folds.get(execution_id))
+    if view is None:
+        raise UsageError(
+            f"no execution {execution_id!r} in this workspace's audit trail; see 'agentos history'"
+        )
+    runs = {run.attempt: run for run in view.attempts_list}
+    run = runs.get(attempt)
+    named = f"attempt {attempt} of {execution_id}"
+    if run is None:
+        known = ", ".join(str(n) for n in sorted(runs)) or "none"
+        raise UsageError(
+            f"{execution_id} has no attempt {attempt} (its attempts: {known}); see "
+            "'agentos history'"
+        )
+    if run.status == "reverted":
+        raise UsageError(f"{named} was already rolled back; there is nothing left to undo")
+    if run.status != "committed":
+        raise UsageError(
+            f"{named} did not commit ({run.status}): it changed nothing, so there is nothing "
+            "to roll back"
+        )
+    standing = view.standing()
+    if standing is None or standing.attempt != attempt:
+        latest = f"attempt {standing.attempt}" if standing else "a later attempt"
+        raise UsageError(
+            f"{named} is not the latest applied attempt ({latest} is); only that one can be "
+            "rolled back"
+        )

@@ -1,13 +1,16 @@
-"""A plan as a git-style unified diff, for review (``agentos show --diff``).
+"""A plan, or what an execution changed, as a git-style unified diff, for review (``agentos
+show --diff``, agents' previews).
 
-Plans carry only new contents; the old side comes from the workspace, and only while the file
-still holds the exact pre-image the plan pinned. Otherwise the diff says so instead of showing
-a diff against the wrong text.
+Plans carry only new contents and pin the old ones by hash. The old side comes from the
+workspace while a file still holds the exact pre-image the plan pinned; otherwise from the
+backup agentos kept of it when it applied the plan (found by ``kept``, by hash), with a note
+saying why (already applied, or the plan is stale). Without either, the diff says so instead
+of showing a diff against the wrong text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +22,7 @@ from agentos.planner.tree import Baseline
 from agentos.textlines import is_binary, split_lines
 
 LineKind = Literal["header", "hunk", "add", "del", "context", "note"]
+Op = Literal["create", "modify", "delete", "rename"]
 CONTEXT_LINES = 3
 
 
@@ -30,58 +34,122 @@ class DiffLine:
     text: str
 
 
-def plan_diff(plan: ChangePlan, baseline: Baseline) -> list[DiffLine]:
+@dataclass(frozen=True)
+class Side:
+    """One side of a file's diff: its bytes and git mode (None when unknown)."""
+
+    content: bytes
+    mode: str | None = None
+
+
+# The bytes with this sha256 that agentos kept for this path (a backup), or None.
+KeptImages = Callable[[str, str], Side | None]
+
+
+def plan_diff(
+    plan: ChangePlan, baseline: Baseline, *, kept: KeptImages | None = None
+) -> list[DiffLine]:
     """The whole plan as diff lines, file by file in plan order."""
     lines: list[DiffLine] = []
     for change in plan.changeset.changes:
-        lines.extend(change_diff(change, baseline))
+        lines.extend(change_diff(change, baseline, kept))
     return lines
 
 
-def _pre_image(change: FileChange, baseline: Baseline) -> tuple[bytes | None, str | None, str]:
-    """The pinned old contents and mode, or None with the reason they are unavailable."""
+def _state(baseline: Baseline, path: str) -> Side | None:
+    """What the workspace holds at ``path`` (None: nothing; ``AgentosError``: not a file)."""
+    state = baseline.get(path)
+    return None if state is None else Side(state.content, state.mode)
+
+
+def holds_result(change: FileChange, baseline: Baseline) -> bool:
+    """Whether the workspace holds what ``change`` makes (it was applied)."""
+    try:
+        if change.op == "delete":
+            return _state(baseline, change.path) is None
+        now = _state(baseline, change.path)
+        if now is None or sha256_hex(now.content) != change.sha256:
+            return False
+        return change.op != "rename" or _state(baseline, change.from_path) is None
+    except AgentosError:
+        return False
+
+
+def _pre_image(
+    change: FileChange, baseline: Baseline, kept: KeptImages | None
+) -> tuple[Side | None, str]:
+    """The pinned old contents, and a note: where they came from, or why there are none."""
+    applied = holds_result(change, baseline)
     if change.op == "create":
-        return b"", None, ""
+        return Side(b""), "(already applied: the workspace holds this change)" if applied else ""
     old_path = change.from_path if change.op == "rename" else change.path
     try:
-        state = baseline.get(old_path)
+        state = _state(baseline, old_path)
     except AgentosError as exc:
-        return None, None, exc.message
-    if state is None:
-        return None, None, f"{old_path} no longer exists in the workspace"
-    if sha256_hex(state.content) != change.old_sha256:
-        return None, None, f"{old_path} changed since this plan was made (the plan is stale)"
-    return state.content, state.mode, ""
+        state, why = None, exc.message
+    else:
+        if state is not None and sha256_hex(state.content) == change.old_sha256:
+            return state, ""
+        if applied:
+            why = "already applied: the workspace holds this change"
+        elif state is None:
+            why = f"{old_path} no longer exists in the workspace"
+        else:
+            why = f"{old_path} changed since this plan was made (the plan is stale)"
+    found = kept(old_path, change.old_sha256) if kept is not None else None
+    if found is None:
+        return None, f"(no diff: {why}; no backup of its pre-image is kept)"
+    return found, f"({why}; the old side is the backup agentos kept of its pre-image)"
 
 
-def change_diff(change: FileChange, baseline: Baseline) -> Iterator[DiffLine]:
-    """The diff lines of one change."""
+def change_diff(
+    change: FileChange, baseline: Baseline, kept: KeptImages | None = None
+) -> Iterator[DiffLine]:
+    """The diff lines of one change of a plan."""
     old_path = change.from_path if change.op == "rename" else change.path
-    yield DiffLine("header", f"diff --git a/{old_path} b/{change.path}")
-    before, old_mode, problem = _pre_image(change, baseline)
-    if change.op == "create":
-        yield DiffLine("header", f"new file mode {change.mode}")
-    elif change.op == "delete":
+    before, note = _pre_image(change, baseline, kept)
+    after = None if change.op == "delete" else Side(change.content.to_bytes(), change.mode)
+    return file_diff(change.op, old_path, change.path, before, after, note=note)
+
+
+def file_diff(
+    op: Op,
+    old_path: str,
+    new_path: str,
+    before: Side | None,
+    after: Side | None,
+    *,
+    note: str = "",
+) -> Iterator[DiffLine]:
+    """The diff lines of one file: ``before`` / ``after`` None where that side is unknown
+    (a delete has no after), then ``note`` says why there is no diff."""
+    yield DiffLine("header", f"diff --git a/{old_path} b/{new_path}")
+    if op == "create":
+        yield DiffLine("header", f"new file mode {after.mode if after else ''}".rstrip())
+    elif op == "delete":
         yield DiffLine("header", "deleted file")
-    elif change.op == "rename":
-        yield DiffLine("header", f"rename from {change.from_path}")
-        yield DiffLine("header", f"rename to {change.path}")
-    if old_mode is not None and change.op != "delete" and old_mode != change.mode:
+    elif op == "rename":
+        yield DiffLine("header", f"rename from {old_path}")
+        yield DiffLine("header", f"rename to {new_path}")
+    old_mode = before.mode if before is not None and op != "create" else None
+    new_mode = after.mode if after is not None else None
+    if old_mode and new_mode and old_mode != new_mode:
         yield DiffLine("header", f"old mode {old_mode}")
-        yield DiffLine("header", f"new mode {change.mode}")
-    if before is None:
-        yield DiffLine("note", f"(no diff: {problem})")
+        yield DiffLine("header", f"new mode {new_mode}")
+    if note:
+        yield DiffLine("note", note)
+    if before is None or (after is None and op != "delete"):
         return
-    after = b"" if change.op == "delete" else change.content.to_bytes()
-    if before == after:
+    new = b"" if after is None else after.content
+    if before.content == new:
         return
-    if is_binary(before) or is_binary(after):
-        yield DiffLine("note", f"Binary file changed ({len(before)} -> {len(after)} bytes)")
+    if is_binary(before.content) or is_binary(new):
+        yield DiffLine("note", f"Binary file changed ({len(before.content)} -> {len(new)} bytes)")
         return
-    old_name = "/dev/null" if change.op == "create" else f"a/{old_path}"
-    new_name = "/dev/null" if change.op == "delete" else f"b/{change.path}"
-    old_lines = [line.decode("utf-8", "replace") for line in split_lines(before)]
-    new_lines = [line.decode("utf-8", "replace") for line in split_lines(after)]
+    old_name = "/dev/null" if op == "create" else f"a/{old_path}"
+    new_name = "/dev/null" if op == "delete" else f"b/{new_path}"
+    old_lines = [line.decode("utf-8", "replace") for line in split_lines(before.content)]
+    new_lines = [line.decode("utf-8", "replace") for line in split_lines(new)]
     diff = unified_diff(old_lines, new_lines, old_name, new_name, context=CONTEXT_LINES)
     for text in diff:
         body = text[:-1] if text.endswith("\n") else text

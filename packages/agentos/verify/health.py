@@ -27,6 +27,9 @@ from agentos.verify.spec import HealthCheckSpec
 
 MAX_PARALLEL = 8
 CheckStatus = Literal["passed", "failed", "aborted"]
+# Told, from the checks' threads, (check name, state, attempt): "running" before each
+# attempt, then "passed", "failed" or "aborted" once — for a front-end's progress display.
+CheckProgress = Callable[[str, str, int], None]
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class HealthEnvironment:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    report: CheckProgress | None = None
 
 
 def run_checks(
@@ -137,6 +141,8 @@ def run_check(
     def finish(status: CheckStatus, outcome: Outcome) -> tuple[CheckResult, list[Transition]]:
         if config is not None:
             breakers[check.name] = breaker
+        if environment.report is not None:
+            environment.report(check.name, status, attempts)
         result = CheckResult(
             name=check.name,
             kind=check.kind,
@@ -163,6 +169,8 @@ def run_check(
                 )
                 return finish("failed", Outcome(False, "breaker_open", why))
         attempts += 1
+        if environment.report is not None:
+            environment.report(check.name, "running", attempts)
         outcome = _attempt(check, environment, reaper)
         if outcome.stopped is not None:
             return finish("aborted", outcome)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentos.cli.render import Outcome
 from agentos.pipeline.results import SUCCESS
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from agentos.audit.folds import ExecutionView
     from agentos.pipeline.results import AbortRequest, Applied, Recovered, WorkspaceStatus
+    from agentos.planner.preview import DiffLine
 
 # The exit code of each apply status (SPEC §3).
 STATUS_EXIT = {
@@ -154,46 +155,82 @@ def render_status(out: Console, status: WorkspaceStatus) -> None:
 
 
 def render_executions(out: Console, views: tuple[ExecutionView, ...], title: str) -> None:
-    """A table of executions (``status``, ``history``)."""
+    """A table of attempts of executions, one row each (``status``, ``history``)."""
     from rich.table import Table
 
     if not views:
         out.print(f"{title}: none")
         return
-    table = Table(title=title, box=None, header_style="bold", title_justify="left")
-    # The execution id is never cut (other commands take it); on a terminal, other columns
-    # may be shortened to fit, but not in a file or a pipe.
-    table.add_column("execution", no_wrap=True, min_width=max(len(v.execution_id) for v in views))
-    for column in ("plan", "kind", "status", "finished", "attempts"):
-        table.add_column(column)
+    rows = []
     for view in views:
-        table.add_row(
-            view.execution_id,
-            view.plan_id or "",
-            view.kind,
-            view.status,
-            view.finished_at or view.started_at or "",
-            str(view.attempts),
+        started, finished = _moment(view.started_at), _moment(view.finished_at)
+        if started[:10] == finished[:10]:
+            finished = finished[11:]  # the same day: the time says it
+        rows.append(
+            (
+                str(view.execution_id),
+                f"{view.attempt}/{view.attempts}",
+                str(view.plan_id or ""),
+                view.kind,
+                view.status,
+                started,
+                finished,
+            )
         )
+    table = Table(title=title, box=None, header_style="bold", title_justify="left")
+    names = ("execution", "attempt", "plan", "kind", "status", "started", "finished")
+    for index, name in enumerate(names):
+        if name == "plan":  # the one that gives way on a narrow terminal
+            table.add_column(name, overflow="ellipsis")
+            continue
+        # Ids and times whole: ids are what 'rollback' and 'show' take.
+        width = max(len(name), *(len(row[index]) for row in rows))
+        table.add_column(name, no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
     if not out.is_terminal:
         natural = out.measure(table, options=out.options.update_width(10_000)).maximum
         out.width = max(out.width, natural)
     out.print(table)
 
 
-def timeline_outcome(view: ExecutionView) -> Outcome:
-    """``show EXECUTION_ID``: the execution and its events, folded from the audit trail."""
+def _moment(stamp: str | None) -> str:
+    """A stored time as the table shows it: to the second, UTC (``--json`` has it whole)."""
+    return stamp[:19].replace("T", " ") if stamp else ""
+
+
+def render_timeline(out: Console, view: ExecutionView, timeline: list[dict[str, Any]]) -> None:
+    """``show EXECUTION_ID``: the execution, then each attempt with its own events."""
+    out.print(
+        f"Execution {view.execution_id} (plan {view.plan_id}, {view.kind}): {view.status}"
+        f" (attempt {view.attempt} of {view.attempts})"
+    )
+    if view.parent:
+        out.print(f"  undoes {view.parent}")
+    runs = {run.attempt: run for run in view.attempts_list}
+    shown: int | None = None
+    for item in timeline:
+        if item["attempt"] != shown and item["attempt"] in runs:
+            shown = item["attempt"]
+            run = runs[item["attempt"]]
+            ended = f", finished {run.finished_at}" if run.finished_at else ""
+            out.print(f"  attempt {run.attempt}: {run.status} (started {run.started_at}{ended})")
+        out.print(f"  {item['seq']:>6}  {item['ts']}  {item['event']}")
+
+
+def timeline_outcome(view: ExecutionView, diff: tuple[DiffLine, ...] | None = None) -> Outcome:
+    """``show EXECUTION_ID``: the execution, its attempts and events, folded from the audit
+    trail; with ``diff``, what it changed."""
     from agentos.pipeline.documents import timeline_result
 
-    result = timeline_result(view)
+    result = timeline_result(view, diff)
 
     def human(out: Console) -> None:
-        out.print(
-            f"Execution {view.execution_id} (plan {view.plan_id}, {view.kind}): {view.status}"
-        )
-        if view.parent:
-            out.print(f"  undoes {view.parent}")
-        for item in result["timeline"]:
-            out.print(f"  {item['seq']:>6}  {item['ts']}  {item['event']}")
+        from agentos.cli.views.plans import render_diff
+
+        render_timeline(out, view, result["timeline"])
+        if diff:
+            out.print()
+            render_diff(out, diff)
 
     return Outcome(result=result, human=human)

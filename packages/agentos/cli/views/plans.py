@@ -9,10 +9,13 @@ from agentos.cli.views.gate import render_decision
 from agentos.pipeline.documents import change_rows
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
 
     from agentos.model import ChangePlan
     from agentos.pipeline.results import Planned, Shown
+    from agentos.planner.preview import DiffLine
 
 OpStyle = Literal["green", "yellow", "red", "cyan"]
 OP_STYLES: dict[str, OpStyle] = {
@@ -96,5 +99,12 @@ def render_shown(out: Console, shown: Shown, plan_file: Path) -> None:
     render_decision(out, shown.decision)
     if shown.diff:
         out.print()
-        for line in shown.diff:
-            out.print(Text(line.text, style=DIFF_STYLES[line.kind]))
+        render_diff(out, shown.diff)
+
+
+def render_diff(out: Console, lines: Sequence[DiffLine]) -> None:
+    """A unified diff, coloured as git colours it."""
+    from rich.text import Text
+
+    for line in lines:
+        out.print(Text(line.text, style=DIFF_STYLES[line.kind]))
