@@ -69,6 +69,14 @@ def change_diff(change: FileChange, baseline: Baseline) -> Iterator[DiffLine]:
     if old_mode is not None and change.op != "delete" and old_mode != change.mode:
         yield DiffLine("header", f"old mode {old_mode}")
         yield DiffLine("header", f"new mode {change.mode}")
+    if change.op != "delete" and change.content.encoding == "withheld":
+        found = ", ".join(f"{m.pattern} on line {m.line}" for m in change.content.secrets)
+        yield DiffLine(
+            "note",
+            f"(no diff: the new content, {change.content.bytes} bytes, was withheld from the "
+            f"plan file: it holds a secret — {found})",
+        )
+        return
     if before is None:
         yield DiffLine("note", f"(no diff: {problem})")
         return
