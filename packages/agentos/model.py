@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import re
 from typing import Annotated, Any, Literal, get_args
 
@@ -104,13 +105,49 @@ class Content(Frozen):
         return base64.b64decode(self.data, validate=True)
 
 
+class SecretMark(Frozen):
+    """A detected secret in withheld content: the pattern id, its 1-based line and what it
+    looks like (never the secret itself)."""
+
+    pattern: str
+    line: Annotated[int, Field(ge=1)]
+    description: str
+
+
+class WithheldContent(Frozen):
+    """New contents left out of the plan file because they hold a detected secret.
+
+    The change keeps its ``sha256`` (the digest of the contents as planned) and this marker
+    says why they are missing; such a change can never be written, so the plan can never be
+    applied (the WriteGate denies it whatever the policy).
+    """
+
+    encoding: Literal["withheld"]
+    reason: Literal["secret"]
+    bytes: Annotated[int, Field(ge=0)]
+    secrets: Annotated[tuple[SecretMark, ...], Field(min_length=1)]
+
+    def to_bytes(self) -> builtins.bytes:
+        """Never: the bytes are not in the plan (``DeniedError``, exit 3)."""
+        from agentos.errors import DeniedError
+
+        raise DeniedError(
+            "this plan's new content was withheld from the plan file (it holds a secret), so "
+            "it cannot be written; remove the secret and plan again"
+        )
+
+
+# A change's new contents: the bytes, or the marker of contents withheld from the plan file.
+NewContent = Annotated[Content | WithheldContent, Field(discriminator="encoding")]
+
+
 class CreateChange(Frozen):
     """A file that does not exist yet; the executor refuses if it appears before apply."""
 
     op: Literal["create"]
     path: RelPath
     mode: FileMode
-    content: Content
+    content: NewContent
     sha256: Sha256
 
 
@@ -121,7 +158,7 @@ class ModifyChange(Frozen):
     path: RelPath
     old_sha256: Sha256
     mode: FileMode
-    content: Content
+    content: NewContent
     sha256: Sha256
 
 
@@ -141,7 +178,7 @@ class RenameChange(Frozen):
     path: RelPath
     old_sha256: Sha256
     mode: FileMode
-    content: Content
+    content: NewContent
     sha256: Sha256
 
 

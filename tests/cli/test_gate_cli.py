@@ -22,7 +22,7 @@ Cli = Callable[..., CliResult]
 Change = dict[str, Any]
 
 AUTHOR = "ada"
-CHECK_KEYS = {
+GATE_KEYS = {
     "plan_id",
     "plan_file",
     "checksum",
@@ -33,10 +33,12 @@ CHECK_KEYS = {
     "approvals",
     "policy",
 }
+CHECK_KEYS = GATE_KEYS | {"stale", "drifted"}
 EXPLAIN_KEYS = CHECK_KEYS | {"explain"}
-APPROVE_KEYS = CHECK_KEYS | {"approval_file", "approval", "signed_ssh"}
+APPROVE_KEYS = GATE_KEYS | {"approval_file", "approval", "signed_ssh"}
 FINDING_KEYS = {"rule", "path", "severity", "message", "pattern", "line"}
-APPROVALS_KEYS = {"required", "approvers", "stale", "satisfied"}
+APPROVALS_KEYS = {"required", "approvers", "stale", "not_counted", "satisfied"}
+NOT_COUNTED_KEYS = {"approval", "approver", "reasons"}
 POLICY_KEYS = {"source", "digest"}
 RISK_KEYS = {"level", "reasons"}
 EXPLAIN_ROW_KEYS = {"path", "rules"}
@@ -152,7 +154,14 @@ def test_check_json_keys_are_pinned(cli: Cli, ws: Path) -> None:
     assert (res["decision"], res["verdict"]) == ("NEED_APPROVAL", "NEED_APPROVAL")
     assert [f["rule"] for f in res["findings"]] == ["unverified-risk"]
     assert res["risk"]["level"] == "MEDIUM"
-    assert res["approvals"] == {"required": 1, "approvers": [], "stale": [], "satisfied": False}
+    assert res["approvals"] == {
+        "required": 1,
+        "approvers": [],
+        "stale": [],
+        "not_counted": [],
+        "satisfied": False,
+    }
+    assert (res["stale"], res["drifted"]) == (False, [])
 
 
 def test_check_explain_json_keys_are_pinned(cli: Cli, ws: Path) -> None:

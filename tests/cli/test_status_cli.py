@@ -41,6 +41,7 @@ APPLY_ROW_KEYS = {
     "checks",
     "post_rollback",
     "policy",
+    "holder",
 }
 POLICY_KEYS = {"source", "digest", "override"}
 

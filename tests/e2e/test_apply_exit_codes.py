@@ -283,12 +283,27 @@ def test_exit_75_busy_names_the_lock_holder(ws: Path, tmp_path: Path) -> None:
     before = read_tree(ws)
     with paused(ws, tmp_path / "faults", "journal.write.before", "apply", "p1") as holder:
         run = agentos("apply", "p2", "--lock-timeout", "0.2", cwd=ws)
-        expect(run, 75, status=None, error="busy")
+        # The full result, as for every other status: which plan, and who holds the lock.
+        expect(run, 75, status="busy", error="busy")
         message = run.doc["error"]["message"]
         assert "plan p1" in message
         assert f"pid {holder.pid}" in message
         assert "waiting for the workspace lock held by" in run.err
         assert run.doc["error"]["details"]["holder"]["plan_id"] == "p1"
+        result = run.result
+        assert (result["plan_id"], result["kind"], result["message"]) == ("p2", "apply", message)
+        assert result["files"] == [{"op": "modify", "path": "src/b.txt", "from": None}]
+        assert result["holder"] == run.doc["error"]["details"]["holder"]
+        assert set(result["holder"]) == {
+            "execution_id",
+            "plan_id",
+            "operation",
+            "pid",
+            "host",
+            "since",
+        }
+        assert (result["holder"]["pid"], result["holder"]["plan_id"]) == (holder.pid, "p1")
+        assert result["holder"]["execution_id"].startswith("exec-")
         assert read_tree(ws) == before
     expect(collect(holder), 0, status="committed", error=None)
     expect(agentos("apply", "p2", cwd=ws), 0, status="committed", error=None)

@@ -19,14 +19,13 @@ import pytest
 import yaml
 
 from agentos.errors import DeniedError, InvalidApprovalError, UsageError
+from agentos.governance.approvalcount import ApprovalStatus, assess_approvals
 from agentos.governance.approvals import (
     KEY_ENV,
     SEAL_PURPOSE,
     SIGNATURE_PREFIX,
-    ApprovalStatus,
     approval_path,
     approval_problem,
-    assess_approvals,
     make_approval,
     read_approval,
     save_approval,
@@ -575,6 +574,7 @@ def test_valid_approval_makes_check_exit_0(cli: Cli, ws: Path) -> None:
         "required": 1,
         "approvers": ["bob"],
         "stale": [],
+        "not_counted": [],
         "satisfied": True,
     }
 
@@ -723,6 +723,13 @@ def test_same_person_twice_still_needs_approval(cli: Cli, ws: Path, tmp_path: Pa
         "required": 2,
         "approvers": ["bob"],
         "stale": [],
+        "not_counted": [
+            {
+                "approval": str(copy),
+                "approver": "bob",
+                "reasons": ["'bob' is already counted once (approvals count distinct people)"],
+            }
+        ],
         "satisfied": False,
     }
     assert result.json()["result"]["verdict"] == "NEED_APPROVAL"

@@ -36,7 +36,14 @@ from agentos.governance.policy import Policy
 from agentos.governance.policyfile import parse_policy
 from agentos.governance.policytest import PolicyCase, case_plan
 from agentos.governance.writegate import evaluate
-from agentos.model import ChangePlan, CreateChange, Decision
+from agentos.model import (
+    ChangePlan,
+    ChangeSet,
+    CreateChange,
+    Decision,
+    changes_checksum,
+    seal_plan,
+)
 from agentos.planner.planfile import write_plan
 from helpers import PERMISSIVE_POLICY, CliResult, write_tree
 
@@ -440,8 +447,12 @@ def test_case_only_rename_is_not_flagged(door: Door, cli: Cli, tmp_path: Path) -
         manifest = write_manifest(layout, changes, "json")
         result = cli("plan", manifest, "-C", layout.ws, "--policy", PERMISSIVE_POLICY, "--json")
     else:
+        # Pinned to the file as it is, so that check judges the paths, not staleness.
+        (change,) = plan.changeset.changes
+        pinned = (change.model_copy(update={"old_sha256": sha256_hex(b"# project\n")}),)
+        changeset = ChangeSet(changes=pinned, checksum=changes_checksum(pinned))
         plan_file = layout.inputs / "rename-plan.json"
-        write_plan(plan, plan_file)
+        write_plan(seal_plan(plan, changeset=changeset), plan_file)
         result = cli("check", plan_file, "-C", layout.ws, "--policy", PERMISSIVE_POLICY, "--json")
     assert result.code == 0, result.err
     res = result.json()["result"]

@@ -318,4 +318,4 @@ def test_lint_warns_about_shadowed_review_and_idle_health_checks() -> None:
     assert "'vendored' never applies" in warnings["health_checks[0]"]
     assert "'never' never applies" in warnings["health_checks[1]"]
     assert "health_checks[2]" not in warnings
-    assert "also in deny_risk" in warnings["writegate.require_approval_for_risk"]
+    assert "also in writegate.deny_risk" in warnings["writegate.require_approval_for_risk"]

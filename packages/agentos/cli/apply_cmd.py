@@ -16,7 +16,7 @@ LockTimeout = Annotated[
         "--lock-timeout",
         metavar="SECONDS",
         min=0,
-        help="Seconds to wait for the workspace lock (default: concurrency.lock_timeout).",
+        help="Seconds to wait for the workspace lock (default: executor.concurrency.lock_timeout).",
         show_default=False,
     ),
 ]

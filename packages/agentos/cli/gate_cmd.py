@@ -36,7 +36,7 @@ def check(
     approval: ApprovalFiles = None,
 ) -> Outcome:
     """The WriteGate's decision on a plan, with every finding; counts its approvals."""
-    from agentos.cli.views.gate import VERDICT_EXIT, render_checked
+    from agentos.cli.views.gate import checked_exit, render_checked
     from agentos.pipeline.context import load_plan_ref
     from agentos.pipeline.documents import check_result
     from agentos.pipeline.gating import check as check_plan
@@ -46,7 +46,7 @@ def check(
     checked = check_plan(ctx, plan, approval_files=tuple(approval or ()), explain=explain)
     return Outcome(
         result=check_result(checked, plan_file),
-        exit_code=VERDICT_EXIT[checked.gate.verdict],
+        exit_code=checked_exit(checked),
         human=lambda out: render_checked(out, checked),
     )
 

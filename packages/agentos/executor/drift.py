@@ -9,9 +9,10 @@ gone — checked against the journal, which records both.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from agentos.errors import WriteRefusedError
-from agentos.executor.fsops import FileState, WorkspaceWriter
+from agentos.executor.fsops import FileState, Guard, WorkspaceWriter
 from agentos.executor.journal import Journal
 from agentos.model import MODE_EXECUTABLE, ChangePlan, FileChange
 
@@ -97,6 +98,15 @@ def check_drift(plan: ChangePlan, writer: WorkspaceWriter) -> DriftReport:
                 report.drifted.append(f"{path}: it changed since the plan was made")
     report.holds_post_images = post
     return report
+
+
+def pending_drift(root: Path, plan: ChangePlan) -> DriftReport:
+    """``check_drift`` outside any transaction (``agentos check``): read-only, no lock, so a
+    stale plan is named before anyone tries to apply it (apply checks again, under the lock)."""
+    from agentos.executor.journal import new_tag
+
+    reader = WorkspaceWriter(root, Guard(("**",), ()), tag=new_tag(), durable=False)
+    return check_drift(plan, reader)
 
 
 def not_post_images(plan: ChangePlan, writer: WorkspaceWriter) -> list[str]:

@@ -25,6 +25,7 @@ Status = Literal[
     "denied",
     "needs_approval",
     "stale",
+    "busy",
 ]
 
 
@@ -76,6 +77,9 @@ class ApplyResult:
     checks: tuple[CheckResult, ...] = ()
     post_rollback: tuple[CheckResult, ...] = ()
     policy: dict[str, object] = field(default_factory=dict)
+    # For ``busy``: what the lock's holder recorded (execution_id, plan_id, operation, pid,
+    # host, since), or None when it recorded nothing.
+    holder: dict[str, Any] | None = None
 
 
 @dataclass
@@ -89,6 +93,7 @@ class ResultDraft:
     error: dict[str, Any] | None = None
     checks: list[CheckResult] = field(default_factory=list)
     post_rollback: list[CheckResult] = field(default_factory=list)
+    holder: dict[str, Any] | None = None
 
     def result(
         self, plan: ChangePlan, options: ApplyOptions, *, status: Status, message: str
@@ -112,6 +117,7 @@ class ResultDraft:
             checks=tuple(self.checks),
             post_rollback=tuple(self.post_rollback),
             policy=dict(options.policy),
+            holder=self.holder,
         )
 
 
@@ -132,8 +138,10 @@ def refused(
     message: str,
     decision: Decision,
     policy: dict[str, object],
+    error: dict[str, Any] | None = None,
 ) -> ApplyResult:
-    """The result for a plan the WriteGate stopped before the executor (nothing written)."""
+    """The result for a plan the WriteGate stopped before the executor (nothing written);
+    ``error``: the result's error (``type``, ``message``, ``details``)."""
     return ApplyResult(
         execution_id=execution_id_for(plan.plan_id, plan.changeset.checksum),
         plan_id=plan.plan_id,
@@ -145,4 +153,5 @@ def refused(
         parent=parent,
         decision=decision,
         policy=policy,
+        error=error,
     )

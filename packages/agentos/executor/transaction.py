@@ -21,6 +21,7 @@ from agentos.clock import rfc3339
 from agentos.errors import (
     AbortedError,
     AgentosError,
+    BusyError,
     ConflictError,
     DeniedError,
     HealthCheckFailed,
@@ -132,12 +133,23 @@ class _Transaction:
             if settings.lock_enabled
             else contextlib.nullcontext()
         )
-        with locked:
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(locked)
+            except BusyError as exc:
+                return self._busy(exc)
             self.recorder.event("lock.acquired", *self.ids, {"timeout": timeout})
             recover_locked(self.workspace, self.recorder, self.guard)
             if self._replay():
                 return self._replayed("a committed record exists")
             return self._locked()
+
+    def _busy(self, exc: BusyError) -> ApplyResult:
+        """Another process held the lock for the whole timeout: nothing was done (exit 75)."""
+        holder = exc.details.get("holder")
+        self.draft.holder = holder if isinstance(holder, dict) else None
+        self.draft.error = {"type": exc.kind, "message": exc.message, "details": exc.details}
+        return self._stop("busy", exc.message)
 
     def _replay(self) -> bool:
         record = read_record(self.state_dir, self.plan.plan_id)

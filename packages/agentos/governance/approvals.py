@@ -14,10 +14,11 @@ not seal was forged or altered, and is refused. Approvals brought with ``--appro
 were made elsewhere: their seal (another workspace's, if any) is ignored, their signatures
 judge them.
 
-Validity is decided by ``assess_approvals``: an approval that names other bytes, another
-version of the plan, a person the policy does not accept, the plan's own author, or a
-signature that does not verify is *invalid* (exit 6: someone presented something false). One
-given under another policy is *stale*: not counted, and the message says to approve again.
+Validity is decided by ``approval_problem`` (``approvalcount`` counts approvals): an approval
+that names other bytes, another version of the plan, a person the policy does not accept, the
+plan's own author, or a signature that does not verify is *invalid* (exit 6: someone presented
+something false). One given under another policy is *stale*: not counted, and the message
+says to approve again.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ SSH_ARMOR = b"-----BEGIN SSH SIGNATURE-----"
 # Long enough for a person to type a key's passphrase; ssh-keygen itself answers in ms.
 SSH_TIMEOUT = 120.0
 MAX_SAID_CHARS = 300
+NOT_SSH_SIGNED = (
+    "it is not signed with an SSH key, and approvals.allowed_signers is set; approve with "
+    "--sign KEY"
+)
 
 # Runs ``ssh-keygen`` with these arguments and this standard input (injected for tests).
 SshRunner = Callable[[list[str], bytes], "subprocess.CompletedProcess[bytes]"]
@@ -147,14 +152,19 @@ def read_approval(path: Path) -> Approval:
 
 
 def stored_approvals(
-    directory: Path, plan: ChangePlan, key: StateKey
+    directory: Path,
+    plan: ChangePlan,
+    key: StateKey,
+    *,
+    others: list[tuple[str, Approval]] | None = None,
 ) -> list[tuple[str, Approval]]:
     """The approvals stored for this very plan (its checksum and plan_digest), with their
     file names.
 
     Every file in the plan's folder must carry ``key``'s seal, whichever version of the plan
     it approves: one that does not was put there by hand (``InvalidApprovalError``, naming
-    it). Approvals of other versions (the plan was planned again) are not counted.
+    it). Approvals of other versions (the plan was planned again) are not counted; they are
+    added to ``others`` when it is given.
     """
     folder = directory / plan.plan_id
     if not folder.is_dir():
@@ -176,21 +186,9 @@ def stored_approvals(
             plan.plan_digest,
         ):
             found.append((str(path), approval))
+        elif others is not None:
+            others.append((str(path), approval))
     return sorted(found, key=lambda item: (item[1].approved_at, item[0]))
-
-
-@dataclass(frozen=True)
-class ApprovalStatus:
-    """How many distinct valid approvers a plan has, and whether that is enough."""
-
-    required: int
-    approvers: tuple[str, ...]
-    stale: tuple[str, ...]
-
-    @property
-    def satisfied(self) -> bool:
-        """True when enough distinct people approved."""
-        return len(self.approvers) >= self.required
 
 
 MAX_APPROVER_CHARS = 200
@@ -270,10 +268,7 @@ def ssh_signature_problem(approval: Approval, signers: AllowedSigners) -> str | 
     """Why ``approval`` is not SSH-signed by its ``approver`` as ``signers`` lists them
     (None when it is): ``ssh-keygen -Y verify -I <approver>``, the payload on stdin."""
     if approval.ssh_signature is None:
-        return (
-            "it is not signed with an SSH key, and approvals.allowed_signers is set; approve "
-            "with --sign KEY"
-        )
+        return NOT_SSH_SIGNED
     try:
         signers.path.open("rb").close()
     except OSError as exc:
@@ -372,16 +367,13 @@ def approval_problem(
         return f"its signature does not verify with {KEY_ENV} (forged, or altered after signing)"
     if approval.policy_digest != policy.digest():
         return None
+    objections = policy_objections(approval, plan, policy)
+    # A missing SSH signature is named below, where the signers are checked.
+    if objections and objections[0] != NOT_SSH_SIGNED:
+        return objections[0]
     rules = policy.approvals
-    if rules.allowed_approvers and approval.approver not in rules.allowed_approvers:
-        return f"{approval.approver!r} is not in approvals.allowed_approvers"
-    if rules.forbid_self_approval and approval.approver == plan.author:
-        return f"{approval.approver!r} is the plan's author, and self-approval is forbidden"
-    if rules.require_signature:
-        if approval.signature is None:
-            return "it is not signed, and approvals.require_signature is set"
-        if key is None:
-            raise UsageError(f"the policy requires signed approvals; set {KEY_ENV} to verify them")
+    if rules.require_signature and key is None:
+        raise UsageError(f"the policy requires signed approvals; set {KEY_ENV} to verify them")
     if rules.allowed_signers is not None:
         if signers is None:
             raise ValueError("approvals.allowed_signers is set: pass the allowed signers")
@@ -389,32 +381,17 @@ def approval_problem(
     return None
 
 
-def assess_approvals(
-    plan: ChangePlan,
-    policy: Policy,
-    policy_digest: str,
-    presented: list[tuple[str, Approval]],
-    key: bytes | None,
-    *,
-    signers: AllowedSigners | None = None,
-) -> ApprovalStatus:
-    """Count the distinct valid approvers; ``InvalidApprovalError`` on the first invalid one."""
-    approvers: list[str] = []
-    stale: list[str] = []
-    for source, approval in presented:
-        problem = approval_problem(approval, plan, policy, key, signers=signers)
-        if problem is not None:
-            raise InvalidApprovalError(
-                f"invalid approval {source} by {approval.approver!r}: {problem}",
-                details={"approval": source, "approver": approval.approver, "reason": problem},
-            )
-        if approval.policy_digest != policy_digest:
-            if approval.approver not in stale:
-                stale.append(approval.approver)
-        elif approval.approver not in approvers:
-            approvers.append(approval.approver)
-    return ApprovalStatus(
-        required=policy.approvals.min_approvals,
-        approvers=tuple(approvers),
-        stale=tuple(a for a in stale if a not in approvers),
-    )
+def policy_objections(approval: Approval, plan: ChangePlan, policy: Policy) -> list[str]:
+    """What ``policy``'s own approval rules hold against ``approval`` without verifying any
+    signature: an approver it does not accept, the plan's author, a signature missing."""
+    rules = policy.approvals
+    found = []
+    if rules.allowed_approvers and approval.approver not in rules.allowed_approvers:
+        found.append(f"{approval.approver!r} is not in approvals.allowed_approvers")
+    if rules.forbid_self_approval and approval.approver == plan.author:
+        found.append(f"{approval.approver!r} is the plan's author, and self-approval is forbidden")
+    if rules.require_signature and approval.signature is None:
+        found.append("it is not signed, and approvals.require_signature is set")
+    if rules.allowed_signers is not None and approval.ssh_signature is None:
+        found.append(NOT_SSH_SIGNED)
+    return found

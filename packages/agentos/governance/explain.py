@@ -69,3 +69,27 @@ def explain(plan: ChangePlan, policy: Policy, decision: Decision) -> list[PathEx
             plan_verdicts.append(RuleVerdict(rule, "pass", ""))
     rows.append(PathExplanation(PLAN_ROW, tuple(plan_verdicts)))
     return rows
+
+
+def denial_summary(decision: Decision, *, shown: int = 3) -> str:
+    """The DENY findings on one line, rule by rule: ``rule (path, path:line, ...)``, the
+    first ``shown`` paths of each rule and "and N more"; a plan-wide finding by its message."""
+    by_rule: dict[str, list[str]] = {}
+    for finding in decision.findings:
+        if finding.severity != "DENY":
+            continue
+        if finding.path is None:
+            item = finding.message
+        else:
+            path = finding.path if finding.path.isprintable() else repr(finding.path)
+            item = path if finding.line is None else f"{path}:{finding.line}"
+        items = by_rule.setdefault(finding.rule, [])
+        if item not in items:
+            items.append(item)
+    parts = []
+    for rule, items in by_rule.items():
+        listed = ", ".join(items[:shown])
+        if len(items) > shown:
+            listed += f" and {len(items) - shown} more"
+        parts.append(f"{rule} ({listed})")
+    return ", ".join(parts)

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentos.errors import DeniedError, InvalidApprovalError, UsageError
+from agentos.governance.approvalcount import ApprovalStatus, assess_approvals
 from agentos.governance.approvals import (
     KEY_ENV,
-    ApprovalStatus,
     SshRunner,
     allowed_signers_of,
     approval_problem,
     approver_name_problem,
-    assess_approvals,
     make_approval,
     read_approval,
     run_ssh_keygen,
@@ -71,12 +70,21 @@ def count_approvals(
     carry its seal, and ``approval_files`` made elsewhere, judged by their signatures alone."""
     from agentos.statekey import state_key
 
-    presented: list[tuple[str, Approval]] = stored_approvals(
-        workspace.approvals_dir, plan, state_key(workspace.state_dir)
+    others: list[tuple[str, Approval]] = []
+    presented = stored_approvals(
+        workspace.approvals_dir, plan, state_key(workspace.state_dir), others=others
     )
     presented += [(str(path), read_approval(path)) for path in approval_files]
     signers = allowed_signers_of(loaded.policy, workspace.root, ssh_runner)
-    status = assess_approvals(plan, loaded.policy, loaded.digest, presented, key, signers=signers)
+    status = assess_approvals(
+        plan,
+        loaded.policy,
+        loaded.digest,
+        presented,
+        key,
+        signers=signers,
+        other_versions=others,
+    )
     return GateResult(decision, status)
 
 
@@ -105,10 +113,12 @@ def new_approval(
     from agentos.statekey import state_key
 
     if decision.decision == "DENY":
+        from agentos.governance.explain import denial_summary
+
         rules = sorted({f.rule for f in decision.findings if f.severity == "DENY"})
         raise DeniedError(
-            f"plan {plan.plan_id} is denied by policy ({', '.join(rules)}); a denied plan "
-            f"cannot be approved — see 'agentos check {plan.plan_id}' and change the plan",
+            f"plan {plan.plan_id} is denied by policy: {denial_summary(decision)}; a denied "
+            f"plan cannot be approved — see 'agentos check {plan.plan_id}' and change the plan",
             details={"plan_id": plan.plan_id, "rules": rules},
         )
     if loaded.policy.approvals.require_signature and key is None:

@@ -135,7 +135,8 @@ def _lint(policy: Policy) -> Iterator[LintWarning]:
         if level in gate.require_approval_for_risk:
             yield LintWarning(
                 "writegate.require_approval_for_risk",
-                f"{level} is also in deny_risk; such plans are denied, approval cannot help",
+                f"{level} is also in writegate.deny_risk; such plans are denied, approval "
+                "cannot help",
             )
 
 

@@ -25,6 +25,7 @@ from agentos.model import (
     DecisionKind,
     Finding,
     Risk,
+    SecretMark,
     Severity,
 )
 from agentos.patterns import PathPatterns
@@ -33,8 +34,13 @@ from agentos.textlines import is_binary, split_lines
 
 def evaluate(plan: ChangePlan, policy: Policy, facts: WorkspaceFacts) -> Decision:
     """The decision on ``plan`` under ``policy``, with every finding."""
-    # Every new content decoded once (plans carry base64 for binary files), for every rule.
-    contents = {c.path: c.content.to_bytes() for c in plan.changeset.changes if c.op != "delete"}
+    # Every new content decoded once (plans carry base64 for binary files), for every rule;
+    # contents withheld from the plan file are judged by their marker (``_withheld``).
+    contents = {
+        c.path: c.content.to_bytes()
+        for c in plan.changeset.changes
+        if c.op != "delete" and c.content.encoding != "withheld"
+    }
     lines = changed_lines(plan, facts, contents)
     risk = assess_risk(
         plan.changeset.changes, lines, risk_settings(policy, policy_path=facts.policy_path)
@@ -69,7 +75,8 @@ def changed_lines(plan: ChangePlan, facts: WorkspaceFacts, contents: dict[str, b
     for change in plan.changeset.changes:
         source = change.from_path if change.op == "rename" else change.path
         old = None if change.op == "create" else facts.pre_images.get(source)
-        if change.op != "create" and old is None:
+        withheld = change.op != "delete" and change.content.encoding == "withheld"
+        if withheld or (change.op != "create" and old is None):
             recounted += per_file.get(change.path, 0)
             continue
         recounted += line_delta(old, contents.get(change.path))
@@ -115,6 +122,7 @@ def _findings(
     yield from _constraints(plan, policy, lines, contents)
     if gate.content.detect_secrets:
         yield from _secrets(plan, facts, contents)
+    yield from _withheld(plan)
     if gate.content.binary_files != "allow":
         for path, data in contents.items():
             if is_binary(data):
@@ -123,7 +131,7 @@ def _findings(
                     path=path,
                     severity="DENY" if gate.content.binary_files == "deny" else "NEED_APPROVAL",
                     message=f"{path} is a binary file; the policy says "
-                    f"binary_files: {gate.content.binary_files}",
+                    f"writegate.content.binary_files: {gate.content.binary_files}",
                 )
     yield from _matching(
         paths,
@@ -162,8 +170,8 @@ def _constraints(
             rule="constraint",
             path=None,
             severity="DENY",
-            message=f"the plan touches {files} files; the limit is "
-            f"constraints.max_files_touched = {limits.max_files_touched}; split the change",
+            message=f"the plan touches {files} files; the limit is executor.constraints."
+            f"max_files_touched = {limits.max_files_touched}; split the change",
         )
     if lines > limits.max_patch_lines:
         yield Finding(
@@ -171,17 +179,21 @@ def _constraints(
             path=None,
             severity="DENY",
             message=f"the plan changes {lines} lines; the limit is "
-            f"constraints.max_patch_lines = {limits.max_patch_lines}; split the change",
+            f"executor.constraints.max_patch_lines = {limits.max_patch_lines}; split the change",
         )
     most = policy.writegate.content.max_file_bytes
-    for path, data in contents.items():
-        if len(data) > most:
+    sizes = {path: len(data) for path, data in contents.items()}
+    for change in plan.changeset.changes:
+        if change.op != "delete" and change.content.encoding == "withheld":
+            sizes[change.path] = change.content.bytes
+    for path, size in sizes.items():
+        if size > most:
             yield Finding(
                 rule="constraint",
                 path=path,
                 severity="DENY",
-                message=f"{path} would be {len(data)} bytes; the limit is "
-                f"content.max_file_bytes = {most}",
+                message=f"{path} would be {size} bytes; the limit is "
+                f"writegate.content.max_file_bytes = {most}",
             )
 
 
@@ -197,9 +209,9 @@ def _secrets(
     from agentos.governance.secrets import find_secrets
 
     for change in plan.changeset.changes:
-        if change.op == "delete":
+        data = contents.get(change.path)
+        if change.op == "delete" or data is None:
             continue
-        data = contents[change.path]
         hits = find_secrets(data)
         if not hits:
             continue
@@ -221,6 +233,49 @@ def _secrets(
                 f"({hit.kind}); keep secrets out of the repository (use the environment "
                 "or a secret store)",
             )
+
+
+def _withheld(plan: ChangePlan) -> Iterator[Finding]:
+    """The secrets that made the planner withhold a content: DENY whatever the policy says
+    now, since the bytes are not in the plan and can never be written."""
+    for change in plan.changeset.changes:
+        if change.op == "delete" or change.content.encoding != "withheld":
+            continue
+        for mark in change.content.secrets:
+            yield Finding(
+                rule="secret",
+                path=change.path,
+                severity="DENY",
+                pattern=mark.pattern,
+                line=mark.line,
+                message=f"{change.path}:{mark.line}: looks like {mark.description} "
+                f"({mark.pattern}); its content was withheld from the plan file, so this plan "
+                "can never be applied — keep secrets out of the repository (use the "
+                "environment or a secret store) and plan again",
+            )
+
+
+def secret_marks(plan: ChangePlan, decision: Decision) -> dict[str, tuple[SecretMark, ...]]:
+    """For each path whose new content ``decision`` found secrets in: where they are and what
+    they look like (to withhold that content from the plan file; empty when none)."""
+    from agentos.governance.secrets import find_secrets
+
+    flagged: dict[str, set[tuple[str, int]]] = {}
+    for finding in decision.findings:
+        if finding.rule == "secret" and finding.path is not None and finding.line is not None:
+            flagged.setdefault(finding.path, set()).add((finding.pattern or "", finding.line))
+    marks: dict[str, tuple[SecretMark, ...]] = {}
+    for change in plan.changeset.changes:
+        wanted = flagged.get(change.path)
+        if change.op == "delete" or not wanted or change.content.encoding == "withheld":
+            continue
+        hits = find_secrets(change.content.to_bytes())
+        marks[change.path] = tuple(
+            SecretMark(pattern=hit.kind, line=hit.line, description=hit.description)
+            for hit in hits
+            if (hit.kind, hit.line) in wanted
+        )
+    return {path: found for path, found in marks.items() if found}
 
 
 def _risk_findings(plan: ChangePlan, policy: Policy, risk: Risk) -> Iterator[Finding]:

@@ -117,9 +117,12 @@ def _check(ctx: Context, args: catalog.CheckArgs) -> Reply:
     result = documents.check_result(checked, plan_file)
     verdict = checked.gate.verdict
     text = f"{plan.plan_id}: {verdict}{findings_text(result)}"
-    if verdict == "NEED_APPROVAL":
+    if checked.drifted and verdict != "DENY":
+        text += f"\nstale: {'; '.join(checked.drifted)}; plan again against the current files"
+    elif verdict == "NEED_APPROVAL":
         text += "\n" + approval_hint(ctx, plan.plan_id)
-    return Reply(result, text, is_error=verdict not in ("ALLOW", "APPROVED"))
+    ok = verdict in ("ALLOW", "APPROVED") and not checked.drifted
+    return Reply(result, text, is_error=not ok)
 
 
 def _approve(ctx: Context, args: catalog.ApproveArgs) -> Reply:

@@ -72,7 +72,7 @@ _EXECUTION_KEYS = {
 _VIEW_KEYS = {"execution_id": _S, "plan_id": _NS, "kind": _S, "status": _S, "attempts": _I}
 
 PLAN = _obj(_PLAN_KEYS)
-CHECK = _obj(_GATE_KEYS)
+CHECK = _obj({**_GATE_KEYS, "stale": _B, "drifted": _STRINGS})
 APPROVE = _obj({**_GATE_KEYS, "approval_file": _S, "approval": _O})
 APPLIED = _obj(_EXECUTION_KEYS)
 STATUS = _obj({"lock": _O, "interrupted": _A, "breakers": _A, "executions": _A, "sweep": _NO})

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from agentos.audit.folds import ExecutionView
     from agentos.executor.options import ApplyResult
-    from agentos.governance.approvals import ApprovalStatus
+    from agentos.governance.approvalcount import ApprovalStatus
     from agentos.governance.explain import PathExplanation
     from agentos.governance.gate import GateResult
     from agentos.model import ChangePlan, Decision, Finding
@@ -50,6 +50,7 @@ def approvals_row(status: ApprovalStatus) -> dict[str, Any]:
         "required": status.required,
         "approvers": list(status.approvers),
         "stale": list(status.stale),
+        "not_counted": [item.row() for item in status.not_counted],
         "satisfied": status.satisfied,
     }
 
@@ -86,6 +87,8 @@ def gate_result(gate: GateResult, plan_file: Path, policy_source: str) -> dict[s
 def check_result(checked: Checked, plan_file: Path) -> dict[str, Any]:
     """``check``: the gate, and each rule's verdict with ``--explain``."""
     result = gate_result(checked.gate, plan_file, checked.policy_source)
+    result["stale"] = bool(checked.drifted)
+    result["drifted"] = list(checked.drifted)
     if checked.explanation is not None:
         result["explain"] = explain_rows(checked.explanation)
     return result
@@ -174,6 +177,7 @@ def execution_row(result: ApplyResult) -> dict[str, Any]:
         "checks": [c.row() for c in result.checks],
         "post_rollback": [c.row() for c in result.post_rollback],
         "policy": dict(result.policy),
+        "holder": result.holder,
     }
 
 

@@ -222,17 +222,8 @@ def _transact(
     decision = gate.decision
     waived = kind == "rollback" and not policy.executor.rollback.require_approval
     if gate.verdict == "DENY" or (gate.verdict == "NEED_APPROVAL" and not waived):
-        status: Status
-        if gate.verdict == "DENY":
-            rules = sorted({f.rule for f in decision.findings if f.severity == "DENY"})
-            status, message = "denied", f"denied by policy ({', '.join(rules)}); nothing written"
-        else:
-            needed = gate.approvals
-            status = "needs_approval"
-            message = (
-                f"needs {needed.required} approval(s), has {len(needed.approvers)}; run "
-                f"'agentos approve {plan.plan_id} --by <name>'; nothing written"
-            )
+        status: Status = "denied" if gate.verdict == "DENY" else "needs_approval"
+        message, details = _refusal(plan, gate)
         return refused(
             plan,
             kind=kind,
@@ -241,6 +232,7 @@ def _transact(
             message=message,
             decision=decision,
             policy=use.row(),
+            error={"type": status, "message": message, "details": details},
         )
     options = ApplyOptions(
         actor=ctx.actor,
@@ -263,6 +255,30 @@ def _transact(
     if result.status == "committed":
         _note_written(ctx, plan)
     return result
+
+
+def _refusal(plan: ChangePlan, gate: GateResult) -> tuple[str, dict[str, object]]:
+    """Why the WriteGate stops ``plan``, in one line and as ``error.details``: the DENY
+    findings by rule and path, or the approvals counted and each one that does not count."""
+    from agentos.governance.explain import denial_summary
+    from agentos.pipeline.documents import approvals_row, finding_row
+
+    decision = gate.decision
+    if gate.verdict == "DENY":
+        message = (
+            f"denied by policy: {denial_summary(decision)}; nothing written — "
+            f"'agentos check {plan.plan_id}' explains every finding"
+        )
+        denied = [finding_row(f) for f in decision.findings if f.severity == "DENY"]
+        return message, {"findings": denied}
+    needed = gate.approvals
+    counted = ", ".join(needed.approvers)
+    message = f"needs {needed.required} approval(s), has {len(needed.approvers)}"
+    message += f" ({counted})" if counted else ""
+    if needed.not_counted:
+        message += "; not counted: " + "; ".join(item.line() for item in needed.not_counted)
+    message += f"; run 'agentos approve {plan.plan_id} --by <name>'; nothing written"
+    return message, {"approvals": approvals_row(needed)}
 
 
 def _note_written(ctx: Context, plan: ChangePlan) -> None:

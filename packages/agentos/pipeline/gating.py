@@ -63,8 +63,9 @@ def make_plan(ctx: Context, request: PlanRequest) -> Planned:
     from agentos.faults import fault_point
     from agentos.governance.gate import decide_plan
     from agentos.governance.settings import plan_limits
+    from agentos.governance.writegate import secret_marks
     from agentos.model import seal_plan
-    from agentos.planner.plan import PlanSpec, plan_changes
+    from agentos.planner.plan import PlanSpec, plan_changes, withhold_contents
     from agentos.planner.planfile import write_plan
     from agentos.workspace import ensure_state_dir
 
@@ -88,6 +89,13 @@ def make_plan(ctx: Context, request: PlanRequest) -> Planned:
             plan=stored, plan_file=target, decision=decide_plan(stored, workspace, loaded)
         )
     decision = decide_plan(built, workspace, loaded)
+    secrets = secret_marks(built, decision)
+    if secrets:
+        # A detected secret never reaches the disk, not even in the plan file (a CI
+        # artifact): that content is withheld, and the plan decided again as it is stored.
+        built = withhold_contents(built, secrets, keep_id=request.plan_id is not None)
+        target = request.output or workspace.plans_dir / f"{built.plan_id}.json"
+        decision = decide_plan(built, workspace, loaded)
     built = seal_plan(built, risk=decision.risk)
     fault_point("plan.before_write")
     ensure_state_dir(workspace)
@@ -147,7 +155,21 @@ def check(
         from agentos.governance.explain import explain as explain_plan
 
         rows = tuple(explain_plan(plan, ctx.policy.policy, gate.decision))
-    return Checked(plan=plan, gate=gate, policy_source=ctx.policy.source, explanation=rows)
+    drifted: tuple[str, ...] = ()
+    # Like a saved Terraform plan, a plan whose pinned pre-images moved on is stale: apply
+    # would refuse it. A denied plan is not read further (it may name hostile paths).
+    if gate.decision.decision != "DENY":
+        from agentos.executor.drift import pending_drift
+
+        drift = pending_drift(ctx.workspace.root, plan)
+        drifted = () if drift.holds_post_images else tuple(drift.drifted)
+    return Checked(
+        plan=plan,
+        gate=gate,
+        policy_source=ctx.policy.source,
+        explanation=rows,
+        drifted=drifted,
+    )
 
 
 def approve(

@@ -47,6 +47,8 @@ class Checked:
     gate: GateResult
     policy_source: str
     explanation: tuple[PathExplanation, ...] | None = None
+    # How the workspace no longer matches the pre-images the plan pinned (empty: not stale).
+    drifted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

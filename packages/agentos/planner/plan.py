@@ -10,6 +10,7 @@ reasons) until the pipeline stamps the WriteGate's assessment on it, before it i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,8 +27,10 @@ from agentos.model import (
     ChangeSet,
     FileChange,
     FileStat,
+    SecretMark,
     Source,
     Stats,
+    WithheldContent,
     changes_checksum,
     seal_plan,
 )
@@ -269,6 +272,31 @@ def plan_changes(request: PlanSpec) -> ChangePlan:
             plan_digest=UNSEALED,
         )
     )
+
+
+def withhold_contents(
+    plan: ChangePlan, secrets: Mapping[str, tuple[SecretMark, ...]], *, keep_id: bool
+) -> ChangePlan:
+    """``plan`` with the new contents of the paths in ``secrets`` replaced by a
+    ``WithheldContent`` marker, so that no detected secret is ever written to a plan file.
+
+    The checksum is computed anew over the changes as they will be stored (and a default
+    ``plan_id`` with it, unless ``keep_id``: the caller set the id); the ``sha256`` of each
+    withheld change still names the contents as planned.
+    """
+    changes: list[FileChange] = []
+    for change in plan.changeset.changes:
+        marks = secrets.get(change.path)
+        if change.op == "delete" or not marks or change.content.encoding == "withheld":
+            changes.append(change)
+            continue
+        size = len(change.content.to_bytes())
+        marker = WithheldContent(encoding="withheld", reason="secret", bytes=size, secrets=marks)
+        changes.append(change.model_copy(update={"content": marker}))
+    checksum = changes_checksum(tuple(changes))
+    plan_id = plan.plan_id if keep_id else default_plan_id(checksum, plan.intent)
+    changeset = ChangeSet(changes=tuple(changes), checksum=checksum)
+    return seal_plan(plan, plan_id=plan_id, changeset=changeset)
 
 
 def _size(state: FileState | None) -> int:

@@ -107,6 +107,13 @@ def change_diff(
 ) -> Iterator[DiffLine]:
     """The diff lines of one change of a plan."""
     old_path = change.from_path if change.op == "rename" else change.path
+    if change.op != "delete" and change.content.encoding == "withheld":
+        found = ", ".join(f"{m.pattern} on line {m.line}" for m in change.content.secrets)
+        note = (
+            f"(no diff: the new content, {change.content.bytes} bytes, was withheld from the "
+            f"plan file: it holds a secret — {found})"
+        )
+        return file_diff(change.op, old_path, change.path, None, None, note=note)
     before, note = _pre_image(change, baseline, kept)
     after = None if change.op == "delete" else Side(change.content.to_bytes(), change.mode)
     return file_diff(change.op, old_path, change.path, before, after, note=note)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agentos.model import Frozen
 from agentos.verify.breaker import BreakerConfig
@@ -119,6 +119,15 @@ class HealthCheckSpec(Frozen):
     retry: RetrySpec = Field(default_factory=RetrySpec)
     circuit_breaker: BreakerSpec | None = None
 
+    @field_validator("command", mode="before")
+    @classmethod
+    def _argv_not_string(cls, value: object) -> object:
+        # A string would need a shell to split it; say how to write the argv list instead
+        # (pydantic reports a ValueError, not a TypeError, as the field's problem).
+        if isinstance(value, str):
+            raise ValueError(argv_advice(value))  # noqa: TRY004
+        return value
+
     @model_validator(mode="after")
     def _one_probe(self) -> HealthCheckSpec:
         kinds = [k for k in ("command", "http", "file") if getattr(self, k) is not None]
@@ -133,3 +142,25 @@ class HealthCheckSpec(Frozen):
         if self.command is not None:
             return "command"
         return "http" if self.http is not None else "file"
+
+
+# Characters that only mean something to a shell (pipes, redirections, variables, globs).
+SHELL_SYNTAX = frozenset("|&;<>()$`*?[]{}~")
+
+
+def argv_advice(command: str) -> str:
+    """What to write instead of ``command: "<command>"``: the argv list it stands for, or
+    ``["sh", "-c", ...]`` where it relies on a shell."""
+    import json
+    import shlex
+
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        argv = command.split()
+    if not argv:
+        return 'must be an argv list of strings, e.g. command: ["pytest", "-q"]'
+    if any(ch in SHELL_SYNTAX for ch in command):
+        argv = ["sh", "-c", command]
+    shown = json.dumps(argv, ensure_ascii=False)
+    return f"must be an argv list, not a string (no shell runs it); write command: {shown}"

@@ -25,6 +25,7 @@ STATUS_EXIT = {
     "needs_approval": 4,
     "stale": 5,
     "aborted": 130,
+    "busy": 75,
 }
 FILES_SHOWN = 20
 

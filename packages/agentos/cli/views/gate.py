@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 # The exit code of each verdict (SPEC §3); APPROVED is NEED_APPROVAL with enough approvals.
 VERDICT_EXIT = {"ALLOW": 0, "APPROVED": 0, "NEED_APPROVAL": 4, "DENY": 3}
+# A plan whose pinned pre-images changed since it was made (SPEC §3: conflict).
+STALE_EXIT = 5
 SEVERITY_STYLES = {"DENY": "bold red", "NEED_APPROVAL": "yellow", "ALLOW": "green"}
 
 
@@ -50,21 +52,35 @@ def render_explanation(out: Console, rows: tuple[PathExplanation, ...]) -> None:
             out.print(line)
 
 
+def checked_exit(checked: Checked) -> int:
+    """``check``'s exit code: the verdict's, except 5 for a stale plan the policy does not
+    deny (apply would refuse it: it must be planned again first)."""
+    verdict = checked.gate.verdict
+    return STALE_EXIT if checked.drifted and verdict != "DENY" else VERDICT_EXIT[verdict]
+
+
 def render_checked(out: Console, checked: Checked) -> None:
-    """``check``: the verdict, the approvals counted, what to do next."""
+    """``check``: the verdict, the approvals counted, staleness, what to do next."""
     gate = checked.gate
+    plan_id = gate.decision.plan_id
     render_decision(out, gate.decision, gate.verdict)
     status = gate.approvals
     if gate.decision.decision == "NEED_APPROVAL":
         names = ", ".join(status.approvers) or "none"
         out.print(f"Approvals: {len(status.approvers)} of {status.required} ({names})")
-        if status.stale:
-            out.print(
-                f"  not counted (given under another policy): {', '.join(status.stale)}; "
-                "approve again"
-            )
-        if not status.satisfied:
-            out.print(f"Next: agentos approve {gate.decision.plan_id} --by <name>")
+        for item in status.not_counted:
+            out.print(f"  not counted: {item.line()}")
+    if checked.drifted:
+        out.print(
+            "Stale: the workspace changed since the plan was made; apply would refuse it "
+            "(exit 5) and write nothing:",
+            style="bold red",
+        )
+        for drifted in checked.drifted:
+            out.print(f"  drifted: {drifted}")
+        out.print("Next: plan again against the current files")
+    elif gate.decision.decision == "NEED_APPROVAL" and not status.satisfied:
+        out.print(f"Next: agentos approve {plan_id} --by <name>")
     if checked.explanation is not None:
         out.print()
         render_explanation(out, checked.explanation)
