@@ -162,9 +162,17 @@ class InvalidApprovalError(IntegrityError):
 
 
 class AuditChainError(IntegrityError):
-    """The audit trail's hash chain is broken, truncated or out of order."""
+    """The audit trail's hash chain is broken, truncated or out of order, or the trail is
+    missing while executions are recorded."""
 
     kind = "audit_chain_broken"
+
+
+# What to do about a broken trail, added to the error of every command that would append to it.
+AUDIT_REPAIR_HINT = (
+    "run 'agentos audit verify' to see where, then 'agentos audit repair' to archive it and "
+    "start a new chain"
+)
 
 
 class ExecutionFailedError(AgentosError):

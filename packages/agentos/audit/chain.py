@@ -1,4 +1,5 @@
-"""Walking the hash chain of a trail file: ``audit verify``'s pass over every event.
+"""Walking the hash chain of a trail file: ``audit verify``'s pass over every event, and the
+comparison of where it ends with HEAD.
 
 Throughput matters (SPEC §11 B5: at least 300,000 events a second). The file is read in large
 blocks and split at newlines, and each line is hashed as it is stored (the canonical bytes,
@@ -18,11 +19,13 @@ which names what is wrong as it always has (or accepts a valid line of unusual f
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from agentos import statefs
 from agentos.audit.lines import (
     _HASH_FIELD,
     _HASH_SPAN,
@@ -203,3 +206,94 @@ def _find(lines: list[bytes], anchor: str, count: int) -> int | None:
         if _hash_of(line) == anchor:
             found = index
     return found
+
+
+def check_head(
+    path: Path,
+    head_path: Path,
+    head: tuple[int, str] | None,
+    *,
+    count: int,
+    last_hash: str,
+    before_last: str,
+    warnings: list[str],
+) -> None:
+    """Compare the chain's end (``count`` events, the last two hashes) with HEAD; warn about an
+    interrupted append, ``AuditChainError`` for anything else that disagrees."""
+    if head is None:
+        if count > 1:
+            raise AuditChainError(
+                f"{head_path} is missing: cannot tell whether {path} was truncated",
+                details={"events": count},
+            )
+        if count == 1:
+            warnings.append("HEAD is missing after the first event (an interrupted append)")
+        return
+    head_seq, head_hash = head
+    if head_seq > count:
+        raise AuditChainError(
+            f"{path}:{count + 1}: truncated: event seq {count + 1} is missing or cut "
+            f"short; HEAD records {head_seq} events but only {count} complete events remain",
+            details={
+                "line": count + 1,
+                "seq": count + 1,
+                "head_seq": head_seq,
+                "events": count,
+            },
+        )
+    if head_seq == count:
+        if head_hash != last_hash:
+            raise AuditChainError(
+                f"{head_path}: HEAD hash does not match event seq {count}; "
+                "the trail or HEAD was altered",
+                details={"head_seq": head_seq, "events": count},
+            )
+    elif head_seq == count - 1:
+        if head_hash != before_last:
+            raise AuditChainError(
+                f"{head_path}: HEAD hash does not match event seq {head_seq}; "
+                "the trail or HEAD was altered",
+                details={"head_seq": head_seq, "events": count},
+            )
+        warnings.append(
+            f"the last event (seq {count}) is not yet in HEAD (an interrupted append); "
+            "the next append repairs it"
+        )
+    else:
+        raise AuditChainError(
+            f"{path}:{head_seq + 2}: event seq {head_seq + 2} is one of "
+            f"{count - head_seq} events after the last one HEAD records (seq {head_seq}); "
+            "only one can be an interrupted append, so events were appended outside agentos",
+            details={
+                "line": head_seq + 2,
+                "seq": head_seq + 2,
+                "head_seq": head_seq,
+                "events": count,
+            },
+        )
+
+
+def last_line(path: Path) -> tuple[bytes | None, int]:
+    """The last complete line of the file at ``path`` and the offset where complete lines
+    end."""
+    with statefs.open_read(path) as handle:
+        handle.seek(0, os.SEEK_END)
+        end = handle.tell()
+        block = 8192
+        data = b""
+        pos = end
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            handle.seek(pos)
+            data = handle.read(step) + data
+            # Doubling: a fixed block made a long last line (a plan's file list) quadratic.
+            block *= 2
+            newline = data.rfind(b"\n")
+            if newline < 0:
+                continue
+            complete_end = pos + newline + 1
+            previous = data.rfind(b"\n", 0, newline)
+            if previous >= 0 or pos == 0:
+                return data[previous + 1 : newline + 1], complete_end
+        return None, 0

@@ -16,7 +16,7 @@ from typing import Any
 from agentos import statefs
 from agentos.audit.folds import ExecutionView, committed_line, fold_event, new_row
 from agentos.audit.lines import GENESIS, event_hash, parse_line, quick_parse, without_hash
-from agentos.errors import AuditChainError
+from agentos.errors import AUDIT_REPAIR_HINT, AuditChainError
 
 # Bumped whenever the tables or what a row means change: another format is rebuilt.
 FORMAT = 2
@@ -92,7 +92,7 @@ class SnapshotMismatch(AuditChainError):
     def __init__(self, trail_path: Path) -> None:
         super().__init__(
             f"{trail_path}: events before its end changed while it was read; the trail was "
-            "altered — run 'agentos audit verify'"
+            f"altered — {AUDIT_REPAIR_HINT}"
         )
 
 

@@ -11,13 +11,15 @@ HEAD is sealed with the workspace key (``statekey``): ``seal`` is an HMAC of its
 Without the key, nobody can drop events, recompute every hash and write a HEAD that agentos
 accepts. What the seal cannot tell is a whole older trail put back with its older HEAD; an
 *anchor* kept outside the workspace (``agentos audit anchor``, ``audit verify --anchor``)
-catches that.
+catches that. A trail with no event and no HEAD beside recorded executions was deleted
+(``evidence``). A broken trail is never appended to; ``audit repair`` (``repair``) keeps it
+aside and starts a new chain through ``stage_chain`` and ``commit_chain``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +32,12 @@ from agentos.audit.anchor import (
     check_anchor,
     head_seal_payload,
 )
-from agentos.audit.chain import ChainEnd, Unvouched, walk_chain
+from agentos.audit.chain import ChainEnd, Unvouched, check_head, last_line, walk_chain
+from agentos.audit.evidence import missing_trail
 from agentos.audit.lines import GENESIS, event_hash, is_next, parse_line
 from agentos.clock import Clock, rfc3339, system_clock
 from agentos.digest import canonical_json
-from agentos.errors import AgentosError, AuditChainError, BusyError
+from agentos.errors import AUDIT_REPAIR_HINT, AgentosError, AuditChainError, BusyError
 from agentos.faults import fault_point
 from agentos.statefs import ensure_dir, fsync_dir, write_atomic
 
@@ -46,6 +49,8 @@ if TYPE_CHECKING:
 TRAIL_NAME = "audit.jsonl"
 HEAD_NAME = "HEAD"
 LOCK_NAME = "lock"
+# A new chain is written here, whole, before it replaces the trail (``stage_chain``).
+STAGED_NAME = "audit.jsonl.new"
 LOCK_TIMEOUT_SECONDS = 30.0
 
 
@@ -97,6 +102,21 @@ class AuditTrail:
         statefs.refuse_links(self.directory / LOCK_NAME)
         return FileLock(str(self.directory / LOCK_NAME), timeout=timeout)
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the trail's lock for the block (``BusyError`` when it stays taken)."""
+        from filelock import Timeout
+
+        ensure_dir(self.directory)
+        try:
+            with self.lock():
+                yield
+        except Timeout:
+            raise BusyError(
+                f"{self.directory / LOCK_NAME}: the audit trail stayed locked for "
+                f"{LOCK_TIMEOUT_SECONDS:.0f}s; retry when the other agentos process is done"
+            ) from None
+
     def append(
         self,
         event: str,
@@ -106,17 +126,14 @@ class AuditTrail:
         execution_id: str | None = None,
         plan_id: str | None = None,
     ) -> dict[str, Any]:
-        """Append one event under the trail's lock and return it (with seq and hash)."""
-        from filelock import Timeout
-
-        ensure_dir(self.directory)
+        """Append one event under the trail's lock and return it (with seq and hash); a
+        trail that does not end as HEAD says is never appended to (``AuditChainError``)."""
         try:
-            with self.lock():
+            with self.locked():
                 return self._append_locked(event, actor, data, execution_id, plan_id)
-        except Timeout:
-            raise BusyError(
-                f"{self.directory / LOCK_NAME}: the audit trail stayed locked for "
-                f"{LOCK_TIMEOUT_SECONDS:.0f}s; retry when the other agentos process is done"
+        except AuditChainError as exc:
+            raise AuditChainError(
+                f"{exc.message} — {AUDIT_REPAIR_HINT}", details=exc.details
             ) from None
 
     def _append_locked(
@@ -128,6 +145,30 @@ class AuditTrail:
         plan_id: str | None,
     ) -> dict[str, Any]:
         seq, prev = self._reconcile()
+        record, line = self._record(
+            seq, prev, event, actor=actor, data=data, execution_id=execution_id, plan_id=plan_id
+        )
+        fault_point("audit.append.before")
+        statefs.append(self.path, line, durable=self.durable)
+        if seq == 0 and self.durable:
+            fsync_dir(self.directory)
+        fault_point("audit.append.after")
+        self._write_head(record["seq"], record["hash"])
+        fault_point("audit.head.after")
+        return record
+
+    def _record(
+        self,
+        seq: int,
+        prev: str,
+        event: str,
+        *,
+        actor: str,
+        data: dict[str, Any],
+        execution_id: str | None = None,
+        plan_id: str | None = None,
+    ) -> tuple[dict[str, Any], bytes]:
+        """The event after (``seq``, ``prev``), and its line."""
         record: dict[str, Any] = {
             "seq": seq + 1,
             "ts": rfc3339(self.clock()),
@@ -141,15 +182,41 @@ class AuditTrail:
         if plan_id is not None:
             record["plan_id"] = plan_id
         record["hash"] = event_hash(prev, canonical_json(record))
-        line = canonical_json(record) + b"\n"
-        fault_point("audit.append.before")
-        statefs.append(self.path, line, durable=self.durable)
-        if seq == 0 and self.durable:
-            fsync_dir(self.directory)
-        fault_point("audit.append.after")
-        self._write_head(record["seq"], record["hash"])
-        fault_point("audit.head.after")
+        return record, canonical_json(record) + b"\n"
+
+    def stage_chain(self, event: str, *, actor: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Begin a new chain in place of this one (``audit repair``, under the trail's lock,
+        once the old files are kept elsewhere): its first event is written whole to
+        ``STAGED_NAME``, then HEAD is made to name it. From then on the old trail no longer
+        matches HEAD (so nothing appends to it), and ``staged_chain`` finds the new one."""
+        record, line = self._record(0, GENESIS, event, actor=actor, data=data)
+        write_atomic(self.directory / STAGED_NAME, line, durable=self.durable)
+        fault_point("audit.repair.staged")
+        self._write_head(1, record["hash"])
+        fault_point("audit.repair.head")
         return record
+
+    def staged_chain(self) -> dict[str, Any] | None:
+        """The first event of a new chain staged by ``stage_chain`` that HEAD names (with
+        this workspace's seal), else None: a staged file HEAD does not name is a leftover."""
+        try:
+            line = statefs.read_bytes(self.directory / STAGED_NAME)
+            head = self._read_head()
+            self._check_seal(head)
+            record = parse_line(line, path=self.directory / STAGED_NAME)
+        except (FileNotFoundError, AuditChainError):
+            return None
+        if head != (1, record["hash"]) or not is_next(record, line, 0, GENESIS):
+            return None
+        return record
+
+    def commit_chain(self) -> None:
+        """Put the staged chain in place of the trail, in one rename (the old trail's bytes
+        were kept elsewhere first)."""
+        statefs.rename(self.directory / STAGED_NAME, self.path)
+        if self.durable:
+            fsync_dir(self.directory)
+        fault_point("audit.repair.committed")
 
     def _write_head(self, seq: int, digest: str) -> None:
         doc: dict[str, Any] = {"seq": seq, "hash": digest}
@@ -177,13 +244,15 @@ class AuditTrail:
         head = self._read_head()
         self._check_seal(head)
         size = self.path.stat().st_size if self.path.exists() else 0
-        tail, complete_end = self._last_line() if size else (None, 0)
+        tail, complete_end = last_line(self.path) if size else (None, 0)
         if tail is None:
             if head is not None and head[0] != 0:
                 raise AuditChainError(
                     f"{self.head_path}: HEAD says {head[0]} events but {self.path} holds no "
-                    "complete event; the trail was truncated — run 'agentos audit verify'"
+                    "complete event; the trail was truncated"
                 )
+            if head is None:
+                self._refuse_if_missing()
             seq, digest = 0, GENESIS
         else:
             seq, digest = self._chain_onto(head, tail)
@@ -206,19 +275,33 @@ class AuditTrail:
             if is_next(last, tail, 0, GENESIS):
                 return 1, last_hash
             raise AuditChainError(
-                f"{self.head_path} is missing while {self.path} holds {last_seq} events; "
-                "run 'agentos audit verify'"
+                f"{self.head_path} is missing while {self.path} holds {last_seq} events"
             )
         head_seq, head_hash = head
         if (last_seq, last_hash) == (head_seq, head_hash):
-            return last_seq, last_hash
+            linked = last["prev"]
+            # One line's hash: an edit of the last event that kept its hash member is caught.
+            if isinstance(linked, str) and is_next(last, tail, last_seq - 1, linked):
+                return last_seq, last_hash
+            raise AuditChainError(
+                f"{self.path}: the last event (seq {last_seq}) does not match its hash; it was "
+                "edited"
+            )
         if is_next(last, tail, head_seq, head_hash):
             self._write_head(last_seq, last_hash)
             return last_seq, last_hash
         raise AuditChainError(
             f"{self.path}: the last event (seq {last_seq}) does not match HEAD (seq {head_seq}); "
-            "the trail was altered — run 'agentos audit verify'"
+            "the trail was altered"
         )
+
+    def _refuse_if_missing(self) -> None:
+        """``AuditChainError`` when this trail, with no event and no HEAD, sits beside
+        recorded executions: it was deleted (``evidence``)."""
+        statefs.refuse_links(self.path)  # a link is named as such, not taken for a loss
+        error = missing_trail(self.path, self.directory.parent)
+        if error is not None:
+            raise error
 
     def _read_head(self) -> tuple[int, str] | None:
         self._head_seal = None
@@ -238,30 +321,6 @@ class AuditTrail:
         self._head_seal = doc.get("seal")
         return doc["seq"], doc["hash"]
 
-    def _last_line(self) -> tuple[bytes | None, int]:
-        """The last complete line and the offset where complete lines end."""
-        with statefs.open_read(self.path) as handle:
-            handle.seek(0, os.SEEK_END)
-            end = handle.tell()
-            block = 8192
-            data = b""
-            pos = end
-            while pos > 0:
-                step = min(block, pos)
-                pos -= step
-                handle.seek(pos)
-                data = handle.read(step) + data
-                # Doubling: a fixed block made a long last line (a plan's file list) quadratic.
-                block *= 2
-                newline = data.rfind(b"\n")
-                if newline < 0:
-                    continue
-                complete_end = pos + newline + 1
-                previous = data.rfind(b"\n", 0, newline)
-                if previous >= 0 or pos == 0:
-                    return data[previous + 1 : newline + 1], complete_end
-            return None, 0
-
     # -- reading ---------------------------------------------------------------------------
 
     def events(self) -> Iterator[dict[str, Any]]:
@@ -277,10 +336,13 @@ class AuditTrail:
                 if line.endswith(b"\n"):
                     yield parse_line(line, path=self.path, lineno=lineno)
 
-    def verify(self, anchor: tuple[int | None, str] | None = None) -> VerifyReport:
+    def verify(
+        self, anchor: tuple[int | None, str] | None = None, *, locked: bool = False
+    ) -> VerifyReport:
         """Check every link of the chain, HEAD and its seal; ``AuditChainError`` names the
-        first break. With ``anchor`` (seq or None, hash), that event must be in the chain."""
-        head, size = self._snapshot()
+        first break. With ``anchor`` (seq or None, hash), that event must be in the chain.
+        ``locked``: the caller holds the trail's lock."""
+        head, size = self._snapshot(locked=locked)
         vouched = self._vouched(head)
         if vouched:
             try:
@@ -316,11 +378,21 @@ class AuditTrail:
                 wanted = None if anchor is None else anchor[1]
                 end = walk_chain(self.path, handle, size, wanted, vouched=vouched)
         count, prev, before_last = end.events, end.head, end.before_last
+        if count == 0 and head is None:
+            self._refuse_if_missing()
         found = None
         if anchor is not None and end.anchor_seq is not None:
             found = Anchor(end.anchor_seq, anchor[1])
         warnings: list[str] = []
-        self._check_head(head, count, prev, before_last, warnings)
+        check_head(
+            self.path,
+            self.head_path,
+            head,
+            count=count,
+            last_hash=prev,
+            before_last=before_last,
+            warnings=warnings,
+        )
         self._check_seal(head)
         if anchor is not None:
             check_anchor(self.path, anchor, found, count)
@@ -337,13 +409,13 @@ class AuditTrail:
             anchor=found,
         )
 
-    def _snapshot(self) -> tuple[tuple[int, str] | None, int]:
+    def _snapshot(self, *, locked: bool = False) -> tuple[tuple[int, str] | None, int]:
         """HEAD and the trail's size, read together under the trail's lock (when it can be
         taken), so that a verify running beside appends sees one consistent state."""
         from filelock import Timeout
 
         size = self.path.stat().st_size if self.path.exists() else 0
-        if not self.directory.is_dir():
+        if locked or not self.directory.is_dir():
             return self._read_head(), size
         try:
             with self.lock():
@@ -357,63 +429,3 @@ class AuditTrail:
         """The trail's current head as an anchor (after verifying the whole chain)."""
         report = self.verify()
         return Anchor(report.events, report.head)
-
-    def _check_head(
-        self,
-        head: tuple[int, str] | None,
-        count: int,
-        last_hash: str,
-        before_last: str,
-        warnings: list[str],
-    ) -> None:
-        if head is None:
-            if count > 1:
-                raise AuditChainError(
-                    f"{self.head_path} is missing: cannot tell whether {self.path} was truncated",
-                    details={"events": count},
-                )
-            if count == 1:
-                warnings.append("HEAD is missing after the first event (an interrupted append)")
-            return
-        head_seq, head_hash = head
-        if head_seq > count:
-            raise AuditChainError(
-                f"{self.path}:{count + 1}: truncated: event seq {count + 1} is missing or cut "
-                f"short; HEAD records {head_seq} events but only {count} complete events remain",
-                details={
-                    "line": count + 1,
-                    "seq": count + 1,
-                    "head_seq": head_seq,
-                    "events": count,
-                },
-            )
-        if head_seq == count:
-            if head_hash != last_hash:
-                raise AuditChainError(
-                    f"{self.head_path}: HEAD hash does not match event seq {count}; "
-                    "the trail or HEAD was altered",
-                    details={"head_seq": head_seq, "events": count},
-                )
-        elif head_seq == count - 1:
-            if head_hash != before_last:
-                raise AuditChainError(
-                    f"{self.head_path}: HEAD hash does not match event seq {head_seq}; "
-                    "the trail or HEAD was altered",
-                    details={"head_seq": head_seq, "events": count},
-                )
-            warnings.append(
-                f"the last event (seq {count}) is not yet in HEAD (an interrupted append); "
-                "the next append repairs it"
-            )
-        else:
-            raise AuditChainError(
-                f"{self.path}:{head_seq + 2}: event seq {head_seq + 2} is one of "
-                f"{count - head_seq} events after the last one HEAD records (seq {head_seq}); "
-                "only one can be an interrupted append, so events were appended outside agentos",
-                details={
-                    "line": head_seq + 2,
-                    "seq": head_seq + 2,
-                    "head_seq": head_seq,
-                    "events": count,
-                },
-            )

@@ -1,16 +1,20 @@
-"""``agentos audit verify|anchor|show|export``: check and read the hash-chained trail."""
+"""``agentos audit verify|anchor|show|export|repair``: check, read and repair the hash-chained
+trail."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from agentos.cli.context import GlobalOptions, command
 from agentos.cli.render import Outcome
 from agentos.errors import UsageError
+
+if TYPE_CHECKING:
+    from agentos.audit.repair import TrailBreak
 
 
 @command("verify", group="audit")
@@ -142,3 +146,54 @@ def _write_output(path: Path, data: bytes) -> None:
         write_atomic(path, data)
     except OSError as exc:
         raise UsageError(f"--output {str(path)!r}: {exc.strerror or exc}") from None
+
+
+@command("repair", group="audit")
+def repair(
+    opts: GlobalOptions,
+    *,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Repair without asking (needed when stdin is not a terminal, and with --json).",
+        ),
+    ] = False,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--lock-timeout",
+            min=0,
+            help="Seconds to wait for the workspace lock (default: concurrency.lock_timeout).",
+            show_default=False,
+        ),
+    ] = None,
+) -> Outcome:
+    """Archive a broken or missing trail under .agentos/audit/broken-<time>/ and start a new
+    chain whose first event records the break; a trail that verifies is left alone."""
+    from agentos.cli.views.records import render_repaired, repair_result
+    from agentos.pipeline.auditing import repair_audit
+
+    def confirm(found: TrailBreak) -> None:
+        _confirm_repair(opts, found, yes=yes)
+
+    repaired = repair_audit(opts.context(), confirm=confirm, lock_timeout=lock_timeout)
+    return Outcome(result=repair_result(repaired), human=lambda out: render_repaired(out, repaired))
+
+
+def _confirm_repair(opts: GlobalOptions, found: TrailBreak, *, yes: bool) -> None:
+    """Ask before a repair (``UsageError`` when the answer is no, or cannot be asked)."""
+    from agentos.cli.render import print_info
+
+    if yes:
+        return
+    if opts.json or not sys.stdin.isatty():
+        raise UsageError(
+            f"{found.problem}; 'agentos audit repair' archives the trail and starts a new "
+            "chain only when confirmed: run it on a terminal, or pass --yes"
+        )
+    print_info(f"the audit trail does not verify: {found.problem}")
+    question = "Archive it under .agentos/audit/broken-<time>/ and start a new chain?"
+    if not typer.confirm(question, default=False, err=True):
+        raise UsageError("audit repair not confirmed; nothing was changed")

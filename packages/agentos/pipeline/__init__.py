@@ -24,6 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from agentos.pipeline.auditing import repair_audit
     from agentos.pipeline.context import (
         Context,
         approval_key_from_env,
@@ -104,6 +105,7 @@ _LAZY = {
     "plan": "agentos.pipeline.gating",
     "read_plan_inputs": "agentos.pipeline.gating",
     "recover": "agentos.pipeline.execution",
+    "repair_audit": "agentos.pipeline.auditing",
     "resolve_plan_file": "agentos.pipeline.context",
     "rollback": "agentos.pipeline.execution",
     "run_policy_cases": "agentos.pipeline.queries",
@@ -146,6 +148,7 @@ __all__ = [
     "plan",
     "read_plan_inputs",
     "recover",
+    "repair_audit",
     "resolve_plan_file",
     "rollback",
     "run_policy_cases",

@@ -14,7 +14,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agentos.errors import AgentosError
+from agentos.errors import AUDIT_REPAIR_HINT, AgentosError, AuditChainError
 from agentos.pipeline.context import Context
 
 OK = "ok"
@@ -120,9 +120,13 @@ def _lock(ctx: Context) -> tuple[str, str]:
 
 
 def _audit(ctx: Context) -> tuple[str, str]:
-    if not ctx.workspace.audit_dir.exists():
+    # Even with no audit folder: a trail deleted beside recorded executions fails.
+    try:
+        report = ctx.audit.verify()
+    except AuditChainError as exc:
+        return FAIL, f"{exc.message} — {AUDIT_REPAIR_HINT}"
+    if not report.events:
         return OK, "no events yet"
-    report = ctx.audit.verify()
     sealed = ", HEAD sealed" if report.sealed else ""
     detail = f"{report.events} event(s) verified, head {report.head[:12]}{sealed}"
     if report.warnings:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from agentos.audit.repair import Repaired
     from agentos.audit.trail import VerifyReport
     from agentos.pipeline.results import Initialised, PolicyChecked, PolicyTested
 
@@ -34,6 +35,59 @@ def render_verified(out: Console, report: VerifyReport) -> None:
     out.print(f"audit trail OK: {report.events} event(s), head {report.head}{sealed}")
     if report.anchor is not None:
         out.print(f"anchor found: event seq {report.anchor.seq} is {report.anchor.digest}")
+
+
+# ``audit repair``'s result: these keys of the ``audit.repaired`` event's data (null, or
+# empty, when there was nothing to repair).
+_REPAIR_KEYS = (
+    "problem",
+    "line",
+    "seq",
+    "missing",
+    "executions",
+    "last_good",
+    "old_head",
+    "last_line_sha256",
+    "trail",
+)
+
+
+def repair_result(repaired: Repaired) -> dict[str, Any]:
+    """``audit repair``."""
+    data = repaired.event["data"] if repaired.event is not None else {}
+    return {
+        "repaired": repaired.event is not None,
+        "resumed": repaired.resumed,
+        **{key: data.get(key) for key in _REPAIR_KEYS},
+        "missing": data.get("missing") is True,
+        "archive": None if repaired.archive is None else str(repaired.archive),
+        "archived": list(data.get("archived") or []),
+        "head": {"seq": repaired.head.seq, "hash": repaired.head.digest},
+        "anchor": repaired.head.token(),
+    }
+
+
+def render_repaired(out: Console, repaired: Repaired) -> None:
+    """``audit repair``: what was wrong, where the old trail is kept, the new head."""
+    head = repaired.head
+    if repaired.event is None:
+        out.print(
+            f"nothing to repair: the audit trail verifies ({head.seq} event(s), head {head.digest})"
+        )
+        return
+    data = repaired.event["data"]
+    done = "finished an interrupted repair" if repaired.resumed else "audit trail repaired"
+    out.print(f"{done}: {data.get('problem')}")
+    if repaired.archive is not None:
+        kept = ", ".join(data.get("archived") or [])
+        out.print(f"  old trail kept in {repaired.archive} ({kept})")
+    for key, what in (("last_good", "last event that still chains"), ("old_head", "HEAD recorded")):
+        if isinstance(data.get(key), dict):
+            out.print(f"  {what}: seq {data[key]['seq']}, hash {data[key]['hash']}")
+    out.print(
+        f"  new chain: {head.token()} (its first event records this repair); keep the new "
+        "anchor outside the workspace: agentos audit anchor"
+    )
 
 
 def render_events(out: Console, events: list[dict[str, Any]]) -> None:
