@@ -309,6 +309,29 @@ def test_exit_75_busy_names_the_lock_holder(ws: Path, tmp_path: Path) -> None:
     expect(agentos("apply", "p2", cwd=ws), 0, status="committed", error=None)
 
 
+def test_exit_75_busy_rollback_gives_its_full_result(ws: Path, tmp_path: Path) -> None:
+    make_plan(ws, "p1", MODIFY_A)
+    committed = agentos("apply", "p1", cwd=ws)
+    expect(committed, 0, status="committed", error=None)
+    make_plan(ws, "p2", [{"op": "modify", "path": "src/b.txt", "content": "BEE\n"}])
+    before = read_tree(ws)
+    with paused(ws, tmp_path / "faults", "journal.write.before", "apply", "p2") as holder:
+        run = agentos("rollback", committed.result["execution_id"], "--lock-timeout", "0.2", cwd=ws)
+        # Busy while recovering, before its own transaction: still the whole result.
+        expect(run, 75, status="busy", error="busy")
+        result = run.result
+        assert (result["kind"], result["parent"]) == ("rollback", committed.result["execution_id"])
+        assert result["files"] == [{"op": "modify", "path": "src/a.txt", "from": None}]
+        assert result["execution_id"].startswith("exec-")
+        assert (result["holder"]["pid"], result["holder"]["plan_id"]) == (holder.pid, "p2")
+        assert result["holder"] == run.doc["error"]["details"]["holder"]
+        assert read_tree(ws) == before
+    expect(collect(holder), 0, status="committed", error=None)
+    rolled = agentos("rollback", committed.result["execution_id"], cwd=ws)
+    expect(rolled, 0, status="committed", error=None)
+    assert (ws / "src" / "a.txt").read_text() == "one\n"
+
+
 # -- 130 ----------------------------------------------------------------------------------
 
 

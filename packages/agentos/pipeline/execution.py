@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos.clock import rfc3339
-from agentos.errors import UsageError
+from agentos.errors import AgentosError, BusyError, UsageError
 from agentos.pipeline.context import Context
 from agentos.pipeline.gating import PlanRequest, gate_plan, make_plan, record_decision
 from agentos.pipeline.results import SUCCESS, AbortRequest, Applied, Proposed, Recovered
@@ -103,7 +103,10 @@ def rollback(
     workspace = ctx.workspace
     policy_use(ctx.policy, workspace, command="rollback")
     # Recovery first: an execution whose commit a crash interrupted is finished (archived).
-    _recover(ctx, lock_timeout=lock_timeout, journal_rules=False)
+    try:
+        _recover(ctx, lock_timeout=lock_timeout, journal_rules=False)
+    except BusyError as busy:
+        return Applied((_busy_rollback(ctx, execution_id, busy),))
     if attempt is not None:
         check_attempt(ctx, execution_id, attempt)
         kept = load_committed(workspace, execution_id).attempt
@@ -127,6 +130,40 @@ def rollback(
         decision=decision,
     )
     return Applied((result,))
+
+
+def _busy_rollback(ctx: Context, execution_id: str, busy: BusyError) -> ApplyResult:
+    """The full result of a rollback that waited for the lock in vain (``busy``, exit 75):
+    the inverse plan it would have applied and the lock's holder; nothing was written. When
+    that plan cannot be made from what is on disk now, the busy error itself."""
+    from dataclasses import replace
+
+    from agentos.executor.inverse import inverse_plan
+    from agentos.executor.options import refused
+    from agentos.governance.gate import decide_plan
+    from agentos.governance.policyfile import policy_use
+    from agentos.model import seal_plan
+
+    try:
+        plan = inverse_plan(ctx.workspace, execution_id, author=ctx.actor)
+        decision = decide_plan(plan, ctx.workspace, ctx.policy)
+    except AgentosError:
+        raise busy from None
+    plan = seal_plan(plan, risk=decision.risk)
+    use = policy_use(ctx.policy, ctx.workspace, command="rollback")
+    error = {"type": busy.kind, "message": busy.message, "details": busy.details}
+    result = refused(
+        plan,
+        kind="rollback",
+        parent=execution_id,
+        status="busy",
+        message=busy.message,
+        decision=decision,
+        policy=use.row(),
+        error=error,
+    )
+    holder = busy.details.get("holder")
+    return replace(result, holder=holder if isinstance(holder, dict) else None)
 
 
 def recover(
