@@ -263,6 +263,7 @@ def test_every_help_names_values_without_type_names() -> None:
         assert names, words
         for name in names:
             assert not FORBIDDEN.search(name), (words, name)
+        assert not re.search(r"\bx[<>]=?\d|\d<=?x\b", out), words  # click's range notation
         seen += len(names)
     assert seen > len(commands) * 3
     _, out, _ = run_here("apply", "--help")

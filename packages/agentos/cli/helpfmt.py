@@ -8,6 +8,7 @@ type or name); the help column is typer's.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from typer.core import TyperCommand
@@ -34,14 +35,44 @@ class HelpfulCommand(TyperCommand):
             record = param.get_help_record(ctx)
             if record is None:
                 continue
+            text = plain_ranges(record[1])
             if param.param_type_name == "argument":
-                arguments.append((argument_name(param, ctx), record[1]))
+                arguments.append((argument_name(param, ctx), text))
             else:
-                options.append((option_name(param, ctx), record[1]))
+                options.append((option_name(param, ctx), text))
         for title, rows in (("Arguments", arguments), ("Options", options)):
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)
+
+
+# click's notes on a number's range, in its own notation: ``x>=0``, ``1<=x<=10``, ``x<5``.
+_RANGE = re.compile(r"(?:(?P<low>[\d.]+)(?P<lop><=?))?x(?:(?P<hop>[<>]=?)(?P<high>[\d.]+))?")
+_WORDS = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than"}
+
+
+def plain_ranges(help_text: str) -> str:
+    """``help_text`` with click's range notes in words: ``[x>=0]`` -> ``[at least 0]``,
+    ``[default: 3; 1<=x<=10]`` -> ``[default: 3; 1 to 10]``."""
+
+    def words(match: re.Match[str]) -> str:
+        low, high, hop = match["low"], match["high"], match["hop"]
+        if low is not None and high is not None:
+            return f"{low} to {high}"
+        if low is not None:
+            return f"{'at least' if match['lop'] == '<=' else 'more than'} {low}"
+        if high is not None and hop is not None:
+            return f"{_WORDS[hop]} {high}"
+        return match[0]
+
+    def note(match: re.Match[str]) -> str:
+        parts = [
+            _RANGE.sub(words, part) if _RANGE.fullmatch(part) else part
+            for part in match[1].split("; ")
+        ]
+        return f"[{'; '.join(parts)}]"
+
+    return re.sub(r"\[([^\[\]]*)\]\s*$", note, help_text)
 
 
 def metavar(param: Any, ctx: Any) -> str:
