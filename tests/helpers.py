@@ -515,9 +515,11 @@ class Staged:
 def stage(
     root: Path, changes: list[dict[str, Any]], *, plan_id: str = "p1", write: bool = True
 ) -> Staged:
-    """Plan ``changes`` and stage them as ``apply`` does, without the lock, the audit trail
-    or the commit: build the journal, ``prepare`` (backups, then the journal) and, with
-    ``write``, ``write_changes``. The journal stays hot (``prepared``)."""
+    """Plan ``changes`` and stage them as ``apply`` does, without the lock or the commit:
+    record ``apply.started`` in the audit trail (an apply's events come before its journal),
+    build the journal, ``prepare`` (backups, then the journal) and, with ``write``,
+    ``write_changes``. The journal stays hot (``prepared``)."""
+    from agentos.audit.trail import AuditTrail
     from agentos.executor.abort import AbortWatch
     from agentos.executor.drift import check_drift
     from agentos.executor.executions import execution_id_for
@@ -533,12 +535,16 @@ def stage(
     writer = WorkspaceWriter(workspace.root, guard, tag=new_tag(), durable=False)
     drift = check_drift(plan, writer)
     assert drift.drifted == [], drift.drifted
+    execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
+    AuditTrail(workspace.audit_dir).append(
+        "apply.started", actor="tests", data={}, execution_id=execution_id, plan_id=plan_id
+    )
     journal = build_journal(
         plan,
         writer,
         current=drift.current,
         guard=guard,
-        execution_id=execution_id_for(plan.plan_id, plan.changeset.checksum),
+        execution_id=execution_id,
         kind="apply",
         parent=None,
         attempt=1,
