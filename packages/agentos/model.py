@@ -12,7 +12,15 @@ import builtins
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from agentos.digest import canonical_json, canonical_list_sha256, sha256_hex
 
@@ -247,10 +255,40 @@ class Source(Frozen):
     bytes: int
 
 
+CommitId = Annotated[str, Field(pattern=r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")]
+PreImages = Literal["working-tree", "commit"]
+
+
 class Base(Frozen):
-    """What the workspace was at planning time, where known."""
+    """What the plan was made against.
+
+    ``git_head`` is the commit the workspace was at when planning (read from ``.git``), or
+    None. A plan made from git (``plan --git`` / ``--staged``) also names ``commit``, the
+    commit it applies to, and has ``pre_images`` "commit": every pre-image is that commit's
+    blob, so the plan expects the files it touches to be clean (as committed there) where it
+    is applied. Other plans read their pre-images from the working tree as it was
+    ("working-tree", the default); they leave both keys out of the plan file, which reads
+    as it did before the keys existed.
+    """
 
     git_head: str | None = None
+    commit: CommitId | None = None
+    pre_images: PreImages = "working-tree"
+
+    @model_validator(mode="after")
+    def _commit_names_the_pre_images(self) -> Base:
+        if self.pre_images == "commit" and self.commit is None:
+            raise ValueError("pre_images 'commit' needs the commit id in 'commit'")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.commit is None:
+            data.pop("commit", None)
+        if self.pre_images == "working-tree":
+            data.pop("pre_images", None)
+        return data
 
 
 class ChangePlan(Frozen):

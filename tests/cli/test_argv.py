@@ -270,7 +270,8 @@ def test_every_help_names_values_without_type_names() -> None:
     assert "Usage: agentos apply [OPTIONS] PLAN..." in out
     assert "--lock-timeout SECONDS" in out
     _, out, _ = run_here("plan", "--help")
-    assert "Usage: agentos plan [OPTIONS] INPUT..." in out
+    assert "Usage: agentos plan [OPTIONS] [INPUT...]" in out
+    assert "--git A..B|REV" in out
     assert "-C, --workspace DIR" in out
     _, out, _ = run_here("rollback", "--help")
     assert "Usage: agentos rollback [OPTIONS] [EXECUTION_ID]" in out

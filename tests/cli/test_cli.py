@@ -154,7 +154,7 @@ def test_quiet_prints_nothing(cli: Cli, project: tuple[Path, Path]) -> None:
         (("plan", "PATCH", "--format", "svn"), 2, "--format"),
         (("plan", "PATCH", "--plan-id", "../evil"), 2, "plan id"),
         (("plan", "PATCH", "--bogus-flag"), 2, "bogus"),
-        (("plan",), 2, "Missing argument"),
+        (("plan",), 2, "no input given"),
         (("show", "nope.json"), 2, "neither a plan file"),
         (("plan", "PATCH", "-C", "/definitely/not/here"), 2, "not a directory"),
     ],

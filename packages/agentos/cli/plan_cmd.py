@@ -16,15 +16,32 @@ from agentos.cli.render import Outcome
 def plan(
     opts: GlobalOptions,
     inputs: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             metavar="INPUT",
             help="Patches, manifests, edit lists, agents' tool calls or aider messages; "
             "'-' reads stdin.",
             show_default=False,
         ),
-    ],
+    ] = None,
     *,
+    git: Annotated[
+        str | None,
+        typer.Option(
+            "--git",
+            metavar="A..B|REV",
+            help="Plan the change git shows instead of INPUTs: commit A to commit B (A...B: "
+            "from their merge base), or REV to the working tree; pre-images are A's files.",
+        ),
+    ] = None,
+    staged: Annotated[
+        bool,
+        typer.Option(
+            "--staged",
+            "--cached",
+            help="Plan the staged change (the index against HEAD) instead of INPUTs.",
+        ),
+    ] = False,
     input_format: Annotated[
         str,
         typer.Option(
@@ -74,24 +91,33 @@ def plan(
         ),
     ] = None,
 ) -> Outcome:
-    """Build a ChangePlan from one or more inputs; never writes workspace files."""
+    """Build a ChangePlan from one or more inputs, or from git (--git, --staged); never
+    writes workspace files."""
     from agentos.cli.views.gate import VERDICT_EXIT
     from agentos.cli.views.plans import render_planned
     from agentos.pipeline import gating
     from agentos.pipeline.documents import plan_result
+    from agentos.pipeline.gitplans import git_selection
 
+    names = inputs or []
+    selection = git_selection(
+        git, staged=staged, inputs=names, input_format=input_format, strip=strip
+    )
     if output is not None:
-        gating.check_output(output, [Path(name) for name in inputs])
+        gating.check_output(output, [Path(name) for name in names])
     ctx = opts.context()
     if author is not None:
         gating.check_author(author)
     request = gating.PlanRequest(
-        inputs=gating.read_plan_inputs(ctx, inputs, input_format, stdin=sys.stdin.buffer),
+        inputs=()
+        if selection is not None
+        else gating.read_plan_inputs(ctx, names, input_format, stdin=sys.stdin.buffer),
         author=author,
         intent=intent,
         plan_id=plan_id,
         strip=strip,
         output=output,
+        git=selection,
     )
     planned = gating.plan(ctx, request)
     return Outcome(

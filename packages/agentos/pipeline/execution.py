@@ -291,6 +291,10 @@ def _transact(
     result = apply_plan(workspace, plan, executor_settings(policy), options)
     if result.status == "committed":
         _note_written(ctx, plan)
+    if plan.base.commit is not None:
+        from agentos.pipeline.gitplans import with_base_note
+
+        result = with_base_note(workspace.root, plan, result)
     return result
 
 

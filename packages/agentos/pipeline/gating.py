@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from agentos.governance.approvals import SshRunner
     from agentos.governance.gate import GateResult
     from agentos.model import ChangePlan, Decision, FileChange
+    from agentos.planner.gitdiff import GitSelection
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class PlanRequest:
     # When the plan file already holds this very plan (id, author, intent, changes), keep it
     # as it is: an approval of it stays valid (an agent retrying an approved write).
     keep_stored: bool = False
+    # Plan the change git shows (``--git`` / ``--staged``) instead of ``inputs``.
+    git: GitSelection | None = None
 
 
 def read_plan_inputs(
@@ -81,6 +84,14 @@ def make_plan(ctx: Context, request: PlanRequest) -> Planned:
         limits=plan_limits(loaded.policy),
         clock=ctx.clock,
     )
+    if request.git is not None:
+        from dataclasses import replace
+
+        from agentos.pipeline.gitplans import git_source
+
+        git = git_source(ctx, request.git)
+        # Git's diff names files a/ and b/: strip one component, whatever --strip says.
+        spec = replace(spec, inputs=git.inputs, strip=1, baseline=git.baseline, base=git.base)
     built = plan_changes(spec)
     target = request.output or workspace.plans_dir / f"{built.plan_id}.json"
     stored = _same_plan_stored(target, built) if request.keep_stored else None

@@ -41,6 +41,7 @@ class _Result:
 def apply_file_patches(patches: list[FilePatch], overlay: Overlay, *, source: str) -> None:
     """Apply every patch of one diff input to ``overlay``, all or nothing."""
     named = [_normalised(patch, source) for patch in patches]
+    overlay.baseline.prefetch(name for _, old, new in named for name in (old, new) if name)
     leaving = {old for patch, old, _ in named if old and (patch.is_delete or patch.is_rename)}
     results: dict[str, _Result] = {}
     gone: set[str] = set()

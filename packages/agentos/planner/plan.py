@@ -53,6 +53,11 @@ class PlanSpec:
     strip: int | None = None
     limits: PlanLimits = field(default_factory=PlanLimits)
     clock: Clock = system_clock
+    # Where pre-images are read (default: the workspace's files) and what the plan records
+    # as its base (default: the commit the workspace's checkout is at); a plan from git
+    # gives a commit's files and that commit.
+    baseline: Baseline | None = None
+    base: Base | None = None
 
 
 def detect_format(data: bytes, *, source: str) -> InputFormat:
@@ -210,7 +215,10 @@ def _apply_inputs(request: PlanSpec) -> _Applied:
     The overlay, with every pre-image it read, is dropped on return: the changes carry the
     new contents on their own (hashed, and later written, one change at a time).
     """
-    overlay = Overlay(Baseline(request.workspace.root), request.limits)
+    baseline = request.baseline
+    if baseline is None:
+        baseline = Baseline(request.workspace.root)
+    overlay = Overlay(baseline, request.limits)
     sources: list[Source] = []
     intents: list[str] = []
     for item in request.inputs:
@@ -234,13 +242,17 @@ def _apply_inputs(request: PlanSpec) -> _Applied:
 def plan_changes(request: PlanSpec) -> ChangePlan:
     """Build the plan for ``request.inputs`` against the workspace as it is now."""
     if not request.inputs:
-        raise UsageError("no input given; pass a patch, manifest or edit file (or - for stdin)")
+        raise UsageError(
+            "no input given; pass a patch, manifest or edit file (or - for stdin), or plan "
+            "from git with --git A..B or --staged"
+        )
     if request.plan_id is not None and not PLAN_ID_PATTERN.fullmatch(request.plan_id):
         raise UsageError(
             f"--plan-id {request.plan_id!r} is not a valid plan id; use 1-128 letters, digits, "
             "'.', '_' or '-', starting with a letter or digit"
         )
     check_input_sizes(request.inputs, request.limits)
+    root = request.workspace.root
     applied = _apply_inputs(request)
     changes = applied.changes
     checksum = changes_checksum(tuple(changes))
@@ -264,7 +276,7 @@ def plan_changes(request: PlanSpec) -> ChangePlan:
             intent=intent,
             author=request.author,
             created_at=rfc3339(request.clock()),
-            base=Base(git_head=git_head(request.workspace.root)),
+            base=request.base if request.base is not None else Base(git_head=git_head(root)),
             risk=UNASSESSED,
             stats=stats,
             sources=tuple(applied.sources),

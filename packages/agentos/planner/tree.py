@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -118,6 +119,11 @@ class Baseline:
         self.root = root
         self._files: dict[str, FileState | None] = {}
         self._kinds: dict[str, Kind] = {}
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """A hint that ``paths`` are about to be read: a baseline that reads them from
+        elsewhere (``gitbaseline.GitBaseline``) fetches them at once; the disk is read on
+        demand."""
 
     def kind(self, path: str) -> Kind:
         """What ``path`` is on disk; a path under a file counts as missing."""

@@ -83,7 +83,9 @@ def render_shown(out: Console, shown: Shown, plan_file: Path) -> None:
     out.print(f"  intent:   {plan.intent or '(none)'}")
     out.print(f"  author:   {plan.author}   created {plan.created_at}")
     out.print(f"  checksum: {plan.changeset.checksum}")
-    if plan.base.git_head:
+    if plan.base.commit:
+        out.print(f"  base:     commit {plan.base.commit} (pre-images from git)")
+    elif plan.base.git_head:
         out.print(f"  base:     git {plan.base.git_head}")
     out.print(
         f"  size:     {stats.files} file(s), +{stats.added_lines} -{stats.removed_lines}, "
