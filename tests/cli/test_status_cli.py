@@ -42,6 +42,7 @@ APPLY_ROW_KEYS = {
     "post_rollback",
     "policy",
     "holder",
+    "git",
 }
 POLICY_KEYS = {"source", "digest", "override"}
 
@@ -63,6 +64,7 @@ def applied(cli: Cli, ws: Path) -> str:
     assert all(set(f) == {"op", "path", "from"} for f in doc["files"])
     assert set(doc["policy"]) == POLICY_KEYS
     assert doc["policy"]["override"] is True  # --policy replaced the packaged default
+    assert doc["git"] is None  # neither --commit nor --index
     return str(doc["execution_id"])
 
 

@@ -30,6 +30,11 @@ FINAL_EVENTS = {
 }
 
 
+# Events that name the attempt they follow (a git commit of a committed attempt comes after
+# it settled, and must not be taken for the start of the next one).
+SETTLED_AFTER = ("apply.refused", "recovery.finished", "git.staged", "git.committed", "git.failed")
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One attempt of an execution. ``first`` and ``last`` are the trail's line numbers of
@@ -319,7 +324,7 @@ def timeline_attempts(events: Sequence[dict[str, Any]]) -> list[int]:
             current = _number(data.get("attempt"), 1) if name == "apply.started" else 1
             numbers.extend([current] * pending)
             pending = 0
-        elif name in FINAL_EVENTS or name in ("apply.refused", "recovery.finished"):
+        elif name in FINAL_EVENTS or name in SETTLED_AFTER:
             settled = _number(data["attempt"], 1) if "attempt" in data else current or 1
             numbers.extend([settled] * pending)
             pending = 0

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from agentos.cli.context import GlobalOptions, command
 from agentos.cli.render import Outcome
+
+if TYPE_CHECKING:
+    from agentos.pipeline.gitcommit import GitRequest
 
 LockTimeout = Annotated[
     float | None,
@@ -23,6 +26,31 @@ LockTimeout = Annotated[
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Stop after the drift check; write nothing.")
 ]
+Commit = Annotated[
+    bool,
+    typer.Option(
+        "--commit",
+        help="Commit each plan applied in git (its paths only; the intent as message, "
+        "Agentos-* trailers); refused before anything is written if git's index holds "
+        "staged changes.",
+    ),
+]
+Index = Annotated[
+    bool, typer.Option("--index", help="Stage each plan's paths in git's index; no commit.")
+]
+
+
+def git_request(commit: bool, index: bool) -> GitRequest | None:
+    """What ``--commit`` / ``--index`` ask of git (one of them at most)."""
+    from agentos.errors import UsageError
+
+    if commit and index:
+        raise UsageError("--commit and --index: pass one of them (--commit also stages)")
+    if not (commit or index):
+        return None
+    from agentos.pipeline.gitcommit import GitRequest
+
+    return GitRequest("commit" if commit else "index")
 
 
 @command("apply")
@@ -46,6 +74,8 @@ def apply(
             show_default=False,
         ),
     ] = None,
+    commit: Commit = False,
+    index: Index = False,
 ) -> Outcome:
     """Apply plans through the whole pipeline; each is its own transaction."""
     from dataclasses import replace
@@ -55,6 +85,7 @@ def apply(
     from agentos.pipeline.context import load_plan_ref
     from agentos.pipeline.execution import apply as apply_plans
 
+    git = git_request(commit, index)
     ctx = opts.context()
     # Every plan is verified before the first one is applied.
     plans = [load_plan_ref(ctx, ref)[1] for ref in refs]
@@ -65,6 +96,7 @@ def apply(
             dry_run=dry_run,
             lock_timeout=lock_timeout,
             approval_files=tuple(approval or ()),
+            git=git,
         )
     return applied_outcome(applied)
 
@@ -100,6 +132,8 @@ def rollback(
     ] = None,
     dry_run: DryRun = False,
     lock_timeout: LockTimeout = None,
+    commit: Commit = False,
+    index: Index = False,
 ) -> Outcome:
     """Undo a committed execution with its inverse changeset, through the same pipeline."""
     from dataclasses import replace
@@ -114,6 +148,7 @@ def rollback(
         raise UsageError("pass an EXECUTION_ID or --last (one of them)")
     if attempt is not None and last:
         raise UsageError("--attempt names an attempt of an EXECUTION_ID; drop --last")
+    git = git_request(commit, index)
     ctx = opts.context()
     target = execution_id if execution_id is not None else last_undoable(ctx)
     with apply_progress(opts) as shown:
@@ -123,6 +158,7 @@ def rollback(
             attempt=attempt,
             dry_run=dry_run,
             lock_timeout=lock_timeout,
+            git=git,
         )
     return applied_outcome(applied)
 

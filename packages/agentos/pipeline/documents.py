@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Applied,
         Approved,
         Checked,
+        GitRecorded,
         History,
         Shown,
         WorkspaceStatus,
@@ -158,8 +159,9 @@ def diff_text(lines: Sequence[DiffLine] | None) -> str:
     return "\n".join(line.text for line in lines) + "\n" if lines else ""
 
 
-def execution_row(result: ApplyResult) -> dict[str, Any]:
-    """One transaction of ``apply`` / ``rollback``."""
+def execution_row(result: ApplyResult, git: GitRecorded | None = None) -> dict[str, Any]:
+    """One transaction of ``apply`` / ``rollback`` (``git``: what git recorded of it, with
+    ``--commit`` / ``--index``)."""
     return {
         "execution_id": result.execution_id,
         "plan_id": result.plan_id,
@@ -178,19 +180,24 @@ def execution_row(result: ApplyResult) -> dict[str, Any]:
         "post_rollback": [c.row() for c in result.post_rollback],
         "policy": dict(result.policy),
         "holder": result.holder,
+        "git": None if git is None else git.row(),
     }
 
 
 def applied_result(applied: Applied) -> dict[str, Any]:
     """``apply`` / ``rollback``: the last transaction (it decides the outcome), and all."""
-    result = execution_row(applied.last)
-    result["executions"] = [execution_row(r) for r in applied.results]
-    return result
+    rows = [execution_row(r, applied.git_of(i)) for i, r in enumerate(applied.results)]
+    return {**rows[-1], "executions": rows}
 
 
 def applied_error(applied: Applied) -> dict[str, Any] | None:
-    """The error of an apply whose last transaction did not succeed (else None)."""
+    """The error of an apply whose last transaction did not succeed, or whose files git
+    could not record (else None)."""
     last = applied.last
+    failed = applied.git_error
+    if failed is not None and failed.error is not None:
+        details = {"execution_id": last.execution_id, "git": failed.row()}
+        return {"type": "git_failed", "message": failed.error, "details": details}
     if last.status in SUCCESS:
         return None
     error = last.error or {"type": last.status, "message": last.message, "details": {}}

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from agentos.executor.recovery import RecoveryOutcome
     from agentos.governance.gate import GateResult
     from agentos.model import ChangePlan, Decision
+    from agentos.pipeline.gitcommit import GitRequest, GitSession
+    from agentos.pipeline.results import GitRecorded
 
 
 def apply(
@@ -34,20 +36,28 @@ def apply(
     dry_run: bool = False,
     lock_timeout: float | None = None,
     approval_files: tuple[Path, ...] = (),
+    git: GitRequest | None = None,
 ) -> Applied:
     """Apply ``plans`` in order, each its own transaction; the first that does not succeed
-    ends the run (the plans after it are not tried)."""
+    ends the run (the plans after it are not tried). ``git``: record each in git
+    (``agentos.pipeline.gitcommit``), checked for every plan before the first is applied."""
     if not plans:
         raise UsageError("no plan given; pass one or more plans to apply")
+    session = _git_session(ctx, git)
+    notes = [session.admit(plan) if session else () for plan in plans]
     results: list[ApplyResult] = []
-    for plan in plans:
-        result = _transact(
+    records: list[GitRecorded] = []
+    for plan, noted in zip(plans, notes, strict=True):
+        result, gate = _transact(
             ctx, plan, dry_run=dry_run, lock_timeout=lock_timeout, approval_files=approval_files
         )
         results.append(result)
-        if result.status not in SUCCESS:
+        if session is not None:
+            approvers = gate.approvals.approvers
+            records.append(session.record(ctx, plan, result, approvers=approvers, notes=noted))
+        if result.status not in SUCCESS or (records and records[-1].error is not None):
             break
-    return Applied(tuple(results))
+    return Applied(tuple(results), git=tuple(records))
 
 
 def propose(
@@ -75,7 +85,7 @@ def propose(
     diff = tuple(plan_diff(plan, Baseline(ctx.workspace.root)))
     if dry_run:
         return Proposed(planned=planned, gate=gate, diff=diff, applied=None)
-    result = _transact(ctx, plan, dry_run=False, lock_timeout=lock_timeout, gate=gate)
+    result, _ = _transact(ctx, plan, dry_run=False, lock_timeout=lock_timeout, gate=gate)
     return Proposed(planned=planned, gate=gate, diff=diff, applied=Applied((result,)))
 
 
@@ -86,11 +96,13 @@ def rollback(
     attempt: int | None = None,
     dry_run: bool = False,
     lock_timeout: float | None = None,
+    git: GitRequest | None = None,
 ) -> Applied:
     """Undo a committed execution with its inverse plan, through the same pipeline
     (``last_undoable`` names the newest one still standing). ``attempt``: the attempt meant,
     which must be the execution's latest applied one, still standing (a ``UsageError``
-    says why not); None: whichever that is."""
+    says why not); None: whichever that is. ``git``: record the rollback in git, checked
+    before recovery writes anything."""
     from agentos.executor.inverse import inverse_modes, inverse_plan, load_committed
     from agentos.governance.gate import decide_plan
     from agentos.governance.policyfile import policy_use
@@ -102,11 +114,13 @@ def rollback(
     execution_id = resolve_execution_id(ctx.audit, execution_id)
     workspace = ctx.workspace
     policy_use(ctx.policy, workspace, command="rollback")
+    session = _git_session(ctx, git)
     # Recovery first: an execution whose commit a crash interrupted is finished (archived).
     try:
         _recover(ctx, lock_timeout=lock_timeout, journal_rules=False)
     except BusyError as busy:
-        return Applied((_busy_rollback(ctx, execution_id, busy),))
+        untouched = (session.untouched(),) if session else ()
+        return Applied((_busy_rollback(ctx, execution_id, busy),), git=untouched)
     if attempt is not None:
         check_attempt(ctx, execution_id, attempt)
         kept = load_committed(workspace, execution_id).attempt
@@ -119,7 +133,8 @@ def rollback(
     decision = decide_plan(plan, workspace, ctx.policy)
     plan = seal_plan(plan, risk=decision.risk)
     write_plan(plan, workspace.plans_dir / f"{plan.plan_id}.json")
-    result = _transact(
+    noted = session.admit(plan) if session else ()
+    result, gate = _transact(
         ctx,
         plan,
         dry_run=dry_run,
@@ -129,7 +144,20 @@ def rollback(
         exact_modes=inverse_modes(workspace, execution_id),
         decision=decision,
     )
-    return Applied((result,))
+    if session is None:
+        return Applied((result,))
+    approvers = gate.approvals.approvers
+    recorded = session.record(ctx, plan, result, approvers=approvers, notes=noted)
+    return Applied((result,), git=(recorded,))
+
+
+def _git_session(ctx: Context, git: GitRequest | None) -> GitSession | None:
+    """The git work tree checked for ``git`` (None when git was not asked for)."""
+    if git is None:
+        return None
+    from agentos.pipeline.gitcommit import open_session
+
+    return open_session(ctx, git)
 
 
 def _busy_rollback(ctx: Context, execution_id: str, busy: BusyError) -> ApplyResult:
@@ -239,10 +267,11 @@ def _transact(
     exact_modes: Mapping[str, int] | None = None,
     decision: Decision | None = None,
     gate: GateResult | None = None,
-) -> ApplyResult:
+) -> tuple[ApplyResult, GateResult]:
     """The WriteGate with the current policy, then (if it lets the plan through) the
-    executor. ``decision``: the gate's decision when the caller already made it; ``gate``:
-    that decision with the approvals already counted (it is recorded again for the apply)."""
+    executor; the result, and the gate's verdict with the approvals it counted.
+    ``decision``: the gate's decision when the caller already made it; ``gate``: that
+    decision with the approvals already counted (it is recorded again for the apply)."""
     from agentos.executor.options import ApplyOptions, refused
     from agentos.executor.transaction import apply_plan
     from agentos.governance.facts import plan_paths
@@ -261,7 +290,7 @@ def _transact(
     if gate.verdict == "DENY" or (gate.verdict == "NEED_APPROVAL" and not waived):
         status: Status = "denied" if gate.verdict == "DENY" else "needs_approval"
         message, details = _refusal(plan, gate)
-        return refused(
+        stopped = refused(
             plan,
             kind=kind,
             parent=parent,
@@ -271,6 +300,7 @@ def _transact(
             policy=use.row(),
             error={"type": status, "message": message, "details": details},
         )
+        return stopped, gate
     options = ApplyOptions(
         actor=ctx.actor,
         lock_timeout=lock_timeout,
@@ -295,7 +325,7 @@ def _transact(
         from agentos.pipeline.gitplans import with_base_note
 
         result = with_base_note(workspace.root, plan, result)
-    return result
+    return result, gate
 
 
 def _refusal(plan: ChangePlan, gate: GateResult) -> tuple[str, dict[str, object]]:

@@ -81,10 +81,39 @@ class Explained:
 
 
 @dataclass(frozen=True)
+class GitRecorded:
+    """What git recorded of one transaction (``apply --commit`` / ``--index``).
+
+    ``commit``: the commit made, or for a replay the earlier one found by its
+    ``Agentos-Execution`` trailer (``found``); ``staged``: the plan's paths staged now;
+    ``error``: why the commit (or staging) failed after the files were written.
+    """
+
+    mode: str  # commit | index
+    commit: str | None = None
+    staged: tuple[str, ...] = ()
+    found: bool = False
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def row(self) -> dict[str, Any]:
+        """As ``--json`` shows it."""
+        return {
+            "mode": self.mode,
+            "commit": self.commit,
+            "staged": list(self.staged),
+            "found": self.found,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
 class Applied:
-    """The transactions of one apply (or rollback), in order; the first failure ends it."""
+    """The transactions of one apply (or rollback), in order; the first failure ends it.
+    ``git``: with ``--commit`` / ``--index``, what git recorded of each (same order)."""
 
     results: tuple[ApplyResult, ...]
+    git: tuple[GitRecorded, ...] = ()
 
     @property
     def last(self) -> ApplyResult:
@@ -93,8 +122,17 @@ class Applied:
 
     @property
     def ok(self) -> bool:
-        """Whether every transaction ended in a success status."""
-        return self.last.status in SUCCESS
+        """Whether every transaction ended in a success status (and git recorded it)."""
+        return self.last.status in SUCCESS and self.git_error is None
+
+    def git_of(self, index: int) -> GitRecorded | None:
+        """What git recorded of the ``index``-th transaction (None: git was not asked)."""
+        return self.git[index] if index < len(self.git) else None
+
+    @property
+    def git_error(self) -> GitRecorded | None:
+        """The git record that failed after its files were written (None: none did)."""
+        return next((g for g in self.git if g.error is not None), None)
 
 
 @dataclass(frozen=True)

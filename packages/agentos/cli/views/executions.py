@@ -31,23 +31,25 @@ FILES_SHOWN = 20
 
 
 def applied_outcome(applied: Applied) -> Outcome:
-    """``apply`` / ``rollback``: the last transaction decides the exit code."""
+    """``apply`` / ``rollback``: the last transaction decides the exit code; 1 when its
+    files are written but git could not record them (``--commit`` / ``--index``)."""
     from agentos.pipeline.documents import applied_error, applied_result
 
     return Outcome(
         result=applied_result(applied),
-        exit_code=STATUS_EXIT[applied.last.status],
+        exit_code=1 if applied.git_error else STATUS_EXIT[applied.last.status],
         human=lambda out: render_applied(out, applied),
-        warnings=[w for r in applied.results for w in r.warnings],
+        warnings=[w for r in applied.results for w in r.warnings]
+        + [w for g in applied.git for w in g.warnings],
         error=applied_error(applied),
     )
 
 
 def render_applied(out: Console, applied: Applied) -> None:
-    """Each transaction: status, files, drift, checks, and how to undo it."""
+    """Each transaction: status, files, drift, checks, git's commit, how to undo it."""
     from rich.text import Text
 
-    for result in applied.results:
+    for index, result in enumerate(applied.results):
         style = "green" if result.status in SUCCESS else "bold red"
         line = Text(f"{result.kind} {result.plan_id}: ")
         line.append(result.status, style=style)
@@ -74,8 +76,15 @@ def render_applied(out: Console, applied: Applied) -> None:
                 if check.status != "passed" and check.output:
                     for output_line in check.output.splitlines()[-3:]:
                         out.print(f"    | {output_line}")
+        git = applied.git_of(index)
+        if git is not None and git.commit is not None:
+            how = "made by an earlier run" if git.found else f"{len(git.staged)} path(s)"
+            out.print(f"  git commit {git.commit} ({how})")
+        elif git is not None and git.staged:
+            out.print(f"  git: staged {len(git.staged)} path(s), not committed (--index)")
         if result.status == "committed" and result.kind == "apply":
-            out.print(f"Undo it with: agentos rollback {result.execution_id}")
+            again = f" --{git.mode}" if git is not None else ""
+            out.print(f"Undo it with: agentos rollback {result.execution_id}{again}")
 
 
 def recovered_outcome(recovered: Recovered) -> Outcome:
