@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,7 +12,10 @@ from agentos.cli.context import GlobalOptions, command
 from agentos.cli.render import Outcome
 
 if TYPE_CHECKING:
+    from agentos.model import ChangePlan
+    from agentos.pipeline.context import Context
     from agentos.pipeline.gitcommit import GitRequest
+    from agentos.pipeline.results import Applied
 
 LockTimeout = Annotated[
     float | None,
@@ -53,6 +57,23 @@ def git_request(commit: bool, index: bool) -> GitRequest | None:
     return GitRequest("commit" if commit else "index")
 
 
+ApprovalFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--approval",
+        metavar="FILE",
+        help="An approval file made elsewhere (one approval or several); may be repeated.",
+        show_default=False,
+    ),
+]
+Markdown = Annotated[
+    bool,
+    typer.Option(
+        "--markdown", help="Print a Markdown report (a PR comment, $GITHUB_STEP_SUMMARY)."
+    ),
+]
+
+
 @command("apply")
 def apply(
     opts: GlobalOptions,
@@ -65,26 +86,21 @@ def apply(
     *,
     dry_run: DryRun = False,
     lock_timeout: LockTimeout = None,
-    approval: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--approval",
-            metavar="FILE",
-            help="An approval file made elsewhere; may be repeated.",
-            show_default=False,
-        ),
-    ] = None,
+    approval: ApprovalFiles = None,
     commit: Commit = False,
     index: Index = False,
+    markdown: Markdown = False,
 ) -> Outcome:
     """Apply plans through the whole pipeline; each is its own transaction."""
     from dataclasses import replace
 
     from agentos.cli.progress import apply_progress
     from agentos.cli.views.executions import applied_outcome
+    from agentos.cli.views.markdown import check_markdown_flag
     from agentos.pipeline.context import load_plan_ref
     from agentos.pipeline.execution import apply as apply_plans
 
+    check_markdown_flag(opts.json, markdown)
     git = git_request(commit, index)
     ctx = opts.context()
     # Every plan is verified before the first one is applied.
@@ -98,6 +114,10 @@ def apply(
             approval_files=tuple(approval or ()),
             git=git,
         )
+    if markdown:
+        from agentos.cli.views.markdown_reports import markdown_applied
+
+        return markdown_applied(applied, {p.plan_id: p for p in plans})
     return applied_outcome(applied)
 
 
@@ -134,16 +154,20 @@ def rollback(
     lock_timeout: LockTimeout = None,
     commit: Commit = False,
     index: Index = False,
+    approval: ApprovalFiles = None,
+    markdown: Markdown = False,
 ) -> Outcome:
     """Undo a committed execution with its inverse changeset, through the same pipeline."""
     from dataclasses import replace
 
     from agentos.cli.progress import apply_progress
     from agentos.cli.views.executions import applied_outcome
+    from agentos.cli.views.markdown import check_markdown_flag
     from agentos.errors import UsageError
     from agentos.pipeline.execution import rollback as roll_back
     from agentos.pipeline.queries import last_undoable
 
+    check_markdown_flag(opts.json, markdown)
     if (execution_id is None) == (not last):
         raise UsageError("pass an EXECUTION_ID or --last (one of them)")
     if attempt is not None and last:
@@ -159,8 +183,27 @@ def rollback(
             dry_run=dry_run,
             lock_timeout=lock_timeout,
             git=git,
+            approval_files=tuple(approval or ()),
         )
+    if markdown:
+        from agentos.cli.views.markdown_reports import markdown_applied
+
+        return markdown_applied(applied, _stored_plans(ctx, applied))
     return applied_outcome(applied)
+
+
+def _stored_plans(ctx: Context, applied: Applied) -> dict[str, ChangePlan]:
+    """The plans of ``applied`` stored under ``.agentos/plans/`` that load (a rollback's
+    inverse plan), by plan id: the Markdown report counts their lines."""
+    from agentos.errors import AgentosError
+    from agentos.pipeline.context import load_plan_ref
+
+    found = {}
+    for result in applied.results:
+        if (ctx.workspace.plans_dir / f"{result.plan_id}.json").is_file():
+            with contextlib.suppress(AgentosError, OSError):
+                found[result.plan_id] = load_plan_ref(ctx, result.plan_id)[1]
+    return found
 
 
 @command("recover")

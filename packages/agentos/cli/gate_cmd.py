@@ -15,7 +15,8 @@ ApprovalFiles = Annotated[
     typer.Option(
         "--approval",
         metavar="FILE",
-        help="An approval file made elsewhere (e.g. a CI artifact); may be repeated.",
+        help="An approval file made elsewhere (e.g. a CI artifact, one approval or "
+        "several); may be repeated.",
         show_default=False,
     ),
 ]
@@ -34,21 +35,50 @@ def check(
         bool, typer.Option("--explain", help="Also show each rule's verdict on each path.")
     ] = False,
     approval: ApprovalFiles = None,
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown", help="Print a Markdown report (a PR comment, $GITHUB_STEP_SUMMARY)."
+        ),
+    ] = False,
+    sarif: Annotated[
+        Path | None,
+        typer.Option(
+            "--sarif",
+            metavar="FILE",
+            help="Also write the findings as SARIF 2.1.0 to FILE (code scanning).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> Outcome:
     """The WriteGate's decision on a plan, with every finding; counts its approvals."""
+    from agentos.cli.reportfiles import check_report_path, write_report
     from agentos.cli.views.gate import checked_exit, render_checked
+    from agentos.cli.views.markdown import as_markdown, check_markdown_flag
     from agentos.pipeline.context import load_plan_ref
     from agentos.pipeline.documents import check_result
     from agentos.pipeline.gating import check as check_plan
 
+    check_markdown_flag(opts.json, markdown)
+    if sarif is not None:
+        check_report_path("--sarif", sarif)
     ctx = opts.context()
     plan_file, plan = load_plan_ref(ctx, ref)
     checked = check_plan(ctx, plan, approval_files=tuple(approval or ()), explain=explain)
-    return Outcome(
+    if sarif is not None:
+        from agentos.cli.views.sarif import sarif_log
+
+        write_report("--sarif", sarif, sarif_log(checked, plan_file, ctx.workspace.root))
+    outcome = Outcome(
         result=check_result(checked, plan_file),
         exit_code=checked_exit(checked),
         human=lambda out: render_checked(out, checked),
     )
+    if markdown:
+        from agentos.cli.views.markdown_reports import check_report
+
+        return as_markdown(outcome, lambda: check_report(checked, ctx.workspace.root))
+    return outcome
 
 
 @command("approve")
@@ -73,6 +103,17 @@ def approve(
             show_default=False,
         ),
     ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the approval to FILE instead of the workspace's store (added to the "
+            "approvals of this plan FILE holds), to present with --approval FILE elsewhere.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> Outcome:
     """Record an approval bound to this plan's exact bytes and the policy; refuses DENY plans."""
     from agentos.cli.views.gate import render_approved
@@ -82,8 +123,8 @@ def approve(
 
     ctx = opts.context()
     plan_file, plan = load_plan_ref(ctx, ref)
-    approved = approve_plan(ctx, plan, approver=by, comment=comment, ssh_key=sign)
+    approved = approve_plan(ctx, plan, approver=by, comment=comment, ssh_key=sign, output=output)
     return Outcome(
         result=approve_result(approved, plan_file),
-        human=lambda out: render_approved(out, approved, sign),
+        human=lambda out: render_approved(out, approved, sign, to_file=output is not None),
     )

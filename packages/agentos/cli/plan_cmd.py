@@ -11,6 +11,14 @@ import typer
 from agentos.cli.context import GlobalOptions, command
 from agentos.cli.render import Outcome
 
+Markdown = Annotated[
+    bool,
+    typer.Option(
+        "--markdown",
+        help="Print a Markdown report with the diff (a PR comment, $GITHUB_STEP_SUMMARY).",
+    ),
+]
+
 
 @command("plan")
 def plan(
@@ -90,15 +98,18 @@ def plan(
             "(default: 1, or 0 for plain diffs whose names have no slash).",
         ),
     ] = None,
+    markdown: Markdown = False,
 ) -> Outcome:
     """Build a ChangePlan from one or more inputs, or from git (--git, --staged); never
     writes workspace files."""
     from agentos.cli.views.gate import VERDICT_EXIT
+    from agentos.cli.views.markdown import check_markdown_flag
     from agentos.cli.views.plans import render_planned
     from agentos.pipeline import gating
     from agentos.pipeline.documents import plan_result
     from agentos.pipeline.gitplans import git_selection
 
+    check_markdown_flag(opts.json, markdown)
     names = inputs or []
     selection = git_selection(
         git, staged=staged, inputs=names, input_format=input_format, strip=strip
@@ -120,11 +131,21 @@ def plan(
         git=selection,
     )
     planned = gating.plan(ctx, request)
-    return Outcome(
+    outcome = Outcome(
         result=plan_result(planned.plan, planned.plan_file, planned.decision),
         exit_code=VERDICT_EXIT[planned.decision.decision],
         human=lambda out: render_planned(out, planned),
     )
+    if markdown:
+        from agentos.cli.views.markdown import as_markdown
+        from agentos.cli.views.markdown_reports import plan_report
+        from agentos.pipeline.diffs import plan_diff
+
+        lines = plan_diff(ctx, planned.plan)
+        outcome = as_markdown(
+            outcome, lambda: plan_report("plan", planned.plan, planned.decision, lines)
+        )
+    return outcome
 
 
 @command("show")
@@ -145,31 +166,45 @@ def show(
             "pager on a terminal.",
         ),
     ] = False,
+    markdown: Markdown = False,
 ) -> Outcome:
     """Show a plan (summary, risk, decision, --diff) or an execution's timeline (--diff:
     what it changed)."""
     from agentos.cli.pager import paged
+    from agentos.cli.views.markdown import as_markdown, check_markdown_flag
     from agentos.cli.views.plans import render_shown
+    from agentos.errors import UsageError
     from agentos.pipeline.context import load_plan_ref
     from agentos.pipeline.documents import show_result
 
+    check_markdown_flag(opts.json, markdown)
     ctx = opts.context()
     if ref.startswith("exec-") and not Path(ref).is_file():
         from agentos.cli.views.executions import timeline_outcome
         from agentos.pipeline.diffs import execution_diff
         from agentos.pipeline.queries import execution
 
+        if markdown:
+            raise UsageError(
+                "--markdown reports on a plan; for an execution, pass its plan (its id is "
+                "in 'agentos show EXECUTION_ID') or use --json"
+            )
         view = execution(ctx, ref)
         outcome = timeline_outcome(view, execution_diff(ctx, view) if diff else None)
     else:
         from agentos.pipeline.gating import show as show_plan
 
         plan_file, loaded = load_plan_ref(ctx, ref)
-        shown = show_plan(ctx, loaded, diff=diff)
+        shown = show_plan(ctx, loaded, diff=diff or markdown)
         outcome = Outcome(
             result=show_result(shown, plan_file),
             human=lambda out: render_shown(out, shown, plan_file),
         )
+        if markdown:
+            from agentos.cli.views.markdown_reports import plan_report
+
+            report = plan_report("show", shown.plan, shown.decision, shown.diff)
+            return as_markdown(outcome, lambda: report)
     if diff and outcome.human is not None:
         outcome.human = paged(outcome.human)
     return outcome

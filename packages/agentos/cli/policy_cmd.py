@@ -67,12 +67,28 @@ def test(
             show_default=False,
         ),
     ] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            metavar="FILE",
+            help="Also write the results as JUnit XML to FILE (CI test reports).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> Outcome:
     """Run policy test cases; exit 1 when any case fails (like 'opa test')."""
+    from agentos.cli.reportfiles import check_report_path, write_report
     from agentos.cli.views.records import policy_tested_result, render_policy_tests
     from agentos.pipeline.queries import run_policy_cases
 
+    if junit is not None:
+        check_report_path("--junit", junit)
     tested = run_policy_cases(opts.context(), target)
+    if junit is not None:
+        from agentos.cli.views.junit import junit_xml
+
+        write_report("--junit", junit, junit_xml(tested))
     return Outcome(
         result=policy_tested_result(tested),
         exit_code=1 if tested.failed else 0,

@@ -127,9 +127,8 @@ def save_approval(directory: Path, approval: Approval) -> Path:
 
 
 def read_approval(path: Path) -> Approval:
-    """An approval file, or ``InvalidApprovalError`` (unreadable, not an approval)."""
-    from pydantic import ValidationError
-
+    """A file of one approval (as stored), or ``InvalidApprovalError`` (not an approval)."""
+    from agentos.governance.approvalfiles import parse_approval
     from agentos.statefs import STATE_DIR_NAME, read_bytes
 
     try:
@@ -139,16 +138,7 @@ def read_approval(path: Path) -> Approval:
         raise UsageError(f"approval file {str(path)!r} does not exist") from None
     except OSError as exc:
         raise UsageError(f"cannot read approval file {str(path)!r}: {exc.strerror}") from None
-    try:
-        return Approval.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top)"
-        raise InvalidApprovalError(
-            f"{path}: not a valid approval ({where}: {first['msg']}); it was altered or is "
-            "not an agentos approval — remove it and approve again",
-            details={"approval": str(path)},
-        ) from None
+    return parse_approval(raw, str(path))
 
 
 def stored_approvals(

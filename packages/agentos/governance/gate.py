@@ -20,7 +20,6 @@ from agentos.governance.approvals import (
     approval_problem,
     approver_name_problem,
     make_approval,
-    read_approval,
     run_ssh_keygen,
     seal_approval,
     sign_ssh,
@@ -68,13 +67,15 @@ def count_approvals(
 ) -> GateResult:
     """``decision`` with the approvals presented: those stored in the workspace, which must
     carry its seal, and ``approval_files`` made elsewhere, judged by their signatures alone."""
+    from agentos.governance.approvalfiles import read_approval_file
     from agentos.statekey import state_key
 
     others: list[tuple[str, Approval]] = []
     presented = stored_approvals(
         workspace.approvals_dir, plan, state_key(workspace.state_dir), others=others
     )
-    presented += [(str(path), read_approval(path)) for path in approval_files]
+    # A file may hold several approvals: each is judged on its own (``FILE#N``).
+    presented += [item for path in approval_files for item in read_approval_file(path)]
     signers = allowed_signers_of(loaded.policy, workspace.root, ssh_runner)
     status = assess_approvals(
         plan,

@@ -97,12 +97,14 @@ def rollback(
     dry_run: bool = False,
     lock_timeout: float | None = None,
     git: GitRequest | None = None,
+    approval_files: tuple[Path, ...] = (),
 ) -> Applied:
     """Undo a committed execution with its inverse plan, through the same pipeline
     (``last_undoable`` names the newest one still standing). ``attempt``: the attempt meant,
     which must be the execution's latest applied one, still standing (a ``UsageError``
     says why not); None: whichever that is. ``git``: record the rollback in git, checked
-    before recovery writes anything."""
+    before recovery writes anything. ``approval_files``: approvals of the inverse plan made
+    elsewhere (``executor.rollback.require_approval``)."""
     from agentos.executor.inverse import inverse_modes, inverse_plan, load_committed
     from agentos.governance.gate import decide_plan
     from agentos.governance.policyfile import policy_use
@@ -143,6 +145,7 @@ def rollback(
         parent=execution_id,
         exact_modes=inverse_modes(workspace, execution_id),
         decision=decision,
+        approval_files=approval_files,
     )
     if session is None:
         return Applied((result,))

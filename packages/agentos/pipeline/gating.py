@@ -190,9 +190,19 @@ def approve(
     approver: str,
     comment: str = "",
     ssh_key: Path | None = None,
+    output: Path | None = None,
 ) -> Approved:
     """Record ``approver``'s approval bound to the plan's bytes and the policy; refuses DENY
-    plans and approvals the policy would not count (nothing is written then)."""
+    plans and approvals the policy would not count (nothing is written then).
+
+    ``output``: write the approval to this file (added to the approvals of this plan it
+    holds, ``governance.approvalfiles``) instead of the workspace's store, to be presented
+    with ``--approval FILE`` where the plan is applied."""
+    from agentos.governance.approvalfiles import (
+        merge_approvals,
+        output_approvals,
+        write_approval_file,
+    )
     from agentos.governance.approvals import save_approval
     from agentos.governance.gate import (
         check_approver,
@@ -202,6 +212,7 @@ def approve(
 
     workspace, loaded = ctx.workspace, ctx.policy
     check_approver(approver)
+    existing = output_approvals(output, plan.plan_id) if output is not None else []
     decision = decide_plan(plan, workspace, loaded)
     record_decision(ctx, decision, command="approve", actor=approver)
     approval = new_approval(
@@ -215,7 +226,11 @@ def approve(
         ssh_key=ssh_key,
         ssh_runner=ssh_runner(ctx),
     )
-    path = save_approval(workspace.approvals_dir, approval)
+    if output is None:
+        path = save_approval(workspace.approvals_dir, approval)
+    else:
+        path = output
+        write_approval_file(output, merge_approvals(existing, approval))
     ctx.audit.append(
         "approval.recorded",
         actor=approver,
@@ -230,7 +245,7 @@ def approve(
             "approval_file": str(path),
         },
     )
-    gate = approvals_counted(ctx, plan, decision)
+    gate = approvals_counted(ctx, plan, decision, approval_files=(output,) if output else ())
     return Approved(
         plan=plan, approval=approval, approval_file=path, gate=gate, policy_source=loaded.source
     )

@@ -86,20 +86,26 @@ def render_checked(out: Console, checked: Checked) -> None:
         render_explanation(out, checked.explanation)
 
 
-def render_approved(out: Console, approved: Approved, sign: Path | None) -> None:
-    """``approve``: who approved what, and what comes next."""
+def render_approved(
+    out: Console, approved: Approved, sign: Path | None, *, to_file: bool = False
+) -> None:
+    """``approve``: who approved what, where it went (``-o FILE``), and what comes next."""
     gate = approved.gate
     status = gate.approvals
     by = approved.approval.approver
-    out.print(f"Approved {gate.decision.plan_id} by {by} ({gate.decision.checksum})")
+    plan_id = gate.decision.plan_id
+    out.print(f"Approved {plan_id} by {by} ({gate.decision.checksum})")
     if sign is not None:
         out.print(f"  signed with the SSH key {sign}")
+    if to_file:
+        out.print(f"  written to {approved.approval_file} (not to this workspace's store)")
     if gate.decision.decision == "ALLOW":
         out.print("  (the plan needed no approval; the record is kept)")
     else:
         out.print(f"Approvals: {len(status.approvers)} of {status.required}")
-    if gate.verdict in ("ALLOW", "APPROVED"):
-        out.print(f"Next: agentos apply {gate.decision.plan_id}")
+    presented = f" --approval {approved.approval_file}" if to_file else ""
+    if gate.verdict in ("ALLOW", "APPROVED") or to_file:
+        out.print(f"Next: agentos apply {plan_id}{presented}")
 
 
 def explained_result(explained: Explained) -> dict[str, Any]:
