@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from helpers import GIT_ENV, CliResult
+from helpers import GIT_ENV, CliResult, run_git, write_tree
 
 settings.register_profile(
     "default",
@@ -85,3 +85,14 @@ def workspace(tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "ws"
     root.mkdir()
     yield root
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A git repository with one commit ("start") of ``a.txt`` and ``naïve.txt``."""
+    root = tmp_path / "repo"
+    write_tree(root, {"a.txt": "a\n", "naïve.txt": "n\n"})
+    run_git(root, "init", "-q")
+    run_git(root, "add", "-A")
+    run_git(root, "commit", "-q", "-m", "start")
+    return root

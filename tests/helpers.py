@@ -16,7 +16,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 import yaml
 
+from agentos.gitrun import GitOutput, GitRunner
 from agentos.model import ChangePlan
 
 if TYPE_CHECKING:
@@ -100,6 +101,36 @@ def run_git(cwd: Path, *args: str, check: bool = True, input_bytes: bytes | None
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
     return proc.stdout
+
+
+class FakeGit:
+    """A fake ``GitRunner``: answers a command (its first argument) from ``answers``, else
+    hands it to ``fallback`` (the real git, say), else answers success with no output;
+    ``calls`` records every command's arguments, ``configs`` its settings."""
+
+    def __init__(
+        self, answers: Mapping[str, GitOutput] | None = None, *, fallback: GitRunner | None = None
+    ) -> None:
+        self.answers = dict(answers or {})
+        self.fallback = fallback
+        self.calls: list[tuple[str, ...]] = []
+        self.configs: list[tuple[str, ...]] = []
+
+    def __call__(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path,
+        stdin: bytes = b"",
+        env: Mapping[str, str] | None = None,
+        config: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> GitOutput:
+        self.calls.append(tuple(args))
+        self.configs.append(tuple(config))
+        if args[0] in self.answers or self.fallback is None:
+            return self.answers.get(args[0], GitOutput(0, b"", b""))
+        return self.fallback(args, cwd=cwd, stdin=stdin, env=env, config=config, limit=limit)
 
 
 # -- the in-process CLI ------------------------------------------------------------------------

@@ -1,13 +1,12 @@
 """The git work tree a workspace lives in, as ``apply --commit`` / ``--index`` use it.
 
-Git runs as a subprocess through an injected runner (``GitRunner``; ``run_git`` is the real
-one) with a fixed configuration: pathspecs are literal (a path named ``*.py`` is that file,
-not a glob), paths are never quoted, no colour, no pager, no optional locks, no prompt. Path
-lists go to git NUL-separated on standard input where git takes them so, else as arguments
-after ``--`` in chunks, so no path is ever taken for an option and no command line grows
-with the plan. Git's own settings otherwise hold: the
-repository's attributes and filters (Git LFS) decide what a staged file becomes, and the
-committer is whoever git's environment and configuration say.
+Git runs through ``agentos.gitrun`` (an injected runner, its fixed configuration); here
+names are never quoted (``core.quotepath=off``: git's messages name a path as written; the
+path lists it gives are NUL-separated anyway). Path lists go to git NUL-separated on
+standard input where git takes them so, else as arguments after ``--`` in batches, so no
+path is ever taken for an option and no command line grows with the plan. Git's own
+settings otherwise hold: the repository's attributes and filters (Git LFS) decide what a
+staged file becomes, and the committer is whoever git's environment and configuration say.
 
 Problems found before anything is written are ``UsageError`` (exit 2); a command that fails
 after that is a ``GitFailed`` that the caller reports with what was already done.
@@ -15,74 +14,19 @@ after that is a ``GitFailed`` that the caller reports with what was already done
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from agentos.errors import UsageError
+from agentos.gitrun import Git, GitOutput, GitRunner, arg_batches
 
-# Options given before every git command (see the module's docstring).
-FIXED_OPTIONS = ("--no-pager", "-c", "core.quotepath=off", "-c", "color.ui=never")
-FIXED_ENV = {"GIT_LITERAL_PATHSPECS": "1", "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
-# A commit of a very large change (or a slow LFS filter) may take minutes; never forever.
-GIT_TIMEOUT = 900.0
+# Settings every command of this module runs with (see the module's docstring).
+CONFIG = ("core.quotepath=off",)
 # Files in the git directory that say an operation waits to be concluded by a commit.
 PENDING = {"MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick", "REVERT_HEAD": "a revert"}
-# Paths per command line where git takes them only as arguments.
-CHUNK = 500
 # How many paths a one-line message names before "and N more".
 NAMED = 5
-
-
-@dataclass(frozen=True)
-class GitOutput:
-    """What one git command did: its exit status and both output streams."""
-
-    code: int
-    out: bytes
-    err: bytes
-
-    def said(self) -> str:
-        """Git's message on one line (its standard error, else its exit status)."""
-        text = " ".join(self.err.decode("utf-8", "replace").split())
-        return text.removeprefix("fatal: ").removeprefix("error: ") or f"exit status {self.code}"
-
-    def paths(self) -> list[str]:
-        """Standard output as NUL-separated paths."""
-        return [p for p in self.out.decode("utf-8", "surrogateescape").split("\0") if p]
-
-
-class GitRunner(Protocol):
-    """Runs ``git`` with ``args`` (after ``FIXED_OPTIONS``) in ``cwd``; ``env`` is added to
-    the environment. ``FileNotFoundError`` when git is not installed."""
-
-    def __call__(
-        self, args: Sequence[str], *, cwd: Path, stdin: bytes, env: Mapping[str, str]
-    ) -> GitOutput: ...
-
-
-def run_git(
-    args: Sequence[str], *, cwd: Path, stdin: bytes = b"", env: Mapping[str, str] | None = None
-) -> GitOutput:
-    """The installed git, run as ``GitRunner`` says."""
-    import shutil
-
-    program = shutil.which("git")
-    if program is None:
-        raise FileNotFoundError("git")
-    done = subprocess.run(  # noqa: S603 - a fixed program, our own arguments, no shell
-        [program, *FIXED_OPTIONS, *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        check=False,
-        timeout=GIT_TIMEOUT,
-        env={**os.environ, **FIXED_ENV, **(env or {})},
-    )
-    return GitOutput(done.returncode, done.stdout, done.stderr)
 
 
 class GitFailed(Exception):
@@ -102,55 +46,44 @@ def named(paths: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class GitRepo:
-    """The work tree around ``root`` (the workspace), where every command runs."""
+    """The work tree around the workspace, where every command runs (``git.root``)."""
 
-    root: Path
+    git: Git
     git_dir: Path
-    runner: GitRunner
 
     def run(
         self, *args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None
     ) -> GitOutput:
-        """``git args`` in the workspace (``UsageError`` when git cannot be run at all)."""
-        try:
-            return self.runner(args, cwd=self.root, stdin=stdin, env=env or {})
-        except FileNotFoundError:
-            raise UsageError(
-                "git is not installed (or not on PATH): --commit and --index need it; install "
-                "git, or apply without them"
-            ) from None
-        except subprocess.TimeoutExpired:
-            return GitOutput(-1, b"", f"git {args[0]} did not finish in {GIT_TIMEOUT:g}s".encode())
+        """``git args`` in the workspace (``UsageError`` when git is not installed)."""
+        return self.git.run(*args, stdin=stdin, env=env)
 
     def must(self, *args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None) -> bytes:
         """``git args``' standard output; ``GitFailed`` with git's message when it fails."""
         done = self.run(*args, stdin=stdin, env=env)
-        if done.code != 0:
-            raise GitFailed(f"git {args[0]}: {done.said()}")
-        return done.out
+        if done.returncode != 0:
+            raise GitFailed(f"git {args[0]}: {done.reason()}")
+        return done.stdout
 
 
 def open_repo(root: Path, runner: GitRunner, *, option: str) -> GitRepo:
     """The git work tree the workspace ``root`` is in; a ``UsageError`` naming ``option``
     when it is in none (or git cannot be run)."""
-    probe = GitRepo(root, root, runner)
-    done = probe.run("rev-parse", "--is-inside-work-tree", "--absolute-git-dir")
-    lines = done.out.decode("utf-8", "surrogateescape").splitlines()
-    if done.code != 0 or len(lines) != 2 or lines[0] != "true":
-        why = f" ({done.said()})" if done.code != 0 else ""
-        raise UsageError(
-            f"{option}: the workspace {str(root)!r} is not in a git work tree{why}; run "
-            f"'git init' there, or run without {option}; nothing written"
-        )
-    return GitRepo(root, Path(lines[1]), runner)
+    git = Git(
+        root, runner, option=option, instead=f"run without {option}; nothing written", config=CONFIG
+    )
+    done = git.run("rev-parse", "--is-inside-work-tree", "--absolute-git-dir")
+    lines = done.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if done.returncode != 0 or len(lines) != 2 or lines[0] != "true":
+        raise git.not_in_git("work tree", done.reason() if done.returncode != 0 else "")
+    return GitRepo(git, Path(lines[1]))
 
 
 def staged_changes(repo: GitRepo) -> list[str]:
     """Every path whose staged content differs from HEAD (relative to the repository's top),
     or every path in the index when there is no commit yet."""
     done = repo.run("diff", "--cached", "--name-only", "-z", "--no-renames", "--no-ext-diff")
-    if done.code != 0:
-        raise UsageError(f"cannot read git's index: {done.said()}; nothing written")
+    if done.returncode != 0:
+        raise UsageError(f"cannot read git's index: {done.reason()}; nothing written")
     return done.paths()
 
 
@@ -165,11 +98,7 @@ def pending_operation(repo: GitRepo) -> str | None:
 def committer_problem(repo: GitRepo) -> str | None:
     """Why git could not name a committer (None when it can), as ``git commit`` would say."""
     done = repo.run("var", "GIT_COMMITTER_IDENT")
-    if done.code == 0:
-        return None
-    lines = done.err.decode("utf-8", "replace").splitlines()
-    last = next((ln for ln in reversed(lines) if ln.strip()), "")
-    return last.removeprefix("fatal: ").strip() or "git knows no committer identity"
+    return None if done.returncode == 0 else done.reason()
 
 
 def ignored_paths(repo: GitRepo, paths: Sequence[str]) -> list[str]:
@@ -184,19 +113,19 @@ def ignored_paths(repo: GitRepo, paths: Sequence[str]) -> list[str]:
     done = repo.run(
         "check-ignore", "-z", "--stdin", stdin=nul_list(paths), env={"GIT_LITERAL_PATHSPECS": "0"}
     )
-    return done.paths() if done.code == 0 else []
+    return done.paths() if done.returncode == 0 else []
 
 
 def unclean_paths(repo: GitRepo, paths: Sequence[str]) -> list[str]:
     """The ``paths`` whose working-tree file differs from HEAD (changes not committed)."""
     found: list[str] = []
-    for start in range(0, len(paths), CHUNK):
+    for batch in arg_batches(paths):
         done = repo.run(
             "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames",
-            "--ignored=no", "--", *paths[start : start + CHUNK],
+            "--ignored=no", "--", *batch,
         )  # fmt: skip
         # Entries are "XY <path>" (paths from the repository's top; no rename pairs here).
-        found += [entry[3:] for entry in done.paths()] if done.code == 0 else []
+        found += [entry[3:] for entry in done.paths()] if done.returncode == 0 else []
     return found
 
 
@@ -205,10 +134,9 @@ def stage(repo: GitRepo, present: Sequence[str], absent: Sequence[str]) -> None:
     if present:
         repo.must("add", "--pathspec-from-file=-", "--pathspec-file-nul", stdin=nul_list(present))
     # git rm refuses --pathspec-from-file in a subfolder of the repository (git 2.39 adds
-    # the folder as a pathspec of its own): the paths go as arguments, a chunk at a time.
-    for start in range(0, len(absent), CHUNK):
-        chunk = absent[start : start + CHUNK]
-        repo.must("rm", "--cached", "-q", "--ignore-unmatch", "--", *chunk)
+    # the folder as a pathspec of its own): the paths go as arguments, a batch at a time.
+    for batch in arg_batches(absent):
+        repo.must("rm", "--cached", "-q", "--ignore-unmatch", "--", *batch)
 
 
 def staged_among(repo: GitRepo, paths: Sequence[str]) -> list[str]:
@@ -223,7 +151,7 @@ def unstage(repo: GitRepo, paths: Sequence[str]) -> str | None:
     done = repo.run(
         "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", stdin=nul_list(paths)
     )
-    return None if done.code == 0 else done.said()
+    return None if done.returncode == 0 else done.reason()
 
 
 @dataclass(frozen=True)
@@ -259,5 +187,5 @@ def commit(repo: GitRepo, message: str, author: Author) -> str:
 def find_commit(repo: GitRepo, key: str, value: str) -> str | None:
     """The newest commit reachable from HEAD whose message has the line ``key: value``."""
     done = repo.run("log", "-n", "1", "--format=%H", f"--grep=^{key}: {value}$", "HEAD")
-    found = done.out.decode("ascii", "replace").strip() if done.code == 0 else ""
+    found = done.stdout.decode("ascii", "replace").strip() if done.returncode == 0 else ""
     return found or None

@@ -4,7 +4,7 @@ runner a caller injects (a failure it reports after the files were written)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +12,10 @@ import pytest
 
 from agentos import pipeline
 from agentos.errors import UsageError
-from agentos.gitrepo import GitOutput, run_git
+from agentos.gitrun import GitOutput, run_git
 from agentos.model import ChangePlan
 from agentos.pipeline.gitcommit import GitRequest, commit_author, commit_message
-from helpers import PERMISSIVE_POLICY, needs_git, read_tree, write_tree
+from helpers import PERMISSIVE_POLICY, FakeGit, needs_git, read_tree, write_tree
 from helpers import run_git as git
 
 
@@ -86,15 +86,8 @@ def test_the_injected_runner_runs_git_and_its_failure_is_in_the_record(ws: Path)
     git(ws, "add", "-A")
     git(ws, "commit", "-q", "-m", "start")
     plan = planned(ws)
-    calls: list[list[str]] = []
-
-    def runner(
-        args: Sequence[str], *, cwd: Path, stdin: bytes = b"", env: Mapping[str, str]
-    ) -> GitOutput:
-        calls.append(list(args))
-        if args[0] == "commit":
-            return GitOutput(1, b"", b"fatal: the disk is full\n")
-        return run_git(args, cwd=cwd, stdin=stdin, env=env)
+    runner = FakeGit({"commit": GitOutput(1, b"", b"fatal: the disk is full\n")}, fallback=run_git)
+    calls = runner.calls
 
     ctx = pipeline.open_context(ws, policy=PERMISSIVE_POLICY, actor="tester")
     applied = pipeline.apply(ctx, [plan], git=GitRequest("commit", runner=runner))
@@ -118,9 +111,7 @@ def test_the_injected_runner_runs_git_and_its_failure_is_in_the_record(ws: Path)
 def test_git_not_installed_is_a_usage_error(ws: Path) -> None:
     plan = planned(ws)
 
-    def missing(
-        args: Sequence[str], *, cwd: Path, stdin: bytes = b"", env: Mapping[str, str]
-    ) -> GitOutput:
+    def missing(args: Sequence[str], **_: object) -> GitOutput:
         raise FileNotFoundError("git")
 
     ctx = pipeline.open_context(ws, policy=PERMISSIVE_POLICY, actor="tester")

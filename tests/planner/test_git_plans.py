@@ -8,20 +8,20 @@ read is the oracle.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from test_git_tree import CASES, Repo, checkout, make_repo
 
 from agentos.errors import AgentosError, UsageError
+from agentos.gitrun import GitOutput, run_git
 from agentos.model import Base, ChangePlan
 from agentos.planner.gitbaseline import GitBaseline
+from agentos.planner.gitdiff import DIFF_CONFIG as GIT_OPTIONS
 from agentos.planner.gitdiff import GitChange, parse_selection, read_git_change
-from agentos.planner.gitrun import GIT_OPTIONS, GitOutput, run_git
 from agentos.planner.plan import PlanSpec, plan_changes
 from agentos.workspace import Workspace
-from helpers import materialise, needs_git, read_tree
+from helpers import FakeGit, materialise, needs_git, read_tree
 from helpers import run_git as git
 
 pytestmark = [needs_git, pytest.mark.git]
@@ -151,23 +151,9 @@ def test_bad_selections_are_usage_errors(spec: str | None, staged: bool) -> None
         parse_selection(spec, staged=staged)
 
 
-class Recorder:
-    """A fake runner: answers from a script, records every call."""
-
-    def __init__(self, answers: dict[str, GitOutput]) -> None:
-        self.answers = answers
-        self.calls: list[tuple[str, ...]] = []
-
-    def __call__(
-        self, args: Sequence[str], *, cwd: Path, stdin: bytes = b"", limit: int | None = None
-    ) -> GitOutput:
-        self.calls.append(tuple(args))
-        return self.answers.get(args[0], GitOutput(0, b"", b""))
-
-
 def test_the_diff_is_asked_for_with_a_fixed_configuration(tmp_path: Path) -> None:
     oid = "a" * 40
-    runner = Recorder(
+    runner = FakeGit(
         {
             "rev-parse": GitOutput(0, oid.encode() + b"\n", b""),
             "diff-tree": GitOutput(0, b"diff --git a/x b/x\n", b""),
@@ -189,6 +175,21 @@ def test_the_diff_is_asked_for_with_a_fixed_configuration(tmp_path: Path) -> Non
     assert change.input.format == "diff"
     assert "core.quotepath=true" in GIT_OPTIONS
     assert "diff.noprefix=false" in GIT_OPTIONS
+
+
+def test_only_the_diff_command_gets_the_diff_settings(tmp_path: Path) -> None:
+    oid = "a" * 40
+    runner = FakeGit(
+        {
+            "rev-parse": GitOutput(0, oid.encode() + b"\n", b""),
+            "diff-index": GitOutput(0, b"diff --git a/x b/x\n", b""),
+        }
+    )
+    read_git_change(
+        parse_selection("HEAD", staged=False), root=tmp_path, runner=runner, max_input_bytes=99
+    )
+    settings = {args[0]: config for args, config in zip(runner.calls, runner.configs, strict=True)}
+    assert settings == {"rev-parse": (), "diff-index": GIT_OPTIONS}
 
 
 def test_a_diff_past_the_input_limit_is_refused(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from agentos.errors import UsageError
-from agentos.gitrepo import GitFailed, GitRepo, GitRunner, named, run_git
+from agentos.gitrepo import GitFailed, GitRepo, named
+from agentos.gitrun import GitRunner, run_git
 from agentos.pipeline.results import GitRecorded
 
 if TYPE_CHECKING:

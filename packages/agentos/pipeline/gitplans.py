@@ -17,10 +17,10 @@ from agentos.errors import UsageError
 
 if TYPE_CHECKING:
     from agentos.executor.options import ApplyResult
+    from agentos.gitrun import GitRunner
     from agentos.model import Base, ChangePlan
     from agentos.pipeline.context import Context
     from agentos.planner.gitdiff import GitSelection
-    from agentos.planner.gitrun import GitRunner
     from agentos.planner.inputs import PlanInput
     from agentos.planner.tree import Baseline
 
@@ -66,10 +66,10 @@ class GitSource:
 def git_source(ctx: Context, selection: GitSelection, runner: GitRunner | None = None) -> GitSource:
     """Read git's diff for ``selection`` in the workspace's repository (within the policy's
     ``max_input_bytes``) and the base commit's files; nothing is written."""
+    from agentos.gitrun import run_git
     from agentos.governance.settings import plan_limits
     from agentos.model import Base
     from agentos.planner.gitdiff import read_git_change
-    from agentos.planner.gitrun import run_git
 
     limit = plan_limits(ctx.policy.policy).max_input_bytes
     root = ctx.workspace.root

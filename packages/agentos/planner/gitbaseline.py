@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentos.errors import UnsupportedFileError, UsageError
+from agentos.gitrun import Git, GitOutput, GitRunner, arg_batches
 from agentos.model import MODE_EXECUTABLE, MODE_REGULAR
-from agentos.planner.gitrun import GitOutput, GitRunner
 from agentos.planner.tree import Baseline, FileState, Kind
 
-# Paths per ``git ls-tree`` call, in bytes of arguments: far below any system's ARG_MAX.
-_ARGS_PER_CALL = 64 * 1024
 _MODE_LINK, _MODE_GITLINK, _MODE_TREE = "120000", "160000", "040000"
 
 
@@ -32,14 +30,20 @@ class TreeEntry:
     oid: str
 
 
+def plan_git(root: Path, runner: GitRunner, option: str) -> Git:
+    """Git as plans from git run it, in the workspace ``root``, for ``option``."""
+    return Git(root, runner, option=option, instead="plan from a patch file")
+
+
 class GitBaseline(Baseline):
     """The files of ``commit`` (a full id), read through ``runner`` in the work tree at
-    ``root`` (paths are relative to it, as ``git diff --relative`` gives them)."""
+    ``root`` (paths are relative to it, as ``git diff --relative`` gives them); ``option``
+    is what asked for them."""
 
-    def __init__(self, root: Path, commit: str, runner: GitRunner) -> None:
+    def __init__(self, root: Path, commit: str, runner: GitRunner, option: str = "--git") -> None:
         super().__init__(root)
         self.commit = commit
-        self.runner = runner
+        self.git = plan_git(root, runner, option)
         self._entries: dict[str, TreeEntry | None] = {}
         self._blobs: dict[str, bytes] = {}
 
@@ -52,7 +56,7 @@ class GitBaseline(Baseline):
         wanted -= self._entries.keys()
         if not wanted:
             return
-        for batch in _batches(sorted(wanted)):
+        for batch in arg_batches(sorted(wanted)):
             listed = self._ls_tree(batch)
             for path in batch:
                 self._entries[path] = listed.get(path)
@@ -91,7 +95,7 @@ class GitBaseline(Baseline):
 
     def _ls_tree(self, paths: list[str]) -> dict[str, TreeEntry]:
         """The entries of ``paths`` (and of the folders git passes through) in the commit."""
-        out = self.runner(["ls-tree", "-t", "-z", self.commit, "--", *paths], cwd=self.root)
+        out = self.git.run("ls-tree", "-t", "-z", self.commit, "--", *paths)
         _check(out, f"git ls-tree {self.commit}")
         entries: dict[str, TreeEntry] = {}
         for record in out.stdout.split(b"\0"):
@@ -109,7 +113,7 @@ class GitBaseline(Baseline):
         """The contents of the blobs ``files`` names (path -> object id), in one call."""
         order = sorted(files)
         request = b"".join(files[path].encode("ascii") + b"\n" for path in order)
-        out = self.runner(["cat-file", "--batch"], cwd=self.root, stdin=request)
+        out = self.git.run("cat-file", "--batch", stdin=request)
         _check(out, "git cat-file --batch")
         data = out.stdout
         contents: dict[str, bytes] = {}
@@ -127,20 +131,6 @@ class GitBaseline(Baseline):
             contents[path] = data[start : start + size]
             at = start + size + 1
         return contents
-
-
-def _batches(paths: list[str]) -> list[list[str]]:
-    """``paths`` in groups whose arguments stay within ``_ARGS_PER_CALL`` bytes."""
-    batches: list[list[str]] = [[]]
-    used = 0
-    for path in paths:
-        size = len(path.encode("utf-8", "surrogateescape")) + 1
-        if batches[-1] and used + size > _ARGS_PER_CALL:
-            batches.append([])
-            used = 0
-        batches[-1].append(path)
-        used += size
-    return batches
 
 
 def _check(out: GitOutput, what: str) -> None:

@@ -19,11 +19,26 @@ from pathlib import Path
 from typing import Literal
 
 from agentos.errors import UsageError
-from agentos.planner.gitbaseline import GitBaseline
-from agentos.planner.gitrun import GitRunner
+from agentos.gitrun import Git, GitRunner
+from agentos.planner.gitbaseline import GitBaseline, plan_git
 from agentos.planner.inputs import PlanInput, input_too_large
 
 GitMode = Literal["range", "worktree", "staged"]
+
+# Settings for the diff commands: the output the diff planner parses whatever the user's or
+# the repository's configuration says — C-quoted names, ``a/`` ``b/`` prefixes, renames; the
+# working tree read as it is (no fsmonitor hook, no line-ending check that could fail).
+DIFF_CONFIG: tuple[str, ...] = (
+    "core.quotepath=true",
+    "core.fsmonitor=false",
+    "core.safecrlf=false",
+    "diff.noprefix=false",
+    "diff.mnemonicPrefix=false",
+    "diff.relative=false",
+    "diff.renames=true",
+    "diff.suppressBlankEmpty=false",
+    "diff.submodule=short",
+)
 
 # Git's plumbing (``diff-tree``, ``diff-index``) prints what ``git diff`` prints, reads none
 # of the porcelain's configuration and, unlike ``git diff``, never refreshes the index.
@@ -100,13 +115,11 @@ def read_git_change(
 ) -> GitChange:
     """Resolve the revisions in the repository at ``root`` and read git's diff of
     ``selection`` (no more than ``max_input_bytes``); nothing is written."""
-    where = runner(["rev-parse", "--show-prefix"], cwd=root)
+    git = plan_git(root, runner, selection.option)
+    where = git.run("rev-parse", "--show-prefix")
     if where.returncode != 0:
-        raise UsageError(
-            f"{selection.option}: {root} is not in a git repository; run agentos in a git "
-            "checkout (or pass -C DIR), or plan from a patch file"
-        )
-    base = _commit(selection, selection.old, root=root, runner=runner)
+        raise git.not_in_git("repository", where.reason())
+    base = _commit(selection, selection.old, git)
     if selection.mode == "staged":
         args = ["diff-index", *DIFF_OPTIONS, "--cached", base]
         name = f"git diff --staged {base}"
@@ -114,12 +127,12 @@ def read_git_change(
         args = ["diff-index", *DIFF_OPTIONS, base]
         name = f"git diff {base}"
     else:
-        new = _commit(selection, selection.new or "HEAD", root=root, runner=runner)
+        new = _commit(selection, selection.new or "HEAD", git)
         if selection.merge_base:
-            base = _merge_base(selection, base, new, root=root, runner=runner)
+            base = _merge_base(selection, base, new, git)
         args = ["diff-tree", "-r", *DIFF_OPTIONS, base, new]
         name = f"git diff {base} {new}"
-    out = runner(args, cwd=root, limit=max_input_bytes)
+    out = git.run(*args, config=DIFF_CONFIG, limit=max_input_bytes)
     if out.overflow:
         raise input_too_large(name, max_input_bytes)
     if out.returncode != 0:
@@ -129,15 +142,14 @@ def read_git_change(
     return GitChange(
         input=PlanInput(name=name, data=out.stdout, format="diff"),
         base=base,
-        baseline=GitBaseline(root, base, runner),
+        baseline=GitBaseline(root, base, runner, selection.option),
         selection=selection,
     )
 
 
-def _commit(selection: GitSelection, rev: str, *, root: Path, runner: GitRunner) -> str:
+def _commit(selection: GitSelection, rev: str, git: Git) -> str:
     """The full id of the commit ``rev`` names, or a ``UsageError`` naming ``rev``."""
-    args = ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"]
-    out = runner(args, cwd=root)
+    out = git.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
     oid = out.stdout.decode("ascii", "replace").strip()
     if out.returncode == 0 and oid:
         return oid
@@ -146,16 +158,11 @@ def _commit(selection: GitSelection, rev: str, *, root: Path, runner: GitRunner)
             "--staged: HEAD names no commit yet (the repository has no commit); commit "
             "first, or plan from a patch file"
         )
-    raise UsageError(
-        f"{selection.option}: unknown revision {rev!r}: no such commit in the repository "
-        "(a shallow clone may lack it: fetch it first)"
-    )
+    raise git.unknown_revision(rev)
 
 
-def _merge_base(
-    selection: GitSelection, old: str, new: str, *, root: Path, runner: GitRunner
-) -> str:
-    out = runner(["merge-base", old, new], cwd=root)
+def _merge_base(selection: GitSelection, old: str, new: str, git: Git) -> str:
+    out = git.run("merge-base", old, new)
     oid = out.stdout.decode("ascii", "replace").strip()
     if out.returncode == 0 and oid:
         return oid
