@@ -225,3 +225,68 @@ def test_no_line_of_the_diff_can_close_its_fence() -> None:
     assert fence == "`" * 5
     assert block.count(fence) == 1  # the closing one, alone on its line
     assert block[-1] == "</details>"
+
+
+def test_a_report_appended_after_the_diff_starts_a_block_of_its_own(cli: Cli, ws: Path) -> None:
+    """An HTML block (the diff's ``<details>``) runs until a blank line: the plan report ends
+    with one, so the check report appended after it in a job summary is read as Markdown."""
+    source = manifest(ws, CHANGES)
+    planned = cli("plan", source, "-C", ws, "--plan-id", "pr-9", "--author", "ada", "--markdown")
+    assert planned.out.endswith("</details>\n\n")
+    checked = cli("check", "pr-9", "-C", ws, "--markdown")
+    assert not checked.out.endswith("\n\n")  # a report without HTML at its end: one newline
+    assert (planned.out + checked.out).count("\n\n## agentos check ") == 1
+
+
+def test_an_apply_recorded_in_git_names_its_commit_and_keeps_the_option_in_the_undo(
+    cli: Cli, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import run_git
+
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(ws.parent))
+    run_git(ws, "init", "-q")
+    run_git(ws, "add", "-A")
+    run_git(ws, "commit", "-q", "-m", "start")
+    change = [{"op": "modify", "path": "src/b.txt", "content": "b = 3\n"}]
+    assert cli("plan", manifest(ws, change, "b"), "-C", ws, "--plan-id", "g1").code == 0
+    staged = cli("apply", "g1", "-C", ws, "--index", "--markdown")
+    assert staged.code == 0, staged.err
+    assert "- **Git:** staged 1 path(s), not committed (--index)\n" in staged.out
+    execution = cli("apply", "g1", "-C", ws, "--json").json()["result"]["execution_id"]
+    assert f"- **Undo:** `agentos rollback {execution} --index`\n" in staged.out
+    run_git(ws, "commit", "-q", "-m", "b")
+    second = [{"op": "modify", "path": "src/b.txt", "content": "b = 4\n"}]
+    assert cli("plan", manifest(ws, second, "b4"), "-C", ws, "--plan-id", "g2").code == 0
+    committed = cli("apply", "g2", "-C", ws, "--commit", "--markdown")
+    assert committed.code == 0, committed.err
+    head = run_git(ws, "rev-parse", "HEAD").decode().strip()
+    assert f"- **Git commit:** `{head}`\n" in committed.out
+    assert "--commit`\n" in committed.out
+    again = cli("apply", "g2", "-C", ws, "--commit", "--markdown")
+    assert f"- **Git commit:** `{head}` (made by an earlier run)\n" in again.out
+    assert "- **Undo:**" not in again.out
+
+
+def test_the_apply_report_says_which_policy_decided_and_whether_it_was_an_override(
+    cli: Cli, ws: Path
+) -> None:
+    change = [{"op": "modify", "path": "src/b.txt", "content": "b = 3\n"}]
+    assert cli("plan", manifest(ws, change, "b"), "-C", ws, "--plan-id", "o1").code == 0
+    other = ws.parent / "other.yaml"
+    other.write_text(PERMISSIVE_POLICY.read_text())
+    # The workspace pins its policy: the override is refused, and nothing is reported.
+    pinned = cli("apply", "o1", "-C", ws, "--policy", other, "--markdown")
+    assert pinned.code == 3
+    assert pinned.out == ""
+    assert "pins its own policy" in pinned.err
+    policy = ws / "agent" / "policies" / "default.yaml"
+    doc = yaml.safe_load(policy.read_text())
+    doc["governance"] = {"allow_policy_override": True}
+    policy.write_text(yaml.safe_dump(doc))
+    applied = cli("apply", "o1", "-C", ws, "--policy", other, "--markdown")
+    assert applied.code == 0, applied.err
+    digest = cli("policy", "validate", other, "-C", ws, "--json").json()["result"]["digest"]
+    assert (
+        f"- **Policy:** {text(str(other))} (`{digest}`) — given with --policy, in place of the "
+        "workspace's own\n"
+    ) in applied.out

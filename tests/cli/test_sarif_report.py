@@ -103,7 +103,13 @@ def test_every_finding_is_a_result_in_a_valid_log(cli: Cli, ws: Path) -> None:
         "checksum": res.json()["result"]["checksum"],
         "decision": "DENY",
         "verdict": "DENY",
+        # The policy that decided: its file, as the workspace names it, and its digest.
+        "policy": {
+            "source": res.json()["result"]["policy"]["source"],
+            "digest": res.json()["result"]["policy"]["digest"],
+        },
     }
+    assert run["properties"]["policy"]["digest"].startswith("sha256:")
     assert AWS_KEY not in out.read_text()
 
 
@@ -159,3 +165,17 @@ def test_an_unwritable_sarif_path_is_refused_before_checking(
     assert res.code == 2
     assert "--sarif" in res.err
     assert trail.read_text() == before
+
+
+def test_the_log_names_the_workspace_policy_that_decided(cli: Cli, ws: Path) -> None:
+    assert cli("init", "-C", ws).code == 0
+    changes = [{"op": "modify", "path": "src/a.py", "content": "a = 2\n"}]
+    assert plan(cli, ws, "ok", changes).code == 0
+    out = ws.parent / "ok.sarif"
+    res = cli("check", "ok", "-C", ws, "--sarif", out, "--json")
+    assert res.code == 0, res.err
+    policy = json.loads(out.read_text())["runs"][0]["properties"]["policy"]
+    assert policy == {
+        "source": "agent/policies/default.yaml",
+        "digest": res.json()["result"]["policy"]["digest"],
+    }

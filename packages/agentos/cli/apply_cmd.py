@@ -117,7 +117,7 @@ def apply(
     if markdown:
         from agentos.cli.views.markdown_reports import markdown_applied
 
-        return markdown_applied(applied, {p.plan_id: p for p in plans})
+        return markdown_applied(applied, {p.plan_id: p for p in plans}, ctx.workspace.root)
     return applied_outcome(applied)
 
 
@@ -188,7 +188,7 @@ def rollback(
     if markdown:
         from agentos.cli.views.markdown_reports import markdown_applied
 
-        return markdown_applied(applied, _stored_plans(ctx, applied))
+        return markdown_applied(applied, _stored_plans(ctx, applied), ctx.workspace.root)
     return applied_outcome(applied)
 
 

@@ -143,7 +143,15 @@ def plan(
 
         lines = plan_diff(ctx, planned.plan)
         outcome = as_markdown(
-            outcome, lambda: plan_report("plan", planned.plan, planned.decision, lines)
+            outcome,
+            lambda: plan_report(
+                "plan",
+                planned.plan,
+                planned.decision,
+                lines,
+                policy_source=ctx.policy.source,
+                root=ctx.workspace.root,
+            ),
         )
     return outcome
 
@@ -203,7 +211,14 @@ def show(
         if markdown:
             from agentos.cli.views.markdown_reports import plan_report
 
-            report = plan_report("show", shown.plan, shown.decision, shown.diff)
+            report = plan_report(
+                "show",
+                shown.plan,
+                shown.decision,
+                shown.diff,
+                policy_source=ctx.policy.source,
+                root=ctx.workspace.root,
+            )
             return as_markdown(outcome, lambda: report)
     if diff and outcome.human is not None:
         outcome.human = paged(outcome.human)

@@ -3,7 +3,8 @@ EXECUTION_ID --diff``, as ``git show`` shows a commit).
 
 A plan carries its new contents and pins the old ones by hash; when the workspace no longer
 holds a pinned pre-image (the plan was applied, or is stale), the old side comes from the
-backups agentos kept when it applied the plan, found by hash. An execution's diff is read from
+plan's base commit for a plan made from git, else from the backups agentos kept when it
+applied the plan, found by hash. An execution's diff is read from
 its archived journal: the old side from its backups, the new side from its plan (else from the
 workspace or any backup, whichever holds those exact bytes). Nothing here writes.
 """
@@ -35,7 +36,42 @@ def plan_diff(ctx: Context, plan: ChangePlan) -> tuple[DiffLine, ...]:
 
     execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
     kept = kept_images(ctx, _archived(ctx, execution_id))
+    if plan.base.pre_images == "commit" and plan.base.commit is not None:
+        kept = _from_base_commit(ctx, plan, plan.base.commit, kept)
     return tuple(diff_of(plan, Baseline(ctx.workspace.root), kept=kept))
+
+
+def _from_base_commit(ctx: Context, plan: ChangePlan, commit: str, kept: KeptImages) -> KeptImages:
+    """For a plan made from git: its pre-images are the blobs of ``commit``, so they are read
+    from git (all of them in one pass, when the first is needed) wherever the workspace no
+    longer holds them — a pull request's checkout holds the new side. A repository without
+    that commit (a shallow clone) or without git falls back to ``kept``."""
+    from agentos.digest import sha256_hex
+    from agentos.gitrun import run_git
+    from agentos.planner.gitbaseline import GitBaseline
+
+    blobs = GitBaseline(ctx.workspace.root, commit, run_git)
+    origin = f"the file in the plan's base commit {commit[:12]}"
+    old_paths = [
+        c.from_path if c.op == "rename" else c.path
+        for c in plan.changeset.changes
+        if c.op != "create"
+    ]
+    broken: list[bool] = []
+
+    def find(path: str, digest: str) -> Side | None:
+        if not broken:
+            try:
+                blobs.prefetch(old_paths)
+                state = blobs.get(path)
+            except (AgentosError, OSError):
+                broken.append(True)
+            else:
+                if state is not None and sha256_hex(state.content) == digest:
+                    return Side(state.content, state.mode, origin=origin)
+        return kept(path, digest)
+
+    return find
 
 
 def execution_diff(ctx: Context, view: ExecutionView) -> tuple[DiffLine, ...]:

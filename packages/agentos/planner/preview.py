@@ -2,9 +2,10 @@
 show --diff``, agents' previews).
 
 Plans carry only new contents and pin the old ones by hash. The old side comes from the
-workspace while a file still holds the exact pre-image the plan pinned; otherwise from the
-backup agentos kept of it when it applied the plan (found by ``kept``, by hash), with a note
-saying why (already applied, or the plan is stale). Without either, the diff says so instead
+workspace while a file still holds the exact pre-image the plan pinned; otherwise from
+``kept``, by hash: the blob of the plan's base commit for a plan made from git, or the backup
+agentos kept of it when it applied the plan, with a note saying why (already applied, or the
+plan is stale). Without either, the diff says so instead
 of showing a diff against the wrong text.
 """
 
@@ -36,10 +37,13 @@ class DiffLine:
 
 @dataclass(frozen=True)
 class Side:
-    """One side of a file's diff: its bytes and git mode (None when unknown)."""
+    """One side of a file's diff: its bytes and git mode (None when unknown). ``origin``
+    names where a pre-image found outside the workspace came from when it is not a backup
+    (the plan's own base commit, for a plan made from git)."""
 
     content: bytes
     mode: str | None = None
+    origin: str | None = None
 
 
 # The bytes with this sha256 that agentos kept for this path (a backup), or None.
@@ -99,6 +103,10 @@ def _pre_image(
     found = kept(old_path, change.old_sha256) if kept is not None else None
     if found is None:
         return None, f"(no diff: {why}; no backup of its pre-image is kept)"
+    if found.origin is not None:
+        # The plan's own base (a plan from git shown in a checkout that holds its change, as
+        # a pull request's): the diff is the one git shows, nothing to explain.
+        return found, "" if applied else f"({why}; the old side is {found.origin})"
     return found, f"({why}; the old side is the backup agentos kept of its pre-image)"
 
 

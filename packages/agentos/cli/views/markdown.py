@@ -89,8 +89,11 @@ def diff_details(diff: str, limit: int, *, full: str) -> list[str]:
 
 
 def document(lines: Sequence[str]) -> str:
-    """The report's text: its lines, one newline at the end."""
-    return "\n".join(lines).rstrip("\n") + "\n"
+    """The report's text: its lines, one newline at the end — and a blank line after a
+    closing HTML tag (the diff's ``</details>``): an HTML block runs until a blank line, so
+    a report appended after this one (``>> "$GITHUB_STEP_SUMMARY"``) would be swallowed."""
+    text = "\n".join(lines).rstrip("\n") + "\n"
+    return text + "\n" if text.endswith("</details>\n") else text
 
 
 def check_markdown_flag(as_json: bool, markdown: bool) -> None:

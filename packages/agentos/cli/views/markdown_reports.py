@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from agentos.cli.render import Outcome
     from agentos.executor.options import ApplyResult
     from agentos.model import ChangePlan, Decision, Finding, Risk
-    from agentos.pipeline.results import Applied, Checked
+    from agentos.pipeline.results import Applied, Checked, GitRecorded
     from agentos.planner.preview import DiffLine
 
 # Paths named after a risk reason; the rest are counted.
@@ -31,6 +31,17 @@ def risk_lines(risk: Risk) -> list[str]:
         paths = f" ({named}{f' and {more} more' if more > 0 else ''})" if named else ""
         lines.append(f"  - {text(reason.level)}: {text(reason.reason)}{paths}")
     return lines
+
+
+def policy_line(source: str, digest: str, root: Path, *, override: bool = False) -> str:
+    """``- **Policy:** FILE (`DIGEST`)``: the policy that decided, its file named relative to
+    the workspace ``root`` when it lies inside it (as in the reports' other paths)."""
+    path = Path(source)
+    if path.is_absolute() and path.is_relative_to(root):
+        path = path.relative_to(root)
+    shown = source if path.is_absolute() or not source else path.as_posix()
+    extra = " — given with --policy, in place of the workspace's own" if override else ""
+    return f"- **Policy:** {text(shown)} ({code(digest)}){extra}"
 
 
 def finding_lines(findings: Sequence[Finding]) -> list[str]:
@@ -77,9 +88,16 @@ def _plan_changes(plan: ChangePlan) -> list[tuple[str, str, str | None]]:
 
 
 def plan_report(
-    command: str, plan: ChangePlan, decision: Decision, diff: Sequence[DiffLine] | None
+    command: str,
+    plan: ChangePlan,
+    decision: Decision,
+    diff: Sequence[DiffLine] | None,
+    *,
+    policy_source: str,
+    root: Path,
 ) -> str:
-    """``plan`` / ``show PLAN``: the decision, the plan, its risk, findings, files and diff."""
+    """``plan`` / ``show PLAN``: the decision, the plan, the policy that decided, its risk,
+    findings, files and diff (``root``: the workspace, for the policy file's name)."""
     stats = plan.stats
     lines = [
         f"## agentos {command} {code(plan.plan_id)}: {text(decision.decision)}",
@@ -91,6 +109,7 @@ def plan_report(
         f"- **Author:** {text(plan.author)}",
         f"- **Checksum:** {code(plan.changeset.checksum)}",
         f"- **Size:** {stats.files} file(s), +{stats.added_lines} -{stats.removed_lines}",
+        policy_line(policy_source, decision.policy_digest, root),
         *risk_lines(decision.risk),
         "",
         *finding_lines(decision.findings),
@@ -109,9 +128,6 @@ def check_report(checked: Checked, root: Path) -> str:
     staleness, risk, findings and files (``root``: the workspace, which the policy file is
     named relative to when it lies inside it)."""
     gate, plan = checked.gate, checked.plan
-    source = Path(checked.policy_source)
-    if source.is_absolute() and source.is_relative_to(root):
-        source = source.relative_to(root)
     decision, status = gate.decision, gate.approvals
     verdict = "stale" if checked.drifted and gate.verdict != "DENY" else gate.verdict
     lines = [
@@ -119,7 +135,7 @@ def check_report(checked: Checked, root: Path) -> str:
         "",
         f"- **Decision:** {text(decision.decision)} (verdict {text(gate.verdict)})",
         f"- **Checksum:** {code(decision.checksum)}",
-        f"- **Policy:** {text(source.as_posix())} ({code(decision.policy_digest)})",
+        policy_line(checked.policy_source, decision.policy_digest, root),
         *risk_lines(decision.risk),
     ]
     if decision.decision == "NEED_APPROVAL":
@@ -133,7 +149,21 @@ def check_report(checked: Checked, root: Path) -> str:
     return document(lines)
 
 
-def _execution_lines(result: ApplyResult, plan: ChangePlan | None) -> list[str]:
+def _git_line(git: GitRecorded) -> str:
+    """What git recorded of a transaction (``--commit`` / ``--index``)."""
+    if git.error is not None:
+        return f"- **Git:** not recorded: {text(git.error)}"
+    if git.commit is not None:
+        earlier = " (made by an earlier run)" if git.found else ""
+        return f"- **Git commit:** {code(git.commit)}{earlier}"
+    if git.mode == "index" and git.staged:
+        return f"- **Git:** staged {len(git.staged)} path(s), not committed (--index)"
+    return "- **Git:** nothing to record: git already holds the plan's files"
+
+
+def _execution_lines(
+    result: ApplyResult, plan: ChangePlan | None, git: GitRecorded | None, root: Path
+) -> list[str]:
     attempt = f" (attempt {result.attempt})" if result.attempt else ""
     lines = [
         f"## agentos {result.kind} {code(result.plan_id)}: {text(result.status)}",
@@ -144,10 +174,19 @@ def _execution_lines(result: ApplyResult, plan: ChangePlan | None) -> list[str]:
         lines.append(f"- **Undoes:** {code(result.parent)}")
     if result.decision is not None:
         lines.append(f"- **Decision:** {text(result.decision.decision)}")
+    if result.policy.get("digest"):
+        source, digest = str(result.policy.get("source", "")), str(result.policy["digest"])
+        lines.append(
+            policy_line(source, digest, root, override=bool(result.policy.get("override")))
+        )
+    if result.decision is not None:
         lines += risk_lines(result.decision.risk)
     lines.append(f"- **Result:** {text(result.message)}")
+    if git is not None and result.status in ("committed", "already_applied"):
+        lines.append(_git_line(git))
     if result.status == "committed" and result.kind == "apply":
-        lines.append(f"- **Undo:** {code(f'agentos rollback {result.execution_id}')}")
+        keep = f" --{git.mode}" if git is not None else ""
+        lines.append(f"- **Undo:** {code(f'agentos rollback {result.execution_id}{keep}')}")
     lines += [f"  - drifted: {text(d)}" for d in result.drifted]
     lines += [f"  - warning: {text(w)}" for w in result.warnings]
     if result.decision is not None and result.decision.findings:
@@ -175,20 +214,22 @@ def _execution_lines(result: ApplyResult, plan: ChangePlan | None) -> list[str]:
     return lines
 
 
-def applied_report(applied: Applied, plans: Mapping[str, ChangePlan]) -> str:
-    """``apply`` / ``rollback``: each transaction's status, files and checks (lines added and
-    removed from ``plans``, by plan id, where known)."""
+def applied_report(applied: Applied, plans: Mapping[str, ChangePlan], root: Path) -> str:
+    """``apply`` / ``rollback``: each transaction's status, the policy it ran under, what git
+    recorded, files and checks (lines added and removed from ``plans``, by plan id, where
+    known; ``root``: the workspace, for the policy file's name)."""
     lines: list[str] = []
-    for result in applied.results:
+    for index, result in enumerate(applied.results):
         if lines:
             lines.append("")
-        lines += _execution_lines(result, plans.get(result.plan_id))
+        plan = plans.get(result.plan_id)
+        lines += _execution_lines(result, plan, applied.git_of(index), root)
     return document(lines)
 
 
-def markdown_applied(applied: Applied, plans: Mapping[str, ChangePlan]) -> Outcome:
+def markdown_applied(applied: Applied, plans: Mapping[str, ChangePlan], root: Path) -> Outcome:
     """``apply`` / ``rollback --markdown``: their outcome, printed as ``applied_report``."""
     from agentos.cli.views.executions import applied_outcome
     from agentos.cli.views.markdown import as_markdown
 
-    return as_markdown(applied_outcome(applied), lambda: applied_report(applied, plans))
+    return as_markdown(applied_outcome(applied), lambda: applied_report(applied, plans, root))

@@ -5,7 +5,8 @@ One run; the tool's rules are described once in ``tool.driver.rules`` (every Wri
 so ``ruleIndex`` is stable); one result per finding with its rule, level (DENY → ``error``,
 NEED_APPROVAL → ``warning``, anything else ``note``), message and location: the finding's
 workspace-relative path (with its line for secrets), or the plan file for a finding about the
-plan as a whole (code scanning drops a whole log whose results lack a location).
+plan as a whole (code scanning drops a whole log whose results lack a location). The run's
+``properties`` say which plan was checked and which policy decided (its file and digest).
 """
 
 from __future__ import annotations
@@ -100,6 +101,14 @@ def plan_file_uri(plan_file: Path, root: Path) -> str:
         return plan_file.as_posix()
 
 
+def policy_name(source: str, root: Path) -> str:
+    """The policy file as the log names it: relative to the workspace when inside it."""
+    path = Path(source)
+    if path.is_absolute() and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return source
+
+
 def sarif_document(checked: Checked, plan_file: Path, root: Path) -> dict[str, Any]:
     """The SARIF log of ``checked`` (``root``: the workspace the paths are relative to)."""
     from agentos import __version__
@@ -128,6 +137,10 @@ def sarif_document(checked: Checked, plan_file: Path, root: Path) -> dict[str, A
             "checksum": decision.checksum,
             "decision": decision.decision,
             "verdict": checked.gate.verdict,
+            "policy": {
+                "source": policy_name(checked.policy_source, root),
+                "digest": decision.policy_digest,
+            },
         },
     }
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
