@@ -27,8 +27,7 @@ TABLES = {
 def _tables(store: PostgresStore) -> set[str]:
     with store.session(checked=False) as conn:
         rows = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-            "current_schema()"
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         ).fetchall()
     return {row[0] for row in rows}
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from agentos.errors import StoreSchemaError, StoreUnavailableError, UsageError
-from agentos.store import STORE_ENV, redact
+from agentos.store.address import STORE_ENV, redact
 from agentos.store.base import StoreAuditReport, StoreKind
 
 if TYPE_CHECKING:
