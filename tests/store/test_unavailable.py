@@ -119,3 +119,21 @@ def test_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert selected_url("host=/x") == ("postgresql:///y", "AGENTOS_STORE")
     monkeypatch.setenv("AGENTOS_STORE", "files")
     assert selected_url("host=/x") == (None, "AGENTOS_STORE")
+
+
+def test_the_store_key_is_checked_and_never_counts_in_the_digest() -> None:
+    from agentos.errors import PolicyError
+    from agentos.governance.policy import Policy
+    from agentos.governance.policyfile import parse_policy
+
+    chosen = parse_policy("version: 1\nstore: {url: 'host=/run/pg dbname=agentos'}\n", source="p")
+    assert chosen.store.url == "host=/run/pg dbname=agentos"
+    assert chosen.digest() == Policy().digest()
+    for bad, said in (
+        ("{url: 5}", "store.url"),
+        ("{nope: 1}", "store.nope"),
+        ("{url: ''}", "store.url"),
+    ):
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(f"version: 1\nstore: {bad}\n", source="p")
+        assert said in caught.value.message
