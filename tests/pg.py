@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SERVER_USER = "postgres"
+PG_CONFIG = "pg_config"
+DEBIAN_ROOT = Path("/usr/lib/postgresql")
 PORT = 5432  # only names the socket file: listen_addresses is empty, so no TCP at all
 START_TIMEOUT = 60
 # Settings for a scratch cluster: nothing here needs to survive a power cut.
@@ -40,12 +42,12 @@ def find_bindir() -> Path | None:
         return Path(found).resolve().parent
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         out = subprocess.run(
-            ["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=10
+            [PG_CONFIG, "--bindir"], capture_output=True, text=True, check=True, timeout=10
         ).stdout.strip()
         if out and (Path(out) / "pg_ctl").is_file():
             return Path(out)
     versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        DEBIAN_ROOT.glob("*/bin/pg_ctl"),
         key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
     )
     return versions[-1].parent if versions else None

@@ -12,6 +12,7 @@ from agentos.errors import StoreSchemaError
 from agentos.store.migrations import LATEST, MIGRATIONS
 from agentos.store.postgres import PostgresStore
 from helpers import CliResult
+from pg import Cluster
 
 TABLES = {
     "schema_migrations",
@@ -107,3 +108,14 @@ def test_migrate_needs_the_postgresql_store(
     assert res.code == 2
     assert "needs the PostgreSQL store" in res.json()["error"]["message"]
     assert "AGENTOS_STORE=postgresql://" in res.json()["error"]["message"]
+
+
+def test_a_postgresql_url_with_a_socket_directory_works_too(
+    pg_cluster: Cluster, pg_url: str
+) -> None:
+    url = pg_cluster.url(pg_url.rsplit("dbname=", 1)[1])
+    assert url.startswith("postgresql://postgres@/")
+    store = PostgresStore(url, source="test")
+    assert store.migrate().version == LATEST
+    assert store.version() == LATEST
+    assert store.display == url

@@ -3,6 +3,7 @@ store without its password and says what to do; never a traceback, nothing writt
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from agentos.store import redact, selected_url
 from helpers import CliResult, agentos, cli_apply, cli_plan
 
 Cli = Callable[..., CliResult]
+needs_psycopg = pytest.mark.skipif(
+    importlib.util.find_spec("psycopg") is None,
+    reason="psycopg is not installed: pip install -e '.[postgres]' (make does)",
+)
 SECRET = "s3cr3t-pw"  # noqa: S105 - a password that must never be shown
 
 
@@ -20,6 +25,7 @@ def unreachable(tmp_path: Path) -> str:
     return f"postgresql://agentos:{SECRET}@/agentos?host={tmp_path / 'no-server'}&port=5432"
 
 
+@needs_psycopg
 def test_store_migrate_names_the_store_without_its_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -37,6 +43,7 @@ def test_store_migrate_names_the_store_without_its_password(
     assert len(run.err.strip().splitlines()) == 1
 
 
+@needs_psycopg
 def test_audit_verify_store_out_of_reach(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,6 +54,7 @@ def test_audit_verify_store_out_of_reach(
     assert SECRET not in res.out + res.err
 
 
+@needs_psycopg
 def test_apply_with_the_store_out_of_reach_writes_nothing(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -65,6 +73,7 @@ def test_apply_with_the_store_out_of_reach_writes_nothing(
     assert cli("audit", "verify", "-C", ws, "--json").code == 0
 
 
+@needs_psycopg
 def test_a_store_address_that_is_none_is_a_usage_error(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -80,6 +89,7 @@ def test_a_store_address_that_is_none_is_a_usage_error(
     assert "a b" not in res.out + res.err
 
 
+@needs_psycopg
 def test_the_policy_key_selects_the_store_and_the_variable_wins(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
