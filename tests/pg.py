@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -105,7 +106,10 @@ class Cluster:
     def _run(self, program: str, *args: str) -> subprocess.CompletedProcess[str]:
         argv = [str(self.bindir / program), *args]
         if os.geteuid() == 0:
-            argv = ["runuser", "-u", SERVER_USER, "--", *argv]
+            if shutil.which("runuser"):
+                argv = ["runuser", "-u", SERVER_USER, "--", *argv]
+            else:
+                argv = ["su", SERVER_USER, "-s", "/bin/sh", "-c", shlex.join(argv)]
         return subprocess.run(
             argv,
             capture_output=True,
