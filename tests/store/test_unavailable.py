@@ -147,3 +147,45 @@ def test_the_store_key_is_checked_and_never_counts_in_the_digest() -> None:
         with pytest.raises(PolicyError) as caught:
             parse_policy(f"version: 1\nstore: {bad}\n", source="p")
         assert said in caught.value.message
+
+
+def test_the_file_store_never_loads_psycopg(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from helpers import PERMISSIVE_POLICY, environment
+
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    manifest = tmp_path / "m.json"
+    manifest.write_text(
+        json.dumps({"changes": [{"op": "create", "path": "src/a.txt", "content": "x\n"}]})
+    )
+    probe = (
+        "import sys\n"
+        "from agentos.cli.entry import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print('psycopg' in sys.modules, code)\n"
+    )
+    env = environment()
+    env.pop("AGENTOS_STORE", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            "plan",
+            str(manifest),
+            "-C",
+            str(ws),
+            "--policy",
+            str(PERMISSIVE_POLICY),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "False 0", proc.stdout + proc.stderr
