@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	  { echo "agentos needs Python >= 3.11 (set PYTHON=python3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,mcp]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,mcp,postgres]'
 	@touch $@
 
 # The package is installed in editable mode, and PYTHONDONTWRITEBYTECODE may be set: without

@@ -214,6 +214,22 @@ class BusyError(AgentosError):
     kind = "busy"
 
 
+class StoreUnavailableError(AgentosError):
+    """The shared store (PostgreSQL, SPEC §14) cannot be reached now; retrying later is safe
+    (exit 75, as for a busy lock)."""
+
+    exit_code = 75
+    kind = "store_unavailable"
+
+
+class StoreSchemaError(AgentosError):
+    """The shared store's schema is missing, older than this agentos needs (run ``agentos
+    store migrate``), or newer than it knows (upgrade agentos)."""
+
+    exit_code = 2
+    kind = "store_schema"
+
+
 class AbortedError(AgentosError):
     """The execution was hard-stopped (SIGINT, SIGTERM or ``agentos abort``) and rolled back."""
 

@@ -33,6 +33,7 @@ from agentos.audit.anchor import (
     head_seal_payload,
 )
 from agentos.audit.chain import ChainEnd, Unvouched, check_head, last_line, walk_chain
+from agentos.audit.copies import copy_appended
 from agentos.audit.evidence import missing_trail
 from agentos.audit.lines import GENESIS, event_hash, is_next, parse_line
 from agentos.clock import Clock, rfc3339, system_clock
@@ -155,6 +156,7 @@ class AuditTrail:
         fault_point("audit.append.after")
         self._write_head(record["seq"], record["hash"])
         fault_point("audit.head.after")
+        copy_appended(self.directory, self, record)
         return record
 
     def _record(

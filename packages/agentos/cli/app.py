@@ -33,6 +33,7 @@ EPILOG = (
 GROUPS = {
     "audit": "Verify, list and export the audit trail.",
     "policy": "Validate, test, explain and print the schema of the policy.",
+    "store": "Create and migrate the shared PostgreSQL store (docs/scale.md).",
 }
 
 
@@ -83,6 +84,7 @@ COMMAND_MODULES = {
     "policy": "policy_cmd",
     "serve": "serve_cmd",
     "status": "status_cmd",
+    "store": "store_cmd",
     "history": "status_cmd",
 }
 

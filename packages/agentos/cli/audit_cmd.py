@@ -29,17 +29,43 @@ def verify(
             show_default=False,
         ),
     ] = None,
+    *,
+    store: Annotated[
+        bool,
+        typer.Option(
+            "--store",
+            help="Verify the shared PostgreSQL store's copy of the audit events against its "
+            "own chain instead (docs/scale.md).",
+        ),
+    ] = False,
 ) -> Outcome:
     """Verify the hash chain, HEAD and its seal (and an anchor); exit 6 naming the first
     bad event."""
     from agentos.cli.views.records import render_verified, verify_result
 
+    if store:
+        return _verify_store(opts, anchor)
     pinned = _read_anchor(anchor) if anchor is not None else None
     report = opts.context().audit.verify(anchor=pinned)
     return Outcome(
         result=verify_result(report),
         warnings=list(report.warnings),
         human=lambda out: render_verified(out, report),
+    )
+
+
+def _verify_store(opts: GlobalOptions, anchor: str | None) -> Outcome:
+    """``audit verify --store``."""
+    from agentos.cli.views.records import render_store_verified, store_verify_result
+    from agentos.pipeline.store import verify_store_audit
+
+    if anchor is not None:
+        raise UsageError("--anchor checks this workspace's own trail; drop it with --store")
+    where, report = verify_store_audit(opts.context())
+    return Outcome(
+        result=store_verify_result(where, report),
+        warnings=list(report.warnings),
+        human=lambda out: render_store_verified(out, where, report),
     )
 
 

@@ -41,8 +41,9 @@ IO_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOMEM}
 )
 CommandFn = Callable[..., Outcome]
-# Commands that make the working directory a workspace when none is found above it.
-CREATES_WORKSPACE = frozenset({"init", "integrate"})
+# Commands that run on the working directory when no workspace is found above it: those that
+# make it one, and ``store migrate`` (which needs only the store's address).
+CREATES_WORKSPACE = frozenset({"init", "integrate", "store migrate"})
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ a crash cut them short, through ``commit_records``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from agentos import statefs
@@ -32,6 +33,7 @@ from agentos.executor.journal import (
     read_journal,
     remove_execution_files,
 )
+from agentos.executor.shared import shared_records
 from agentos.model import ChangePlan
 from agentos.workspace import Workspace
 
@@ -139,6 +141,17 @@ def commit_records(
     )
     done = record_of(journal, "committed", attempt, recorder.now(), committed_at=committed_at)
     write_record(state_dir, done, durable=journal.durable)
+    share_record(workspace, done)
+
+
+def share_record(workspace: Workspace, record: IdempotencyRecord) -> None:
+    """Tell a shared store (SPEC §14) of a commit, or of its rollback. The commit point is
+    passed: nothing may fail now, so a store that cannot take it is left behind
+    (docs/scale.md)."""
+    with contextlib.suppress(Exception):
+        shared = shared_records(workspace.state_dir)
+        if shared is not None:
+            shared.put_idempotency(record)
 
 
 def mark_reverted(workspace: Workspace, execution_id: str, *, durable: bool) -> None:
@@ -154,11 +167,9 @@ def mark_reverted(workspace: Workspace, execution_id: str, *, durable: bool) -> 
     record = read_record(workspace.state_dir, plan_id)
     if record is None or record.execution_id != execution_id:
         return
-    write_record(
-        workspace.state_dir,
-        IdempotencyRecord(**{**record.to_json(), "status": "reverted"}),
-        durable=durable,
-    )
+    reverted = IdempotencyRecord(**{**record.to_json(), "status": "reverted"})
+    write_record(workspace.state_dir, reverted, durable=durable)
+    share_record(workspace, reverted)
 
 
 def record_failure(

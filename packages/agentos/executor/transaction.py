@@ -52,6 +52,7 @@ from agentos.executor.records import Recorder, finalize_commit, record_failure
 from agentos.executor.recovery import recover_locked
 from agentos.executor.restore import RestoreReport, roll_back
 from agentos.executor.settings import ExecutorSettings
+from agentos.executor.shared import shared_records
 from agentos.executor.staging import build_journal, prepare, write_changes
 from agentos.executor.verdicts import (
     raise_if_unhealthy,
@@ -154,7 +155,15 @@ class _Transaction:
     def _replay(self) -> bool:
         record = read_record(self.state_dir, self.plan.plan_id)
         now = self.options.clock()
-        return lookup(record, checksum=self.checksum, now=now, ttl=self.ttl) == "replay"
+        if lookup(record, checksum=self.checksum, now=now, ttl=self.ttl) == "replay":
+            return True
+        # Another runner's commit of this plan id counts too (a shared store, SPEC §14); an
+        # unreachable store stops the apply here, before anything is written.
+        shared = shared_records(self.state_dir)
+        if shared is None:
+            return False
+        other = shared.idempotency(self.plan.plan_id)
+        return lookup(other, checksum=self.checksum, now=now, ttl=self.ttl) == "replay"
 
     def _replayed(self, why: str) -> ApplyResult:
         # Stripe semantics: the recorded result stands, but say if the files moved on since.

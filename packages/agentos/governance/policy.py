@@ -200,6 +200,14 @@ class AgentRules(Frozen):
     mcp_approvals: Literal["never", "elicit", "tool"] = "never"
 
 
+class StoreSettings(Frozen):
+    """Where the shared control state lives (SPEC §14, docs/scale.md): unset, the files under
+    ``.agentos/``; a ``postgresql://`` URL or libpq ``key=value`` string, a PostgreSQL
+    database. ``AGENTOS_STORE`` wins over it. Keep passwords out of it (use ``~/.pgpass``)."""
+
+    url: Annotated[str, Field(min_length=1)] | None = None
+
+
 class Policy(Frozen):
     """A whole policy file (``version: 1``)."""
 
@@ -211,6 +219,7 @@ class Policy(Frozen):
     approvals: ApprovalRules = Field(default_factory=ApprovalRules)
     governance: Governance = Field(default_factory=Governance)
     agents: AgentRules = Field(default_factory=AgentRules)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @model_validator(mode="after")
     def _unique_check_names(self) -> Policy:
@@ -226,9 +235,11 @@ class Policy(Frozen):
 
         A section added after a policy was written (``agents``) counts only when it differs
         from its defaults, so upgrading agentos keeps every digest, and the approvals bound
-        to it, valid.
+        to it, valid. Where the shared state is kept (``store``) is not a rule, and never
+        counts.
         """
         data = self.model_dump(mode="json")
+        del data["store"]
         if self.agents == AgentRules():
             del data["agents"]
         return "sha256:" + sha256_hex(canonical_json(data))

@@ -9,22 +9,27 @@ pass it to every pipeline function.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from agentos.audit.copies import copy_events
 from agentos.audit.trail import AuditTrail
 from agentos.clock import Clock, system_clock
 from agentos.errors import UsageError
+from agentos.executor.shared import share_records
 from agentos.workspace import Workspace
 
 if TYPE_CHECKING:
+    from agentos.executor.shared import SharedRecords
     from agentos.governance.approvals import SshRunner
     from agentos.governance.policyfile import LoadedPolicy
     from agentos.model import ChangePlan
+    from agentos.store.base import Store
     from agentos.verify.health import CheckProgress
 
 # Called as (done, total) while an apply writes files.
@@ -63,6 +68,37 @@ class Context:
         """The workspace's audit trail, stamped by this context's clock."""
         return AuditTrail(self.workspace.audit_dir, clock=self.clock)
 
+    @cached_property
+    def store(self) -> Store:
+        """Where the shared control state lives (SPEC §14): ``AGENTOS_STORE``, else the
+        policy's ``store.url`` (the policy is read only when the variable is unset), else
+        the files under ``.agentos/``."""
+        from agentos.store import STORE_ENV, open_store, selected_url
+
+        configured = None
+        if not os.environ.get(STORE_ENV, "").strip():
+            configured = self.policy.policy.store.url
+        address, _ = selected_url(configured)
+        return open_store(self.workspace.root, address)
+
+    def shared_records(self) -> SharedRecords | None:
+        """The store, when it is shared (not the workspace's own files)."""
+        store = self.store
+        return None if store.kind == "files" else store
+
+    def copy_event(self, trail: AuditTrail, record: dict[str, Any]) -> None:
+        """Copy an event just appended to the trail into a shared store, if one is
+        selected; a store that cannot take it now gets it with the next one."""
+        from agentos.errors import AgentosError
+
+        try:
+            store = self.shared_records()
+        except AgentosError:
+            return  # a bad policy or address is reported by the commands that need them
+        if store is not None:
+            with contextlib.suppress(AgentosError):
+                self.store.copy_audit_event(trail, record)
+
 
 def open_context(
     directory: str | Path = ".",
@@ -82,7 +118,7 @@ def open_context(
             f"policy file {str(policy)!r} {what}; pass an existing file with --policy or "
             "create one with 'agentos init'"
         )
-    return Context(
+    ctx = Context(
         workspace=Workspace.open(directory),
         actor=actor if actor is not None else os_user(),
         policy_path=policy,
@@ -90,6 +126,11 @@ def open_context(
         approval_key=approval_key if approval_key is not None else approval_key_from_env(),
         on_wait=on_wait,
     )
+    # Events and commits also reach a shared store, when one is selected (resolved lazily:
+    # a command that appends nothing never looks for one).
+    copy_events(ctx.workspace.audit_dir, ctx.copy_event)
+    share_records(ctx.workspace.state_dir, ctx.shared_records)
+    return ctx
 
 
 def os_user() -> str:

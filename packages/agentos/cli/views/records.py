@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from agentos.audit.repair import Repaired
     from agentos.audit.trail import VerifyReport
     from agentos.pipeline.results import Initialised, PolicyChecked, PolicyTested
+    from agentos.store.base import StoreAuditReport
 
 CSV_COLUMNS = ("seq", "ts", "event", "actor", "plan_id", "execution_id", "data", "prev", "hash")
 
@@ -35,6 +36,27 @@ def render_verified(out: Console, report: VerifyReport) -> None:
     out.print(f"audit trail OK: {report.events} event(s), head {report.head}{sealed}")
     if report.anchor is not None:
         out.print(f"anchor found: event seq {report.anchor.seq} is {report.anchor.digest}")
+
+
+def store_verify_result(where: str, report: StoreAuditReport) -> dict[str, Any]:
+    """``audit verify --store``."""
+    return {
+        "store": where,
+        "events": report.events,
+        "head": report.head,
+        "sources": report.sources,
+        "behind": report.behind,
+        "warnings": list(report.warnings),
+    }
+
+
+def render_store_verified(out: Console, where: str, report: StoreAuditReport) -> None:
+    """``audit verify --store``: the database copy's chain is whole."""
+    out.print(
+        f"store audit copy OK ({where}): {report.events} event(s) from {report.sources} "
+        f"source(s), head {report.head}",
+        highlight=False,
+    )
 
 
 # ``audit repair``'s result: these keys of the ``audit.repaired`` event's data (null, or
