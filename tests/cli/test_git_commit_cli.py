@@ -267,14 +267,45 @@ def test_commit_and_index_together_are_a_usage_error(cli: Cli, repo: Path) -> No
     assert "--commit and --index" in doc["error"]["message"]
 
 
-def test_paths_git_ignores_are_refused_before_writing(cli: Cli, repo: Path) -> None:
-    (repo / ".gitignore").write_text("*.log\n")
-    run_git(repo, "add", ".gitignore")
-    run_git(repo, "commit", "-q", "-m", "ignore logs")
-    plan(cli, repo, "p1", [{"op": "create", "path": "out.log", "content": "x\n"}])
-    doc = run(cli, repo, "apply", "p1", "--commit", code=2)
-    assert "writes paths git ignores (out.log)" in doc["error"]["message"]
-    assert not (repo / "out.log").exists()
+def test_a_path_git_ignores_is_committed_when_the_plan_names_it(cli: Cli, repo: Path) -> None:
+    # The plan itself starts ignoring *.log and creates build.log: git add would refuse it
+    # after the write; staged from the plan's bytes, the approved path is committed.
+    plan(
+        cli, repo, "p1",
+        [
+            {"op": "create", "path": ".gitignore", "content": "*.log\n"},
+            {"op": "create", "path": "build.log", "content": "x\n"},
+        ],
+    )  # fmt: skip
+    res = cli("apply", "p1", "--commit", "-C", repo, *POLICY, "--json")
+    assert res.code == 0, res.out + res.err
+    assert "git ignores (build.log)" in res.err
+    assert git(repo, "show", "HEAD:build.log") == "x"
+    assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [
+        ".gitignore",
+        "build.log",
+    ]
+
+
+def test_a_path_inside_a_submodule_is_refused_before_writing(cli: Cli, repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD")
+    run_git(repo, "update-index", "--add", "--cacheinfo", f"160000,{head},sub")
+    run_git(repo, "commit", "-q", "-m", "a submodule")
+    (repo / "sub").mkdir()
+    write_tree(repo / "nested", {"x.txt": "x\n"})
+    run_git(repo / "nested", "init", "-q")  # a repository of its own, not a submodule
+    for plan_id, target, holder in (("p1", "sub/new.txt", "sub"), ("p2", "nested/y.txt", "nested")):
+        plan(cli, repo, plan_id, [{"op": "create", "path": target, "content": "n\n"}])
+        before = read_tree(repo)
+        for mode in ("--commit", "--index"):
+            doc = run(cli, repo, "apply", plan_id, mode, code=2)
+            message = doc["error"]["message"]
+            assert f"{target} inside the git repository {holder}" in message
+            assert "\n" not in message
+            assert "nothing written" in message
+            assert doc["error"]["details"]["submodule"] == [target]
+        assert read_tree(repo) == before
+        assert not (repo / target).exists()
 
 
 def test_a_merge_in_progress_refuses_commit(cli: Cli, repo: Path) -> None:
@@ -380,3 +411,83 @@ def test_uncommitted_changes_in_a_planned_file_are_named(cli: Cli, repo: Path) -
     assert res.code == 0, res.err
     assert "keep.txt held changes not committed to git" in res.err
     assert git(repo, "show", "HEAD:keep.txt") == "planned"
+
+
+def test_staged_changes_hidden_from_porcelain_diff_still_refuse(cli: Cli, repo: Path) -> None:
+    # diff.relative hides a change staged outside the workspace's folder from 'git diff
+    # --cached'; a submodule with 'ignore = all' hides a staged gitlink bump.
+    ws = repo / "ws"
+    write_tree(repo, {"ws/w.txt": "w\n", "other/o.txt": "o\n"})
+    head = git(repo, "rev-parse", "HEAD")
+    (repo / ".gitmodules").write_text('[submodule "sub"]\n\tpath = sub\n\tignore = all\n')
+    run_git(repo, "add", "-A")
+    run_git(repo, "update-index", "--add", "--cacheinfo", f"160000,{head},sub")
+    run_git(repo, "commit", "-q", "-m", "more")
+    plan(cli, ws, "p1", [{"op": "modify", "path": "w.txt", "content": "planned\n"}])
+    (repo / "other" / "o.txt").write_text("EVIL\n")
+    run_git(repo, "add", "other/o.txt")
+    run_git(repo, "config", "diff.relative", "true")
+    doc = run(cli, ws, "apply", "p1", "--commit", code=2)
+    assert doc["error"]["details"]["staged"] == ["other/o.txt"]
+    run_git(repo, "reset", "-q")
+    bumped = git(repo, "rev-parse", "HEAD")  # "more": sub names "start"
+    run_git(repo, "update-index", "--cacheinfo", f"160000,{bumped},sub")
+    doc = run(cli, ws, "apply", "p1", "--commit", code=2)
+    assert doc["error"]["details"]["staged"] == ["sub"]
+    assert (ws / "w.txt").read_text() == "w\n"
+    assert git(repo, "log", "--format=%s") == "more\nstart"
+
+
+def test_the_commit_holds_the_plan_and_leaves_git_status_clean(cli: Cli, repo: Path) -> None:
+    plan(cli, repo, "p1", CHANGES)
+    run(cli, repo, "apply", "p1", "--index")
+    # Plumbing that does not refresh the index: its stat info was refreshed after staging.
+    assert git(repo, "diff-files", "--name-only") == ""
+    run_git(repo, "commit", "-q", "-m", "mine")
+    run(cli, repo, "rollback", "--last", "--commit")
+    assert git(repo, "diff-files", "--name-only") == ""
+    assert git(repo, "diff-index", "--cached", "--name-only", "HEAD") == ""
+
+
+def test_a_hook_that_stages_more_does_not_get_it_committed(cli: Cli, repo: Path) -> None:
+    hooks = Path(git(repo, "rev-parse", "--absolute-git-dir")) / "hooks"
+    hook = "#!/bin/sh\necho sneaked > keep.txt && git add keep.txt\n"
+    write_tree(hooks, {"prepare-commit-msg": (hook, "100755")})
+    plan(cli, repo, "p1", CHANGES)
+    run(cli, repo, "apply", "p1", "--commit")
+    committed = git(repo, "show", "--name-only", "--no-renames", "--format=", "HEAD")
+    assert set(committed.split()) == TOUCHED
+    assert git(repo, "diff", "--cached", "--name-only") == "keep.txt"
+
+
+def test_the_undo_hint_after_index_works_and_none_after_a_git_failure(cli: Cli, repo: Path) -> None:
+    plan(cli, repo, "p1", [{"op": "modify", "path": "keep.txt", "content": "planned\n"}])
+    res = cli("apply", "p1", "--index", "-C", repo, *POLICY)
+    assert res.code == 0, res.err
+    hint = res.out.splitlines()[-1]
+    assert hint.startswith("Undo it with: git restore --staged -- keep.txt && agentos rollback ")
+    execution = hint.split()[-1]
+    run_git(repo, "restore", "--staged", "--", "keep.txt")
+    run(cli, repo, "rollback", execution)
+    assert (repo / "keep.txt").read_text() == START["keep.txt"]
+    assert git(repo, "status", "--porcelain", "--", ".", ":!.agentos") == ""
+    # A failed commit: the error says how to undo it; no hint that would say otherwise.
+    hooks = Path(git(repo, "rev-parse", "--absolute-git-dir")) / "hooks"
+    write_tree(hooks, {"prepare-commit-msg": ("#!/bin/sh\nexit 1\n", "100755")})
+    plan(cli, repo, "p2", [{"op": "modify", "path": "keep.txt", "content": "again\n"}])
+    res = cli("apply", "p2", "--commit", "-C", repo, *POLICY)
+    assert res.code == 1
+    assert "Undo it with" not in res.out
+
+
+def test_a_rerun_after_a_locked_index_gives_no_false_warning(cli: Cli, repo: Path) -> None:
+    lock = Path(git(repo, "rev-parse", "--absolute-git-dir")) / "index.lock"
+    plan(cli, repo, "p1", CHANGES)
+    lock.write_text("")
+    doc = run(cli, repo, "apply", "p1", "--commit", code=1)
+    assert doc["error"]["type"] == "git_failed"
+    lock.unlink()
+    res = cli("apply", "p1", "--commit", "-C", repo, *POLICY, "--json")
+    assert res.code == 0, res.out + res.err
+    assert "held changes not committed" not in res.err
+    assert git(repo, "show", "HEAD:d.txt") + "\n" == CHANGES[0]["content"]

@@ -99,8 +99,9 @@ def test_the_injected_runner_runs_git_and_its_failure_is_in_the_record(ws: Path)
     assert recorded.error is not None
     assert "git commit: the disk is full" in recorded.error
     assert read_tree(ws)["a.txt"] == (b"b\n", "100644")
-    # Staged, then given back their HEAD entries when the commit failed.
-    assert [c[0] for c in calls].count("add") == 1
+    # Staged from the plan's bytes, then given back their HEAD entries when the commit failed.
+    assert ("hash-object", "-w", "--stdin", "--path=a.txt") in calls
+    assert ("update-index", "-z", "--add", "--index-info") in calls
     assert calls[-1][0] == "reset"
     assert git(ws, "diff", "--cached", "--name-only") == b""
     trail = (ws / ".agentos" / "audit" / "audit.jsonl").read_text().splitlines()
@@ -118,3 +119,80 @@ def test_git_not_installed_is_a_usage_error(ws: Path) -> None:
     with pytest.raises(UsageError, match="git is not installed"):
         pipeline.apply(ctx, [plan], git=GitRequest("index", runner=missing))
     assert read_tree(ws)["a.txt"] == (b"a\n", "100644")
+
+
+@needs_git
+def test_a_file_rewritten_after_the_write_is_not_what_gets_committed(ws: Path) -> None:
+    git(ws, "init", "-q")
+    git(ws, "add", "-A")
+    git(ws, "commit", "-q", "-m", "start")
+    plan = planned(ws)
+    rewritten: list[str] = []
+
+    def concurrent(args: Sequence[str], **kw: Any) -> GitOutput:
+        # Another writer rewrites the file between the executor's write and git's staging.
+        if args[0] in ("add", "hash-object", "update-index") and not rewritten:
+            (ws / "a.txt").write_text("UNAPPROVED\n")
+            rewritten.append(args[0])
+        return run_git(args, **kw)
+
+    ctx = pipeline.open_context(ws, policy=PERMISSIVE_POLICY, actor="tester")
+    applied = pipeline.apply(ctx, [plan], git=GitRequest("commit", runner=concurrent))
+    assert applied.ok, applied.git_error
+    assert rewritten
+    assert git(ws, "show", "HEAD:a.txt") == b"b\n"
+
+
+@needs_git
+def test_something_else_staged_before_the_commit_is_refused(ws: Path) -> None:
+    write_tree(ws, {"other.txt": "o\n"})
+    git(ws, "init", "-q")
+    git(ws, "add", "-A")
+    git(ws, "commit", "-q", "-m", "start")
+    start = git(ws, "rev-parse", "HEAD")
+    plan = planned(ws)
+
+    def concurrent(args: Sequence[str], **kw: Any) -> GitOutput:
+        done = run_git(args, **kw)
+        # Another git stages a file of its own after agentos staged the plan's.
+        if args[0] in ("add", "update-index") and "--refresh" not in args:
+            (ws / "other.txt").write_text("EVIL\n")
+            run_git(["add", "other.txt"], cwd=ws)
+        return done
+
+    ctx = pipeline.open_context(ws, policy=PERMISSIVE_POLICY, actor="tester")
+    applied = pipeline.apply(ctx, [plan], git=GitRequest("commit", runner=concurrent))
+    [recorded] = applied.git
+    assert recorded.error is not None
+    assert "other.txt" in recorded.error
+    assert "not exactly the plan's" in recorded.error
+    assert git(ws, "rev-parse", "HEAD") == start
+    assert git(ws, "diff", "--cached", "--name-only") == b"other.txt\n"
+
+
+@needs_git
+def test_a_commit_that_holds_more_than_the_plan_is_withdrawn(ws: Path) -> None:
+    write_tree(ws, {"other.txt": "o\n"})
+    git(ws, "init", "-q")
+    git(ws, "add", "-A")
+    git(ws, "commit", "-q", "-m", "start")
+    start = git(ws, "rev-parse", "HEAD")
+    plan = planned(ws)
+
+    def sneaky(args: Sequence[str], **kw: Any) -> GitOutput:
+        # Something stages a file of its own while git commit runs (as a pre-commit hook
+        # could): the commit git makes holds more than the plan.
+        if args[0] == "commit":
+            (ws / "other.txt").write_text("EVIL\n")
+            run_git(["add", "other.txt"], cwd=ws)
+        return run_git(args, **kw)
+
+    ctx = pipeline.open_context(ws, policy=PERMISSIVE_POLICY, actor="tester")
+    applied = pipeline.apply(ctx, [plan], git=GitRequest("commit", runner=sneaky))
+    [recorded] = applied.git
+    assert recorded.error is not None
+    assert "HEAD moved back" in recorded.error
+    assert recorded.commit is None
+    assert git(ws, "rev-parse", "HEAD") == start
+    assert git(ws, "diff", "--cached", "--name-only") == b"other.txt\n"
+    assert read_tree(ws)["a.txt"] == (b"b\n", "100644")

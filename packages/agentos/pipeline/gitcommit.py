@@ -1,14 +1,18 @@
 """Applies recorded in git: ``apply --commit`` / ``--index`` and ``rollback`` likewise.
 
 Before anything is written (``open_session``, ``admit``): the workspace must be in a git
-work tree whose index holds no staged change (they would be committed with the plan), with
-``--commit`` no merge, cherry-pick or revert waiting for its commit and a committer git can
-name, and no path the plan writes may be one git ignores. After the executor's commit point
-(``record``): the plan's paths — both of a rename, so git sees the rename — are staged with
-``git add`` / ``git rm --cached`` and, with ``--commit``, committed as one commit whose
-message is the plan's intent followed by ``Agentos-*`` trailers, authored by the plan's
-author. The executor never learns of git; a replay (``already_applied``) commits nothing
-new and names the commit an earlier run made, found by its ``Agentos-Execution`` trailer.
+work tree whose index holds no staged change against HEAD (read with plumbing from the top,
+so neither ``diff.relative`` nor a submodule's ``ignore`` hides one), with ``--commit`` no
+merge, cherry-pick or revert waiting for its commit and a committer git can name, and no
+path of the plan may lie in a submodule (or a repository of its own). After the executor's
+commit point (``record``): the plan's paths — both of a rename, so git sees the rename — are
+staged from the plan's own bytes and modes (never from what the files hold by then), the
+index's tree is checked to hold exactly them (and, for a commit, nothing else that differs
+from HEAD) and, with ``--commit``, committed as one commit whose message is the plan's
+intent followed by ``Agentos-*`` trailers, authored by the plan's author; a commit that
+turns out to hold anything else is withdrawn. The executor never learns of git; a replay
+(``already_applied``) commits nothing new and names the commit an earlier run made, found by
+its ``Agentos-Execution`` trailer.
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from agentos.errors import UsageError
-from agentos.gitrepo import GitFailed, GitRepo, named
+from agentos.gitrepo import GitFailed, named
 from agentos.gitrun import GitRunner, run_git
 from agentos.pipeline.results import GitRecorded
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from agentos.executor.options import ApplyResult
-    from agentos.gitrepo import Author
-    from agentos.model import ChangePlan
+    from agentos.gitrepo import Author, Entry, GitRepo
+    from agentos.model import ChangePlan, FileChange
     from agentos.pipeline.context import Context
 
 GitMode = Literal["commit", "index"]
@@ -120,29 +126,54 @@ def open_session(ctx: Context, request: GitRequest) -> GitSession:
 
 
 def admit(session: GitSession, plan: ChangePlan) -> tuple[str, ...]:
-    """Refuse ``plan`` (``UsageError``, nothing written) when it writes paths git ignores
-    (they could not be staged); else the warnings to give with its record: the paths whose
-    files held changes not committed to git, which the commit records too."""
-    from agentos.gitrepo import ignored_paths, unclean_paths
+    """Refuse ``plan`` (``UsageError``, nothing written) when it writes inside a repository
+    of its own (a submodule: git could not record the file here); else the warnings to give
+    with its record: the paths git ignores (staged all the same: the plan names them) and,
+    for a commit, the paths whose files held changes not committed to git."""
+    from agentos.gitrepo import nested_repositories, unclean_paths
 
+    repo, option = session.repo, session.request.option
     changes = plan.changeset.changes
-    written = [c.path for c in changes if c.op != "delete"]
-    ignored = ignored_paths(session.repo, written)
-    if ignored:
+    inside = nested_repositories(repo, [repo.full(p) for p in touched_paths(plan)])
+    if inside:
+        where = [
+            f"{repo.local(p)} inside the git repository {repo.local(f)}" for p, f in inside.items()
+        ]
         raise UsageError(
-            f"{session.request.option}: plan {plan.plan_id} writes paths git ignores "
-            f"({named(ignored)}): they could not be staged; stop ignoring them, or run "
-            f"without {session.request.option}; nothing written",
-            details={"ignored": ignored},
+            f"{option}: plan {plan.plan_id} writes {named(where)} (a submodule, or a "
+            "repository of its own): git records it as a commit of that repository, not its "
+            f"files; apply the plan there, or run without {option}; nothing written",
+            details={"submodule": [repo.local(p) for p in inside]},
         )
-    before = [c.from_path if c.op == "rename" else c.path for c in changes if c.op != "create"]
-    unclean = [p for p in unclean_paths(session.repo, before) if p not in session.ours]
-    if not unclean or session.request.mode != "commit":
+    if session.request.mode != "commit":
+        return ()
+    root = session.repo.git.root
+    before = [c for c in changes if c.op != "create" and not _already_done(root, repo, c)]
+    names = [repo.full(c.from_path if c.op == "rename" else c.path) for c in before]
+    unclean = [repo.local(p) for p in unclean_paths(repo, names)]
+    unclean = [p for p in unclean if p not in session.ours]
+    if not unclean:
         return ()
     return (
         f"plan {plan.plan_id}: {named(unclean)} held changes not committed to git; the commit "
         "records them together with the plan's",
     )
+
+
+def _already_done(top: Path, repo: GitRepo, change: FileChange) -> bool:
+    """Whether the file ``change`` acts on already holds what the plan makes of it (a
+    re-run): its changes then are the plan's own, not changes held before."""
+    from agentos.digest import sha256_hex
+
+    if change.op == "create":
+        return False
+    path = top / repo.full(change.from_path if change.op == "rename" else change.path)
+    if change.op != "modify":  # a delete or a rename: the file is gone
+        return not os.path.lexists(path)
+    try:
+        return sha256_hex(path.read_bytes()) == change.sha256
+    except OSError:
+        return False
 
 
 def record(
@@ -184,16 +215,16 @@ def _stage_and_commit(
     approvers: Sequence[str],
     notes: tuple[str, ...],
 ) -> GitRecorded:
-    from agentos.gitrepo import commit, find_commit, stage, staged_among, unstage
+    from agentos.gitrepo import commit, find_commit, head_commit, stage_blobs, unstage
 
     repo, mode = session.repo, session.request.mode
-    paths = touched_paths(plan)
-    root = ctx.workspace.root
-    present = [p for p in paths if os.path.lexists(root / p)]
-    absent = [p for p in paths if p not in present]
+    wanted = post_images(plan)
+    paths = [repo.full(p) for p in wanted]
+    notes = (*notes, *_ignored(session, plan, wanted))
     try:
-        stage(repo, present, absent)
-        staged = staged_among(repo, paths)
+        parent = head_commit(repo)
+        expected = stage_blobs(repo, {repo.full(p): post for p, post in wanted.items()})
+        tree, staged = _verified(session, expected)
     except GitFailed as failed:
         left = unstage(repo, paths)
         return _failed(ctx, session, result, f"{failed}", left=left, notes=notes)
@@ -208,11 +239,68 @@ def _stage_and_commit(
     message = commit_message(plan, result, approvers, reverts=reverts)
     try:
         made = commit(repo, message, commit_author(plan))
+        _check_commit(repo, made, parent=parent, tree=tree)
     except GitFailed as failed:
-        left = unstage(repo, staged)
+        left = unstage(repo, paths)
         return _failed(ctx, session, result, f"{failed}", left=left, notes=notes)
     _audit(ctx, "git.committed", result, {"mode": mode, "commit": made, "staged": staged})
     return GitRecorded(mode, commit=made, staged=tuple(staged), warnings=notes)
+
+
+def _ignored(
+    session: GitSession, plan: ChangePlan, wanted: dict[str, tuple[str, bytes] | None]
+) -> tuple[str, ...]:
+    """The warning that names the plan's paths git ignores (and does not track yet), which
+    are staged all the same: the approved plan names them."""
+    from agentos.gitrepo import ignored_paths
+
+    repo = session.repo
+    written = [repo.full(p) for p, post in wanted.items() if post is not None]
+    ignored = [repo.local(p) for p in ignored_paths(repo, written)]
+    if not ignored:
+        return ()
+    return (
+        f"plan {plan.plan_id} writes paths git ignores ({named(ignored)}): staged all the "
+        "same, as the plan names them",
+    )
+
+
+def _verified(session: GitSession, expected: dict[str, Entry]) -> tuple[str, list[str]]:
+    """The tree the index holds, checked against HEAD: the plan's paths hold exactly the
+    ``expected`` entries and (for a commit) no other path differs; and the plan's paths
+    (workspace-relative, sorted) that differ from HEAD. ``GitFailed`` naming what is not
+    the plan's otherwise (another git, a hook, changed the index meanwhile)."""
+    from agentos.gitrepo import head_tree, tree_changes, tree_entries, write_tree
+
+    repo = session.repo
+    tree = write_tree(repo)
+    held = tree_entries(repo, tree, list(expected))
+    changed = tree_changes(repo, head_tree(repo), tree)
+    wrong = [p for p, entry in held.items() if entry != expected[p]]
+    if session.request.mode == "commit":
+        wrong += [p for p in changed if p not in expected]
+    if wrong:
+        raise GitFailed(
+            f"git's index holds what is not exactly the plan's ({named(wrong)}): another "
+            "git command changed it meanwhile; nothing committed"
+        )
+    return tree, sorted(repo.local(p) for p in changed if p in expected)
+
+
+def _check_commit(repo: GitRepo, made: str, *, parent: str | None, tree: str) -> None:
+    """``GitFailed`` when the commit ``made`` is not the verified ``tree`` on ``parent`` (a
+    hook changed the index meanwhile); HEAD is moved back to ``parent`` first."""
+    from agentos.gitrepo import move_head_back
+
+    got = repo.must("rev-parse", f"{made}^{{tree}}").decode("ascii").strip()
+    if got == tree:
+        return
+    left = move_head_back(repo, made, parent)
+    back = "HEAD moved back" if left is None else f"HEAD not moved back ({left})"
+    raise GitFailed(
+        f"git commit: the commit {made} holds what is not exactly the plan's (a hook changed "
+        f"git's index); {back}"
+    )
 
 
 def _failed(
@@ -257,6 +345,20 @@ def touched_paths(plan: ChangePlan) -> list[str]:
             paths[change.from_path] = None
         paths[change.path] = None
     return list(paths)
+
+
+def post_images(plan: ChangePlan) -> dict[str, tuple[str, bytes] | None]:
+    """Every path the plan writes or removes (a rename's both), in the plan's order, with
+    its mode and bytes after the plan (None: removed)."""
+    paths: dict[str, tuple[str, bytes] | None] = {}
+    for change in plan.changeset.changes:
+        if change.op == "rename":
+            paths[change.from_path] = None
+        if change.op == "delete":
+            paths[change.path] = None
+        else:
+            paths[change.path] = (change.mode, change.content.to_bytes())
+    return paths
 
 
 def commit_message(

@@ -49,6 +49,8 @@ def render_applied(out: Console, applied: Applied) -> None:
     """Each transaction: status, files, drift, checks, git's commit, how to undo it."""
     from rich.text import Text
 
+    from agentos.cli.views.undo import undo_hint
+
     for index, result in enumerate(applied.results):
         style = "green" if result.status in SUCCESS else "bold red"
         line = Text(f"{result.kind} {result.plan_id}: ")
@@ -83,8 +85,9 @@ def render_applied(out: Console, applied: Applied) -> None:
         elif git is not None and git.staged:
             out.print(f"  git: staged {len(git.staged)} path(s), not committed (--index)")
         if result.status == "committed" and result.kind == "apply":
-            again = f" --{git.mode}" if git is not None else ""
-            out.print(f"Undo it with: agentos rollback {result.execution_id}{again}")
+            hint = undo_hint(result.execution_id, git)
+            if hint:
+                out.print(hint, markup=False, highlight=False)
 
 
 def recovered_outcome(recovered: Recovered) -> Outcome:
