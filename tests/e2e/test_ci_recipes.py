@@ -1,15 +1,20 @@
-"""The CI recipes of docs/ci.md, run as written: ``examples/ci/github-actions.yml`` and
-``examples/ci/gitlab-ci.yml`` are parsed, and the shell steps of each job are run in order
-with bash — each job on a runner of its own (a fresh checkout, its own temp folder, home and
-agentos workspace key, as a hosted runner gives) — against a bare remote holding a project
-and its pull request (``cirepos``). Any step that fails fails the test.
+"""The CI recipes of docs/ci.md, run as written: ``examples/ci/github-actions.yml`` (the
+preview, on ``pull_request``), ``examples/ci/github-actions-apply.yml`` (plan again, approve,
+apply, on ``workflow_run``) and ``examples/ci/gitlab-ci.yml`` (the preview in merge request
+pipelines; plan again, approve, apply in a pipeline of protected ``main`` given
+``AGENTOS_MR_IID``) are parsed, and the shell steps of each job are run in order with bash —
+each job on a runner of its own (a fresh checkout, its own temp folder, home and agentos
+workspace key, as a hosted runner gives) — against a bare remote holding a project and its
+pull request (``cirepos``). Any step that fails fails the test.
 
 What the CI service does around the steps is emulated, the same way for every job:
 
 - the environment: the CI service's documented variables (``GITHUB_BASE_REF``,
   ``GITHUB_STEP_SUMMARY`` — a file —, ``GITHUB_RUN_ID`` ...; ``CI_COMMIT_SHA``,
   ``CI_MERGE_REQUEST_TARGET_BRANCH_NAME``, ``GITLAB_USER_LOGIN`` ...) with this pull request's
-  values; GitHub ``${{ ... }}`` expressions from a table of the ones the recipe uses (an
+  values (for the event: GitHub ``pull_request`` or ``workflow_run``; GitLab a merge request
+  pipeline, or a trusted one with the protected variables); GitHub ``${{ ... }}``
+  expressions from a table of the ones the recipe uses (an
   expression the table does not know fails the test); GitLab ``variables`` expanded by bash;
   the installed ``agentos`` (this venv's ``bin``) first on ``PATH``;
 - installing agentos: the step named "Install agentos" (GitHub) and ``before_script``
@@ -23,10 +28,13 @@ What the CI service does around the steps is emulated, the same way for every jo
   to the jobs that ``need`` them): copies through a folder of the test;
   ``github/codeql-action/upload-sarif``: the SARIF file is kept (and must be valid JSON);
 - the services the steps call: ``gh`` (``gh pr comment`` keeps the comment's body;
-  ``gh api .../approvals`` answers the login of the reviewer who approved the environment)
-  and ``curl`` (keeps the body of the merge request note) are scripts on ``PATH``;
-- the GitLab push URL ``https://agentos-ci:TOKEN@HOST/PROJECT.git`` is the bare remote, through
-  git's ``url.<base>.insteadOf`` (set in the environment, ``GIT_CONFIG_COUNT``);
+  ``gh api .../pulls/N`` answers the pull request author's login, ``gh api .../approvals``
+  the reviewer who approved the environment) and ``curl`` (keeps the body of the merge request
+  note; a GET answers the merge request's JSON) are scripts on ``PATH``;
+- the push URLs with a token (GitHub's ``https://x-access-token:TOKEN@github.com/...``,
+  GitLab's ``https://agentos-ci:TOKEN@HOST/PROJECT.git``) are the bare remote, through git's
+  ``url.<base>.insteadOf`` (set in the environment, ``GIT_CONFIG_COUNT``); the remote serves a
+  commit by id and keeps the pull request's head refs, as both services do;
 - ``if:`` on a GitHub step: ``!cancelled()`` and ``always()`` run it after a failed step
   (the emulated upload-sarif needs its file); any other condition fails the test;
 - the approval environment / manual job: the approve job runs (the reviewer ``bob``
