@@ -224,6 +224,18 @@ class Git:
         )
 
 
+def repo_prefix(root: Path, runner: GitRunner = run_git) -> str:
+    """The folder ``root`` lies in within its git work tree, as git names it (``ws/``; ""
+    at the top of the work tree, and outside git or without git)."""
+    try:
+        done = runner(["rev-parse", "--show-prefix"], cwd=root)
+    except FileNotFoundError:
+        return ""
+    if done.returncode != 0:
+        return ""
+    return done.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+
 def arg_batches(paths: Sequence[str]) -> list[list[str]]:
     """``paths`` in groups whose arguments stay within ``ARGS_PER_CALL`` bytes, for the
     commands that take paths only as arguments."""

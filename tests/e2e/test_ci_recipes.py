@@ -1,15 +1,20 @@
-"""The CI recipes of docs/ci.md, run as written: ``examples/ci/github-actions.yml`` and
-``examples/ci/gitlab-ci.yml`` are parsed, and the shell steps of each job are run in order
-with bash — each job on a runner of its own (a fresh checkout, its own temp folder, home and
-agentos workspace key, as a hosted runner gives) — against a bare remote holding a project
-and its pull request (``cirepos``). Any step that fails fails the test.
+"""The CI recipes of docs/ci.md, run as written: ``examples/ci/github-actions.yml`` (the
+preview, on ``pull_request``), ``examples/ci/github-actions-apply.yml`` (plan again, approve,
+apply, on ``workflow_run``) and ``examples/ci/gitlab-ci.yml`` (the preview in merge request
+pipelines; plan again, approve, apply in a pipeline of protected ``main`` given
+``AGENTOS_MR_IID``) are parsed, and the shell steps of each job are run in order with bash —
+each job on a runner of its own (a fresh checkout, its own temp folder, home and agentos
+workspace key, as a hosted runner gives) — against a bare remote holding a project and its
+pull request (``cirepos``). Any step that fails fails the test.
 
 What the CI service does around the steps is emulated, the same way for every job:
 
 - the environment: the CI service's documented variables (``GITHUB_BASE_REF``,
   ``GITHUB_STEP_SUMMARY`` — a file —, ``GITHUB_RUN_ID`` ...; ``CI_COMMIT_SHA``,
   ``CI_MERGE_REQUEST_TARGET_BRANCH_NAME``, ``GITLAB_USER_LOGIN`` ...) with this pull request's
-  values; GitHub ``${{ ... }}`` expressions from a table of the ones the recipe uses (an
+  values (for the event: GitHub ``pull_request`` or ``workflow_run``; GitLab a merge request
+  pipeline, or a trusted one with the protected variables); GitHub ``${{ ... }}``
+  expressions from a table of the ones the recipe uses (an
   expression the table does not know fails the test); GitLab ``variables`` expanded by bash;
   the installed ``agentos`` (this venv's ``bin``) first on ``PATH``;
 - installing agentos: the step named "Install agentos" (GitHub) and ``before_script``
@@ -23,10 +28,13 @@ What the CI service does around the steps is emulated, the same way for every jo
   to the jobs that ``need`` them): copies through a folder of the test;
   ``github/codeql-action/upload-sarif``: the SARIF file is kept (and must be valid JSON);
 - the services the steps call: ``gh`` (``gh pr comment`` keeps the comment's body;
-  ``gh api .../approvals`` answers the login of the reviewer who approved the environment)
-  and ``curl`` (keeps the body of the merge request note) are scripts on ``PATH``;
-- the GitLab push URL ``https://agentos-ci:TOKEN@HOST/PROJECT.git`` is the bare remote, through
-  git's ``url.<base>.insteadOf`` (set in the environment, ``GIT_CONFIG_COUNT``);
+  ``gh api .../pulls/N`` answers the pull request author's login, ``gh api .../approvals``
+  the reviewer who approved the environment) and ``curl`` (keeps the body of the merge request
+  note; a GET answers the merge request's JSON) are scripts on ``PATH``;
+- the push URLs with a token (GitHub's ``https://x-access-token:TOKEN@github.com/...``,
+  GitLab's ``https://agentos-ci:TOKEN@HOST/PROJECT.git``) are the bare remote, through git's
+  ``url.<base>.insteadOf`` (set in the environment, ``GIT_CONFIG_COUNT``); the remote serves a
+  commit by id and keeps the pull request's head refs, as both services do;
 - ``if:`` on a GitHub step: ``!cancelled()`` and ``always()`` run it after a failed step
   (the emulated upload-sarif needs its file); any other condition fails the test;
 - the approval environment / manual job: the approve job runs (the reviewer ``bob``
@@ -48,6 +56,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agentos.cli.views.markdown import ZWSP
 from cirepos import PLANNED, TITLE, Project, git, make_project
 from helpers import AGENTOS, REPO_ROOT, needs_agentos, needs_git
 
@@ -58,12 +67,15 @@ APPROVAL_KEY = "ci approval key"
 REVIEWER = "bob"
 AUTHOR = "alice"
 STEP_TIMEOUT = 60
+GITLAB_HOST = "gitlab.example.com"
+PUSH_TOKEN = "push-token"  # noqa: S105 - the emulated remote takes any
 
 FAKE_GH = r"""#!/usr/bin/env bash
 # gh, as the recipe's steps call it (see the test's docstring).
 set -eu
 printf '%s\n' "$*" >> "$FAKE_LOG"
 case "$1 ${2:-}" in
+  "api "*/pulls/*) printf '%s\n' "$FAKE_AUTHOR" ;;
   "api "*) printf '%s\n' "$FAKE_REVIEWER" ;;
   "pr comment")
     while [ $# -gt 0 ]; do
@@ -77,12 +89,15 @@ FAKE_CURL = r"""#!/usr/bin/env bash
 # curl, as the recipe's steps call it (see the test's docstring).
 set -eu
 printf '%s\n' "$*" >> "$FAKE_LOG"
+post=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --request) post=1; shift ;;
     --data-urlencode) cp "${2#body@}" "$FAKE_OUT/note-$(date +%s%N).md"; shift ;;
   esac
   shift
 done
+if [ "$post" = 0 ]; then cat "$FAKE_MR"; fi
 """
 
 
@@ -133,6 +148,8 @@ class Ci:
             "FAKE_LOG": str(self.out / "calls.log"),
             "FAKE_OUT": str(self.out),
             "FAKE_REVIEWER": REVIEWER,
+            "FAKE_AUTHOR": AUTHOR,
+            "FAKE_MR": str(self.out / "mr.json"),
         }
         return Runner(self, home, home / "work", env)
 
@@ -191,7 +208,14 @@ def github_expressions(ci: Ci) -> dict[str, str]:
         "github.event.pull_request.number": "1",
         "github.event.pull_request.title": TITLE,
         "github.event.pull_request.user.login": AUTHOR,
+        "github.event.pull_request.head.sha": ci.pr_head,
+        "github.event.repository.default_branch": "main",
+        "github.event.workflow_run.pull_requests[0].number": "1",
+        "github.event.workflow_run.display_title": TITLE,
+        "github.event.workflow_run.head_sha": ci.pr_head,
+        "github.event.workflow_run.head_branch": "feature",
         "secrets.AGENTOS_APPROVAL_KEY": APPROVAL_KEY,
+        "secrets.AGENTOS_PUSH_TOKEN": PUSH_TOKEN,
         "vars.AGENTOS_PIP_SPEC": "agentos @ file:///not/used",
     }
 
@@ -204,17 +228,21 @@ def expand(value: Any, table: Mapping[str, str]) -> str:
     return EXPRESSION.sub(one, str(value))
 
 
-def github_env(ci: Ci, runner: Runner) -> dict[str, str]:
+def github_env(ci: Ci, runner: Runner, event: str) -> dict[str, str]:
+    """The variables of a job run for ``event``: ``pull_request`` (the pull request's merge
+    ref, its base and head) or ``workflow_run`` (the default branch: no base or head ref)."""
     temp = runner.home / "temp"
     for name in ("summary.md", "output", "env"):
         (temp / name).touch()
+    push_url = f"https://x-access-token:{PUSH_TOKEN}@github.com/octo/demo.git"
+    pull = event == "pull_request"
     return {
         "GITHUB_ACTIONS": "true",
-        "GITHUB_EVENT_NAME": "pull_request",
-        "GITHUB_BASE_REF": "main",
-        "GITHUB_HEAD_REF": "feature",
-        "GITHUB_REF": "refs/pull/1/merge",
-        "GITHUB_SHA": ci.pr_head,
+        "GITHUB_EVENT_NAME": event,
+        "GITHUB_BASE_REF": "main" if pull else "",
+        "GITHUB_HEAD_REF": "feature" if pull else "",
+        "GITHUB_REF": "refs/pull/1/merge" if pull else "refs/heads/main",
+        "GITHUB_SHA": ci.pr_head if pull else remote(ci, "rev-parse", "main"),
         "GITHUB_ACTOR": AUTHOR,
         "GITHUB_REPOSITORY": "octo/demo",
         "GITHUB_RUN_ID": "4242",
@@ -224,6 +252,10 @@ def github_env(ci: Ci, runner: Runner) -> dict[str, str]:
         "GITHUB_STEP_SUMMARY": str(temp / "summary.md"),
         "GITHUB_OUTPUT": str(temp / "output"),
         "GITHUB_ENV": str(temp / "env"),
+        # The push URL with the token is the bare remote (as for GitLab, below).
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{ci.remote_url}.insteadOf",
+        "GIT_CONFIG_VALUE_0": push_url,
     }
 
 
@@ -261,12 +293,14 @@ def github_uses(ci: Ci, runner: Runner, action: str, given: Mapping[str, str]) -
 
 
 def github_job(ci: Ci, workflow: dict[str, Any], job_id: str) -> Runner:
-    """Run one job of the workflow on a fresh runner; each step must succeed."""
+    """Run one job of the workflow on a fresh runner, for the event the workflow is run by;
+    each step must succeed."""
     table = github_expressions(ci)
     job = workflow["jobs"][job_id]
     runner = ci.runner(job_id)
+    event = "workflow_run" if "workflow_run" in triggers(workflow) else "pull_request"
     base = {
-        **github_env(ci, runner),
+        **github_env(ci, runner, event),
         **{k: expand(v, table) for k, v in job.get("env", {}).items()},
     }
     failed: str | None = None
@@ -297,11 +331,13 @@ def github_job(ci: Ci, workflow: dict[str, Any], job_id: str) -> Runner:
     return runner
 
 
-def github_workflow() -> dict[str, Any]:
-    doc = yaml.safe_load((RECIPES / "github-actions.yml").read_text())
+def triggers(workflow: Mapping[str, Any]) -> Any:
+    return workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+
+
+def github_workflow(name: str = "github-actions.yml") -> dict[str, Any]:
+    doc = yaml.safe_load((RECIPES / name).read_text())
     assert isinstance(doc, dict)
-    triggers = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as true
-    assert "pull_request" in triggers
     assert doc["defaults"]["run"]["shell"] == "bash"
     return doc
 
@@ -341,17 +377,48 @@ def project(tmp_path: Path) -> Project:
     return make_project(tmp_path)
 
 
+def serve_pull_request(project: Project, head: str) -> None:
+    """The remote as GitHub and GitLab keep it: the pull request's head under
+    ``refs/pull/1/head`` and ``refs/merge-requests/7/head``, and a commit reachable from a
+    ref fetched by its id (``git fetch origin SHA``)."""
+    git(project.remote, "update-ref", "refs/pull/1/head", head)
+    git(project.remote, "update-ref", "refs/merge-requests/7/head", head)
+    git(project.remote, "config", "uploadpack.allowReachableSHA1InWant", "true")
+
+
 def test_the_github_actions_recipe(tmp_path: Path, project: Project) -> None:
-    workflow = github_workflow()
+    preview = github_workflow()
+    assert set(triggers(preview)) == {"pull_request"}
+    assert list(preview["jobs"]) == ["plan"]
+    assert preview["concurrency"] == {
+        "group": "agentos-plan-${{ github.event.pull_request.number }}",
+        "cancel-in-progress": True,
+    }
+    # The apply: the default branch's own workflow, run when the preview completes.
+    workflow = github_workflow("github-actions-apply.yml")
+    assert triggers(workflow) == {
+        "workflow_run": {"workflows": [preview["name"]], "types": ["completed"]}
+    }
+    assert "pull_request" not in yaml.safe_dump(triggers(workflow))
     jobs = workflow["jobs"]
     assert list(job_order(jobs)) == ["plan", "approve", "apply"]
     assert jobs["approve"]["environment"] == "agentos-approval"
+    assert jobs["apply"]["environment"] == "agentos-apply"
+    per_pr = {
+        "group": "agentos-approve-${{ github.event.workflow_run.head_branch }}",
+        "cancel-in-progress": True,
+    }
+    assert jobs["plan"]["concurrency"] == jobs["approve"]["concurrency"] == per_pr
     assert jobs["apply"]["concurrency"] == {"group": "agentos-apply", "cancel-in-progress": False}
-    # GitHub keeps a pull request's head as refs/pull/N/head in the base repository.
-    git(project.remote, "update-ref", "refs/pull/1/head", project.feature)
+    # No job of either workflow may push with the workflow's own token.
+    for doc in (preview, workflow):
+        for job in doc["jobs"].values():
+            assert job.get("permissions", {}).get("contents") == "read"
+    assert "secrets." not in (RECIPES / "github-actions.yml").read_text()
+    serve_pull_request(project, project.feature)
     ci = Ci(tmp_path / "github", project, project.feature)
 
-    planning = github_job(ci, workflow, "plan")
+    planning = github_job(ci, preview, "plan")
     [comment] = ci.comments("comment")
     assert comment.startswith("## agentos plan `")
     assert ": NEED\\_APPROVAL" in comment.splitlines()[0]
@@ -366,12 +433,20 @@ def test_the_github_actions_recipe(tmp_path: Path, project: Project) -> None:
     assert finding["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (
         "src/security/tokens.py"
     )
+    previewed = json.loads((ci.artifacts / "agentos-plan" / "plan.json").read_text())
+    shutil.rmtree(ci.artifacts / "agentos-plan")  # another run's artifacts: never used
+
+    # The trusted run plans the same pinned head again; the comment is now its plan.
+    github_job(ci, workflow, "plan")
     plan = json.loads((ci.artifacts / "agentos-plan" / "plan.json").read_text())
+    assert plan["changeset"]["checksum"] == previewed["changeset"]["checksum"]
     assert plan["intent"] == f"{TITLE} (#1)"
     assert plan["author"] == AUTHOR
     assert plan["base"]["commit"] == project.main
+    assert len(ci.comments("comment")) == 2
     digest = sarif["runs"][0]["properties"]["policy"]["digest"]
-    assert f"(`{digest}`)" in comment  # the policy that decided, named in the pull request
+    assert f"(`{digest}`)" in ci.comments("comment")[-1]
+    assert f"#{ZWSP}1" in ci.comments("comment")[-1]  # a reference, made inert
 
     github_job(ci, workflow, "approve")
     approval = json.loads((ci.artifacts / "agentos-approval" / "approval.json").read_text())
@@ -382,7 +457,7 @@ def test_the_github_actions_recipe(tmp_path: Path, project: Project) -> None:
 
     applying = github_job(ci, workflow, "apply")
     commit = assert_applied(ci, plan, REVIEWER)
-    assert remote(ci, "log", "-1", "--format=%cn", "main") == "github-actions[bot]"
+    assert remote(ci, "log", "-1", "--format=%cn", "main") == "agentos CI"
     summary = (applying.home / "temp" / "summary.md").read_text()
     assert f"## agentos apply `{plan['plan_id']}`: committed" in summary
     assert f"- **Git commit:** `{commit}`" in summary
@@ -396,39 +471,73 @@ def test_the_github_actions_recipe(tmp_path: Path, project: Project) -> None:
     assert f"- **Git commit:** `{commit}` (made by an earlier run)" in summary
     calls = (ci.out / "calls.log").read_text().splitlines()
     assert calls[0].startswith("pr comment 1 --edit-last --create-if-none --body-file ")
-    assert calls[1].startswith("api repos/octo/demo/actions/runs/4242/approvals --jq ")
+    assert calls[1] == "api repos/octo/demo/pulls/1 --jq .user.login"
+    assert calls[3].startswith("api repos/octo/demo/actions/runs/4242/approvals --jq ")
+
+
+def test_a_pull_request_that_moved_on_is_applied_as_approved(
+    tmp_path: Path, project: Project
+) -> None:
+    """The trusted run plans the head its preview planned (pinned), not what the branch
+    holds by the time it runs: a later push gets a preview and a run of its own."""
+    serve_pull_request(project, project.feature)
+    pr = tmp_path / "pr"
+    (pr / "README.md").write_text("# pushed after the preview\n")
+    git(pr, "commit", "-q", "-am", "Later")
+    git(pr, "push", "-q", "origin", "feature")
+    git(project.remote, "update-ref", "refs/pull/1/head", "feature")
+    ci = Ci(tmp_path / "github", project, project.feature)
+    workflow = github_workflow("github-actions-apply.yml")
+    for job in ("plan", "approve", "apply"):
+        github_job(ci, workflow, job)
+    plan = json.loads((ci.artifacts / "agentos-plan" / "plan.json").read_text())
+    assert set(plan_paths(plan)) == PLANNED
+    assert remote(ci, "rev-parse", "main^{tree}") == remote(
+        ci, "rev-parse", f"{ci.pr_head}^{{tree}}"
+    )
+    assert remote(ci, "show", "main:README.md") == "# demo"
 
 
 # -- GitLab CI/CD -----------------------------------------------------------------------------
 
-GITLAB_HOST = "gitlab.example.com"
-PUSH_TOKEN = "push-token"  # noqa: S105 - the emulated remote takes any
 
-
-def gitlab_env(ci: Ci, runner: Runner, *, user: str) -> dict[str, str]:
+def gitlab_env(ci: Ci, runner: Runner, *, user: str, trusted: bool) -> dict[str, str]:
+    """A merge request pipeline's variables (no protected ones), or those of a pipeline of
+    the protected ``main`` started for merge request 7 (``trusted``)."""
     push_url = f"https://agentos-ci:{PUSH_TOKEN}@{GITLAB_HOST}/group/demo.git"
-    return {
+    env = {
         "GITLAB_CI": "true",
-        "CI_PIPELINE_SOURCE": "merge_request_event",
         "CI_PROJECT_DIR": str(runner.work),
         "CI_PROJECT_ID": "42",
         "CI_PROJECT_PATH": "group/demo",
         "CI_SERVER_HOST": GITLAB_HOST,
         "CI_API_V4_URL": f"https://{GITLAB_HOST}/api/v4",
         "CI_JOB_URL": f"https://{GITLAB_HOST}/group/demo/-/jobs/77",
-        "CI_COMMIT_SHA": ci.pr_head,
-        "CI_MERGE_REQUEST_IID": "7",
-        "CI_MERGE_REQUEST_TITLE": TITLE,
-        "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
-        "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "feature",
         "GITLAB_USER_LOGIN": user,
         "AGENTOS_PIP_SPEC": "agentos @ file:///not/used",
-        "AGENTOS_PUSH_TOKEN": PUSH_TOKEN,
-        "AGENTOS_GITLAB_TOKEN": "api-token",
-        "AGENTOS_APPROVAL_KEY": APPROVAL_KEY,
         "GIT_CONFIG_COUNT": "1",
         "GIT_CONFIG_KEY_0": f"url.{ci.remote_url}.insteadOf",
         "GIT_CONFIG_VALUE_0": push_url,
+    }
+    if not trusted:
+        return env | {
+            "CI_PIPELINE_SOURCE": "merge_request_event",
+            "CI_COMMIT_SHA": ci.pr_head,
+            "CI_COMMIT_REF_NAME": "feature",
+            "CI_MERGE_REQUEST_IID": "7",
+            "CI_MERGE_REQUEST_TITLE": TITLE,
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+            "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "feature",
+        }
+    return env | {
+        "CI_PIPELINE_SOURCE": "web",
+        "CI_COMMIT_SHA": ci.project.main,
+        "CI_COMMIT_REF_NAME": "main",
+        "CI_COMMIT_REF_PROTECTED": "true",
+        "AGENTOS_MR_IID": "7",
+        "AGENTOS_PUSH_TOKEN": PUSH_TOKEN,
+        "AGENTOS_GITLAB_TOKEN": "api-token",
+        "AGENTOS_APPROVAL_KEY": APPROVAL_KEY,
     }
 
 
@@ -441,14 +550,18 @@ def exports(variables: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def gitlab_job(ci: Ci, config: dict[str, Any], name: str, *, user: str = AUTHOR) -> Runner:
-    """Run one job: the runner's checkout, the artifacts of the jobs it needs, its script."""
+def gitlab_job(
+    ci: Ci, config: dict[str, Any], name: str, *, user: str = AUTHOR, trusted: bool = False
+) -> Runner:
+    """Run one job: the runner's checkout (of the pipeline's commit: the merge request's head,
+    or ``main`` for a ``trusted`` pipeline), the artifacts of the jobs it needs, its script."""
     job = config[name]
+    commit = ci.project.main if trusted else ci.pr_head
     runner = ci.runner(name)
     variables = {**config.get("variables", {}), **job.get("variables", {})}
     assert variables["GIT_DEPTH"] == "0"
     heads = ["+refs/heads/*:refs/remotes/origin/*"]
-    runner.fetch_and_checkout(heads, 0, ["--detach", ci.pr_head])
+    runner.fetch_and_checkout(heads, 0, ["--detach", commit])
     for needed in job.get("needs", []):
         stored = ci.artifacts / needed
         if stored.is_dir():
@@ -456,7 +569,7 @@ def gitlab_job(ci: Ci, config: dict[str, Any], name: str, *, user: str = AUTHOR)
     assert "before_script" not in job  # the default one installs agentos: replaced
     assert all(isinstance(line, str) for line in job["script"]), "a script line YAML reads as a map"
     script = exports(variables) + "agentos --version\n" + "\n".join(job["script"]) + "\n"
-    run = runner.bash(script, gitlab_env(ci, runner, user=user))
+    run = runner.bash(script, gitlab_env(ci, runner, user=user, trusted=trusted))
     (runner.home / "log.txt").write_text(run.stdout + run.stderr)
     finished(run, name)
     artifacts = job.get("artifacts", {})
@@ -473,44 +586,72 @@ def gitlab_job(ci: Ci, config: dict[str, Any], name: str, *, user: str = AUTHOR)
     return runner
 
 
+MR_RULE = [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+TRUSTED_IF = '$CI_COMMIT_REF_PROTECTED == "true" && $AGENTOS_MR_IID'
+
+
 def test_the_gitlab_ci_recipe(tmp_path: Path, project: Project) -> None:
     config = yaml.safe_load((RECIPES / "gitlab-ci.yml").read_text())
-    assert config["workflow"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    assert config["workflow"]["rules"] == [*MR_RULE, {"if": TRUSTED_IF}]
     assert config["default"]["before_script"] == [
         'python -m pip install --quiet "$AGENTOS_PIP_SPEC"'
     ]
     jobs = {k: v for k, v in config.items() if isinstance(v, dict) and "script" in v}
     stages = config["stages"]
     order = sorted(jobs, key=lambda name: stages.index(jobs[name]["stage"]))
-    assert order == ["agentos-plan", "agentos-policy-tests", "agentos-approve", "agentos-apply"]
+    assert order == [
+        "agentos-preview", "agentos-policy-tests", "agentos-plan", "agentos-approve",
+        "agentos-apply",
+    ]  # fmt: skip
+    # The merge request's pipeline previews (cancelled by a newer push); only the protected
+    # branch's pipeline plans for approval, approves and applies (never cancelled).
+    for name in ("agentos-preview", "agentos-policy-tests"):
+        assert (jobs[name]["rules"], jobs[name]["interruptible"]) == (MR_RULE, True)
+    for name in ("agentos-plan", "agentos-approve", "agentos-apply"):
+        assert [rule["if"] for rule in jobs[name]["rules"]] == [TRUSTED_IF]
+        assert jobs[name]["interruptible"] is False
     approve = jobs["agentos-approve"]
-    assert (approve["when"], approve["allow_failure"]) == ("manual", False)
+    assert approve["rules"][0] | {"if": ""} == {"if": "", "when": "manual", "allow_failure": False}
     assert approve["environment"]["name"] == "agentos-approval"
     assert jobs["agentos-apply"]["resource_group"] == "agentos-apply"
+    serve_pull_request(project, project.feature)
     ci = Ci(tmp_path / "gitlab", project, project.feature)
+    # The merge request as GitLab's API gives it (to the trusted pipeline's token).
+    mr = {"sha": ci.pr_head, "title": TITLE, "author": {"username": AUTHOR}, "state": "opened"}
+    (ci.out / "mr.json").write_text(json.dumps(mr | {"target_branch": "main"}))
 
-    planning = gitlab_job(ci, config, "agentos-plan")
-    [note] = ci.comments("note")
-    assert note.startswith("## agentos plan `")
-    assert "rename from src/util.py\nrename to src/helpers.py\n" in note
-    log = (planning.home / "log.txt").read_text()
-    assert note in log  # the job's log shows the plan too
-    plan = json.loads((ci.artifacts / "agentos-plan" / "agentos-ci" / "plan.json").read_text())
-    assert plan["intent"] == f"{TITLE} (!7)"
-    sarif = ci.artifacts / "agentos-plan" / "agentos-ci" / "agentos.sarif"
+    previewing = gitlab_job(ci, config, "agentos-preview", user="someone-who-pushed")
+    assert ci.comments("note") == []  # no token in the merge request's pipeline
+    log = (previewing.home / "log.txt").read_text()
+    assert "rename from src/util.py\nrename to src/helpers.py\n" in log
+    sarif = ci.artifacts / "agentos-preview" / "agentos-ci" / "agentos.sarif"
     assert json.loads(sarif.read_text())["runs"][0]["results"][0]["ruleId"] == "always-review"
-
     tests = gitlab_job(ci, config, "agentos-policy-tests")
     assert "<testsuite" in (tests.work / "agentos-ci" / "policy-tests.xml").read_text()
 
+    # The pipeline of main, started by a maintainer for merge request 7.
+    planning = gitlab_job(ci, config, "agentos-plan", user="maintainer", trusted=True)
+    [note] = ci.comments("note")
+    assert note.startswith("## agentos plan `")
+    assert "rename from src/util.py\nrename to src/helpers.py\n" in note
+    assert note in (planning.home / "log.txt").read_text()
+    plan = json.loads((ci.artifacts / "agentos-plan" / "agentos-ci" / "plan.json").read_text())
+    assert plan["intent"] == f"{TITLE} (!7)"
+    assert plan["author"] == AUTHOR  # the merge request's author, not who started it
+    calls = (ci.out / "calls.log").read_text()
+    assert (
+        "PRIVATE-TOKEN: api-token https://gitlab.example.com/api/v4/projects/42/merge_requests/7\n"
+        in calls
+    )
+
     # The manual job, run by the reviewer: GITLAB_USER_LOGIN is whoever ran it.
-    gitlab_job(ci, config, "agentos-approve", user=REVIEWER)
+    gitlab_job(ci, config, "agentos-approve", user=REVIEWER, trusted=True)
     stored = ci.artifacts / "agentos-approve" / "agentos-ci" / "approval.json"
     approval = json.loads(stored.read_text())
     assert approval["approver"] == REVIEWER
     assert approval["signature"].startswith("hmac-sha256:")
 
-    applying = gitlab_job(ci, config, "agentos-apply")
+    applying = gitlab_job(ci, config, "agentos-apply", trusted=True)
     commit = assert_applied(ci, plan, REVIEWER)
     assert remote(ci, "log", "-1", "--format=%cn <%ce>", "main") == (
         f"agentos CI <agentos-ci@{GITLAB_HOST}>"
@@ -519,11 +660,24 @@ def test_the_gitlab_ci_recipe(tmp_path: Path, project: Project) -> None:
     assert report.startswith(f"## agentos apply `{plan['plan_id']}`: committed")
     assert f"- **Git commit:** `{commit}`" in report
 
-    again = gitlab_job(ci, config, "agentos-apply")
+    again = gitlab_job(ci, config, "agentos-apply", trusted=True)
     assert remote(ci, "rev-parse", "main") == commit
     report = (again.work / "agentos-ci" / "apply.md").read_text()
     assert report.startswith(f"## agentos apply `{plan['plan_id']}`: already\\_applied")
     assert set(plan_paths(plan)) == PLANNED
+
+
+def test_the_trusted_gitlab_pipeline_refuses_a_merge_request_for_another_branch(
+    tmp_path: Path, project: Project
+) -> None:
+    config = yaml.safe_load((RECIPES / "gitlab-ci.yml").read_text())
+    serve_pull_request(project, project.feature)
+    ci = Ci(tmp_path / "gitlab", project, project.feature)
+    mr = {"sha": ci.pr_head, "title": TITLE, "author": {"username": AUTHOR}, "state": "opened"}
+    (ci.out / "mr.json").write_text(json.dumps(mr | {"target_branch": "release"}))
+    with pytest.raises(AssertionError, match="is not an open one for main"):
+        gitlab_job(ci, config, "agentos-plan", user="maintainer", trusted=True)
+    assert ci.comments("note") == []
 
 
 def plan_paths(plan: dict[str, Any]) -> Iterator[str]:

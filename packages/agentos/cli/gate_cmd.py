@@ -67,8 +67,10 @@ def check(
     checked = check_plan(ctx, plan, approval_files=tuple(approval or ()), explain=explain)
     if sarif is not None:
         from agentos.cli.views.sarif import sarif_log
+        from agentos.gitrun import repo_prefix
 
-        write_report("--sarif", sarif, sarif_log(checked, plan_file, ctx.workspace.root))
+        root = ctx.workspace.root
+        write_report("--sarif", sarif, sarif_log(checked, plan_file, root, repo_prefix(root)))
     outcome = Outcome(
         result=check_result(checked, plan_file),
         exit_code=checked_exit(checked),

@@ -166,9 +166,10 @@ def file_diff(
     old_lines = [line.decode("utf-8", "replace") for line in split_lines(before.content)]
     new_lines = [line.decode("utf-8", "replace") for line in split_lines(new)]
     diff = unified_diff(old_lines, new_lines, old_name, new_name, context=CONTEXT_LINES)
-    for text in diff:
+    for number, text in enumerate(diff):
         body = text[:-1] if text.endswith("\n") else text
-        if text.startswith(("---", "+++")):
+        # The file names are the first two lines; a removed "-- x" line is "--- x" too.
+        if number < 2 and text.startswith(("---", "+++")):
             yield DiffLine("header", body)
         elif text.startswith("@@"):
             yield DiffLine("hunk", body)

@@ -3,7 +3,9 @@ request comment or ``$GITHUB_STEP_SUMMARY``): escaped text, tables, a collapsed 
 fit a comment.
 
 Every piece of data (paths, messages, names) goes through ``text``: what a patch or a policy
-says is shown, never interpreted as Markdown or HTML.
+says is shown, never interpreted as Markdown or HTML — nor as a mention or a reference that
+would notify someone or link an issue (``@name``, ``#12``, ``!12``, ``GH-12``: a zero-width
+space after the sign keeps them plain text).
 """
 
 from __future__ import annotations
@@ -28,12 +30,23 @@ _INLINE = re.compile(r"([\\`*_\[\]<>|~&])")
 _BREAKS = re.compile(r"[\r\n\t\v\f]+")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _TICKS = re.compile(r"`+")
+# GitHub and GitLab mentions (``@user``, ``@org/team``) and references (``#12`` issues and
+# pull requests, ``!12`` merge requests, ``GH-12``): a zero-width space after the sign (or
+# after ``GH``) leaves them readable and inert.
+_MENTIONS = re.compile(r"@(?=[A-Za-z0-9_])|[#!](?=[0-9])|(?<![A-Za-z0-9])GH(?=-[0-9])", re.I)
+ZWSP = "\u200b"
 
 
 def text(value: object) -> str:
     """``value`` as literal Markdown text on one line (safe in a table cell)."""
     line = _CONTROLS.sub("", _BREAKS.sub(" ", str(value)))
-    return _INLINE.sub(r"\\\1", line)
+    return _INLINE.sub(r"\\\1", inert(line))
+
+
+def inert(line: str) -> str:
+    """``line`` with its mentions and issue references made plain text (a zero-width space
+    after ``@``, ``#`` or ``!``)."""
+    return _MENTIONS.sub(lambda m: m.group(0) + ZWSP, line)
 
 
 def code(value: str) -> str:

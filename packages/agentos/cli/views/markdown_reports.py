@@ -97,7 +97,8 @@ def plan_report(
     root: Path,
 ) -> str:
     """``plan`` / ``show PLAN``: the decision, the plan, the policy that decided, its risk,
-    findings, files and diff (``root``: the workspace, for the policy file's name)."""
+    findings, files and diff — its lines that look like secrets withheld, with a note
+    (``root``: the workspace, for the policy file's name)."""
     stats = plan.stats
     lines = [
         f"## agentos {command} {code(plan.plan_id)}: {text(decision.decision)}",
@@ -117,9 +118,14 @@ def plan_report(
         *file_lines(plan, _plan_changes(plan)),
     ]
     if diff:
+        from agentos.cli.views.diffmask import mask_secrets, withheld_note
+
+        masked = mask_secrets(diff)
+        if masked.withheld:
+            lines += ["", withheld_note(masked.withheld)]
         budget = MAX_CHARS - len(document(lines)) - 400
         full = f"agentos show {plan.plan_id} --diff"
-        lines += ["", *diff_details(diff_text(diff), budget, full=full)]
+        lines += ["", *diff_details(diff_text(masked.lines), budget, full=full)]
     return document(lines)
 
 

@@ -4,8 +4,11 @@ UIs (GitHub's among them) show each finding on the file it is about.
 One run; the tool's rules are described once in ``tool.driver.rules`` (every WriteGate rule,
 so ``ruleIndex`` is stable); one result per finding with its rule, level (DENY → ``error``,
 NEED_APPROVAL → ``warning``, anything else ``note``), message and location: the finding's
-workspace-relative path (with its line for secrets), or the plan file for a finding about the
-plan as a whole (code scanning drops a whole log whose results lack a location). The run's
+path relative to the root of the repository (code scanning matches it with the repository's
+files: for a workspace in a subfolder of a git repository, the subfolder comes first; outside
+git, relative to the workspace), with its line for secrets, or the plan file for a finding
+about the plan as a whole (code scanning drops a whole log whose results lack a location),
+named the same way when it lies in the repository. The run's
 ``properties`` say which plan was checked and which policy decided (its file and digest).
 """
 
@@ -86,19 +89,25 @@ def _uri(path: str) -> str:
     return quote(path, safe="/")
 
 
-def _location(finding: Finding, plan_uri: str) -> dict[str, Any]:
-    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(finding.path or plan_uri)}}
+def _location(finding: Finding, plan_uri: str, prefix: str) -> dict[str, Any]:
+    uri = _uri(prefix + finding.path) if finding.path else plan_uri
+    physical: dict[str, Any] = {"artifactLocation": {"uri": uri}}
     if finding.path and finding.line:
         physical["region"] = {"startLine": finding.line}
     return {"physicalLocation": physical}
 
 
-def plan_file_uri(plan_file: Path, root: Path) -> str:
-    """The plan file as plan-wide findings name it: relative to the workspace when inside it."""
+def plan_file_uri(plan_file: Path, root: Path, prefix: str = "") -> str:
+    """The plan file as plan-wide findings name it: relative to the top of the repository
+    (``root``, the workspace, is ``prefix`` within it) when inside it, else as given."""
+    top = root.resolve()
+    depth = len([part for part in prefix.split("/") if part])
+    if depth and len(top.parents) >= depth:
+        top = top.parents[depth - 1]
     try:
-        return plan_file.resolve().relative_to(root.resolve()).as_posix()
+        return _uri(plan_file.resolve().relative_to(top).as_posix())
     except ValueError:
-        return plan_file.as_posix()
+        return _uri(plan_file.as_posix())
 
 
 def policy_name(source: str, root: Path) -> str:
@@ -109,21 +118,24 @@ def policy_name(source: str, root: Path) -> str:
     return source
 
 
-def sarif_document(checked: Checked, plan_file: Path, root: Path) -> dict[str, Any]:
-    """The SARIF log of ``checked`` (``root``: the workspace the paths are relative to)."""
+def sarif_document(
+    checked: Checked, plan_file: Path, root: Path, prefix: str = ""
+) -> dict[str, Any]:
+    """The SARIF log of ``checked`` (``root``: the workspace the plan's paths are relative
+    to; ``prefix``: its folder within its git repository, ``ws/``, or "")."""
     from agentos import __version__
     from agentos.model import RULES as RULE_IDS
 
     findings = checked.gate.decision.findings
     ids = list(dict.fromkeys([*RULE_IDS, *(f.rule for f in findings)]))
-    plan_uri = plan_file_uri(plan_file, root)
+    plan_uri = plan_file_uri(plan_file, root, prefix)
     results = [
         {
             "ruleId": finding.rule,
             "ruleIndex": ids.index(finding.rule),
             "level": LEVELS.get(finding.severity, "note"),
             "message": {"text": finding.message},
-            "locations": [_location(finding, plan_uri)],
+            "locations": [_location(finding, plan_uri, prefix)],
         }
         for finding in findings
     ]
@@ -146,6 +158,7 @@ def sarif_document(checked: Checked, plan_file: Path, root: Path) -> dict[str, A
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-def sarif_log(checked: Checked, plan_file: Path, root: Path) -> str:
+def sarif_log(checked: Checked, plan_file: Path, root: Path, prefix: str = "") -> str:
     """``sarif_document`` as the file's text."""
-    return json.dumps(sarif_document(checked, plan_file, root), indent=2, ensure_ascii=False) + "\n"
+    document = sarif_document(checked, plan_file, root, prefix)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
