@@ -253,7 +253,9 @@ def test_an_apply_recorded_in_git_names_its_commit_and_keeps_the_option_in_the_u
     assert staged.code == 0, staged.err
     assert "- **Git:** staged 1 path(s), not committed (--index)\n" in staged.out
     execution = cli("apply", "g1", "-C", ws, "--json").json()["result"]["execution_id"]
-    assert f"- **Undo:** `agentos rollback {execution} --index`\n" in staged.out
+    # rollback --index refuses an index with staged changes: the apply's paths are unstaged first.
+    undo = f"git restore --staged -- src/b.txt && agentos rollback {execution}"
+    assert f"- **Undo:** `{undo}`\n" in staged.out
     run_git(ws, "commit", "-q", "-m", "b")
     second = [{"op": "modify", "path": "src/b.txt", "content": "b = 4\n"}]
     assert cli("plan", manifest(ws, second, "b4"), "-C", ws, "--plan-id", "g2").code == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos.cli.views.markdown import MAX_CHARS, code, diff_details, document, table, text
+from agentos.cli.views.undo import undo_command
 from agentos.pipeline.documents import change_rows, diff_text
 
 if TYPE_CHECKING:
@@ -190,9 +191,9 @@ def _execution_lines(
     lines.append(f"- **Result:** {text(result.message)}")
     if git is not None and result.status in ("committed", "already_applied"):
         lines.append(_git_line(git))
-    if result.status == "committed" and result.kind == "apply":
-        keep = f" --{git.mode}" if git is not None else ""
-        lines.append(f"- **Undo:** {code(f'agentos rollback {result.execution_id}{keep}')}")
+    undo = undo_command(result.execution_id, git) if result.kind == "apply" else None
+    if result.status == "committed" and undo is not None:
+        lines.append(f"- **Undo:** {code(undo)}")
     lines += [f"  - drifted: {text(d)}" for d in result.drifted]
     lines += [f"  - warning: {text(w)}" for w in result.warnings]
     if result.decision is not None and result.decision.findings:
