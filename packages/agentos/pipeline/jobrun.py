@@ -15,6 +15,7 @@ from agentos.pipeline.context import Context
 from agentos.pipeline.runner import RunnerGitError
 
 if TYPE_CHECKING:
+    from agentos.gitrepo import GitRepo
     from agentos.model import ChangePlan
     from agentos.pipeline.runner import Checkout
     from agentos.store.queue import Job, Payload
@@ -80,7 +81,16 @@ def attempt(
 ) -> JobOutcome:
     """Try ``job`` once; every failure becomes an outcome, never an exception (but a
     ``UsageError`` about the checkout itself, which stops the worker)."""
-    from agentos.pipeline.runner import changed_paths, fetch, landed, move_to, refuse_changes
+    from agentos.pipeline.runner import (
+        changed_paths,
+        fetch,
+        forget_unpushed,
+        head,
+        keep_unpushed,
+        landed,
+        move_to,
+        refuse_changes,
+    )
 
     def ended(status: str, error: str | None = None, kind: str | None = None) -> JobOutcome:
         return JobOutcome(job.id, job.plan_id, job.attempts, status, error=error, kind=kind)
@@ -113,12 +123,58 @@ def attempt(
         plan = _plan(payload, job)
         if plan is None:
             return ended("failed", f"job {job.id}: the queued plan does not verify", "integrity")
-        outcome = _apply(ctx, job, payload, plan)
+        outcome, execution_id = _apply(ctx, job, payload, plan)
+        if outcome is not None and outcome.kind == "applied_here":
+            outcome = _repick(repo, job, plan, execution_id, base)
         if outcome is not None:
             return outcome
-        return _push(ctx, checkout, job, plan, branch=branch, base=base, lease=lease)
+        made = head(repo)
     except RunnerGitError as failed:
         return ended("retry" if failed.retryable else "failed", failed.message, failed.kind)
+    try:
+        done = _push(ctx, checkout, job, plan, branch=branch, base=base, lease=lease)
+    except RunnerGitError as failed:
+        done = ended("retry" if failed.retryable else "failed", failed.message, failed.kind)
+    if done.status == "done":
+        forget_unpushed(repo, execution_id)
+    elif done.kind != "stale":
+        keep_unpushed(repo, execution_id, made)
+    return done
+
+
+def _repick(
+    repo: GitRepo, job: Job, plan: ChangePlan, execution_id: str, base: str
+) -> JobOutcome | None:
+    """This workspace applied the plan in an earlier attempt whose commit did not land:
+    put that commit on the new head (stale when the plan's paths changed there)."""
+    from agentos.pipeline.gitcommit import touched_paths
+    from agentos.pipeline.runner import drifted, pick, unpushed
+
+    kept = unpushed(repo, execution_id)
+    if kept is None:
+        return JobOutcome(
+            job.id,
+            job.plan_id,
+            job.attempts,
+            "failed",
+            error=f"this runner recorded plan {job.plan_id} as applied (execution "
+            f"{execution_id}), but its commit is neither on the remote nor kept here; retry "
+            "the job on another runner",
+            kind="applied_here",
+        )
+    moved = drifted(repo, f"{kept}^", base, touched_paths(plan))
+    if moved:
+        return JobOutcome(
+            job.id,
+            job.plan_id,
+            job.attempts,
+            "stale",
+            error=f"plan {job.plan_id} is stale: {', '.join(moved[:5])} changed on the "
+            "remote since it was applied here",
+            kind="stale",
+        )
+    pick(repo, kept)
+    return None
 
 
 def _aborted(job: Job, lease: Lease) -> str:
@@ -135,8 +191,19 @@ def _plan(payload: Payload, job: Job) -> ChangePlan | None:
         return None
 
 
-def _apply(ctx: Context, job: Job, payload: Payload, plan: ChangePlan) -> JobOutcome | None:
-    """Apply ``plan`` with ``--commit``; None when it committed (push next), else the end."""
+def _apply(
+    ctx: Context, job: Job, payload: Payload, plan: ChangePlan
+) -> tuple[JobOutcome | None, str]:
+    """Apply ``plan`` with ``--commit``: no outcome when it committed (push next), else
+    how it ended; and the execution's id."""
+    from agentos.executor.executions import execution_id_for
+
+    execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
+    outcome = _applied(ctx, job, payload, plan)
+    return outcome, execution_id
+
+
+def _applied(ctx: Context, job: Job, payload: Payload, plan: ChangePlan) -> JobOutcome | None:
     from agentos.pipeline.execution import apply
     from agentos.pipeline.gitcommit import GitRequest
 

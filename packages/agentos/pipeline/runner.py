@@ -123,8 +123,19 @@ def push(repo: GitRepo, branch: str) -> str | None:
     done = repo.run("push", "-q", "--porcelain", REMOTE, f"HEAD:refs/heads/{branch}")
     if done.returncode == 0:
         return None
-    said = done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
-    return said.strip().splitlines()[-1] if said.strip() else done.reason()
+    # --porcelain: "!<TAB>ref<TAB>[rejected] (why)"; the remote's own words on stderr.
+    refused = [
+        line.split("\t")[-1].strip()
+        for line in done.stdout.decode("utf-8", "replace").splitlines()
+        if line.startswith("!")
+    ]
+    remote = [
+        line.split(":", 1)[1].strip()
+        for line in done.stderr.decode("utf-8", "replace").splitlines()
+        if line.startswith("remote:") and line.split(":", 1)[1].strip()
+    ]
+    said = "; ".join(refused + remote)
+    return said or done.reason()
 
 
 def drifted(repo: GitRepo, old: str, new: str, paths: list[str]) -> list[str]:
@@ -155,4 +166,34 @@ def refuse_changes(changed: list[str], root: Path) -> None:
             "worker's checkout is its own — commit or discard them (git stash), then start "
             "the worker again",
             details={"changed": changed},
+        )
+
+
+def unpushed_ref(execution_id: str) -> str:
+    """Where a worker keeps its commit of ``execution_id`` that did not land (yet)."""
+    return f"refs/agentos/unpushed/{execution_id}"
+
+
+def keep_unpushed(repo: GitRepo, execution_id: str, commit: str) -> None:
+    """Remember the commit of an attempt that did not land: the next attempt on this
+    checkout lands that commit (the workspace recorded the plan as applied)."""
+    repo.run("update-ref", unpushed_ref(execution_id), commit)
+
+
+def unpushed(repo: GitRepo, execution_id: str) -> str | None:
+    done = repo.run("rev-parse", "--verify", "-q", f"{unpushed_ref(execution_id)}^{{commit}}")
+    return done.stdout.decode("ascii").strip() or None if done.returncode == 0 else None
+
+
+def forget_unpushed(repo: GitRepo, execution_id: str) -> None:
+    repo.run("update-ref", "-d", unpushed_ref(execution_id))
+
+
+def pick(repo: GitRepo, commit: str) -> None:
+    """Put ``commit`` (message, trailers and author kept) on top of HEAD."""
+    done = repo.run("cherry-pick", "--allow-empty", commit)
+    if done.returncode != 0:
+        repo.run("cherry-pick", "--abort")
+        raise RunnerGitError(
+            f"git cherry-pick {commit[:12]}: {done.reason()}", kind="pick_failed", retryable=True
         )
