@@ -71,7 +71,8 @@ def applied(cli: Cli, ws: Path) -> str:
 def test_status_keys_and_content(cli: Cli, workspace: Path) -> None:
     execution = applied(cli, workspace)
     doc = cli("status", "-C", workspace, "--json").json()["result"]
-    assert set(doc) == {"lock", "interrupted", "breakers", "executions", "sweep"}
+    assert set(doc) == {"lock", "interrupted", "breakers", "executions", "sweep", "queue"}
+    assert doc["queue"] is None  # the file store has no queue
     assert doc["lock"] == {"held": False, "holder": None}
     assert doc["interrupted"] == []
     assert doc["breakers"] == []

@@ -34,6 +34,7 @@ GROUPS = {
     "audit": "Verify, list and export the audit trail.",
     "policy": "Validate, test, explain and print the schema of the policy.",
     "store": "Create and migrate the shared PostgreSQL store (docs/scale.md).",
+    "queue": "Submit plans to the shared changeset queue and follow them (docs/scale.md).",
 }
 
 
@@ -85,6 +86,8 @@ COMMAND_MODULES = {
     "serve": "serve_cmd",
     "status": "status_cmd",
     "store": "store_cmd",
+    "queue": "queue_cmd",
+    "worker": "worker_cmd",
     "history": "status_cmd",
 }
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from agentos.cli.context import GlobalOptions, command
 from agentos.cli.render import Outcome
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agentos.pipeline.context import Context
+    from agentos.pipeline.queue import QueueSummary
 
 
 @command("status")
@@ -17,8 +23,45 @@ def status(opts: GlobalOptions) -> Outcome:
     from agentos.pipeline.documents import status_result
     from agentos.pipeline.queries import status as workspace_status
 
-    found = workspace_status(opts.context())
-    return Outcome(result=status_result(found), human=lambda out: render_status(out, found))
+    ctx = opts.context()
+    found = workspace_status(ctx)
+    result = status_result(found)
+    queue, warnings = _queue(ctx)
+    result["queue"] = None if queue is None else queue.row()
+
+    def human(out: Console) -> None:
+        render_status(out, found)
+        if queue is not None:
+            render_queue(out, queue)
+
+    return Outcome(result=result, human=human, warnings=warnings)
+
+
+def _queue(ctx: Context) -> tuple[QueueSummary | None, list[str]]:
+    """The shared queue at a glance (None with the file store, or when it is out of reach:
+    then a warning says so, and the workspace's own state is shown all the same)."""
+    from agentos.errors import StoreSchemaError, StoreUnavailableError
+    from agentos.pipeline.queue import summary
+
+    try:
+        return summary(ctx), []
+    except (StoreUnavailableError, StoreSchemaError) as exc:
+        return None, [f"queue not shown: {exc.message}"]
+
+
+def render_queue(out: Console, queue: QueueSummary) -> None:
+    """The queue's lines of ``status``."""
+    counts = ", ".join(f"{n} {s}" for s, n in queue.counts.items() if n)
+    out.print(f"Queue: {counts or 'empty'}")
+    for job in queue.running:
+        age = f"{job.heartbeat_age:.0f}s" if job.heartbeat_age is not None else "?"
+        out.print(
+            f"  running job {job.id} ({job.plan_id}) by {job.lease_owner}, heartbeat {age} ago"
+        )
+    for job in queue.stuck:
+        out.print(f"  stuck job {job.id} ({job.plan_id}): lease of {job.lease_owner} expired")
+    for job in queue.dead:
+        out.print(f"  dead job {job.id} ({job.plan_id}): {job.last_error}")
 
 
 @command("history")

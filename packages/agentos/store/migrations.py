@@ -123,7 +123,23 @@ CREATE INDEX jobs_claimable ON jobs (not_before, id) WHERE status = 'pending';
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE status = 'running';
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "control plane and queue", V1),)
+# The queue's own outcomes: ``failed`` (refused for a reason no retry changes: denied, needs
+# approval, integrity, a check that failed), the commit that landed, the kind of the last
+# error (its type: ``stale``, ``busy``, ``push_rejected``, ...) and when the job ended.
+V2 = """
+ALTER TABLE jobs DROP CONSTRAINT jobs_status_check;
+ALTER TABLE jobs ADD CONSTRAINT jobs_status_check
+    CHECK (status IN ('pending', 'running', 'done', 'stale', 'failed', 'dead', 'aborted'));
+ALTER TABLE jobs ADD COLUMN commit_sha text;
+ALTER TABLE jobs ADD COLUMN error_kind text;
+ALTER TABLE jobs ADD COLUMN finished_at timestamptz;
+CREATE INDEX jobs_by_status ON jobs (status, id);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "control plane and queue", V1),
+    Migration(2, "queue outcomes", V2),
+)
 LATEST = MIGRATIONS[-1].version
 
 _TRACKING = """
