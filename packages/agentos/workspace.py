@@ -74,22 +74,49 @@ class Workspace:
 
 
 # What makes a directory a workspace when agentos looks for one up from where it runs: its
-# state, or its policy; failing both, the top of a git work tree.
+# state (a directory), or its policy (a file); else being the top of a git work tree.
 WORKSPACE_MARKERS = (STATE_DIR_NAME, DEFAULT_POLICY_RELPATH)
 
 
-def discover(start: Path) -> Path | None:
-    """The workspace ``start`` (absolute) is in, found as git finds a repository: the nearest
-    directory up from ``start`` that holds ``.agentos/`` or the workspace policy, else the
-    nearest one that holds ``.git``, else None."""
-    folders = (start, *start.parents)
-    for folder in folders:
-        if any((folder / marker).exists() for marker in WORKSPACE_MARKERS):
-            return folder
-    for folder in folders:
-        if (folder / ".git").exists():
+def discover(start: Path, *, home: Path | None = None) -> Path | None:
+    """The workspace ``start`` (absolute) is in, found as git finds a repository: up from
+    ``start``, the nearest directory that holds ``.agentos/`` or the workspace policy, or
+    that is the top of a git work tree (it holds ``.git``) — a repository is a boundary, so
+    nothing above it is ever taken for it. Markers owned by another user are ignored (as git
+    ignores a repository of dubious ownership), and the search stops below the home
+    directory (``home``, default the user's): a stray ``~/.agentos`` never claims a
+    project. None when nothing qualifies."""
+    ceiling = _home() if home is None else home
+    for folder in (start, *start.parents):
+        if folder == ceiling and folder != start:
+            return None
+        if _holds_marker(folder) or (folder / ".git").exists():
             return folder
     return None
+
+
+def _holds_marker(folder: Path) -> bool:
+    """Whether ``folder`` holds agentos's state directory or its policy file, owned by the
+    user running agentos."""
+    import os
+    import stat
+
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    for marker, kind in ((STATE_DIR_NAME, stat.S_ISDIR), (DEFAULT_POLICY_RELPATH, stat.S_ISREG)):
+        try:
+            info = (folder / marker).stat()
+        except (OSError, ValueError):
+            continue
+        if kind(info.st_mode) and (uid is None or info.st_uid == uid):
+            return True
+    return False
+
+
+def _home() -> Path | None:
+    try:
+        return Path.home().resolve()
+    except (KeyError, RuntimeError, OSError):
+        return None
 
 
 def locate(explicit: Path | None, *, here: Path | None = None, or_here: bool = False) -> Path:
@@ -113,7 +140,7 @@ def locate(explicit: Path | None, *, here: Path | None = None, or_here: bool = F
 
 def is_workspace(root: Path) -> bool:
     """Whether ``root`` holds agentos's state or policy, or is the top of a git work tree."""
-    return any((root / marker).exists() for marker in (*WORKSPACE_MARKERS, ".git"))
+    return _holds_marker(root) or (root / ".git").exists()
 
 
 # Paths that cannot have a problem: ASCII names of letters, digits, '_', '-' and '.', none

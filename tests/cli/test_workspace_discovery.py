@@ -3,6 +3,7 @@ working directory, as git finds its repository."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from helpers import PERMISSIVE_POLICY, agentos, run_git, write_tree
 MANIFEST = 'changes:\n  - {op: modify, path: src/a.txt, content: "two\\n"}\n'
 
 
-def test_discover_prefers_agentos_state_or_policy_to_the_git_top(tmp_path: Path) -> None:
+def test_discover_takes_the_nearest_workspace_or_repository_top(tmp_path: Path) -> None:
     (tmp_path / "repo" / ".git").mkdir(parents=True)
     (tmp_path / "repo" / "svc" / "agent" / "policies").mkdir(parents=True)
     (tmp_path / "repo" / "svc" / "agent" / "policies" / "default.yaml").write_text("x")
@@ -28,6 +29,49 @@ def test_discover_prefers_agentos_state_or_policy_to_the_git_top(tmp_path: Path)
     assert discover(tmp_path / "plain") is None
     (tmp_path / "repo" / "docs" / ".agentos").mkdir()
     assert discover(tmp_path / "repo" / "docs") == tmp_path / "repo" / "docs"
+
+
+def test_a_repository_is_a_boundary_a_workspace_above_it_never_claims_it(tmp_path: Path) -> None:
+    # A parent folder set up for agentos, and a repository inside it with nothing of its own.
+    (tmp_path / "parent" / ".agentos").mkdir(parents=True)
+    (tmp_path / "parent" / "proj" / ".git").mkdir(parents=True)
+    (tmp_path / "parent" / "proj" / "src").mkdir()
+    assert discover(tmp_path / "parent" / "proj" / "src") == tmp_path / "parent" / "proj"
+    # Outside any repository the parent's state still counts.
+    (tmp_path / "parent" / "notes").mkdir()
+    assert discover(tmp_path / "parent" / "notes") == tmp_path / "parent"
+
+
+def test_the_search_stops_below_the_home_directory(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".agentos").mkdir(parents=True)
+    (home / "agent" / "policies").mkdir(parents=True)
+    (home / "agent" / "policies" / "default.yaml").write_text("x")
+    (home / "proj" / "src").mkdir(parents=True)
+    assert discover(home / "proj" / "src", home=home) is None
+    assert discover(home, home=home) == home  # run in the home folder itself: it is the one
+    (home / "proj" / ".git").mkdir()
+    assert discover(home / "proj" / "src", home=home) == home / "proj"
+
+
+def test_markers_of_the_wrong_kind_or_owner_do_not_count(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / ".agentos").write_text("a file, not agentos's state")
+    assert discover(tmp_path / "a" / "b", home=tmp_path / "nowhere") is None
+    if os.geteuid() != 0:
+        return  # making a folder another user's takes root
+    (tmp_path / "c" / "d").mkdir(parents=True)
+    (tmp_path / "c" / ".agentos").mkdir()
+    os.chown(tmp_path / "c" / ".agentos", 12345, 12345)
+    assert discover(tmp_path / "c" / "d", home=tmp_path / "nowhere") is None
+
+
+def test_a_file_named_like_the_state_folder_above_is_no_crash(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / ".agentos").write_text("not a folder")
+    run = agentos("init", cwd=tmp_path / "a" / "b")
+    assert run.code == 0, run.doc
+    assert (tmp_path / "a" / "b" / ".agentos").is_dir()
 
 
 def test_locate_takes_C_as_given_and_refuses_nowhere(tmp_path: Path) -> None:
