@@ -47,6 +47,10 @@ Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
 PLAN_ID_REGEX = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 PLAN_ID_PATTERN = re.compile(PLAN_ID_REGEX)
 PlanId = Annotated[str, Field(pattern=f"^{PLAN_ID_REGEX}$")]
+# The marks agentos's own plan and execution ids start with: an id chosen by hand
+# (``--plan-id``) may not start with them (in any case), so that a prefix such as
+# ``plan-3e5c`` only ever names an id agentos made.
+RESERVED_ID_MARKS = ("exec-", "plan-")
 
 # The WriteGate's rules, in the order it applies them (SPEC §6).
 RuleId = Literal[

@@ -275,3 +275,33 @@ def test_every_help_names_values_without_type_names() -> None:
     assert "-C, --workspace DIR" in out
     _, out, _ = run_here("rollback", "--help")
     assert "Usage: agentos rollback [OPTIONS] [EXECUTION_ID]" in out
+
+
+@needs_agentos
+def test_missing_command_after_a_dot_directory_reads_plainly(ws: Path) -> None:
+    code, _out, err = script("-C", ".", "--", "status", cwd=ws)
+    assert code == 2
+    assert "Missing command after -C . (see 'agentos --help')" in err
+    assert ".." not in err
+
+
+@needs_agentos
+@pytest.mark.parametrize(
+    "args",
+    [("-C", "", "status"), ("status", "-C", ""), ("--workspace=", "status"), ("-C", " ", "status")],
+)
+def test_an_empty_workspace_option_is_a_usage_error(ws: Path, args: tuple[str, ...]) -> None:
+    code, out, err = script(*args, "--json", cwd=ws)
+    assert code == 2
+    error = json.loads(out)["error"]
+    assert error["type"] == "usage_error"
+    assert "-C needs a directory" in error["message"]
+    assert "Lock:" not in err
+
+
+@needs_agentos
+@pytest.mark.parametrize("args", [("-C", "", "hook", "claude"), ("hook", "claude", "--workspace=")])
+def test_the_hook_refuses_an_empty_workspace_option(ws: Path, args: tuple[str, ...]) -> None:
+    code, _out, err = script(*args, cwd=ws, stdin=b"{}")
+    assert code == 2
+    assert "needs a directory" in err

@@ -5,6 +5,7 @@ candidates, an unknown or too short one keeps the error of an unknown id."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -134,6 +135,120 @@ def test_unique_match_rules() -> None:
         unique_match("run-0", many, what="plan", hint="h")
     assert info.value.details["matches"] == 25
     assert len(info.value.details["candidates"]) == 10
+
+
+def generated_plan(cli: Cli, ws: Path, content: str = "A\n") -> str:
+    """A plan with the id agentos makes (no --plan-id); its id."""
+    manifest = ws.parent / f"generated-{len(list(ws.parent.glob('generated-*')))}.json"
+    manifest.write_text(
+        json.dumps({"changes": [{"op": "modify", "path": "a.txt", "content": content}]})
+    )
+    res = run(cli, ws, "plan", str(manifest))
+    assert res.code == 0, res.out
+    plan_id: str = res.json()["result"]["plan_id"]
+    assert plan_id.startswith("plan-")
+    return plan_id
+
+
+@pytest.mark.parametrize("chosen", ["plan-3e5c", "exec-0001", "Plan-x", "EXEC-y", "plan-"])
+def test_a_chosen_plan_id_may_not_take_the_marks_of_generated_ids(
+    cli: Cli, ws: Path, chosen: str
+) -> None:
+    manifest = ws.parent / "m.json"
+    manifest.write_text(
+        json.dumps({"changes": [{"op": "modify", "path": "b.txt", "content": "X\n"}]})
+    )
+    res = run(cli, ws, "plan", str(manifest), "--plan-id", chosen)
+    assert res.code == 2
+    error = res.json()["error"]
+    assert error["type"] == "usage_error"
+    assert "--plan-id" in error["message"] and "keeps for the ids it makes" in error["message"]
+    assert not list((ws / ".agentos" / "plans").glob("*.json"))
+
+
+def test_a_planted_plan_cannot_capture_the_prefix_of_a_generated_id(cli: Cli, ws: Path) -> None:
+    real = generated_plan(cli, ws)
+    prefix = real[: len("plan-") + 4]
+    planted = ws.parent / "planted.json"
+    planted.write_text(
+        json.dumps({"changes": [{"op": "modify", "path": "b.txt", "content": "EVIL\n"}]})
+    )
+    assert run(cli, ws, "plan", str(planted), "--plan-id", prefix).code == 2
+    approved = run(cli, ws, "approve", prefix, "--by", "dana")
+    assert approved.json()["result"]["approval"]["plan_id"] == real
+    res = cli_apply(cli, ws, prefix)
+    assert (res.code, res.json()["result"]["plan_id"]) == (0, real)
+    assert (ws / "b.txt").read_text() == "b\n"
+
+
+@pytest.mark.parametrize("ref", ["p", "pl", "pla", "plan", "plan-", "e", "exe", "exec", "exec-"])
+def test_a_beginning_of_a_mark_is_too_short_to_be_a_prefix(cli: Cli, ws: Path, ref: str) -> None:
+    generated_plan(cli, ws)
+    for args in (("check", ref), ("show", ref)):
+        res = run(cli, ws, *args)
+        assert res.code == 2, (args, res.out)
+        message = res.json()["error"]["message"]
+        assert "neither a plan file nor the id of a plan" in message or "no execution" in message
+
+
+@pytest.mark.parametrize("ref", ["e", "exec", "exec-"])
+def test_rollback_of_a_beginning_of_the_mark_names_no_execution(
+    cli: Cli, ws: Path, ref: str
+) -> None:
+    plan_id = generated_plan(cli, ws)
+    assert cli_apply(cli, ws, plan_id).code == 0
+    res = cli_rollback(cli, ws, ref)
+    assert res.code == 2
+    assert f"no committed execution {ref!r}" in res.json()["error"]["message"]
+    assert (ws / "a.txt").read_text() == "A\n"
+
+
+def test_a_chosen_id_that_is_a_beginning_of_a_mark_is_still_named_exactly(
+    cli: Cli, ws: Path
+) -> None:
+    cli_plan(cli, ws, "plan", [{"op": "modify", "path": "a.txt", "content": "A\n"}])
+    generated_plan(cli, ws, "Z\n")
+    res = run(cli, ws, "check", "plan")
+    assert (res.code, res.json()["result"]["plan_id"]) == (0, "plan")
+
+
+def test_a_mark_alone_matches_nothing() -> None:
+    from agentos.model import RESERVED_ID_MARKS
+    from agentos.pipeline.refs import ID_MARKS, long_enough, unique_match
+
+    assert ID_MARKS == RESERVED_ID_MARKS
+    ids = ["plan-0a1b2c3d", "exec-77aa0011"]
+    for ref in ("plan", "exec", "pla", "exec-"):
+        assert not long_enough(ref)
+        assert unique_match(ref, ids, what="plan", hint="h") is None
+
+
+LONG = "a" * 300
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", LONG),
+        ("show", f"exec-{LONG}"),
+        ("check", LONG),
+        ("policy", "explain", LONG),
+        ("approve", LONG, "--by", "dana"),
+        ("apply", LONG),
+        ("rollback", LONG),
+        ("rollback", f"exec-{LONG}"),
+        ("rollback", f"exec-{LONG}", "--attempt", "1"),
+    ],
+)
+def test_a_ref_too_long_for_a_file_name_is_not_found(
+    cli: Cli, ws: Path, args: tuple[str, ...]
+) -> None:
+    plan_id = generated_plan(cli, ws)
+    assert cli_apply(cli, ws, plan_id).code == 0  # the executions' folders exist
+    res = run(cli, ws, *args)
+    assert res.code == 2, res.out
+    assert res.json()["error"]["type"] == "usage_error"
+    assert "Traceback" not in res.err and not (ws / ".agentos" / "logs").exists()
 
 
 def test_human_tables_print_whole_ids_in_a_pipe_and_keep_the_execution_id_on_a_terminal(

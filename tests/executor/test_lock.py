@@ -131,7 +131,7 @@ def small_workspace(ws: Path, cli: Cli, manifests: Path) -> None:
         change = {"op": "modify", "path": f"{name}.txt", "content": f"new {name}\n"}
         manifest.write_text(yaml.safe_dump({"changes": [change]}))
         made = cli(
-            "plan", manifest, "-C", ws, "--plan-id", f"plan-{name}", "--policy", PERMISSIVE_POLICY
+            "plan", manifest, "-C", ws, "--plan-id", f"change-{name}", "--policy", PERMISSIVE_POLICY
         )
         assert made.code == 0, made.err
 
@@ -159,7 +159,7 @@ def test_lock_held_by_another_process_is_exit_75(tmp_path: Path, cli: Cli) -> No
     before = snapshot(ws)
     holder = {"execution_id": "exec-held-by-the-test", "plan_id": "holder-plan"}
     with workspace_lock(Workspace.open(ws), timeout=5, holder={**holder, "operation": "apply"}):
-        proc, waited = busy_apply(ws, "plan-a")
+        proc, waited = busy_apply(ws, "change-a")
     assert proc.returncode == 75, proc.stderr
     assert waited >= 0.5
     doc = json.loads(proc.stdout)
@@ -170,7 +170,7 @@ def test_lock_held_by_another_process_is_exit_75(tmp_path: Path, cli: Cli) -> No
     assert snapshot(ws) == before
     assert list((ws / ".agentos" / "journal").glob("*.json")) == []
     # Once the lock is free, the same command goes through.
-    proc, _ = busy_apply(ws, "plan-a")
+    proc, _ = busy_apply(ws, "change-a")
     assert (proc.returncode, json.loads(proc.stdout)["result"]["status"]) == (0, "committed")
 
 
@@ -182,7 +182,7 @@ def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None
     ws = tmp_path / "ws"
     small_workspace(ws, cli, tmp_path / "manifests")
     before = snapshot(ws)
-    plan_a = load_plan(ws / ".agentos" / "plans" / "plan-a.json")
+    plan_a = load_plan(ws / ".agentos" / "plans" / "change-a.json")
     faults = tmp_path / "faults"
     faults.mkdir()
     paused = {
@@ -191,7 +191,7 @@ def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None
         "AGENTOS_FAULTS_DIR": str(faults),
     }
     first = subprocess.Popen(
-        [str(AGENTOS), *apply_args(ws, "plan-a")],
+        [str(AGENTOS), *apply_args(ws, "change-a")],
         env=paused,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -199,11 +199,11 @@ def test_apply_paused_mid_write_holds_the_lock(tmp_path: Path, cli: Cli) -> None
     )
     try:
         wait_for(faults / "fsops.replace.before.paused", first, 60)
-        proc, waited = busy_apply(ws, "plan-b")
+        proc, waited = busy_apply(ws, "change-b")
         assert proc.returncode == 75, proc.stderr
         assert waited >= 0.5
-        execution = execution_id_for("plan-a", plan_a.changeset.checksum)
-        for part in (execution, "plan-a", f"pid {first.pid}"):
+        execution = execution_id_for("change-a", plan_a.changeset.checksum)
+        for part in (execution, "change-a", f"pid {first.pid}"):
             assert part in proc.stderr, (part, proc.stderr)
         assert snapshot(ws)["b.txt"] == before["b.txt"]
         # status shows it as the lock's holder, not as an interrupted execution.

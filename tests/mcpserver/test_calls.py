@@ -194,3 +194,11 @@ def test_a_plan_file_is_named_relative_to_the_workspace_not_the_server(
     monkeypatch.chdir(elsewhere)  # where the server process happens to run
     checked = ok(session, "check", {"plan": "mine.json"}).structured
     assert checked["plan_id"] == planned.structured["plan_id"]
+
+
+def test_the_plan_tool_keeps_the_marks_of_generated_ids(session: ToolSession, ws: Path) -> None:
+    reply = call_tool(session, "plan", {"input": PATCH, "plan_id": "plan-3e5c"})
+    assert reply.is_error and "keeps for the ids it makes" in reply.text
+    assert reply.structured["error"]["type"] == "usage_error"
+    assert not list((ws / ".agentos" / "plans").glob("*.json"))
+    assert not ok(session, "plan", {"input": PATCH, "plan_id": "pr-3e5c"}).is_error

@@ -186,7 +186,10 @@ def run(argv: list[str]) -> int:
     as_json = "--json" in argv
     if line.missing_command:
         path = " ".join(("agentos", *line.words))
-        return _usage_error(path, as_json, f"Missing command after {' '.join(line.moved)}.")
+        import shlex
+
+        # No period after the options: it would read as part of a value (``-C .``).
+        return _usage_error(path, as_json, f"Missing command after {shlex.join(line.moved)}")
     name = _command_name(argv)
     try:
         command = typer.main.get_command(build(argv))

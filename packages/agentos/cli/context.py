@@ -119,7 +119,7 @@ def typer_command(entry: Registered) -> Callable[..., int]:
     def wrapper(**kwargs: Any) -> int:
         opts = GlobalOptions(
             command=full_name,
-            workspace_arg=kwargs.pop("workspace_dir"),
+            workspace_arg=_as_path(kwargs.pop("workspace_dir")),
             policy=kwargs.pop("policy"),
             json=kwargs.pop("json_output"),
             quiet=kwargs.pop("quiet"),
@@ -134,6 +134,10 @@ def typer_command(entry: Registered) -> Callable[..., int]:
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+def _as_path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def execute(opts: GlobalOptions, run: Callable[[], Outcome]) -> int:

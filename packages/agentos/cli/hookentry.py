@@ -52,12 +52,11 @@ def _hook_args(args: list[str]) -> tuple[str, Path | None, str | None]:
     rest = list(args)
     while rest:
         arg = rest.pop(0)
-        if arg in ("-C", "--workspace"):
-            if not rest:
-                return agent, workspace, f"{arg} needs a directory"
-            workspace = Path(rest.pop(0))
-        elif arg.startswith("--workspace="):
-            workspace = Path(arg.split("=", 1)[1])
+        if arg in ("-C", "--workspace") or arg.startswith("--workspace="):
+            value = arg.split("=", 1)[1] if "=" in arg else rest.pop(0) if rest else ""
+            if not value.strip():  # an empty one would be the current directory
+                return agent, workspace, f"{arg.split('=', 1)[0]} needs a directory"
+            workspace = Path(value)
         elif arg in ("--json", "-q", "--quiet"):
             continue  # the answer is the agent's protocol, whatever these ask
         elif arg == "--policy" or arg.startswith("--policy="):

@@ -9,13 +9,26 @@ from typing import Annotated
 
 import typer
 
+
+def _named_directory(value: str | None) -> str | None:
+    """``-C DIR`` as given (a string: as a ``Path``, an empty one would be the current
+    directory): an empty one, or a file, is a usage error."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise typer.BadParameter("-C needs a directory, not an empty string (here: -C .)")
+    if Path(value).is_file():
+        raise typer.BadParameter(f"dir {value!r} is a file.")
+    return value
+
+
 GLOBAL_PARAMETERS = [
     inspect.Parameter(
         "workspace_dir",
         inspect.Parameter.KEYWORD_ONLY,
         default=None,
         annotation=Annotated[
-            Path | None,
+            str | None,
             typer.Option(
                 "-C",
                 "--workspace",
@@ -23,7 +36,7 @@ GLOBAL_PARAMETERS = [
                 help="Workspace directory (default: the nearest folder up from here that "
                 "holds .agentos/ or agent/policies/default.yaml, else the git top level).",
                 show_default=False,
-                file_okay=False,
+                callback=_named_directory,
             ),
         ],
     ),

@@ -108,6 +108,7 @@ def plan(
     from agentos.pipeline import gating
     from agentos.pipeline.documents import plan_result
     from agentos.pipeline.gitplans import git_selection
+    from agentos.pipeline.planoutput import check_output, check_output_target
 
     check_markdown_flag(opts.json, markdown)
     names = inputs or []
@@ -115,8 +116,10 @@ def plan(
         git, staged=staged, inputs=names, input_format=input_format, strip=strip
     )
     if output is not None:
-        gating.check_output(output, [Path(name) for name in names])
+        check_output(output, [Path(name) for name in names])
     ctx = opts.context()
+    if output is not None:
+        check_output_target(ctx, output)
     if author is not None:
         gating.check_author(author)
     request = gating.PlanRequest(
@@ -184,10 +187,11 @@ def show(
     from agentos.errors import UsageError
     from agentos.pipeline.context import load_plan_ref
     from agentos.pipeline.documents import show_result
+    from agentos.pipeline.refs import is_file
 
     check_markdown_flag(opts.json, markdown)
     ctx = opts.context()
-    if ref.startswith("exec-") and not Path(ref).is_file():
+    if ref.startswith("exec-") and not is_file(Path(ref)):
         from agentos.cli.views.executions import timeline_outcome
         from agentos.pipeline.diffs import execution_diff
         from agentos.pipeline.queries import execution

@@ -41,9 +41,13 @@ from agentos.workspace import Workspace
 def load_committed(workspace: Workspace, execution_id: str) -> Journal:
     """The archived journal of a committed execution, or a ``UsageError`` that says why not."""
     path = archived_path(workspace.state_dir, execution_id)
-    if path.is_file():
+    try:
+        archived: bool | None = path.is_file()
+    except OSError:  # a name no file can have (ENAMETOOLONG): no execution has that id
+        archived = None
+    if archived:
         return read_journal(workspace.state_dir, path)
-    summary = read_execution(workspace.state_dir, execution_id)
+    summary = None if archived is None else read_execution(workspace.state_dir, execution_id)
     if summary is not None and summary.status == "committed":
         raise UsageError(
             f"execution {execution_id} can no longer be rolled back: its backups were pruned "

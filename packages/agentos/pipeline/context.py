@@ -158,13 +158,13 @@ def resolve_plan_file(workspace: Workspace, ref: str, *, base: Path | None = Non
     """A plan file given as a path (a relative one from ``base``, else from the working
     directory), or as a plan id stored under ``.agentos/plans/`` (or a unique prefix of one,
     ``agentos.pipeline.refs``)."""
-    from agentos.pipeline.refs import resolve_plan_id
+    from agentos.pipeline.refs import is_file, resolve_plan_id
 
     path = Path(ref) if base is None else base / ref
-    if path.is_file():
+    if is_file(path):
         return path
     stored = workspace.plans_dir / f"{ref}.json"
-    if "/" not in ref and stored.is_file():
+    if "/" not in ref and is_file(stored):
         return stored
     found = resolve_plan_id(workspace.plans_dir, ref)
     if found is not None:

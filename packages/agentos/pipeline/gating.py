@@ -108,6 +108,11 @@ def make_plan(ctx: Context, request: PlanRequest) -> Planned:
         target = request.output or workspace.plans_dir / f"{built.plan_id}.json"
         decision = decide_plan(built, workspace, loaded)
     built = seal_plan(built, risk=decision.risk)
+    if request.output is not None:
+        from agentos.pipeline.planoutput import check_output_changes, check_output_target
+
+        check_output_target(ctx, request.output)
+        check_output_changes(request.output, workspace.root, built)
     fault_point("plan.before_write")
     ensure_state_dir(workspace)
     write_plan(built, target)
@@ -361,22 +366,3 @@ def _summary(change: FileChange) -> dict[str, str]:
     if change.op != "create":
         item["old_sha256"] = change.old_sha256
     return item
-
-
-def check_output(output: Path, inputs: list[Path]) -> None:
-    """A ``UsageError`` naming ``--output`` when the plan could not be written there, or would
-    overwrite one of its own ``inputs`` (checked before anything is planned)."""
-    if output.is_dir():
-        raise UsageError(f"--output {str(output)!r} is a directory; name a file in it")
-    folder = output.parent
-    if not folder.is_dir():
-        raise UsageError(
-            f"--output {str(output)!r}: the folder {str(folder)!r} does not exist; create it "
-            "or name a file in an existing folder"
-        )
-    for source in inputs:
-        if str(source) != "-" and source.exists() and output.exists() and source.samefile(output):
-            raise UsageError(
-                f"--output {str(output)!r} is the input {str(source)!r}: the plan would "
-                "overwrite it; name another file"
-            )

@@ -2,7 +2,8 @@
 
 ``agentos rollback exec-3fa2`` names the one execution whose id starts with ``exec-3fa2``. A
 prefix must have at least ``MIN_PREFIX`` characters after the ``exec-`` or ``plan-`` its ids
-start with (or in all, for a plan id chosen with ``--plan-id``); an exact id always wins; a
+start with (or in all, for a plan id chosen with ``--plan-id``, which may not start with
+them: ``agentos.planner.plan.check_chosen_id``); an exact id always wins; a
 prefix that matches several ids is a usage error listing them; one that matches none is left
 as given, for the caller's own "not found" error.
 """
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
     from agentos.audit.trail import AuditTrail
 
 MIN_PREFIX = 4
-# The marks agentos's own ids start with: they do not count towards a prefix's length.
+# The marks agentos's own ids start with: they do not count towards a prefix's length, and
+# ``--plan-id`` may not start with them (``agentos.model.RESERVED_ID_MARKS``, spelled here so
+# that resolving an execution id does not import the plan model).
 ID_MARKS = ("exec-", "plan-")
 # ``exec-`` and 20 hex digits (``agentos.executor.executions.execution_id_for``).
 FULL_EXECUTION_ID = 25
@@ -28,7 +31,10 @@ LISTED = 10
 
 
 def long_enough(ref: str) -> bool:
-    """True when ``ref`` has enough characters to stand for an id (git asks 4 of a hash)."""
+    """True when ``ref`` has enough characters to stand for an id (git asks 4 of a hash);
+    a beginning of a mark (``p``, ``plan``, ``plan-``, ``exec``) never has."""
+    if any(mark.startswith(ref) for mark in ID_MARKS):
+        return False
     for mark in ID_MARKS:
         if ref.startswith(mark):
             return len(ref) - len(mark) >= MIN_PREFIX
@@ -79,3 +85,13 @@ def resolve_plan_id(plans_dir: Path, ref: str) -> str | None:
         return None
     ids = [name.removesuffix(".json") for name in names if name.endswith(".json")]
     return unique_match(ref, ids, what="plan", hint=f"the plans in {plans_dir}")
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False too when the name cannot be a file at all (a component
+    longer than the system allows, ENAMETOOLONG; a NUL byte): such a reference names nothing,
+    and gets the caller's "not found" error."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False

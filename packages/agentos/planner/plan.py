@@ -20,6 +20,7 @@ from agentos.errors import PatchParseError, UsageError
 from agentos.model import (
     PLAN_FORMAT,
     PLAN_ID_PATTERN,
+    RESERVED_ID_MARKS,
     UNASSESSED,
     UNSEALED,
     Base,
@@ -239,6 +240,19 @@ def _apply_inputs(request: PlanSpec) -> _Applied:
     return _Applied(changes, counts, sources, intents, new_bytes)
 
 
+def check_chosen_id(plan_id: str) -> None:
+    """A ``UsageError`` when a plan id chosen by hand starts with a mark agentos keeps for
+    the ids it makes (``plan-``, ``exec-``): such an id could pass for one of them, and a
+    short prefix of a real plan's id would then name it instead."""
+    mark = next((m for m in RESERVED_ID_MARKS if plan_id.lower().startswith(m)), None)
+    if mark is not None:
+        raise UsageError(
+            f"--plan-id {plan_id!r} starts with {mark!r}, which agentos keeps for the ids it "
+            "makes (so that a prefix of one always names that plan); choose an id without it, "
+            "e.g. 'pr-42', or leave --plan-id out"
+        )
+
+
 def plan_changes(request: PlanSpec) -> ChangePlan:
     """Build the plan for ``request.inputs`` against the workspace as it is now."""
     if not request.inputs:
@@ -251,6 +265,8 @@ def plan_changes(request: PlanSpec) -> ChangePlan:
             f"--plan-id {request.plan_id!r} is not a valid plan id; use 1-128 letters, digits, "
             "'.', '_' or '-', starting with a letter or digit"
         )
+    if request.plan_id is not None:
+        check_chosen_id(request.plan_id)
     check_input_sizes(request.inputs, request.limits)
     root = request.workspace.root
     applied = _apply_inputs(request)
