@@ -71,8 +71,9 @@ def applied(cli: Cli, ws: Path) -> str:
 def test_status_keys_and_content(cli: Cli, workspace: Path) -> None:
     execution = applied(cli, workspace)
     doc = cli("status", "-C", workspace, "--json").json()["result"]
-    assert set(doc) == {"lock", "interrupted", "breakers", "executions", "sweep"}
+    assert set(doc) == {"lock", "interrupted", "breakers", "executions", "sweep", "audit_repaired"}
     assert doc["lock"] == {"held": False, "holder": None}
+    assert doc["audit_repaired"] is None  # never repaired
     assert doc["interrupted"] == []
     assert doc["breakers"] == []
     [row] = doc["executions"]

@@ -164,6 +164,14 @@ def render_status(out: Console, status: WorkspaceStatus) -> None:
             out.print(f"  {bypass.path}  {bypass.change}")
     elif swept is not None:
         out.print(f"Changed outside agentos: nothing (sweep at {swept.swept_at})")
+    if status.repaired is not None:
+        note = status.repaired
+        out.print(
+            f"Audit trail: repaired at {note.ts} by {note.actor} (earlier events are kept in "
+            f"{note.archive or 'no archive'}; 'agentos audit verify' checks it)",
+            markup=False,
+            highlight=False,
+        )
     render_executions(out, status.executions, "Last executions")
 
 
