@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agentos.cli.render import Outcome
+from agentos.cli.visible import visible
 from agentos.pipeline.results import SUCCESS
 
 if TYPE_CHECKING:
@@ -59,25 +60,25 @@ def render_applied(out: Console, applied: Applied) -> None:
         line.append(f", attempt {result.attempt})" if result.attempt else ")")
         out.print(line)
         if result.status in SUCCESS:
-            out.print(f"  {result.message}")
+            out.print(f"  {visible(result.message)}")
         listed = result.files if result.status == "committed" else ()
         for change in listed[:FILES_SHOWN]:
             name = f"{change.from_path} -> {change.path}" if change.from_path else change.path
-            out.print(f"  {change.op:<7} {name}")
+            out.print(f"  {change.op:<7} {visible(name)}")
         if len(listed) > FILES_SHOWN:
             out.print(f"  ... and {len(listed) - FILES_SHOWN} more (--json lists them all)")
         for drifted in result.drifted:
-            out.print(f"  drifted: {drifted}")
+            out.print(f"  drifted: {visible(drifted)}")
         for label, checks in (("check", result.checks), ("after rollback", result.post_rollback)):
             for check in checks:
                 tries = f", {check.attempts} attempt(s)" if check.attempts != 1 else ""
                 out.print(
                     f"  {label} {check.name}: {check.status} ({check.duration:.2f}s{tries}) "
-                    f"{check.message}"
+                    f"{visible(check.message)}"
                 )
                 if check.status != "passed" and check.output:
                     for output_line in check.output.splitlines()[-3:]:
-                        out.print(f"    | {output_line}")
+                        out.print(f"    | {visible(output_line)}")
         git = applied.git_of(index)
         if git is not None and git.commit is not None:
             how = "made by an earlier run" if git.found else f"{len(git.staged)} path(s)"
@@ -161,7 +162,7 @@ def render_status(out: Console, status: WorkspaceStatus) -> None:
     if swept is not None and swept.changed:
         out.print(f"Changed outside agentos (sweep at {swept.swept_at}):")
         for bypass in swept.changed:
-            out.print(f"  {bypass.path}  {bypass.change}")
+            out.print(f"  {visible(bypass.path)}  {bypass.change}")
     elif swept is not None:
         out.print(f"Changed outside agentos: nothing (sweep at {swept.swept_at})")
     if status.repaired is not None:
