@@ -52,9 +52,7 @@ def verify(cli: Cli, ws: Path) -> CliResult:
     return cli("audit", "verify", "-C", ws, "--json")
 
 
-def test_verify_warns_about_the_repair_naming_when_who_and_the_archive(
-    ws: Path, cli: Cli
-) -> None:
+def test_verify_warns_about_the_repair_naming_when_who_and_the_archive(ws: Path, cli: Cli) -> None:
     event = first_event(ws)
     where = archive_of(ws).relative_to(ws).as_posix()
     result = verify(cli, ws)

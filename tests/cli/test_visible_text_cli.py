@@ -49,11 +49,8 @@ def plan_file(tmp_path: Path) -> Path:
     write_tree(ws, {"src/a.txt": "a\n"})
     set_policy(ws, [])
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(
-        json.dumps(
-            {"intent": INTENT, "changes": [{"op": "create", "path": "src/b.txt", "content": CONTENT}]}
-        )
-    )
+    change = {"op": "create", "path": "src/b.txt", "content": CONTENT}
+    manifest.write_text(json.dumps({"intent": INTENT, "changes": [change]}))
     done = agentos("plan", manifest, "--plan-id", "px", "-o", ws / "px.json", cwd=ws)
     assert done.code == 0, done.doc
     return ws / "px.json"

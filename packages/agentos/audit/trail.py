@@ -351,10 +351,9 @@ class AuditTrail:
         vouched = self._vouched(head)
         report = None
         if vouched:
-            try:
+            # Something off: walk again parsing every line, for the exact report.
+            with contextlib.suppress(AuditChainError, Unvouched):
                 report = self._verify(head, size, anchor, vouched)
-            except (AuditChainError, Unvouched):
-                pass  # something is off: walk again parsing every line, for the exact report
         if report is None:
             report = self._verify(head, size, anchor, 0)
         repairs = check_repairs(self.directory, self.path, report.events)

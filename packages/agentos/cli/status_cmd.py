@@ -31,7 +31,7 @@ def history(
     ] = 20,
 ) -> Outcome:
     """Executions folded from the audit trail, newest first."""
-    from agentos.cli.views.executions import render_executions
+    from agentos.cli.views.table import render_executions
     from agentos.pipeline.documents import history_result
     from agentos.pipeline.queries import history as fold_history
 

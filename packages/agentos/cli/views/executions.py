@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agentos.cli.render import Outcome
+from agentos.cli.views.table import render_executions
 from agentos.cli.visible import visible
 from agentos.pipeline.results import SUCCESS
 
@@ -174,51 +175,6 @@ def render_status(out: Console, status: WorkspaceStatus) -> None:
             highlight=False,
         )
     render_executions(out, status.executions, "Last executions")
-
-
-def render_executions(out: Console, views: tuple[ExecutionView, ...], title: str) -> None:
-    """A table of attempts of executions, one row each (``status``, ``history``)."""
-    from rich.table import Table
-
-    if not views:
-        out.print(f"{title}: none")
-        return
-    rows = []
-    for view in views:
-        started, finished = _moment(view.started_at), _moment(view.finished_at)
-        if started[:10] == finished[:10]:
-            finished = finished[11:]  # the same day: the time says it
-        rows.append(
-            (
-                str(view.execution_id),
-                f"{view.attempt}/{view.attempts}",
-                str(view.plan_id or ""),
-                view.kind,
-                view.status,
-                started,
-                finished,
-            )
-        )
-    table = Table(title=title, box=None, header_style="bold", title_justify="left")
-    names = ("execution", "attempt", "plan", "kind", "status", "started", "finished")
-    for index, name in enumerate(names):
-        if name == "plan":  # the one that gives way on a narrow terminal
-            table.add_column(name, overflow="ellipsis")
-            continue
-        # Ids and times whole: ids are what 'rollback' and 'show' take.
-        width = max(len(name), *(len(row[index]) for row in rows))
-        table.add_column(name, no_wrap=True, min_width=width)
-    for row in rows:
-        table.add_row(*row)
-    if not out.is_terminal:
-        natural = out.measure(table, options=out.options.update_width(10_000)).maximum
-        out.width = max(out.width, natural)
-    out.print(table)
-
-
-def _moment(stamp: str | None) -> str:
-    """A stored time as the table shows it: to the second, UTC (``--json`` has it whole)."""
-    return stamp[:19].replace("T", " ") if stamp else ""
 
 
 def render_timeline(out: Console, view: ExecutionView, timeline: list[dict[str, Any]]) -> None:
