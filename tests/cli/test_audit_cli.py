@@ -76,6 +76,7 @@ def test_verify_json_envelope_is_pinned(workspace: Path, cli: Cli) -> None:
         "head": records[-1]["hash"],
         "sealed": True,
         "anchor": None,
+        "repairs": [],
         "warnings": [],
     }
     assert result.err == ""
@@ -98,6 +99,7 @@ def test_verify_a_workspace_without_a_trail(workspace: Path, cli: Cli) -> None:
         "head": GENESIS,
         "sealed": False,
         "anchor": None,
+        "repairs": [],
         "warnings": [],
     }
     assert not (workspace / ".agentos").exists()  # verify only reads

@@ -191,7 +191,7 @@ def test_text_is_never_read_as_markdown() -> None:
     assert text("**bold** _it_ [link](u) ~~s~~ &amp;") == (
         r"\*\*bold\*\* \_it\_ \[link\](u) \~\~s\~\~ \&amp;"
     )
-    assert text("two\nlines\r\tand\x00 nul") == "two lines and nul"
+    assert text("two\nlines\r\tand\x00 nul") == "two lines and^@ nul"
     assert text(r"back\slash") == r"back\\slash"
 
 

@@ -8,7 +8,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import PERMISSIVE_POLICY, CliResult, write_tree
+import pytest
+
+from helpers import PERMISSIVE_POLICY, CliResult, cli_apply, cli_plan, write_tree
 
 Cli = Callable[..., CliResult]
 EXECUTION_KEYS = {
@@ -71,9 +73,20 @@ def applied(cli: Cli, ws: Path) -> str:
 def test_status_keys_and_content(cli: Cli, workspace: Path) -> None:
     execution = applied(cli, workspace)
     doc = cli("status", "-C", workspace, "--json").json()["result"]
-    assert set(doc) == {"lock", "interrupted", "breakers", "executions", "sweep", "queue"}
+    assert set(doc) == {
+        "workspace",
+        "lock",
+        "interrupted",
+        "breakers",
+        "executions",
+        "sweep",
+        "queue",
+        "audit_repaired",
+    }
+    assert doc["workspace"] == str(workspace.resolve())
     assert doc["queue"] is None  # the file store has no queue
     assert doc["lock"] == {"held": False, "holder": None}
+    assert doc["audit_repaired"] is None  # never repaired
     assert doc["interrupted"] == []
     assert doc["breakers"] == []
     [row] = doc["executions"]
@@ -171,3 +184,66 @@ def test_status_history_and_show_are_the_same_with_or_without_the_snapshot(
     nothing = cli("rollback", "--last", "-C", workspace, "--policy", PERMISSIVE_POLICY)
     assert nothing.code == 2
     assert "no committed execution to roll back" in nothing.err
+
+
+# -- the executions table on a narrow terminal ------------------------------------------------
+
+LONG_PLAN = "a-rather-long-plan-identifier-here"
+
+
+def on_a_terminal(monkeypatch: pytest.MonkeyPatch, width: int) -> None:
+    """Human output to a terminal ``width`` columns wide (no colour), as ``console`` makes it."""
+    import sys
+
+    from rich.console import Console
+
+    from agentos.cli.visible import visible_text_hook
+
+    def console(*, stderr: bool = False) -> Console:
+        out = Console(
+            file=sys.stderr if stderr else sys.stdout,
+            width=width,
+            force_terminal=True,
+            color_system=None,
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        out.push_render_hook(visible_text_hook())
+        return out
+
+    monkeypatch.setattr("agentos.cli.context.console", console)
+
+
+@pytest.mark.parametrize("command", ["history", "status"])
+@pytest.mark.parametrize("width", [80, 90, 100, 120])
+def test_the_plan_column_is_shortened_not_dropped_on_a_narrow_terminal(
+    cli: Cli, workspace: Path, monkeypatch: pytest.MonkeyPatch, command: str, width: int
+) -> None:
+    write_tree(workspace, {"src/a.txt": "one\n"})
+    cli_plan(cli, workspace, LONG_PLAN, [{"op": "modify", "path": "src/a.txt", "content": "2\n"}])
+    applied = cli_apply(cli, workspace, LONG_PLAN).json()["result"]
+    execution = applied["execution_id"]
+    on_a_terminal(monkeypatch, width)
+    out = cli(command, "-C", workspace).out.splitlines()
+    title = out.index("Executions" if command == "history" else "Last executions")
+    header, row = out[title + 1].split(), out[title + 2].split()
+    assert header == ["execution", "attempt", "plan", "kind", "status", "started", "finished"]
+    assert row[0] == execution  # ids whole
+    assert row[1] == "1/1"
+    assert row[2].endswith("…") and LONG_PLAN.startswith(row[2][:-1]) and len(row[2]) >= 10
+    assert row[3:5] == ["apply", "committed"]
+    assert len(row[5]) == len("2024-01-01") and len(row[6]) == len("00:00:00")  # times whole
+    if width >= 90:  # the whole line fits the terminal
+        assert max(len(line) for line in out[title + 1 :]) <= width
+
+
+def test_the_plan_column_is_whole_on_a_wide_terminal(
+    cli: Cli, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(workspace, {"src/a.txt": "one\n"})
+    cli_plan(cli, workspace, LONG_PLAN, [{"op": "modify", "path": "src/a.txt", "content": "2\n"}])
+    assert cli_apply(cli, workspace, LONG_PLAN).code == 0
+    on_a_terminal(monkeypatch, 160)
+    out = cli("history", "-C", workspace).out
+    assert f"  {LONG_PLAN}  apply  committed  " in out

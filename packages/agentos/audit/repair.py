@@ -36,14 +36,13 @@ from agentos.audit.anchor import Anchor
 from agentos.audit.chain import check_line
 from agentos.audit.evidence import recorded_executions
 from agentos.audit.lines import GENESIS
+from agentos.audit.repairs import ARCHIVE_PREFIX, REPAIR_EVENT
 from agentos.audit.snapshot import LOCK_NAME as SNAPSHOT_LOCK_NAME
 from agentos.audit.trail import HEAD_NAME, LOCK_NAME, STAGED_NAME, TRAIL_NAME, AuditTrail
 from agentos.errors import AgentosError, AuditChainError
 from agentos.faults import fault_point
 from agentos.statelinks import keep_as
 
-REPAIR_EVENT = "audit.repaired"
-ARCHIVE_PREFIX = "broken-"
 # Left in place: lock files another process may wait on, and the new chain being staged.
 _STAYS = frozenset({LOCK_NAME, SNAPSHOT_LOCK_NAME, STAGED_NAME})
 # Kept as hard links, so that the trail stays whole in place until the new one replaces it.

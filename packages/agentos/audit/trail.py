@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from agentos.audit.chain import ChainEnd, Unvouched, check_head, last_line, walk
 from agentos.audit.copies import copy_appended
 from agentos.audit.evidence import missing_trail
 from agentos.audit.lines import GENESIS, event_hash, is_next, parse_line
+from agentos.audit.repairs import RepairNote, check_repairs
 from agentos.clock import Clock, rfc3339, system_clock
 from agentos.digest import canonical_json
 from agentos.errors import AUDIT_REPAIR_HINT, AgentosError, AuditChainError, BusyError
@@ -64,6 +65,7 @@ class VerifyReport:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     sealed: bool = False
     anchor: Anchor | None = None
+    repairs: tuple[RepairNote, ...] = ()  # the chain's ``audit.repaired`` events (checked)
 
 
 class AuditTrail:
@@ -343,15 +345,22 @@ class AuditTrail:
     ) -> VerifyReport:
         """Check every link of the chain, HEAD and its seal; ``AuditChainError`` names the
         first break. With ``anchor`` (seq or None, hash), that event must be in the chain.
-        ``locked``: the caller holds the trail's lock."""
+        ``locked``: the caller holds the trail's lock. A repair the chain records is a
+        warning, and the archive it names must still hold what it kept (``repairs``)."""
         head, size = self._snapshot(locked=locked)
         vouched = self._vouched(head)
+        report = None
         if vouched:
-            try:
-                return self._verify(head, size, anchor, vouched)
-            except (AuditChainError, Unvouched):
-                pass  # something is off: walk again parsing every line, for the exact report
-        return self._verify(head, size, anchor, 0)
+            # Something off: walk again parsing every line, for the exact report.
+            with contextlib.suppress(AuditChainError, Unvouched):
+                report = self._verify(head, size, anchor, vouched)
+        if report is None:
+            report = self._verify(head, size, anchor, 0)
+        repairs = check_repairs(self.directory, self.path, report.events)
+        if not repairs:
+            return report
+        warnings = (*(note.warning() for note in repairs), *report.warnings)
+        return replace(report, warnings=warnings, repairs=repairs)
 
     def _vouched(self, head: tuple[int, str] | None) -> int:
         """HEAD's seq when its seal verifies (so its hash is one agentos chained), else 0."""

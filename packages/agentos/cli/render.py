@@ -59,25 +59,37 @@ def print_json(document: dict[str, Any]) -> None:
 
 
 def console(*, stderr: bool = False) -> Console:
-    """A rich console that never interprets markup in data and follows NO_COLOR / isatty."""
+    """A rich console that never interprets markup in data, shows the control characters
+    of what it prints (``visible``) and follows NO_COLOR / isatty."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True, emoji=False)
+    from agentos.cli.visible import visible_text_hook
+
+    out = Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True, emoji=False)
+    out.push_render_hook(visible_text_hook())
+    return out
 
 
 def print_error(message: str) -> None:
     """The one-line error message on stderr."""
-    sys.stderr.write(f"agentos: error: {message}\n")
+    sys.stderr.write(f"agentos: error: {_shown(message)}\n")
     sys.stderr.flush()
 
 
 def print_info(message: str) -> None:
     """A one-line progress note on stderr (``agentos: ...``), never on stdout."""
-    sys.stderr.write(f"agentos: {message}\n")
+    sys.stderr.write(f"agentos: {_shown(message)}\n")
     sys.stderr.flush()
 
 
 def print_warning(message: str) -> None:
     """A one-line warning on stderr (also in ``--json`` mode: stdout stays pure JSON)."""
-    sys.stderr.write(f"agentos: warning: {message}\n")
+    sys.stderr.write(f"agentos: warning: {_shown(message)}\n")
     sys.stderr.flush()
+
+
+def _shown(message: str) -> str:
+    """A message for stderr, its control characters shown (``visible``)."""
+    from agentos.cli.visible import visible
+
+    return visible(message, lines=True)

@@ -25,11 +25,13 @@ def status(opts: GlobalOptions) -> Outcome:
 
     ctx = opts.context()
     found = workspace_status(ctx)
-    result = status_result(found)
+    # Which workspace answered: without -C it was found up from the working directory.
+    result = {"workspace": str(ctx.workspace.root), **status_result(found)}
     queue, warnings = _queue(ctx)
     result["queue"] = None if queue is None else queue.row()
 
     def human(out: Console) -> None:
+        out.print(f"Workspace: {ctx.workspace.root}", markup=False, highlight=False)
         render_status(out, found)
         if queue is not None:
             render_queue(out, queue)
@@ -74,7 +76,7 @@ def history(
     ] = 20,
 ) -> Outcome:
     """Executions folded from the audit trail, newest first."""
-    from agentos.cli.views.executions import render_executions
+    from agentos.cli.views.table import render_executions
     from agentos.pipeline.documents import history_result
     from agentos.pipeline.queries import history as fold_history
 

@@ -205,7 +205,8 @@ def applied_error(applied: Applied) -> dict[str, Any] | None:
 
 
 def status_result(status: WorkspaceStatus) -> dict[str, Any]:
-    """``status``: the lock, interrupted executions, breakers, executions, the last sweep."""
+    """``status``: the lock, interrupted executions, breakers, executions, the last sweep,
+    the audit trail's repair."""
     return {
         "lock": {"held": status.lock_held, "holder": status.holder},
         "interrupted": [
@@ -218,6 +219,7 @@ def status_result(status: WorkspaceStatus) -> dict[str, Any]:
         ],
         "executions": [view.row() for view in status.executions],
         "sweep": None if status.sweep is None else status.sweep.row(),
+        "audit_repaired": None if status.repaired is None else status.repaired.row(),
     }
 
 

@@ -24,7 +24,9 @@ TESTS_RELPATH = "agent/policies/tests"
 
 
 def status(ctx: Context) -> WorkspaceStatus:
-    """The lock holder, interrupted executions, circuit breakers and the last executions."""
+    """The lock holder, interrupted executions, circuit breakers, the last executions and
+    the trail's repair."""
+    from agentos.audit.repairs import first_repair
     from agentos.executor.journal import load_journals
     from agentos.executor.lock import lock_is_held, read_holder
     from agentos.sweep import read_last
@@ -36,6 +38,7 @@ def status(ctx: Context) -> WorkspaceStatus:
     # The journal of the execution that holds the lock is a running one, not interrupted.
     running = holder.get("execution_id") if holder else None
     journals = load_journals(workspace.state_dir)
+    repaired = first_repair(ctx.audit.path)  # the newest repair: a repair starts the chain
     return WorkspaceStatus(
         lock_held=held,
         holder=holder,
@@ -43,6 +46,7 @@ def status(ctx: Context) -> WorkspaceStatus:
         breakers=tuple(sorted(load_breakers(workspace.state_dir).items())),
         executions=tuple(_newest(ctx, STATUS_LIMIT)),
         sweep=read_last(workspace.state_dir),
+        repaired=None if repaired is None else repaired[0],
     )
 
 

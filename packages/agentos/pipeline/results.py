@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agentos.audit.folds import ExecutionView
+    from agentos.audit.repairs import RepairNote
     from agentos.bootstrap import InitReport
     from agentos.executor.agentwrites import AgentRecord
     from agentos.executor.journal import Journal
@@ -164,6 +165,8 @@ class WorkspaceStatus:
     executions: tuple[ExecutionView, ...]
     # The last sweep for files changed outside agentos (None: never swept).
     sweep: SweepReport | None = None
+    # The repair the audit trail starts with (None: it was never repaired).
+    repaired: RepairNote | None = None
 
 
 @dataclass(frozen=True)

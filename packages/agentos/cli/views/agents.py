@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agentos.cli.render import Outcome
+from agentos.cli.visible import visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -132,7 +133,7 @@ def sweep_outcome(swept: Swept, *, exit_code: int) -> Outcome:
         else:
             out.print(f"changed outside agentos since {report.baseline_at}:")
             for bypass in report.changed:
-                out.print(f"  {bypass.change:<9} {bypass.path}")
+                out.print(f"  {bypass.change:<9} {visible(bypass.path)}")
         if swept.accepted and report.changed:
             out.print("accepted: the workspace as it is now is the new baseline")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agentos.cli.render import Outcome
+from agentos.cli.views.table import render_executions
+from agentos.cli.visible import visible
 from agentos.pipeline.results import SUCCESS
 
 if TYPE_CHECKING:
@@ -59,25 +61,25 @@ def render_applied(out: Console, applied: Applied) -> None:
         line.append(f", attempt {result.attempt})" if result.attempt else ")")
         out.print(line)
         if result.status in SUCCESS:
-            out.print(f"  {result.message}")
+            out.print(f"  {visible(result.message)}")
         listed = result.files if result.status == "committed" else ()
         for change in listed[:FILES_SHOWN]:
             name = f"{change.from_path} -> {change.path}" if change.from_path else change.path
-            out.print(f"  {change.op:<7} {name}")
+            out.print(f"  {change.op:<7} {visible(name)}")
         if len(listed) > FILES_SHOWN:
             out.print(f"  ... and {len(listed) - FILES_SHOWN} more (--json lists them all)")
         for drifted in result.drifted:
-            out.print(f"  drifted: {drifted}")
+            out.print(f"  drifted: {visible(drifted)}")
         for label, checks in (("check", result.checks), ("after rollback", result.post_rollback)):
             for check in checks:
                 tries = f", {check.attempts} attempt(s)" if check.attempts != 1 else ""
                 out.print(
                     f"  {label} {check.name}: {check.status} ({check.duration:.2f}s{tries}) "
-                    f"{check.message}"
+                    f"{visible(check.message)}"
                 )
                 if check.status != "passed" and check.output:
                     for output_line in check.output.splitlines()[-3:]:
-                        out.print(f"    | {output_line}")
+                        out.print(f"    | {visible(output_line)}")
         git = applied.git_of(index)
         if git is not None and git.commit is not None:
             how = "made by an earlier run" if git.found else f"{len(git.staged)} path(s)"
@@ -161,55 +163,18 @@ def render_status(out: Console, status: WorkspaceStatus) -> None:
     if swept is not None and swept.changed:
         out.print(f"Changed outside agentos (sweep at {swept.swept_at}):")
         for bypass in swept.changed:
-            out.print(f"  {bypass.path}  {bypass.change}")
+            out.print(f"  {visible(bypass.path)}  {bypass.change}")
     elif swept is not None:
         out.print(f"Changed outside agentos: nothing (sweep at {swept.swept_at})")
-    render_executions(out, status.executions, "Last executions")
-
-
-def render_executions(out: Console, views: tuple[ExecutionView, ...], title: str) -> None:
-    """A table of attempts of executions, one row each (``status``, ``history``)."""
-    from rich.table import Table
-
-    if not views:
-        out.print(f"{title}: none")
-        return
-    rows = []
-    for view in views:
-        started, finished = _moment(view.started_at), _moment(view.finished_at)
-        if started[:10] == finished[:10]:
-            finished = finished[11:]  # the same day: the time says it
-        rows.append(
-            (
-                str(view.execution_id),
-                f"{view.attempt}/{view.attempts}",
-                str(view.plan_id or ""),
-                view.kind,
-                view.status,
-                started,
-                finished,
-            )
+    if status.repaired is not None:
+        note = status.repaired
+        out.print(
+            f"Audit trail: repaired at {note.ts} by {note.actor} (earlier events are kept in "
+            f"{note.archive or 'no archive'}; 'agentos audit verify' checks it)",
+            markup=False,
+            highlight=False,
         )
-    table = Table(title=title, box=None, header_style="bold", title_justify="left")
-    names = ("execution", "attempt", "plan", "kind", "status", "started", "finished")
-    for index, name in enumerate(names):
-        if name == "plan":  # the one that gives way on a narrow terminal
-            table.add_column(name, overflow="ellipsis")
-            continue
-        # Ids and times whole: ids are what 'rollback' and 'show' take.
-        width = max(len(name), *(len(row[index]) for row in rows))
-        table.add_column(name, no_wrap=True, min_width=width)
-    for row in rows:
-        table.add_row(*row)
-    if not out.is_terminal:
-        natural = out.measure(table, options=out.options.update_width(10_000)).maximum
-        out.width = max(out.width, natural)
-    out.print(table)
-
-
-def _moment(stamp: str | None) -> str:
-    """A stored time as the table shows it: to the second, UTC (``--json`` has it whole)."""
-    return stamp[:19].replace("T", " ") if stamp else ""
+    render_executions(out, status.executions, "Last executions")
 
 
 def render_timeline(out: Console, view: ExecutionView, timeline: list[dict[str, Any]]) -> None:

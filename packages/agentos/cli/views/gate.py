@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentos.cli.visible import visible
 from agentos.pipeline.documents import explain_rows, finding_row
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def render_decision(out: Console, decision: Decision, verdict: str | None = None
         row = Text("  ")
         row.append(f"{finding.severity:<13}", style=SEVERITY_STYLES[finding.severity])
         row.append(f" {finding.rule:<22} ")
-        row.append(finding.message)
+        row.append(visible(finding.message))
         out.print(row)
 
 
@@ -43,12 +44,12 @@ def render_explanation(out: Console, rows: tuple[PathExplanation, ...]) -> None:
     from rich.text import Text
 
     for row in rows:
-        out.print(Text(row.path, style="bold"))
+        out.print(Text(visible(row.path), style="bold"))
         for verdict in row.verdicts:
             line = Text(f"  {verdict.rule:<22} ")
             line.append(f"{verdict.verdict:<13}", style=SEVERITY_STYLES.get(verdict.verdict, ""))
             if verdict.detail:
-                line.append(f" {verdict.detail}")
+                line.append(f" {visible(verdict.detail)}")
             out.print(line)
 
 
@@ -77,7 +78,7 @@ def render_checked(out: Console, checked: Checked) -> None:
             style="bold red",
         )
         for drifted in checked.drifted:
-            out.print(f"  drifted: {drifted}")
+            out.print(f"  drifted: {visible(drifted)}")
         out.print("Next: plan again against the current files")
     elif gate.decision.decision == "NEED_APPROVAL" and not status.satisfied:
         out.print(f"Next: agentos approve {plan_id} --by <name>")

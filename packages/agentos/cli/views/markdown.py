@@ -3,7 +3,9 @@ request comment or ``$GITHUB_STEP_SUMMARY``): escaped text, tables, a collapsed 
 fit a comment.
 
 Every piece of data (paths, messages, names) goes through ``text``: what a patch or a policy
-says is shown, never interpreted as Markdown or HTML — nor as a mention or a reference that
+says is shown, never interpreted as Markdown or HTML, nor by a terminal (control and
+bidirectional formatting characters are shown as ``^[`` or ``<U+202E>``, ``cli.visible``, in
+the text and in the diff alike) — nor as a mention or a reference that
 would notify someone or link an issue (``@name``, ``#12``, ``!12``, ``GH-12``: a zero-width
 space after the sign keeps them plain text).
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+
+from agentos.cli.visible import visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,7 +32,6 @@ MAX_ROWS = 100
 # tables, strikethrough, entities): each is shown as itself with a backslash before it.
 _INLINE = re.compile(r"([\\`*_\[\]<>|~&])")
 _BREAKS = re.compile(r"[\r\n\t\v\f]+")
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _TICKS = re.compile(r"`+")
 # GitHub and GitLab mentions (``@user``, ``@org/team``) and references (``#12`` issues and
 # pull requests, ``!12`` merge requests, ``GH-12``): a zero-width space after the sign (or
@@ -39,7 +42,7 @@ ZWSP = "\u200b"
 
 def text(value: object) -> str:
     """``value`` as literal Markdown text on one line (safe in a table cell)."""
-    line = _CONTROLS.sub("", _BREAKS.sub(" ", str(value)))
+    line = visible(_BREAKS.sub(" ", str(value)))
     return _INLINE.sub(r"\\\1", inert(line))
 
 
@@ -52,7 +55,7 @@ def inert(line: str) -> str:
 def code(value: str) -> str:
     """``value`` as an inline code span (ids, checksums, commands); backticks and pipes in it
     cannot end it or split a table cell."""
-    value = _CONTROLS.sub("", _BREAKS.sub(" ", value)).replace("|", "\\|")
+    value = visible(_BREAKS.sub(" ", value)).replace("|", "\\|")
     fence = "`" * (max((len(run) for run in _TICKS.findall(value)), default=0) + 1)
     pad = " " if value.startswith("`") or value.endswith("`") else ""
     return f"{fence}{pad}{value}{pad}{fence}"
@@ -85,6 +88,8 @@ def diff_details(diff: str, limit: int, *, full: str) -> list[str]:
     """A collapsed ``<details>`` block with the diff in a fenced ``diff`` block, cut to
     ``limit`` characters with a note saying how much was left out and how to see it all
     (``full``: the command that shows the whole diff)."""
+    # Shown before it is cut: what is shown is what must fit.
+    diff = "\n".join(visible(line) for line in diff.split("\n"))
     kept, lines_left, chars_left = cut(diff, limit)
     # A fence longer than any run of backticks in the diff: no line of it can close the block.
     fence = "`" * max(3, max((len(run) for run in _TICKS.findall(kept)), default=0) + 1)

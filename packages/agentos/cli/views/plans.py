@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from agentos.cli.views.gate import render_decision
+from agentos.cli.visible import visible
 from agentos.pipeline.documents import change_rows
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def render_changes(out: Console, plan: ChangePlan) -> None:
         name = f"{row['from']} -> {row['path']}" if row["from"] else row["path"]
         table.add_row(
             Text(row["op"], style=OP_STYLES[row["op"]]),
-            Text(name),
+            Text(visible(name)),
             str(row["added"]) if row["added"] else "",
             str(row["removed"]) if row["removed"] else "",
         )
@@ -65,7 +66,7 @@ def render_planned(out: Console, planned: Planned) -> None:
     )
     render_changes(out, plan)
     for reason in plan.risk.reasons:
-        out.print(f"  risk {reason.level}: {reason.reason}")
+        out.print(f"  risk {reason.level}: {visible(reason.reason)}")
     out.print(f"Plan file: {plan_file}")
     out.print(f"Checksum:  {plan.changeset.checksum}")
     out.print(f"Review it: agentos show {plan_file} --diff")
@@ -80,8 +81,8 @@ def render_shown(out: Console, shown: Shown, plan_file: Path) -> None:
     stats = plan.stats
     out.print(Text(f"Plan {plan.plan_id}", style="bold"))
     out.print(f"  file:     {plan_file}")
-    out.print(f"  intent:   {plan.intent or '(none)'}")
-    out.print(f"  author:   {plan.author}   created {plan.created_at}")
+    out.print(f"  intent:   {visible(plan.intent) if plan.intent else '(none)'}")
+    out.print(f"  author:   {visible(plan.author)}   created {visible(plan.created_at)}")
     out.print(f"  checksum: {plan.changeset.checksum}")
     if plan.base.commit:
         out.print(f"  base:     commit {plan.base.commit} (pre-images from git)")
@@ -93,7 +94,8 @@ def render_shown(out: Console, shown: Shown, plan_file: Path) -> None:
     )
     out.print(f"  risk:     {plan.risk.level}")
     for reason in plan.risk.reasons:
-        paths = f" ({', '.join(reason.paths[:5])}{', ...' if len(reason.paths) > 5 else ''})"
+        listed = ", ".join(visible(path) for path in reason.paths[:5])
+        paths = f" ({listed}{', ...' if len(reason.paths) > 5 else ''})"
         out.print(f"            {reason.level}: {reason.reason}{paths if reason.paths else ''}")
     out.print()
     render_changes(out, plan)
@@ -105,8 +107,8 @@ def render_shown(out: Console, shown: Shown, plan_file: Path) -> None:
 
 
 def render_diff(out: Console, lines: Sequence[DiffLine]) -> None:
-    """A unified diff, coloured as git colours it."""
+    """A unified diff, coloured as git colours it (its control characters shown)."""
     from rich.text import Text
 
     for line in lines:
-        out.print(Text(line.text, style=DIFF_STYLES[line.kind]))
+        out.print(Text(visible(line.text), style=DIFF_STYLES[line.kind]))

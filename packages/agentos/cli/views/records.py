@@ -26,14 +26,23 @@ def verify_result(report: VerifyReport) -> dict[str, Any]:
         "head": report.head,
         "sealed": report.sealed,
         "anchor": None if anchor is None else {"seq": anchor.seq, "hash": anchor.digest},
+        "repairs": [note.row() for note in report.repairs],
         "warnings": list(report.warnings),
     }
 
 
 def render_verified(out: Console, report: VerifyReport) -> None:
-    """``audit verify``: the chain is whole (its failures are errors, printed elsewhere)."""
+    """``audit verify``: the chain is whole (its failures are errors, printed elsewhere); a
+    repair it starts with is named here too (and warned about on stderr)."""
     sealed = ", HEAD sealed" if report.sealed else ""
     out.print(f"audit trail OK: {report.events} event(s), head {report.head}{sealed}")
+    for note in report.repairs:
+        kept = f"; broken trail kept, intact, in {note.archive}" if note.archive else ""
+        out.print(
+            f"repaired: event seq {note.seq}, at {note.ts} by {note.actor}{kept}",
+            highlight=False,
+            markup=False,
+        )
     if report.anchor is not None:
         out.print(f"anchor found: event seq {report.anchor.seq} is {report.anchor.digest}")
 
