@@ -12,7 +12,6 @@ from agentos.cli.render import Outcome
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from agentos.pipeline.context import Context
     from agentos.pipeline.queue import QueueSummary
 
 
@@ -20,15 +19,12 @@ if TYPE_CHECKING:
 def status(opts: GlobalOptions) -> Outcome:
     """Lock holder, interrupted executions and the last executions."""
     from agentos.cli.views.executions import render_status
-    from agentos.pipeline.documents import status_result
+    from agentos.pipeline.documents import status_document
     from agentos.pipeline.queries import status as workspace_status
 
     ctx = opts.context()
     found = workspace_status(ctx)
-    # Which workspace answered: without -C it was found up from the working directory.
-    result = {"workspace": str(ctx.workspace.root), **status_result(found)}
-    queue, warnings = _queue(ctx)
-    result["queue"] = None if queue is None else queue.row()
+    result, queue, warnings = status_document(ctx, found)
 
     def human(out: Console) -> None:
         out.print(f"Workspace: {ctx.workspace.root}", markup=False, highlight=False)
@@ -37,18 +33,6 @@ def status(opts: GlobalOptions) -> Outcome:
             render_queue(out, queue)
 
     return Outcome(result=result, human=human, warnings=warnings)
-
-
-def _queue(ctx: Context) -> tuple[QueueSummary | None, list[str]]:
-    """The shared queue at a glance (None with the file store, or when it is out of reach:
-    then a warning says so, and the workspace's own state is shown all the same)."""
-    from agentos.errors import StoreSchemaError, StoreUnavailableError
-    from agentos.pipeline.queue import summary
-
-    try:
-        return summary(ctx), []
-    except (StoreUnavailableError, StoreSchemaError) as exc:
-        return None, [f"queue not shown: {exc.message}"]
 
 
 def render_queue(out: Console, queue: QueueSummary) -> None:

@@ -171,7 +171,7 @@ def _status(ctx: Context, args: catalog.StatusArgs) -> Reply:
     from agentos.pipeline import status
 
     found = status(ctx)
-    result = documents.status_result(found)
+    result, _, _ = documents.status_document(ctx, found)
     lock = "held" if found.lock_held else "free"
     text = (
         f"lock {lock}; {len(found.interrupted)} interrupted; "

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from agentos.governance.explain import PathExplanation
     from agentos.governance.gate import GateResult
     from agentos.model import ChangePlan, Decision, Finding
+    from agentos.pipeline.context import Context
+    from agentos.pipeline.queue import QueueSummary
     from agentos.pipeline.results import (
         Applied,
         Approved,
@@ -221,6 +223,25 @@ def status_result(status: WorkspaceStatus) -> dict[str, Any]:
         "sweep": None if status.sweep is None else status.sweep.row(),
         "audit_repaired": None if status.repaired is None else status.repaired.row(),
     }
+
+
+def status_document(
+    ctx: Context, status: WorkspaceStatus
+) -> tuple[dict[str, Any], QueueSummary | None, list[str]]:
+    """``status`` as every front-end gives it: the workspace that answered, ``status_result``,
+    and the shared queue (None with the file store, or when the store is out of reach: then
+    a warning says so, and the workspace's own state is given all the same)."""
+    from agentos.errors import StoreSchemaError, StoreUnavailableError
+    from agentos.pipeline.queue import summary
+
+    warnings: list[str] = []
+    try:
+        queue = summary(ctx)
+    except (StoreUnavailableError, StoreSchemaError) as exc:
+        queue, warnings = None, [f"queue not shown: {exc.message}"]
+    result = {"workspace": str(ctx.workspace.root), **status_result(status)}
+    result["queue"] = None if queue is None else queue.row()
+    return result, queue, warnings
 
 
 def history_result(history: History) -> dict[str, Any]:
