@@ -143,6 +143,11 @@ class Cluster:
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
+        self._serve("start")
+
+    def _serve(self, action: str) -> None:
+        """``pg_ctl start`` or ``restart`` with the cluster's settings, waiting until it
+        accepts connections (the log goes to a file: an inherited pipe would never close)."""
         options = " ".join(f"-c {k}={v}" for k, v in SETTINGS.items())
         started = self._run(
             "pg_ctl",
@@ -155,14 +160,27 @@ class Cluster:
             "-w",
             "-t",
             str(START_TIMEOUT),
-            "start",
+            *(("-m", "fast") if action == "restart" else ()),
+            action,
         )
         if started.returncode != 0:
             log = (self.root / "server.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()}\n{log}")
+            raise RuntimeError(f"pg_ctl {action} failed: {started.stderr.strip()}\n{log}")
 
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+    def stop(self, mode: str = "immediate") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def restart(self, *, down_for: float = 0.0) -> None:
+        """Restart the server as an operator would: ``pg_ctl restart -m fast`` (every session
+        is ended), or, with ``down_for``, stop it, leave it down that many seconds, start it."""
+        if down_for <= 0:
+            self._serve("restart")
+            return
+        import time
+
+        self.stop("fast")
+        time.sleep(down_for)
+        self._serve("start")
 
     def create_database(self) -> str:
         """A new, empty database; its name."""

@@ -26,3 +26,13 @@ def pg_url(pg_cluster: Cluster) -> Iterator[str]:
     name = pg_cluster.create_database()
     yield pg_cluster.conninfo(name)
     pg_cluster.drop_database(name)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``scale`` run only when asked for (``pytest -m scale``)."""
+    if "scale" in (config.getoption("markexpr", "") or ""):
+        return
+    skip = pytest.mark.skip(reason="a long acceptance run (docs/scale.md): pytest -m scale")
+    for item in items:
+        if item.get_closest_marker("scale") is not None:
+            item.add_marker(skip)

@@ -10,15 +10,13 @@ Pinned: the keys of a job (``queue show``), of ``queue submit``, of ``worker`` a
 
 from __future__ import annotations
 
-import json
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from helpers import AGENTOS, PERMISSIVE_POLICY, Run, agentos, environment, finished, needs_git
-from helpers import run_git as git_bytes
+from helpers import AGENTOS, Run, agentos, environment, finished, needs_git
+from queueteam import FAST, Team, git, make_team
 
 pytestmark = needs_git
 
@@ -29,71 +27,11 @@ JOB_KEYS = {
 }  # fmt: skip
 OUTCOME_KEYS = {"job", "plan_id", "attempt", "status", "commit", "found", "error", "error_kind"}
 QUEUE_KEYS = {"counts", "backlog", "running", "stuck", "dead"}
-FILES = {f"f{n}.txt": f"file {n}\n" for n in range(6)}
-FAST = ("--retry-delay", "0", "--poll", "0.05", "--lease", "5")
-
-
-def git(cwd: Path, *args: str) -> str:
-    return git_bytes(cwd, *args).decode().strip()
-
-
-@dataclass
-class Team:
-    """A bare remote, a planner's clone and the store's address."""
-
-    remote: Path
-    planner: Path
-    url: str
-
-    def run(self, *args: str | Path, cwd: Path | None = None) -> Run:
-        return agentos(*args, cwd=cwd or self.planner, AGENTOS_STORE=self.url)
-
-    def clone(self, name: str) -> Path:
-        target = self.remote.parent / name
-        git(self.remote.parent, "clone", "-q", str(self.remote), str(target))
-        return target
-
-    def plan(self, plan_id: str, changes: dict[str, str]) -> Path:
-        manifest = self.remote.parent / f"{plan_id}.manifest.json"
-        rows = [{"op": "modify", "path": p, "content": c} for p, c in changes.items()]
-        manifest.write_text(json.dumps({"changes": rows}))
-        run = self.run("plan", manifest, "--plan-id", plan_id, "--intent", f"apply {plan_id}")
-        assert run.code == 0, run.doc
-        return Path(run.result["plan_file"])
-
-    def submit(self, plan: Path, *extra: str) -> dict[str, object]:
-        run = self.run("queue", "submit", plan, *extra)
-        assert run.code == 0, run.doc
-        return run.result
-
-    def landed(self, plan_id: str) -> list[str]:
-        """The remote main's commits that carry ``plan_id``'s trailer."""
-        out = git(self.remote, "log", "--format=%H", f"--grep=^Agentos-Plan: {plan_id}$", "main")
-        return out.split()
 
 
 @pytest.fixture
 def team(tmp_path: Path, pg_url: str) -> Team:
-    from agentos.store.postgres import PostgresStore
-
-    PostgresStore(pg_url, source="setup").migrate()
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    seed = tmp_path / "seed"
-    seed.mkdir()
-    git(seed, "init", "-q", "-b", "main")
-    for name, text in FILES.items():
-        (seed / name).write_text(text)
-    (seed / ".gitignore").write_text(".agentos/\n")
-    policy = seed / "agent" / "policies" / "default.yaml"
-    policy.parent.mkdir(parents=True)
-    policy.write_text(PERMISSIVE_POLICY.read_text())
-    git(seed, "add", "-A")
-    git(seed, "commit", "-q", "-m", "start")
-    git(seed, "push", "-q", str(remote), "main")
-    team = Team(remote=remote, planner=tmp_path / "planner", url=pg_url)
-    team.clone("planner")
-    return team
+    return make_team(tmp_path, pg_url)
 
 
 def worker(team: Team, checkout: Path, *extra: str) -> Run:

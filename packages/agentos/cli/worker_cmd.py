@@ -11,6 +11,7 @@ from agentos.cli.context import GlobalOptions, command
 from agentos.cli.render import Outcome
 
 if TYPE_CHECKING:
+    from agentos.errors import StoreUnavailableError
     from agentos.pipeline.jobrun import JobOutcome
 
 
@@ -67,7 +68,7 @@ def worker(
     ] = "full",
 ) -> Outcome:
     """Take jobs from the queue and apply them in this checkout, pushing to its origin."""
-    from agentos.cli.render import print_info
+    from agentos.cli.render import print_info, print_warning
     from agentos.errors import UsageError
     from agentos.pipeline.worker import WorkerSettings, run_worker
     from agentos.verify.retry import RetryPolicy
@@ -98,7 +99,12 @@ def worker(
             said += f" — {outcome.error}" if outcome.error and outcome.status != "done" else ""
             print_info(said)
 
-    run = run_worker(opts.context(), settings, on_outcome=tell)
+    def waiting(away: StoreUnavailableError, tries: int, delay: float) -> None:
+        # Also under --json and --quiet: a worker that waits says why, on stderr.
+        said = away.message.partition(" — ")[0]
+        print_warning(f"{said}; the worker tries again in {delay:.1f}s (try {tries})")
+
+    run = run_worker(opts.context(), settings, on_outcome=tell, on_outage=waiting)
     counts: dict[str, int] = {}
     for outcome in run.outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agentos.errors import AgentosError
+from agentos.faults import fault_point
 from agentos.pipeline.context import Context
 from agentos.pipeline.runner import RunnerGitError
 
@@ -275,6 +276,7 @@ def _push(
             return ended("aborted", _aborted(job, lease) + " (before its push)", "aborted")
         rejected = push(repo, branch)
         if rejected is None:
+            fault_point("worker.push.after")
             return _landed(ctx, job, head(repo), found=False)
         said = rejected
         new = fetch(repo, branch)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentos.errors import AgentosError, StoreUnavailableError, UsageError
+from agentos.faults import fault_point
 from agentos.pipeline.context import Context
 from agentos.pipeline.jobrun import JobOutcome
 from agentos.verify.retry import RetryPolicy, next_delay
@@ -38,6 +39,15 @@ if TYPE_CHECKING:
 DEFAULT_RETRY = RetryPolicy(
     strategy="exponential", max_attempts=5, base_delay=1.0, max_delay=60.0, jitter="full"
 )
+# While the store cannot be reached, a worker waits between tries at least this long (also
+# with ``--retry-delay 0``) and at most the retry strategy's ``max_delay`` (or this floor).
+OUTAGE_FLOOR = 0.25
+# ... and gives up (exit 75) once it has been out of reach this many seconds in a row.
+STORE_PATIENCE = 300.0
+
+
+# Told each time the store could not be reached: the error, the tries so far, the delay.
+OnOutage = Callable[[StoreUnavailableError, int, float], None]
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class WorkerSettings:
     poll: float = 2.0
     retry: RetryPolicy = DEFAULT_RETRY
     owner: str | None = None
+    store_patience: float = STORE_PATIENCE
 
 
 @dataclass(frozen=True)
@@ -111,8 +122,15 @@ def run_worker(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     on_outcome: Callable[[JobOutcome], None] | None = None,
+    on_outage: OnOutage | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> WorkerRun:
-    """Take and apply jobs as ``settings`` say, in the workspace's git checkout."""
+    """Take and apply jobs as ``settings`` say, in the workspace's git checkout.
+
+    While the store is out of reach (a server restart, a network cut) the worker waits with
+    its retry strategy (``OUTAGE_FLOOR`` at least), telling ``on_outage`` the error, the
+    count of failed tries and the delay; it gives up (the error) once the store has been
+    away ``settings.store_patience`` seconds in a row."""
     from agentos.executor.shared import share_records
     from agentos.pipeline.runner import changed_paths, open_checkout, refuse_changes
     from agentos.pipeline.store import postgres_store
@@ -128,17 +146,24 @@ def run_worker(
     owner = settings.owner or _owner(ctx)
     outcomes: list[JobOutcome] = []
     outages = 0
+    away_since = 0.0
     while True:
         if settings.max_jobs is not None and len(outcomes) >= settings.max_jobs:
             return WorkerRun(owner, tuple(outcomes), "max_jobs")
         try:
+            fault_point("worker.claim.before")
             claimed = queue.claim(store, owner, settings.lease)
             left = queue.unfinished(store) if claimed is None and settings.drain else 1
-        except StoreUnavailableError:
+        except StoreUnavailableError as away:
+            now = clock()
             outages += 1
-            if outages > max(settings.retry.max_attempts, 1) * 4:
+            away_since = now if outages == 1 else away_since
+            if now - away_since >= settings.store_patience:
                 raise
-            sleep(next_delay(settings.retry, outages, rng))
+            delay = _outage_delay(settings.retry, outages, rng)
+            if on_outage is not None:
+                on_outage(away, outages, delay)
+            sleep(delay)
             continue
         outages = 0
         if claimed is None:
@@ -148,14 +173,32 @@ def run_worker(
                 return WorkerRun(owner, tuple(outcomes), "drained")
             sleep(settings.poll)
             continue
+        fault_point("worker.claim.after")
         outcome = work(
-            ctx, store, checkout, claimed[0], claimed[1], settings=settings, rng=rng, sleep=sleep
+            ctx,
+            store,
+            checkout,
+            claimed[0],
+            claimed[1],
+            settings=settings,
+            rng=rng,
+            sleep=sleep,
+            on_outage=on_outage,
         )
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
         if settings.once:
             return WorkerRun(owner, tuple(outcomes), "once")
+
+
+def _outage_delay(policy: RetryPolicy, outages: int, rng: random.Random) -> float:
+    """How long to wait before trying an unreachable store again."""
+    from dataclasses import replace
+
+    floor = max(policy.base_delay, OUTAGE_FLOOR)
+    waiting = replace(policy, base_delay=floor, max_delay=max(policy.max_delay, floor))
+    return max(next_delay(waiting, outages, rng), OUTAGE_FLOOR)
 
 
 def _owner(ctx: Context) -> str:
@@ -176,6 +219,7 @@ def work(
     settings: WorkerSettings,
     rng: random.Random,
     sleep: Callable[[float], None],
+    on_outage: OnOutage | None = None,
 ) -> JobOutcome:
     """Apply one claimed job under its lease, and record how it ended."""
     from agentos.pipeline.execution import abort as abort_local
@@ -188,9 +232,11 @@ def work(
         with Lease(store, job, settings.lease, on_abort) as lease:
             outcome = attempt(ctx, checkout, job, payload, lease)
     except UsageError:
-        _settle(lambda: _release(store, job), sleep)
+        _settle(lambda: _release(store, job), sleep, on_outage)
         raise
-    return _record(store, job, outcome, settings=settings, rng=rng, sleep=sleep)
+    return _record(
+        store, job, outcome, settings=settings, rng=rng, sleep=sleep, on_outage=on_outage
+    )
 
 
 def _release(store: PostgresStore, job: Job) -> bool:
@@ -207,6 +253,7 @@ def _record(
     settings: WorkerSettings,
     rng: random.Random,
     sleep: Callable[[float], None],
+    on_outage: OnOutage | None = None,
 ) -> JobOutcome:
     """Write how the job ended (retrying while the store is away); ``lost`` when another
     worker holds its lease now."""
@@ -216,6 +263,7 @@ def _record(
 
     if outcome.status == "lost":
         return outcome
+    fault_point("worker.record.before")
     if outcome.status == "retry":
         delay = next_delay(settings.retry, job.attempts, rng)
         went = _settle(
@@ -223,6 +271,7 @@ def _record(
                 store, job, delay, outcome.error or "", outcome.kind or "error"
             ),
             sleep,
+            on_outage,
         )
         return replace(outcome, status="lost" if went is None else str(went))
     result = {"commit": outcome.commit, "found": outcome.found}
@@ -237,20 +286,27 @@ def _record(
             result=result,
         ),
         sleep,
+        on_outage,
     )
     return outcome if ok else replace(outcome, status="lost")
 
 
-def _settle(write: Callable[[], Any], sleep: Callable[[float], None]) -> Any:
+def _settle(
+    write: Callable[[], Any], sleep: Callable[[float], None], on_outage: OnOutage | None = None
+) -> Any:
     """``write()``, tried again while the store cannot be reached (a minute at most)."""
     waited = 0.0
     delay = 0.2
+    tries = 0
     while True:
         try:
             return write()
-        except StoreUnavailableError:
+        except StoreUnavailableError as away:
             if waited > 60:
                 raise
+            tries += 1
+            if on_outage is not None:
+                on_outage(away, tries, delay)
             sleep(delay)
             waited += delay
             delay = min(delay * 2, 5.0)
