@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench realdata realdata-large schemas clean bytecode
+.PHONY: run test test-postgres lint format bench realdata realdata-large schemas clean bytecode
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -26,6 +26,10 @@ run: $(STAMP) bytecode
 ## test: the whole suite (unit, property, CLI, end-to-end, conformance, real data)
 test: $(STAMP) bytecode realdata
 	$(BIN)/python -m pytest -q
+
+## test-postgres: the same suite with the PostgreSQL store selected (a scratch cluster; needs pg_ctl)
+test-postgres: $(STAMP) bytecode realdata
+	AGENTOS_TEST_STORE=postgresql $(BIN)/python -m pytest -q
 
 ## lint: exactly what CI runs
 lint: $(STAMP)

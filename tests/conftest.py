@@ -25,6 +25,69 @@ settings.register_profile(
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+# ``AGENTOS_TEST_STORE=postgresql`` (``make test-postgres``): the whole suite runs with the
+# PostgreSQL store selected — a scratch cluster for the session (tests/pg.py), one migrated
+# database whose tables are emptied before each test, ``AGENTOS_STORE`` set for every test
+# and every agentos process it starts. Tests about the file store's own files carry
+# ``@pytest.mark.file_store("why")`` and are skipped then.
+TEST_STORE_ENV = "AGENTOS_TEST_STORE"
+POSTGRES_RUN = os.environ.get(TEST_STORE_ENV, "files") == "postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not POSTGRES_RUN:
+        return
+    for item in items:
+        marker = item.get_closest_marker("file_store")
+        if marker is not None:
+            why = marker.args[0] if marker.args else "about the file store's own files"
+            item.add_marker(pytest.mark.skip(reason=f"file store only: {why}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def selected_store() -> Iterator[str | None]:
+    """The PostgreSQL store of a ``make test-postgres`` run (its address), else None."""
+    if not POSTGRES_RUN:
+        yield None
+        return
+    from pg import running_cluster, skip_reason
+
+    reason = skip_reason()
+    if reason is not None:
+        pytest.exit(f"{TEST_STORE_ENV}=postgresql, but {reason}", returncode=2)
+    from agentos.store.postgres import PostgresStore
+
+    with running_cluster() as cluster:
+        address = cluster.conninfo(cluster.create_database())
+        PostgresStore(address, source="tests").migrate()
+        previous = os.environ.get("AGENTOS_STORE")
+        os.environ["AGENTOS_STORE"] = address
+        try:
+            yield address
+        finally:
+            if previous is None:
+                os.environ.pop("AGENTOS_STORE", None)
+            else:
+                os.environ["AGENTOS_STORE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_store(selected_store: str | None) -> None:
+    """Every test starts with an empty shared store, as it starts with empty workspaces."""
+    if selected_store is None:
+        return
+    import psycopg
+
+    with psycopg.connect(selected_store, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                " AND tablename <> 'schema_migrations'"
+            )
+        ]
+        conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
@@ -41,7 +104,9 @@ def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch: pytest.MonkeyPatch, key_dir: Path) -> None:
+def _hermetic_env(
+    monkeypatch: pytest.MonkeyPatch, key_dir: Path, selected_store: str | None
+) -> None:
     """Same environment everywhere: no colour, fixed width and zone, fixed git identity, and
     workspace keys in the session's own key directory."""
     monkeypatch.setenv("AGENTOS_KEY_DIR", str(key_dir))
@@ -49,6 +114,8 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, key_dir: Path) -> None:
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.delenv("FORCE_COLOR", raising=False)
+    if selected_store is not None:
+        monkeypatch.setenv("AGENTOS_STORE", selected_store)
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
 

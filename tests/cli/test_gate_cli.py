@@ -349,6 +349,10 @@ def test_invalid_presented_approval_still_records_the_gate_run(
 # approvals carried between workspaces, tampered plans
 
 
+@pytest.mark.file_store(
+    "with files an approval made in another workspace counts only when presented; a shared "
+    "store shares it (tests/store/test_shared_state.py)"
+)
 def test_check_counts_an_approval_made_in_another_workspace(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -131,6 +131,10 @@ def test_a_plan_wide_denial_is_named_by_its_message(cli: Cli, ws: Path, tmp_path
 # approvals that do not count say why
 
 
+@pytest.mark.file_store(
+    "moves approvals out of .agentos/approvals/ to present them as files; a shared store still "
+    "holds them"
+)
 def test_apply_says_why_each_approval_file_does_not_count(
     cli: Cli, ws: Path, tmp_path: Path
 ) -> None:

@@ -133,6 +133,10 @@ def test_a_range_plan_applied_to_a_checkout_of_its_base_gives_the_head_tree(
     assert again.json()["result"]["status"] == "already_applied"
 
 
+@pytest.mark.file_store(
+    "applies one plan in two clones as two separate runners; with a shared store the first "
+    "commit counts for the second (already_applied: tests/store/test_audit_copy.py)"
+)
 def test_uncommitted_changes_to_other_files_do_not_matter_but_to_planned_ones_are_stale(
     cli: Cli, repo: tuple[Path, str, str], tmp_path: Path
 ) -> None:

@@ -179,6 +179,10 @@ def test_planned_approved_elsewhere_applied_as_a_commit_pushed_and_rerun(
     assert remote_git(project, "rev-list", "--count", "main") == "2"
 
 
+@pytest.mark.file_store(
+    "a second checkout applies a plan another already committed; with a shared store that "
+    "commit counts (already_applied) — the queue lands it (docs/scale.md)"
+)
 def test_a_push_to_main_touching_a_planned_file_makes_the_apply_stale(
     tmp_path: Path, planned: tuple[Project, Path]
 ) -> None:

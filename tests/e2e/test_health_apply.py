@@ -432,6 +432,9 @@ def reopen_long_ago(ws: CheckedWorkspace) -> None:
     path.write_text(json.dumps(data))
 
 
+@pytest.mark.file_store(
+    "edits .agentos/breakers.json by hand; a shared store's breakers win over the file"
+)
 def test_breaker_opens_fails_fast_half_opens_and_closes(ws: CheckedWorkspace, serve: Serve) -> None:
     """Each step is another agentos process: the state lives in .agentos/breakers.json."""
     healthy = False

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from helpers import (
@@ -245,6 +246,10 @@ def recover_and_reapply(
     return outcome, elapsed if status == "committed" else None
 
 
+@pytest.mark.file_store(
+    "replays one workspace in many copies (a crash at each moment); with a shared store "
+    "the copies would share one plan's records"
+)
 def test_sigkill_at_any_moment_leaves_the_old_or_the_new_tree(tmp_path: Path) -> None:
     template = tmp_path / "template"
     changes = build_workspace(template)

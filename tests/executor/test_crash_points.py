@@ -35,7 +35,13 @@ from agentos import faults
 from agentos.cli.entry import main
 from helpers import PERMISSIVE_POLICY, run_here, write_tree
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the sweep forks")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="the sweep forks"),
+    pytest.mark.file_store(
+        "replays one workspace in many copies (a crash at each step); with a shared store the "
+        "copies would share one plan's records"
+    ),
+]
 
 T = TypeVar("T")
 Row = dict[str, Any]

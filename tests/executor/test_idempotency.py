@@ -132,6 +132,9 @@ def test_expired_record_recognises_post_images(cli: Cli, ws: Path, tmp_path: Pat
     assert record(ws, "p1")["checksum"] == reused.json()["result"]["checksum"]
 
 
+@pytest.mark.file_store(
+    "ages the record in .agentos/idempotency/ by hand; a shared store's record stays fresh"
+)
 def test_record_past_its_ttl_is_ignored(cli: Cli, ws: Path) -> None:
     cli_plan(cli, ws, "p1", MODIFY_A)
     assert cli_apply(cli, ws, "p1").code == 0

@@ -454,6 +454,10 @@ class ExecutorMachine(RuleBasedStateMachine):
             assert backups <= archived, backups - archived
 
 
+@pytest.mark.file_store(
+    "each example is a new workspace with the same plan ids; with a shared store they "
+    "would share records"
+)
 def test_executor_state_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AGENTOS_FAULTS", "AGENTOS_FAULTS_TRACE"):
         monkeypatch.delenv(name, raising=False)

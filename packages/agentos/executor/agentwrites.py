@@ -44,6 +44,7 @@ from agentos.executor.journal import (
     write_pending,
 )
 from agentos.executor.records import Recorder, prune_backups
+from agentos.executor.shared import tell_shared
 from agentos.executor.staging import build_journal
 from agentos.model import ChangePlan
 from agentos.workspace import Workspace
@@ -274,6 +275,7 @@ def finish_agent_write(
         diverged=tuple(diverged),
     )
     write_execution(state_dir, record, durable=pending.durable)
+    tell_shared(state_dir, lambda shared: shared.put_execution(record))
     recorder.event(
         "apply.committed",
         execution_id,

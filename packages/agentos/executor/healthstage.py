@@ -2,19 +2,25 @@
 
 Runs under the workspace lock, between verification and the commit point. The breakers are
 read from and written back to ``.agentos/breakers.json`` here, so their state follows the
-checks from one process to the next, and every breaker transition is audited. Nothing the
+checks from one process to the next, and every breaker transition is audited. With a shared
+store (SPEC §14) its breakers win over the file's, and the checks' breakers are written back
+to both: a breaker opened on one runner is open on every runner (a store out of reach leaves
+this runner with its own file, the state it last saw). Nothing the
 checks start outlives the stage: ``run_checks`` kills and reaps every process they leave
 behind, daemons that called ``setsid`` included (``verify/reaper.py``; Linux).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
 
+from agentos.errors import AgentosError
 from agentos.executor.abort import AbortWatch
-from agentos.verify.breaker import load_breakers, save_breakers
+from agentos.executor.shared import shared_records, tell_shared
+from agentos.verify.breaker import Breaker, load_breakers, save_breakers
 from agentos.verify.health import CheckProgress, CheckResult, HealthEnvironment, run_checks
 from agentos.verify.spec import HealthCheckSpec
 from agentos.workspace import Workspace
@@ -44,7 +50,7 @@ def run_health_stage(
     """
     if not checks:
         return []
-    breakers = load_breakers(workspace.state_dir)
+    breakers = load_all_breakers(workspace)
     environment = HealthEnvironment(
         root=workspace.root,
         default_timeout=default_timeout,
@@ -63,6 +69,12 @@ def run_health_stage(
         transitions = []
     elif any(check.circuit_breaker is not None for check in checks):
         save_breakers(workspace.state_dir, breakers)
+        mine = {
+            c.name: breakers[c.name]
+            for c in checks
+            if c.circuit_breaker is not None and c.name in breakers
+        }
+        tell_shared(workspace.state_dir, lambda shared: shared.put_breakers(mine))
     for move in transitions:
         event(
             "breaker.changed",
@@ -73,3 +85,14 @@ def run_health_stage(
         {"ok": all(r.status == "passed" for r in results), "checks": [r.row() for r in results]},
     )
     return results
+
+
+def load_all_breakers(workspace: Workspace) -> dict[str, Breaker]:
+    """The breakers as this runner knows them: its file, overridden by a shared store's."""
+    breakers = load_breakers(workspace.state_dir)
+    # Out of reach: the state this runner last saw (its file) holds.
+    with contextlib.suppress(AgentosError):
+        shared = shared_records(workspace.state_dir)
+        if shared is not None:
+            breakers.update(shared.breakers())
+    return breakers

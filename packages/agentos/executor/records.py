@@ -8,7 +8,6 @@ a crash cut them short, through ``commit_records``.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from agentos import statefs
@@ -33,7 +32,7 @@ from agentos.executor.journal import (
     read_journal,
     remove_execution_files,
 )
-from agentos.executor.shared import shared_records
+from agentos.executor.shared import tell_shared
 from agentos.model import ChangePlan
 from agentos.workspace import Workspace
 
@@ -124,6 +123,7 @@ def commit_records(
         files=tuple(journal.changes),
     )
     write_execution(state_dir, record, durable=journal.durable)
+    tell_shared(state_dir, lambda shared: shared.put_execution(record))
     if journal.kind == "rollback" and journal.parent:
         mark_reverted(workspace, journal.parent, durable=journal.durable)
     recorder.event(
@@ -148,10 +148,7 @@ def share_record(workspace: Workspace, record: IdempotencyRecord) -> None:
     """Tell a shared store (SPEC §14) of a commit, or of its rollback. The commit point is
     passed: nothing may fail now, so a store that cannot take it is left behind
     (docs/scale.md)."""
-    with contextlib.suppress(Exception):
-        shared = shared_records(workspace.state_dir)
-        if shared is not None:
-            shared.put_idempotency(record)
+    tell_shared(workspace.state_dir, lambda shared: shared.put_idempotency(record))
 
 
 def mark_reverted(workspace: Workspace, execution_id: str, *, durable: bool) -> None:

@@ -7,14 +7,16 @@ counts the approvals presented and makes new ones. It records nothing: the pipel
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agentos.errors import DeniedError, InvalidApprovalError, UsageError
 from agentos.governance.approvalcount import ApprovalStatus, assess_approvals
 from agentos.governance.approvals import (
     KEY_ENV,
+    SEAL_PURPOSE,
     SshRunner,
     allowed_signers_of,
     approval_problem,
@@ -22,6 +24,7 @@ from agentos.governance.approvals import (
     make_approval,
     run_ssh_keygen,
     seal_approval,
+    seal_payload,
     sign_ssh,
     stored_approvals,
 )
@@ -30,6 +33,9 @@ from agentos.governance.policyfile import LoadedPolicy
 from agentos.governance.writegate import evaluate
 from agentos.model import Approval, ChangePlan, Decision
 from agentos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from agentos.statekey import StateKey
 
 Verdict = Literal["ALLOW", "APPROVED", "NEED_APPROVAL", "DENY"]
 
@@ -49,6 +55,16 @@ class GateResult:
         return self.decision.decision
 
 
+@dataclass(frozen=True)
+class SharedApproval:
+    """An approval a shared store holds (SPEC §14): ``source`` names it (``store:<runner>``),
+    ``own`` says this very workspace recorded it (so it must carry this workspace's seal)."""
+
+    source: str
+    approval: Approval
+    own: bool
+
+
 def decide_plan(plan: ChangePlan, workspace: Workspace, loaded: LoadedPolicy) -> Decision:
     """The WriteGate's decision on ``plan`` against the workspace as it is now."""
     facts = gather_facts(plan, workspace.root, policy_file=loaded.path)
@@ -64,16 +80,18 @@ def count_approvals(
     approval_files: tuple[Path, ...] = (),
     key: bytes | None = None,
     ssh_runner: SshRunner = run_ssh_keygen,
+    shared: Sequence[SharedApproval] = (),
 ) -> GateResult:
     """``decision`` with the approvals presented: those stored in the workspace, which must
-    carry its seal, and ``approval_files`` made elsewhere, judged by their signatures alone."""
+    carry its seal, those of a ``shared`` store (``shared_presented``), and
+    ``approval_files`` made elsewhere, judged by their signatures alone."""
     from agentos.governance.approvalfiles import read_approval_file
     from agentos.statekey import state_key
 
     others: list[tuple[str, Approval]] = []
-    presented = stored_approvals(
-        workspace.approvals_dir, plan, state_key(workspace.state_dir), others=others
-    )
+    sealer = state_key(workspace.state_dir)
+    presented = stored_approvals(workspace.approvals_dir, plan, sealer, others=others)
+    presented += shared_presented(shared, plan, sealer, presented + others, others)
     # A file may hold several approvals: each is judged on its own (``FILE#N``).
     presented += [item for path in approval_files for item in read_approval_file(path)]
     signers = allowed_signers_of(loaded.policy, workspace.root, ssh_runner)
@@ -87,6 +105,44 @@ def count_approvals(
         other_versions=others,
     )
     return GateResult(decision, status)
+
+
+def shared_presented(
+    shared: Sequence[SharedApproval],
+    plan: ChangePlan,
+    sealer: StateKey,
+    local: list[tuple[str, Approval]],
+    others: list[tuple[str, Approval]],
+) -> list[tuple[str, Approval]]:
+    """The approvals of ``plan``'s very version a shared store holds, to be counted with the
+    workspace's own; approvals of other versions are added to ``others``.
+
+    One that is also a file of this workspace (``local``) is that file: not presented twice.
+    One recorded by this workspace must carry its seal, as its files do (else it was forged
+    or altered in the database: ``InvalidApprovalError``); another runner's seal cannot be
+    verified here, so its approvals are judged as ``--approval FILE`` ones are: by what they
+    approve, the policy they were given under and their signatures.
+    """
+    mine = [approval for _, approval in local]
+    found: list[tuple[str, Approval]] = []
+    for item in shared:
+        approval = item.approval
+        if approval in mine:
+            continue
+        if item.own and not sealer.verify(SEAL_PURPOSE, seal_payload(approval), approval.seal):
+            why = "it has no seal" if approval.seal is None else "its seal does not verify"
+            reason = f"recorded by this workspace but not sealed by it: forged or altered ({why})"
+            raise InvalidApprovalError(
+                f"invalid approval {item.source} by {approval.approver!r}: {reason} — approve "
+                "again with 'agentos approve' (it replaces the row)",
+                details={"approval": item.source, "approver": approval.approver, "reason": reason},
+            )
+        version = (approval.checksum, approval.plan_digest)
+        if version == (plan.changeset.checksum, plan.plan_digest):
+            found.append((item.source, approval))
+        else:
+            others.append((item.source, approval))
+    return found
 
 
 def check_approver(approver: str) -> None:

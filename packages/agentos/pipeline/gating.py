@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from agentos.governance.gate import GateResult
     from agentos.model import ChangePlan, Decision, FileChange
     from agentos.planner.gitdiff import GitSelection
+    from agentos.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,10 @@ def approve(
         ssh_runner=ssh_runner(ctx),
     )
     if output is None:
+        # A shared store first (SPEC §14): one out of reach stops here, nothing recorded.
+        shared = shared_store(ctx)
+        if shared is not None:
+            shared.put_approval(approval)
         path = save_approval(workspace.approvals_dir, approval)
     else:
         path = output
@@ -304,9 +309,17 @@ def gate_plan(
 def approvals_counted(
     ctx: Context, plan: ChangePlan, decision: Decision, *, approval_files: tuple[Path, ...] = ()
 ) -> GateResult:
-    """``decision`` with the approvals ``plan`` has now (nothing recorded: a look-up)."""
-    from agentos.governance.gate import count_approvals
+    """``decision`` with the approvals ``plan`` has now (nothing recorded: a look-up): the
+    workspace's, a shared store's (every runner's) and ``approval_files``."""
+    from agentos.governance.gate import SharedApproval, count_approvals
 
+    store = shared_store(ctx)
+    shared: tuple[SharedApproval, ...] = ()
+    if store is not None:
+        shared = tuple(
+            SharedApproval(r.source, r.approval, r.own)
+            for r in store.recorded_approvals(plan.plan_id)
+        )
     return count_approvals(
         plan,
         decision,
@@ -315,7 +328,14 @@ def approvals_counted(
         approval_files=approval_files,
         key=ctx.approval_key,
         ssh_runner=ssh_runner(ctx),
+        shared=shared,
     )
+
+
+def shared_store(ctx: Context) -> Store | None:
+    """The context's store when it is shared by many runners (None: the workspace's files)."""
+    store = ctx.store
+    return None if store.kind == "files" else store
 
 
 def ssh_runner(ctx: Context) -> SshRunner:

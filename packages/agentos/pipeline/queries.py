@@ -3,8 +3,9 @@ policy author's tools."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentos.audit.folds import ExecutionView
 from agentos.errors import UsageError
@@ -16,6 +17,9 @@ from agentos.pipeline.results import (
     PolicyTested,
     WorkspaceStatus,
 )
+
+if TYPE_CHECKING:
+    from agentos.verify.breaker import Breaker
 
 # How many executions ``status`` lists.
 STATUS_LIMIT = 5
@@ -30,7 +34,6 @@ def status(ctx: Context) -> WorkspaceStatus:
     from agentos.executor.journal import load_journals
     from agentos.executor.lock import lock_is_held, read_holder
     from agentos.sweep import read_last
-    from agentos.verify.breaker import load_breakers
 
     workspace = ctx.workspace
     held = lock_is_held(workspace)
@@ -43,11 +46,28 @@ def status(ctx: Context) -> WorkspaceStatus:
         lock_held=held,
         holder=holder,
         interrupted=tuple(j for j in journals if running is None or j.execution_id != running),
-        breakers=tuple(sorted(load_breakers(workspace.state_dir).items())),
+        breakers=tuple(sorted(_breakers(ctx).items())),
         executions=tuple(_newest(ctx, STATUS_LIMIT)),
         sweep=read_last(workspace.state_dir),
         repaired=None if repaired is None else repaired[0],
     )
+
+
+def _breakers(ctx: Context) -> dict[str, Breaker]:
+    """The breakers: the workspace's file, overridden by a shared store's (out of reach: the
+    file alone; ``status`` warns of the store through its queue)."""
+    from agentos.errors import AgentosError
+    from agentos.pipeline.queue import _may_name_a_store
+    from agentos.verify.breaker import load_breakers
+
+    breakers = load_breakers(ctx.workspace.state_dir)
+    if not _may_name_a_store(ctx):
+        return breakers  # the files (the policy is not parsed for that: status stays light)
+    with contextlib.suppress(AgentosError):
+        shared = ctx.shared_records()
+        if shared is not None:
+            breakers.update(shared.breakers())
+    return breakers
 
 
 def history(ctx: Context, *, limit: int = 20) -> History:

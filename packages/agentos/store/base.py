@@ -37,6 +37,16 @@ class StoreAuditReport:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class RecordedApproval:
+    """An approval as a store keeps it: where it was recorded (a file of this workspace, or
+    the runner that put it in the database) and whether that is this workspace itself."""
+
+    source: str
+    approval: Approval
+    own: bool
+
+
 class Store(Protocol):
     """The shared control state, whichever engine keeps it."""
 
@@ -58,6 +68,10 @@ class Store(Protocol):
 
     def approvals(self, plan_id: str) -> list[Approval]:
         """Every approval kept for ``plan_id`` (any version of it), oldest first."""
+        ...
+
+    def recorded_approvals(self, plan_id: str) -> list[RecordedApproval]:
+        """``approvals`` with where each was recorded (the gate judges them by that)."""
         ...
 
     # -- idempotency (SPEC §8) ------------------------------------------------------------

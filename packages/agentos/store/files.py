@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentos.store.base import StoreAuditReport, StoreKind
+from agentos.store.base import RecordedApproval, StoreAuditReport, StoreKind
 from agentos.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -53,6 +53,18 @@ class FileStore:
             return []
         found = [read_approval(path) for path in sorted(folder.glob("*.json"))]
         return sorted(found, key=lambda a: (a.approved_at, a.checksum, a.approver))
+
+    def recorded_approvals(self, plan_id: str) -> list[RecordedApproval]:
+        from agentos.governance.approvals import read_approval
+
+        folder = self.workspace.approvals_dir / plan_id
+        if not folder.is_dir():
+            return []
+        found = [
+            RecordedApproval(str(path), read_approval(path), own=True)
+            for path in sorted(folder.glob("*.json"))
+        ]
+        return sorted(found, key=lambda r: (r.approval.approved_at, r.source))
 
     def idempotency(self, plan_id: str) -> IdempotencyRecord | None:
         from agentos.executor.idempotency import read_record

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentos.errors import StoreSchemaError, StoreUnavailableError, UsageError
 from agentos.store.address import STORE_ENV, redact
-from agentos.store.base import StoreAuditReport, StoreKind
+from agentos.store.base import RecordedApproval, StoreAuditReport, StoreKind
 
 if TYPE_CHECKING:
     import psycopg
@@ -170,6 +170,23 @@ class PostgresStore:
                 (plan_id,),
             ).fetchall()
         return [Approval.model_validate_json(row[0]) for row in rows]
+
+    def recorded_approvals(self, plan_id: str) -> list[RecordedApproval]:
+        """Every runner's approvals of ``plan_id``, each named ``store:<runner>``; a row that
+        is no approval at all is ``InvalidApprovalError`` naming it (exit 6)."""
+        from agentos.governance.approvalfiles import parse_approval
+
+        with self.session() as conn:
+            rows = conn.execute(
+                "SELECT source, body::text FROM approvals WHERE plan_id = %s"
+                " ORDER BY approved_at, checksum, approver",
+                (plan_id,),
+            ).fetchall()
+        found = []
+        for source, body in rows:
+            name = f"store:{source}"
+            found.append(RecordedApproval(name, parse_approval(body, name), source == self.source))
+        return found
 
     # -- idempotency ----------------------------------------------------------------------
 
