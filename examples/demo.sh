@@ -376,7 +376,27 @@ run agentos rollback --last -q
 test ! -e src/demo/extra.py
 test ! -e .env
 
-step "23. the audit trail: every step above, hash-chained, its head sealed and anchored"
+if command -v git >/dev/null 2>&1; then
+  step "23. CI: plan what a branch changes, straight from git, and apply it as a commit"
+  say "A CI job plans a pull request from git's own diff (pre-images pinned to the base commit),"
+  say "and records the approved apply as one commit with agentos's trailers (docs/ci.md)."
+  export GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.invalid
+  git add -A && git -c user.name=demo -c user.email=demo@example.invalid commit -qm "the demo so far"
+  base="$(git symbolic-ref --short HEAD)"
+  git checkout -q -b feature
+  printf '\nCI applies approved changes as commits.\n' >>README.md
+  git -c user.name=demo -c user.email=demo@example.invalid commit -qam "README: a line about CI"
+  git checkout -q "$base"
+  run agentos plan --git "$base..feature" --plan-id demo-ci --intent "README: a line about CI" --author "Dana Reviewer <dana@example.invalid>"
+  run agentos apply demo-ci --commit
+  run git log -1 --format='%an <%ae>%n%s%n%n%(trailers)'
+  say "Run again (a CI re-run): already applied, no new commit:"
+  before_ci="$(git rev-parse HEAD)"
+  run agentos apply demo-ci --commit -q
+  test "$(git rev-parse HEAD)" = "$before_ci"
+fi
+
+step "24. the audit trail: every step above, hash-chained, its head sealed and anchored"
 run agentos audit show --limit 12
 say "CI keeps the head where the workspace cannot reach it, and checks it later:"
 run agentos audit anchor -o "$scratch/audit.anchor"
