@@ -222,17 +222,7 @@ def _secrets(
         for hit in hits:
             if known and 0 < hit.line <= len(lines) and lines[hit.line - 1] in known:
                 continue
-            # The finding names the pattern and the line, never the secret itself.
-            yield Finding(
-                rule="secret",
-                path=change.path,
-                severity="DENY",
-                pattern=hit.kind,
-                line=hit.line,
-                message=f"{change.path}:{hit.line}: looks like {hit.description} "
-                f"({hit.kind}); keep secrets out of the repository (use the environment "
-                "or a secret store)",
-            )
+            yield _secret(change.path, hit.line, hit.kind, hit.description, "")
 
 
 def _withheld(plan: ChangePlan) -> Iterator[Finding]:
@@ -241,18 +231,23 @@ def _withheld(plan: ChangePlan) -> Iterator[Finding]:
     for change in plan.changeset.changes:
         if change.op == "delete" or change.content.encoding != "withheld":
             continue
+        why = "its content was withheld from the plan file, so this plan can never be applied — "
         for mark in change.content.secrets:
-            yield Finding(
-                rule="secret",
-                path=change.path,
-                severity="DENY",
-                pattern=mark.pattern,
-                line=mark.line,
-                message=f"{change.path}:{mark.line}: looks like {mark.description} "
-                f"({mark.pattern}); its content was withheld from the plan file, so this plan "
-                "can never be applied — keep secrets out of the repository (use the "
-                "environment or a secret store) and plan again",
-            )
+            yield _secret(change.path, mark.line, mark.pattern, mark.description, why)
+
+
+def _secret(path: str, line: int, pattern: str, description: str, why: str) -> Finding:
+    """A DENY ``secret`` finding: it names the pattern and the line, never the secret."""
+    advice = "keep secrets out of the repository (use the environment or a secret store)"
+    return Finding(
+        rule="secret",
+        path=path,
+        severity="DENY",
+        pattern=pattern,
+        line=line,
+        message=f"{path}:{line}: looks like {description} ({pattern}); {why}{advice}"
+        + (" and plan again" if why else ""),
+    )
 
 
 def secret_marks(plan: ChangePlan, decision: Decision) -> dict[str, tuple[SecretMark, ...]]:
