@@ -155,9 +155,11 @@ def wait_worker(proc: subprocess.Popen[bytes], timeout: float = 300) -> Run:
     return run
 
 
-def make_team(root: Path, url: str, files: Mapping[str, str] = FILES) -> Team:
-    """A migrated store, a bare remote holding ``files`` and the permissive policy on
-    ``main``, and a planner's clone."""
+def make_team(
+    root: Path, url: str, files: Mapping[str, str] = FILES, policy_text: str | None = None
+) -> Team:
+    """A migrated store, a bare remote holding ``files`` and the permissive policy (or
+    ``policy_text``) on ``main``, and a planner's clone."""
     from agentos.store.postgres import PostgresStore
 
     PostgresStore(url, source="setup").migrate()
@@ -171,7 +173,7 @@ def make_team(root: Path, url: str, files: Mapping[str, str] = FILES) -> Team:
     (seed / ".gitignore").write_text(".agentos/\n")
     policy = seed / "agent" / "policies" / "default.yaml"
     policy.parent.mkdir(parents=True)
-    policy.write_text(PERMISSIVE_POLICY.read_text())
+    policy.write_text(policy_text or PERMISSIVE_POLICY.read_text())
     git(seed, "add", "-A")
     git(seed, "commit", "-q", "-m", "start")
     git(seed, "push", "-q", str(remote), "main")

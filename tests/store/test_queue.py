@@ -27,6 +27,8 @@ JOB_KEYS = {
 }  # fmt: skip
 OUTCOME_KEYS = {"job", "plan_id", "attempt", "status", "commit", "found", "error", "error_kind"}
 QUEUE_KEYS = {"counts", "backlog", "running", "stuck", "dead"}
+WORKER_KEYS = {"worker", "stopped", "jobs", "counts", "concurrency", "slots"}
+SLOT_KEYS = {"slot", "checkout", "worker", "stopped"}
 
 
 @pytest.fixture
@@ -37,7 +39,8 @@ def team(tmp_path: Path, pg_url: str) -> Team:
 def worker(team: Team, checkout: Path, *extra: str) -> Run:
     run = team.run("worker", *FAST, *extra, cwd=checkout)
     assert run.code == 0, run.doc
-    assert set(run.result) == {"worker", "stopped", "jobs", "counts"}
+    assert set(run.result) == WORKER_KEYS
+    assert all(set(slot) == SLOT_KEYS for slot in run.result["slots"])
     assert all(set(row) == OUTCOME_KEYS for row in run.result["jobs"])
     return run
 

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,6 +16,10 @@ from agentos.cli.render import Outcome
 if TYPE_CHECKING:
     from agentos.errors import StoreUnavailableError
     from agentos.pipeline.jobrun import JobOutcome
+    from agentos.pipeline.workerjob import WorkerControl
+
+# Slots one worker process runs at most (each is a checkout and a connection).
+MAX_CONCURRENCY = 64
 
 
 @command("worker")
@@ -29,6 +36,16 @@ def worker(
             "--max-jobs", metavar="N", min=1, help="Exit after N jobs.", show_default=False
         ),
     ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            metavar="K",
+            min=1,
+            max=MAX_CONCURRENCY,
+            help="Jobs at once, each slot in a checkout of its own.",
+        ),
+    ] = 1,
     lease: Annotated[
         float,
         typer.Option(
@@ -70,11 +87,14 @@ def worker(
     """Take jobs from the queue and apply them in this checkout, pushing to its origin."""
     from agentos.cli.render import print_info, print_warning
     from agentos.errors import UsageError
-    from agentos.pipeline.worker import WorkerSettings, run_worker
+    from agentos.pipeline.worker import run_worker
+    from agentos.pipeline.workerjob import WorkerControl, WorkerSettings
     from agentos.verify.retry import RetryPolicy
 
     if once and drain:
         raise UsageError("--once and --drain: pass one of them")
+    if once and concurrency > 1:
+        raise UsageError("--once takes one job: pass --max-jobs N to stop after N jobs instead")
     if retry_strategy not in ("fixed", "linear", "exponential", "fibonacci"):
         raise UsageError(
             f"--retry-strategy {retry_strategy!r}: use fixed, linear, exponential or fibonacci"
@@ -89,8 +109,9 @@ def worker(
         jitter=jitter,  # type: ignore[arg-type]
     )
     settings = WorkerSettings(
-        once=once, drain=drain, max_jobs=max_jobs, lease=lease, poll=poll, retry=policy
-    )
+        once=once, drain=drain, max_jobs=max_jobs, lease=lease, poll=poll, retry=policy,
+        concurrency=concurrency,
+    )  # fmt: skip
 
     def tell(outcome: JobOutcome) -> None:
         if not opts.quiet and not opts.json:
@@ -104,7 +125,18 @@ def worker(
         said = away.message.partition(" — ")[0]
         print_warning(f"{said}; the worker tries again in {delay:.1f}s (try {tries})")
 
-    run = run_worker(opts.context(), settings, on_outcome=tell, on_outage=waiting)
+    control = WorkerControl()
+
+    def stopping(reason: str) -> None:
+        print_warning(
+            f"{reason}: the worker claims no more jobs and gives the ones in flight back "
+            "(a second signal stops it at once)"
+        )
+
+    with _stopped_by_signals(control, stopping):
+        run = run_worker(
+            opts.context(), settings, control=control, on_outcome=tell, on_outage=waiting
+        )
     counts: dict[str, int] = {}
     for outcome in run.outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
@@ -113,9 +145,44 @@ def worker(
         "stopped": run.stopped,
         "jobs": [o.row() for o in run.outcomes],
         "counts": counts,
+        "concurrency": concurrency,
+        "slots": [slot.row() for slot in run.slots],
     }
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no job"
+    # SIGTERM is how a service manager stops a worker (exit 0, as a daemon does); SIGINT is
+    # a person's Ctrl-C (exit 130, as a shell expects).
+    interrupted = run.stopped == "signal" and control.reason == "SIGINT"
     return Outcome(
         result=result,
+        exit_code=130 if interrupted else 0,
         human=lambda out: out.print(f"worker stopped ({run.stopped}): {summary}"),
     )
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(control: WorkerControl, told: Callable[[str], None]) -> Iterator[None]:
+    """SIGTERM or SIGINT stops the worker (``control``) the gentle way; a second one ends
+    the process at once, as the signal would (what it was doing recovers like a crash)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = (signal.SIGTERM, signal.SIGINT)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if control.stopping():
+            for each in handled:
+                signal.signal(each, signal.SIG_DFL)
+            signal.raise_signal(signum)
+            return
+        name = signal.Signals(signum).name
+        control.stop(name)
+        told(name)
+
+    previous = {number: signal.signal(number, on_signal) for number in handled}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -82,8 +82,10 @@ class AbortWatch:
 
     @contextlib.contextmanager
     def signals(self) -> Iterator[None]:
-        """Turn SIGINT and SIGTERM into a stop request for the block (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
+        """Turn SIGINT and SIGTERM into a stop request for the block (main thread only, and
+        only when no front-end's ``StopToken`` is in force: that front-end owns the signals
+        and stops the execution through its token, as ``agentos worker`` does)."""
+        if threading.current_thread() is not threading.main_thread() or self.token is not None:
             yield
             return
 

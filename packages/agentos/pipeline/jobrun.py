@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from agentos.store.queue import Job, Payload
 
 PUSH_TRIES = 5
+# An attempt's ``kind`` when it left the checkout changed (applied, not committed, and not
+# rolled back): the worker stops; its checkout needs a person.
+CHECKOUT_LEFT = "checkout_left"
 # Exit codes (SPEC §3) a job is retried for: busy, or a store out of reach.
 RETRYABLE_EXITS = frozenset({75})
 
@@ -226,7 +229,7 @@ def _applied(ctx: Context, job: Job, payload: Payload, plan: ChangePlan) -> JobO
     result = applied.last
     git = applied.git_of(0)
     if git is not None and git.error is not None:
-        return ended("retry", git.error, "git_failed")
+        return _undo_uncommitted(ctx, job, result.execution_id, git.error)
     if result.status == "committed" and git is not None and git.commit is not None:
         return None
     if result.status == "already_applied":
@@ -247,6 +250,33 @@ def _applied(ctx: Context, job: Job, payload: Payload, plan: ChangePlan) -> JobO
 
 
 RETRYABLE_STATUSES = ("busy",)
+
+
+def _undo_uncommitted(ctx: Context, job: Job, execution_id: str, said: str) -> JobOutcome:
+    """The plan was applied here but git could not commit it: roll its files back, so that
+    the checkout is clean for the next job, and try the job again later (``git_failed``).
+    When the rollback fails too the checkout is left changed (``checkout_left``): the
+    worker stops, and says how to put it right."""
+    from agentos.pipeline.execution import rollback
+
+    def retry(kind: str, error: str) -> JobOutcome:
+        return JobOutcome(job.id, job.plan_id, job.attempts, "retry", error=error, kind=kind)
+
+    try:
+        undone = rollback(ctx, execution_id).last
+        why = undone.message if undone.status != "committed" else None
+    except AgentosError as exc:
+        why = exc.message
+    if why is None:
+        return retry("git_failed", f"{said} (rolled back here: the job is tried again)")
+    root = ctx.workspace.root
+    return retry(
+        CHECKOUT_LEFT,
+        f"worker: the checkout at {root} holds plan {job.plan_id}'s files, applied (execution "
+        f"{execution_id}) but not committed, and rolling them back failed ({why}); the job is "
+        f"back in the queue — undo them with 'agentos -C {root} rollback {execution_id}' (or "
+        "discard them with git), then start the worker again",
+    )
 
 
 def _push(

@@ -14,6 +14,21 @@ renew the lease from a heartbeat thread while working, and end the job once:
   integrity 6, a failed check) ends it at once (``stale`` or ``failed``) with its reason;
 - an abort (``queue abort``) stops it: before it starts, or while it runs (the local
   execution is asked to stop and rolls back), or before its push.
+
+A front-end stops a worker with ``WorkerControl.stop`` (``agentos worker`` on SIGTERM or
+SIGINT): it claims nothing more, and the job in flight is asked to stop (its execution rolls
+back before its commit point) and is given back to the queue untried — unless its commit is
+on the remote already (``done``) or it ended for good (``stale``). ``concurrency`` above 1
+runs that many slots, each in a checkout of its own:
+
+A git work tree holds one job at a time, so each slot has a checkout of its own: slot 0
+works in the worker's checkout; slot ``n`` in a clone of it kept at
+``.agentos/workers/slot-n`` (made on first use with ``git clone``, objects hard-linked where
+the file system allows; reused afterwards, with the state of the executions it ran), whose
+``origin`` is the worker's ``origin``. Every slot is a worker of its own for the queue (its
+lease owner name, its claims, its heartbeats, a context of its own under the same policy),
+and all of them share ``max_jobs`` and the stop: once one is asked for, or a slot fails,
+no slot claims another job and the jobs in flight are given back (``run_slot``).
 """
 
 from __future__ import annotations
@@ -22,291 +37,185 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
 
-from agentos.errors import AgentosError, StoreUnavailableError, UsageError
-from agentos.faults import fault_point
-from agentos.pipeline.context import Context
+from agentos.errors import UsageError
+from agentos.pipeline.context import Context, open_context
 from agentos.pipeline.jobrun import JobOutcome
-from agentos.verify.retry import RetryPolicy, next_delay
+from agentos.pipeline.workerjob import OnOutage, WorkerControl, WorkerSettings
+from agentos.pipeline.workerslot import Budget, Slot, SlotRun, WorkerRun, open_slot, run_slot
 
-if TYPE_CHECKING:
-    from agentos.pipeline.runner import Checkout
-    from agentos.store.postgres import PostgresStore
-    from agentos.store.queue import Job, Payload
-
-DEFAULT_RETRY = RetryPolicy(
-    strategy="exponential", max_attempts=5, base_delay=1.0, max_delay=60.0, jitter="full"
-)
-# While the store cannot be reached, a worker waits between tries at least this long (also
-# with ``--retry-delay 0``) and at most the retry strategy's ``max_delay`` (or this floor).
-OUTAGE_FLOOR = 0.25
-# ... and gives up (exit 75) once it has been out of reach this many seconds in a row.
-STORE_PATIENCE = 300.0
-
-
-# Told each time the store could not be reached: the error, the tries so far, the delay.
-OnOutage = Callable[[StoreUnavailableError, int, float], None]
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """How a worker runs: ``once`` (one job at most), ``drain`` (until nothing is pending
-    or running), ``max_jobs`` (then stop), the lease and poll intervals in seconds, the
-    retry strategy (its ``max_attempts`` is not used: each job has its own)."""
-
-    once: bool = False
-    drain: bool = False
-    max_jobs: int | None = None
-    lease: float = 60.0
-    poll: float = 2.0
-    retry: RetryPolicy = DEFAULT_RETRY
-    owner: str | None = None
-    store_patience: float = STORE_PATIENCE
-
-
-@dataclass(frozen=True)
-class WorkerRun:
-    """What a worker did before it stopped, and why it stopped."""
-
-    owner: str
-    outcomes: tuple[JobOutcome, ...]
-    stopped: str  # once | drained | max_jobs | idle
-
-
-@dataclass
-class Lease:
-    """The heartbeat of one job: renews its lease; notes a lost lease or an abort asked."""
-
-    store: PostgresStore
-    job: Job
-    seconds: float
-    on_abort: Callable[[str], None]
-    lost: bool = False
-    abort_reason: str | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> Lease:
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{self.job.id}")
-        self._thread.daemon = True
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _beat(self) -> None:
-        from agentos.store.queue import renew
-
-        while not self._stop.wait(max(self.seconds / 3, 0.05)):
-            try:
-                beat = renew(self.store, self.job, self.seconds)
-            except AgentosError:
-                continue  # the store is away: try again at the next beat
-            if not beat.held:
-                self.lost = True
-                return
-            if beat.abort_requested and self.abort_reason is None:
-                self.abort_reason = beat.abort_reason or ""
-                self.on_abort(self.abort_reason)
+SLOTS_DIR = "workers"
+# How often the main thread looks whether the slots ended (it stays free for signals).
+JOIN_SECONDS = 0.2
 
 
 def run_worker(
     ctx: Context,
     settings: WorkerSettings,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    control: WorkerControl | None = None,
+    sleep: Callable[[float], None] | None = None,
     rng: random.Random | None = None,
     on_outcome: Callable[[JobOutcome], None] | None = None,
     on_outage: OnOutage | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> WorkerRun:
-    """Take and apply jobs as ``settings`` say, in the workspace's git checkout.
+    """Take and apply jobs as ``settings`` say, in the workspace's git checkout (and, with
+    ``concurrency`` above 1, in as many slots: ``agentos.pipeline.workerpool``).
 
     While the store is out of reach (a server restart, a network cut) the worker waits with
     its retry strategy (``OUTAGE_FLOOR`` at least), telling ``on_outage`` the error, the
     count of failed tries and the delay; it gives up (the error) once the store has been
-    away ``settings.store_patience`` seconds in a row."""
-    from agentos.executor.shared import share_records
-    from agentos.pipeline.runner import changed_paths, open_checkout, refuse_changes
-    from agentos.pipeline.store import postgres_store
-    from agentos.store import queue
-
-    store = postgres_store(ctx, "'agentos worker'")
-    checkout = open_checkout(ctx.workspace.root)
-    refuse_changes(changed_paths(checkout.repo), ctx.workspace.root)
-    # The queue decides across runners (one claimant, the trailer on the remote); the
-    # shared idempotency record is written once the commit has landed.
-    share_records(ctx.workspace.state_dir, None)
-    rng = rng or random.Random()  # noqa: S311 - spreads retries; nothing secret
-    owner = settings.owner or _owner(ctx)
+    away ``settings.store_patience`` seconds in a row. ``control`` stops it from outside."""
+    control = control or WorkerControl()
+    if settings.concurrency > 1:
+        return run_pool(
+            ctx, settings, control=control, sleep=sleep, rng=rng, on_outcome=on_outcome,
+            on_outage=on_outage, clock=clock,
+        )  # fmt: skip
+    slot = open_slot(ctx, settings)
     outcomes: list[JobOutcome] = []
-    outages = 0
-    away_since = 0.0
-    while True:
-        if settings.max_jobs is not None and len(outcomes) >= settings.max_jobs:
-            return WorkerRun(owner, tuple(outcomes), "max_jobs")
-        try:
-            fault_point("worker.claim.before")
-            claimed = queue.claim(store, owner, settings.lease)
-            left = queue.unfinished(store) if claimed is None and settings.drain else 1
-        except StoreUnavailableError as away:
-            now = clock()
-            outages += 1
-            away_since = now if outages == 1 else away_since
-            if now - away_since >= settings.store_patience:
-                raise
-            delay = _outage_delay(settings.retry, outages, rng)
-            if on_outage is not None:
-                on_outage(away, outages, delay)
-            sleep(delay)
-            continue
-        outages = 0
-        if claimed is None:
-            if settings.once:
-                return WorkerRun(owner, tuple(outcomes), "idle")
-            if settings.drain and left == 0:
-                return WorkerRun(owner, tuple(outcomes), "drained")
-            sleep(settings.poll)
-            continue
-        fault_point("worker.claim.after")
-        outcome = work(
-            ctx,
-            store,
-            checkout,
-            claimed[0],
-            claimed[1],
-            settings=settings,
-            rng=rng,
-            sleep=sleep,
-            on_outage=on_outage,
+    stopped = run_slot(
+        slot, settings, control=control, budget=Budget(settings.max_jobs), outcomes=outcomes,
+        sleep=sleep, rng=rng, on_outcome=on_outcome, on_outage=on_outage, clock=clock,
+    )  # fmt: skip
+    ran = SlotRun(0, str(ctx.workspace.root), slot.owner, stopped)
+    return WorkerRun(slot.owner, tuple(outcomes), stopped, (ran,))
+
+
+def slot_dir(ctx: Context, index: int) -> Path:
+    """Where slot ``index`` (1 and up) keeps its checkout."""
+    return ctx.workspace.state_dir / SLOTS_DIR / f"slot-{index}"
+
+
+def slot_checkout(ctx: Context, index: int) -> Path:
+    """The checkout of slot ``index``: made by cloning the worker's checkout the first time
+    (into a scratch name, then renamed: a half-made clone is never taken for one), its
+    ``origin`` set to the worker's and its committer to the worker's."""
+    from agentos.gitrun import run_git
+    from agentos.statefs import ensure_dir, remove_tree, rename
+    from agentos.workspace import ensure_state_dir
+
+    root = ctx.workspace.root
+    url = _absolute_url(root, _config(root, "remote.origin.url"))
+    target = slot_dir(ctx, index)
+    if not (target / ".git").is_dir():
+        ensure_state_dir(ctx.workspace)
+        ensure_dir(target.parent)
+        scratch = target.with_name(f".{target.name}.making")
+        remove_tree(scratch)
+        remove_tree(target)
+        done = run_git(["clone", "-q", "--", str(root), str(scratch)], cwd=target.parent)
+        if done.returncode != 0:
+            remove_tree(scratch)
+            raise UsageError(
+                f"worker --concurrency: could not make slot {index}'s checkout at {target} "
+                f"(git clone: {done.reason()}); free the disk space or run fewer slots"
+            )
+        rename(scratch, target)
+    for key, value in (("remote.origin.url", url), *_identity(root)):
+        if value is not None and _config(target, key) != value:
+            run_git(["config", "--local", key, value], cwd=target)
+    return target
+
+
+def _config(where: Path, key: str) -> str | None:
+    from agentos.gitrun import run_git
+
+    done = run_git(["config", "--get", key], cwd=where)
+    return done.stdout.decode("utf-8", "replace").strip() or None if done.returncode == 0 else None
+
+
+def _identity(root: Path) -> tuple[tuple[str, str | None], ...]:
+    """The committer the worker's checkout names (its own config included)."""
+    return tuple((key, _config(root, key)) for key in ("user.name", "user.email"))
+
+
+def _absolute_url(root: Path, url: str | None) -> str:
+    """``url`` as a clone elsewhere reaches it: a relative path is taken from ``root``."""
+    if url is None:
+        raise UsageError(
+            f"worker: the checkout at {root} has no remote 'origin': a worker runs in a clone "
+            "of the shared repository (git clone URL DIR; agentos -C DIR worker)"
         )
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-        if settings.once:
-            return WorkerRun(owner, tuple(outcomes), "once")
+    scp_like = ":" in url.split("/", 1)[0]
+    if "://" in url or scp_like or Path(url).is_absolute():
+        return url
+    return str((root / url).resolve())
 
 
-def _outage_delay(policy: RetryPolicy, outages: int, rng: random.Random) -> float:
-    """How long to wait before trying an unreachable store again."""
-    from dataclasses import replace
-
-    floor = max(policy.base_delay, OUTAGE_FLOOR)
-    waiting = replace(policy, base_delay=floor, max_delay=max(policy.max_delay, floor))
-    return max(next_delay(waiting, outages, rng), OUTAGE_FLOOR)
-
-
-def _owner(ctx: Context) -> str:
-    import os
-    import secrets
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}:{ctx.workspace.root}"
-
-
-def work(
+def run_pool(
     ctx: Context,
-    store: PostgresStore,
-    checkout: Checkout,
-    job: Job,
-    payload: Payload,
-    *,
     settings: WorkerSettings,
-    rng: random.Random,
-    sleep: Callable[[float], None],
-    on_outage: OnOutage | None = None,
-) -> JobOutcome:
-    """Apply one claimed job under its lease, and record how it ended."""
-    from agentos.pipeline.execution import abort as abort_local
-    from agentos.pipeline.jobrun import attempt
-
-    def on_abort(reason: str) -> None:
-        abort_local(ctx, reason=reason or f"job {job.id} aborted")
-
-    try:
-        with Lease(store, job, settings.lease, on_abort) as lease:
-            outcome = attempt(ctx, checkout, job, payload, lease)
-    except UsageError:
-        _settle(lambda: _release(store, job), sleep, on_outage)
-        raise
-    return _record(
-        store, job, outcome, settings=settings, rng=rng, sleep=sleep, on_outage=on_outage
-    )
-
-
-def _release(store: PostgresStore, job: Job) -> bool:
-    from agentos.store.queue import release
-
-    return release(store, job)
-
-
-def _record(
-    store: PostgresStore,
-    job: Job,
-    outcome: JobOutcome,
     *,
-    settings: WorkerSettings,
-    rng: random.Random,
-    sleep: Callable[[float], None],
+    control: WorkerControl,
+    sleep: Callable[[float], None] | None = None,
+    rng: random.Random | None = None,
+    on_outcome: Callable[[JobOutcome], None] | None = None,
     on_outage: OnOutage | None = None,
-) -> JobOutcome:
-    """Write how the job ended (retrying while the store is away); ``lost`` when another
-    worker holds its lease now."""
-    from dataclasses import replace
+    clock: Callable[[], float] = time.monotonic,
+) -> WorkerRun:
+    """Run ``settings.concurrency`` slots until each stops; the first error of a slot is
+    raised once all of them stopped (the others were stopped by it)."""
+    first = open_slot(ctx, settings)
+    policy = ctx.policy_path
+    if policy is None and ctx.workspace.policy_path.is_file():
+        policy = ctx.workspace.policy_path
+    slots = [first]
+    for index in range(1, settings.concurrency):
+        root = slot_checkout(ctx, index)
+        each = open_context(
+            root, policy=policy, actor=ctx.actor, clock=ctx.clock,
+            approval_key=ctx.approval_key, on_wait=ctx.on_wait,
+        )  # fmt: skip
+        slots.append(open_slot(each, settings, index=index, branch=first.checkout.branch))
+    seeds = rng or random.Random()  # noqa: S311 - spreads retries; nothing secret
+    budget = Budget(settings.max_jobs)
+    outcomes: list[JobOutcome] = []
+    stopped = [""] * len(slots)
+    errors: list[BaseException] = []
+    told = threading.Lock()
 
-    from agentos.store import queue
+    def tell(outcome: JobOutcome) -> None:
+        if on_outcome is not None:
+            with told:
+                on_outcome(outcome)
 
-    if outcome.status == "lost":
-        return outcome
-    fault_point("worker.record.before")
-    if outcome.status == "retry":
-        delay = next_delay(settings.retry, job.attempts, rng)
-        went = _settle(
-            lambda: queue.retry_later(
-                store, job, delay, outcome.error or "", outcome.kind or "error"
-            ),
-            sleep,
-            on_outage,
-        )
-        return replace(outcome, status="lost" if went is None else str(went))
-    result = {"commit": outcome.commit, "found": outcome.found}
-    ok = _settle(
-        lambda: queue.finish(
-            store,
-            job,
-            outcome.status,
-            error=outcome.error,
-            kind=outcome.kind,
-            commit=outcome.commit,
-            result=result,
-        ),
-        sleep,
-        on_outage,
-    )
-    return outcome if ok else replace(outcome, status="lost")
-
-
-def _settle(
-    write: Callable[[], Any], sleep: Callable[[float], None], on_outage: OnOutage | None = None
-) -> Any:
-    """``write()``, tried again while the store cannot be reached (a minute at most)."""
-    waited = 0.0
-    delay = 0.2
-    tries = 0
-    while True:
+    def run(slot: Slot, seed: float) -> None:
+        spread = random.Random(seed)  # noqa: S311 - spreads retries; nothing secret
         try:
-            return write()
-        except StoreUnavailableError as away:
-            if waited > 60:
-                raise
-            tries += 1
-            if on_outage is not None:
-                on_outage(away, tries, delay)
-            sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 5.0)
+            stopped[slot.index] = run_slot(
+                slot, settings, control=control, budget=budget, outcomes=outcomes,
+                sleep=sleep, rng=spread, on_outcome=tell, on_outage=on_outage,
+                clock=clock,
+            )  # fmt: skip
+        except BaseException as exc:  # raised again by the main thread once all stopped
+            errors.append(exc)
+            stopped[slot.index] = "error"
+            control.stop(f"slot {slot.index} failed")
+
+    threads = [
+        threading.Thread(target=run, args=(s, seeds.random()), name=f"worker-slot-{s.index}")
+        for s in slots
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(JOIN_SECONDS)
+    if errors:
+        raise errors[0]
+    ran = tuple(
+        SlotRun(s.index, str(s.ctx.workspace.root), s.owner, stopped[s.index]) for s in slots
+    )
+    return WorkerRun(first.owner, tuple(outcomes), _why(stopped, control), ran)
+
+
+def _why(stopped: list[str], control: WorkerControl) -> str:
+    """Why the whole worker stopped, from its slots'."""
+    if control.stopping():
+        return "signal"
+    if "max_jobs" in stopped:
+        return "max_jobs"
+    return "drained" if all(s == "drained" for s in stopped) else stopped[0]

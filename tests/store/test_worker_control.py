@@ -1,0 +1,250 @@
+"""Stopping a worker, several slots in one worker, and a git step that fails after the
+files were written — with a real PostgreSQL, real git and real ``agentos worker``
+processes.
+
+- SIGTERM while a job's health check runs: the execution rolls back, the job goes back to
+  the queue untried (``released``), the worker exits 0 (``stopped: signal``); SIGINT while
+  idle: exit 130. A second signal ends the process at once. A worker killed mid-job: the
+  next worker in that checkout rolls the interrupted execution back before it starts.
+- ``--concurrency K``: K slots, each in a checkout of its own (``.agentos/workers/slot-n``),
+  drain the queue; every plan lands once; ``--max-jobs`` counts across slots.
+- ``git commit`` failing after the apply: the files are rolled back and the job is tried
+  again (it lands on the next attempt); when the rollback fails too the worker stops (exit
+  8) naming the checkout and the way out, and the job is back in the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from helpers import PERMISSIVE_POLICY, finished, needs_git, run_here
+from queueteam import FAST, Team, git, make_team
+
+pytestmark = needs_git
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    end = time.monotonic() + seconds
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the worker ended first: {out.decode()} {err.decode()}")
+        if time.monotonic() > end:
+            pytest.fail(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+def _trace_reached(trace: Path, point: str, proc: subprocess.Popen[bytes]) -> None:
+    end = time.monotonic() + 60
+    while point not in (trace.read_text() if trace.exists() else ""):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, f"{point} never reached"
+        time.sleep(0.05)
+
+
+def _slow_check_policy(mark: Path) -> str:
+    doc = yaml.safe_load(PERMISSIVE_POLICY.read_text())
+    script = f"touch '{mark}'; sleep 60"
+    doc["health_checks"] = [{"name": "slow", "command": ["sh", "-c", script], "timeout": 120}]
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+@pytest.fixture
+def team(tmp_path: Path, pg_url: str) -> Team:
+    return make_team(tmp_path, pg_url)
+
+
+def test_sigterm_mid_job_rolls_back_and_gives_the_job_back(tmp_path: Path, pg_url: str) -> None:
+    mark = tmp_path / "check-started"
+    team = make_team(tmp_path, pg_url, policy_text=_slow_check_policy(mark))
+    team.submit(team.plan("p-slow", {"f0.txt": "slow\n"}))
+    checkout = team.clone("w1")
+    proc = team.start_worker(checkout, "--drain", *FAST)
+    _wait_for(mark, proc)
+    # The health check runs: the file is written in the checkout, not yet committed.
+    assert (checkout / "f0.txt").read_text() == "slow\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    run = finished(proc.returncode, out, err)
+    assert run.code == 0, (run.doc, run.err)
+    assert run.result["stopped"] == "signal"
+    [job] = run.result["jobs"]
+    assert job["status"] == "released" and job["error_kind"] == "worker_stopped"
+    assert "SIGTERM" in job["error"] and job["commit"] is None
+    assert run.result["counts"] == {"released": 1}
+    assert "claims no more jobs" in run.err
+    # Rolled back: the checkout is as the remote has it; nothing was pushed.
+    assert (checkout / "f0.txt").read_text() == "file 0\n"
+    assert git(checkout, "status", "--porcelain", "--untracked-files=no") == ""
+    assert team.landed("p-slow") == []
+    queued = team.jobs()["p-slow"]
+    assert queued["status"] == "pending" and queued["attempts"] == 0
+
+
+def test_sigint_while_idle_exits_130_and_a_second_signal_ends_it_at_once(
+    team: Team, tmp_path: Path
+) -> None:
+    trace = tmp_path / "trace"
+    proc = team.start_worker(team.clone("idle"), *FAST, AGENTOS_FAULTS_TRACE=str(trace))
+    _trace_reached(trace, "worker.claim.before", proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    run = finished(proc.returncode, out, err)
+    assert run.code == 130, (run.doc, run.err)
+    assert run.result["stopped"] == "signal" and run.result["jobs"] == []
+
+
+def test_a_second_signal_ends_the_worker_at_once(team: Team, tmp_path: Path) -> None:
+    team.submit(team.plan("p-held", {"f1.txt": "held\n"}))
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    # The worker stops right after its claim (a pause no stop request ends).
+    proc = team.start_worker(
+        team.clone("w1"), "--drain", *FAST,
+        AGENTOS_FAULTS="worker.claim.after=pause", AGENTOS_FAULTS_DIR=str(faults),
+    )  # fmt: skip
+    _wait_for(faults / "worker.claim.after.paused", proc)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert proc.poll() is None  # the first one waits for the job in flight
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM
+
+
+def test_a_worker_killed_mid_job_is_rolled_back_by_the_next_one_there(
+    tmp_path: Path, pg_url: str
+) -> None:
+    mark = tmp_path / "check-started"
+    team = make_team(tmp_path, pg_url, policy_text=_slow_check_policy(mark))
+    team.submit(team.plan("p-cut", {"f1.txt": "cut\n"}))
+    checkout = team.clone("w1")
+    # A long lease: the job stays claimed by the killed worker.
+    proc = team.start_worker(checkout, "--drain", "--retry-delay", "0", "--lease", "600")
+    _wait_for(mark, proc)
+    assert team.kill(proc) == -signal.SIGKILL
+    assert (checkout / "f1.txt").read_text() == "cut\n"  # written, never rolled back
+    # The next worker in that checkout rolls the interrupted execution back before it
+    # looks for uncommitted changes (the job is still leased to the dead worker).
+    again = team.run("worker", "--once", *FAST, cwd=checkout)
+    assert again.code == 0, again.doc
+    assert again.result["jobs"] == [] and again.result["stopped"] == "idle"
+    assert (checkout / "f1.txt").read_text() == "file 1\n"
+    assert git(checkout, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_concurrency_drains_with_slots_each_in_its_own_checkout(team: Team) -> None:
+    plans = {f"c-{n}": {f"f{n}.txt": f"by c-{n}\n"} for n in range(6)}
+    team.queue_plans(plans)
+    checkout = team.clone("pool")
+    run = team.run("worker", "--drain", "--concurrency", "3", *FAST, cwd=checkout)
+    assert run.code == 0, run.doc
+    assert run.result["stopped"] == "drained" and run.result["concurrency"] == 3
+    slots = run.result["slots"]
+    assert [s["slot"] for s in slots] == [0, 1, 2]
+    assert {s["stopped"] for s in slots} == {"drained"}
+    assert len({s["worker"] for s in slots}) == 3
+    assert Path(slots[0]["checkout"]) == checkout.resolve()
+    for n in (1, 2):
+        assert Path(slots[n]["checkout"]) == checkout.resolve() / ".agentos/workers" / f"slot-{n}"
+        # A clone whose origin is the shared remote, not the worker's checkout.
+        assert git(Path(slots[n]["checkout"]), "remote", "get-url", "origin") == str(team.remote)
+    assert run.result["counts"] == {"done": 6}
+    for plan_id in plans:
+        assert len(team.landed(plan_id)) == 1
+    assert git(team.remote, "rev-list", "--merges", "main") == ""
+    assert git(team.remote, "rev-list", "--count", "main") == "7"
+    # The slots' checkouts are kept and used again; --max-jobs counts across the slots.
+    team.queue_plans({f"m-{n}": {f"f{n}.txt": f"then m-{n}\n"} for n in range(5)})
+    again = team.run(
+        "worker", "--drain", "--concurrency", "2", "--max-jobs", "3", *FAST, cwd=checkout
+    )
+    assert again.code == 0, again.doc
+    assert again.result["stopped"] == "max_jobs"
+    assert len(again.result["jobs"]) == 3
+    assert team.here("status")["queue"]["counts"]["pending"] == 2
+
+
+def test_concurrency_with_once_is_refused(team: Team) -> None:
+    run = team.run("worker", "--once", "--concurrency", "2", cwd=team.clone("w"))
+    assert run.code == 2
+    assert "--max-jobs" in run.doc["error"]["message"]
+
+
+def _commit_fails(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    import agentos.gitrepo
+    from agentos.gitrepo import GitFailed
+
+    calls: list[int] = []
+    real = agentos.gitrepo.commit
+
+    def failing(*args: Any, **kwargs: Any) -> str:
+        calls.append(1)
+        if len(calls) <= times:
+            raise GitFailed("git commit: simulated failure (disk full)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(agentos.gitrepo, "commit", failing)
+    return calls
+
+
+def _worker_here(team: Team, checkout: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("AGENTOS_STORE", team.url)
+    try:
+        code, out, _err = run_here("-C", checkout, "worker", *FAST, *args, "--json")
+    finally:
+        monkeypatch.undo()
+    return code, json.loads(out)
+
+
+def test_a_failed_git_commit_rolls_the_files_back_and_the_job_lands_later(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team.submit(team.plan("p-git", {"f2.txt": "by p-git\n"}))
+    checkout = team.clone("w1")
+    calls = _commit_fails(monkeypatch, times=1)
+    code, doc = _worker_here(team, checkout, "--once")
+    assert code == 0, doc
+    [job] = doc["result"]["jobs"]
+    assert job["status"] == "pending" and job["error_kind"] == "git_failed"
+    assert "simulated failure" in job["error"] and "rolled back here" in job["error"]
+    # The checkout is clean again: the worker goes on with the next job.
+    assert (checkout / "f2.txt").read_text() == "file 2\n"
+    assert git(checkout, "status", "--porcelain", "--untracked-files=no") == ""
+    code, doc = _worker_here(team, checkout, "--drain")
+    assert code == 0, doc
+    assert [j["status"] for j in doc["result"]["jobs"]] == ["done"]
+    assert len(calls) == 2 and len(team.landed("p-git")) == 1
+
+
+def test_when_the_rollback_fails_too_the_worker_stops_and_says_how_to_mend(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agentos.pipeline.execution
+    from agentos.errors import RecoveryFailedError
+
+    team.submit(team.plan("p-left", {"f3.txt": "by p-left\n"}))
+    checkout = team.clone("w1")
+    _commit_fails(monkeypatch, times=1)
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RecoveryFailedError("could not restore f3.txt: simulated")
+
+    monkeypatch.setattr(agentos.pipeline.execution, "rollback", broken)
+    code, doc = _worker_here(team, checkout, "--drain")
+    assert code == 8, doc
+    message = doc["error"]["message"]
+    assert str(checkout.resolve()) in message and "p-left" in message
+    assert "rollback" in message and "start the worker again" in message
+    queued = team.jobs()["p-left"]
+    assert queued["status"] == "pending" and queued["error_kind"] == "checkout_left"
+    assert team.landed("p-left") == []
