@@ -135,6 +135,13 @@ class RollbackConflictError(ConflictError):
     kind = "rollback_conflict"
 
 
+class PlanIdConflictError(ConflictError):
+    """A plan id is taken by another changeset: the queue holds a pending, running or done job
+    of that plan id with another checksum (SPEC §8: one plan id, one changeset)."""
+
+    kind = "plan_id_conflict"
+
+
 class IntegrityError(AgentosError):
     """Stored data was altered: a plan's checksum, an approval's signature, the audit chain."""
 

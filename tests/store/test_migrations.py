@@ -119,3 +119,99 @@ def test_a_postgresql_url_with_a_socket_directory_works_too(
     assert store.migrate().version == LATEST
     assert store.version() == LATEST
     assert store.display == url
+
+
+def _at_version_2(pg_url: str, jobs: list[tuple[str, str, str]]) -> None:
+    """A database as agentos with schema version 2 left it, holding ``jobs`` (plan id,
+    checksum, status)."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in MIGRATIONS[:2]:
+            conn.execute(migration.sql.encode("utf-8"))
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
+            )
+        for plan_id, checksum, status in jobs:
+            conn.execute(
+                "INSERT INTO jobs (plan_id, checksum, plan, status) VALUES (%s, %s, '', %s)",
+                (plan_id, checksum, status),
+            )
+
+
+def _one_per_plan_id_index(store: PostgresStore) -> bool:
+    with store.session(checked=False) as conn:
+        row = conn.execute("SELECT to_regclass('jobs_one_per_plan_id') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def test_version_3_on_a_version_2_store_keeps_its_jobs_and_holds_a_plan_id_once(
+    cli: Callable[..., CliResult], tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    # Ended jobs do not hold a plan id: a stale one and a live one of p-a may stand together.
+    _at_version_2(pg_url, [("p-a", "c1", "stale"), ("p-a", "c2", "pending"), ("p-b", "c1", "done")])
+    monkeypatch.setenv("AGENTOS_STORE", pg_url)
+    res = cli("store", "migrate", "-C", tmp_path, "--json")
+    assert res.code == 0, res.err
+    assert res.json()["result"]["applied"] == [3]
+    store = PostgresStore(pg_url, source="test")
+    assert store.version() == LATEST == 3
+    with store.session() as conn:
+        rows = conn.execute("SELECT plan_id, checksum, status FROM jobs ORDER BY id").fetchall()
+        assert rows == [("p-a", "c1", "stale"), ("p-a", "c2", "pending"), ("p-b", "c1", "done")]
+    with pytest.raises(psycopg.errors.UniqueViolation), store.session() as conn:
+        conn.execute("INSERT INTO jobs (plan_id, checksum, plan) VALUES ('p-b', 'c2', '')")
+    # The step itself may run again (an index made by hand first, say).
+    with store.session() as conn:
+        conn.execute(MIGRATIONS[2].sql.encode("utf-8"))
+    assert cli("store", "migrate", "-C", tmp_path, "--json").json()["result"]["applied"] == []
+
+
+def test_version_3_is_refused_while_a_plan_id_has_two_live_or_done_jobs(
+    cli: Callable[..., CliResult], tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    _at_version_2(
+        pg_url,
+        [
+            ("p-twice", "c1", "done"),
+            ("p-ok", "c1", "failed"),
+            ("p-twice", "c2", "pending"),
+            ("p-ok", "c2", "running"),
+        ],
+    )
+    monkeypatch.setenv("AGENTOS_STORE", pg_url)
+    res = cli("store", "migrate", "-C", tmp_path, "--json")
+    assert res.code == 2, res.out
+    error = res.json()["error"]
+    assert error["type"] == "store_schema"
+    message = error["message"]
+    assert "cannot apply schema version 3" in message
+    assert "plan p-twice: job 1 (done), job 3 (pending)" in message
+    assert "p-ok" not in message
+    assert "'agentos store migrate' again" in message
+    assert error["details"]["conflicts"] == [
+        {
+            "plan_id": "p-twice",
+            "jobs": [{"id": 1, "status": "done"}, {"id": 3, "status": "pending"}],
+        }
+    ]
+    assert "Traceback" not in res.err
+    store = PostgresStore(pg_url, source="test")
+    assert store.version() == 2
+    assert not _one_per_plan_id_index(store)
+    # Resolved as the message says: the migration goes through.
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE jobs SET status = 'aborted' WHERE id = 3")
+    again = cli("store", "migrate", "-C", tmp_path, "--json")
+    assert again.code == 0, again.out
+    assert again.json()["result"]["applied"] == [3]
+    assert _one_per_plan_id_index(store)

@@ -86,6 +86,7 @@ def attempt(
     """Try ``job`` once; every failure becomes an outcome, never an exception (but a
     ``UsageError`` about the checkout itself, which stops the worker)."""
     from agentos.pipeline.runner import (
+        applied_otherwise,
         changed_paths,
         fetch,
         forget_unpushed,
@@ -115,6 +116,15 @@ def attempt(
         found = landed(repo, base, job.plan_id, job.checksum)
         if found is not None:
             return _landed(ctx, job, found, found=True)
+        other = applied_otherwise(repo, base, job.plan_id, job.checksum)
+        if other is not None:
+            return ended(
+                "stale",
+                f"plan {job.plan_id} is on {branch} already with other changes (commit "
+                f"{other[:12]} has its Agentos-Plan trailer, another checksum); a plan id "
+                "names one changeset: plan these changes under another id; not applied",
+                "plan_id_conflict",
+            )
         if job.attempts > job.max_attempts:
             return ended(
                 "dead",

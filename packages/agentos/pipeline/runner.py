@@ -91,6 +91,25 @@ def landed(repo: GitRepo, ref: str, plan_id: str, checksum: str) -> str | None:
     return found or None
 
 
+def applied_otherwise(repo: GitRepo, ref: str, plan_id: str, checksum: str) -> str | None:
+    """The newest commit reachable from ``ref`` with this plan id's trailer but not this
+    checksum's (the plan id applied with other changes, e.g. by ``apply --commit`` outside
+    the queue); None when there is none."""
+    done = repo.run(
+        "log", "-z", "--format=%H%n%B", "--extended-regexp",
+        f"--grep=^{PLAN_TRAILER}: {_literal(plan_id)}$", ref, "--",
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RunnerGitError(f"git log {ref}: {done.reason()}", kind="git", retryable=True)
+    mine = f"{CHECKSUM_TRAILER}: {checksum}"
+    for entry in done.stdout.decode("utf-8", "replace").split("\0"):
+        commit, *lines = entry.strip("\n").split("\n")
+        # The line ``landed`` looks for (its --grep): absent, so another changeset.
+        if commit and mine not in lines:
+            return commit
+    return None
+
+
 def _literal(text: str) -> str:
     """``text`` as an extended regular expression matching only itself."""
     return "".join(f"\\{ch}" if ch in ".[]()*+?{}|^$\\" else ch for ch in text)

@@ -11,6 +11,7 @@ team's store a database, or a schema, of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +26,13 @@ MIGRATE_LOCK = 0x6167656E746F73
 
 @dataclass(frozen=True)
 class Migration:
-    """One step of the schema."""
+    """One step of the schema; ``check`` (given the connection and the store's display
+    address) refuses it, raising ``StoreSchemaError``, when the data present does not fit it."""
 
     version: int
     name: str
     sql: str
+    check: Callable[[psycopg.Connection[tuple[Any, ...]], str], None] | None = None
 
 
 V1 = """
@@ -136,9 +139,54 @@ ALTER TABLE jobs ADD COLUMN finished_at timestamptz;
 CREATE INDEX jobs_by_status ON jobs (status, id);
 """
 
+# One changeset per plan id (SPEC §8): at most one pending, running or done job of a plan id,
+# so that two checksums under one plan id can never both be queued, whatever the race.
+V3 = """
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_per_plan_id ON jobs (plan_id)
+    WHERE status IN ('pending', 'running', 'done');
+"""
+# The index's name: a unique violation on it is a plan id taken by another changeset.
+ONE_PER_PLAN_ID = "jobs_one_per_plan_id"
+SHOWN_CONFLICTS = 5
+
+
+def _refuse_plan_ids_taken_twice(conn: psycopg.Connection[tuple[Any, ...]], where: str) -> None:
+    """``StoreSchemaError`` naming the jobs when a plan id has two live or done jobs (queued
+    before version 3): the index cannot be built until a person decides which one stands."""
+    rows = conn.execute(
+        "SELECT plan_id, array_agg(id ORDER BY id), array_agg(status ORDER BY id) FROM jobs"
+        " WHERE status IN ('pending', 'running', 'done') GROUP BY plan_id"
+        " HAVING count(*) > 1 ORDER BY plan_id"
+    ).fetchall()
+    if not rows:
+        return
+    taken = [(str(plan_id), list(zip(ids, states, strict=True))) for plan_id, ids, states in rows]
+    named = "; ".join(
+        f"plan {plan_id}: " + ", ".join(f"job {i} ({s})" for i, s in jobs)
+        for plan_id, jobs in taken[:SHOWN_CONFLICTS]
+    )
+    if len(taken) > SHOWN_CONFLICTS:
+        named += f" (and {len(taken) - SHOWN_CONFLICTS} more plan ids)"
+    raise StoreSchemaError(
+        f"cannot apply schema version 3 (one pending, running or done job per plan id) to the "
+        f"store at {where}: {named}; keep one job of each plan id, set the status of the "
+        "others to 'aborted' (in psql, on the jobs table), then run 'agentos store migrate' "
+        "again (version 3 was not applied)",
+        details={
+            "store": where,
+            "version": 3,
+            "conflicts": [
+                {"plan_id": plan_id, "jobs": [{"id": int(i), "status": str(s)} for i, s in jobs]}
+                for plan_id, jobs in taken
+            ],
+        },
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "control plane and queue", V1),
     Migration(2, "queue outcomes", V2),
+    Migration(3, "one job per plan id", V3, _refuse_plan_ids_taken_twice),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -196,6 +244,8 @@ def migrate(conn: psycopg.Connection[tuple[Any, ...]], where: str) -> Migrated:
             ).fetchone()
             if done is not None:
                 continue
+            if migration.check is not None:
+                migration.check(conn, where)
             conn.execute(migration.sql.encode("utf-8"))
             conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",

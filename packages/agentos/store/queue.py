@@ -2,7 +2,9 @@
 statement on it.
 
 A job is one plan (its bytes, and the bytes of the approval files given with it) to apply on
-a branch of the shared remote, unique on ``plan_id, checksum``. Its states::
+a branch of the shared remote, unique on ``plan_id, checksum``; a plan id has at most one
+pending, running or done job (SPEC §8: one plan id, one changeset; a unique index since
+schema version 3 decides races). Its states::
 
     pending -> running -> done | stale | failed | aborted
                   |  \\-> pending (a retryable failure, after a delay) -> ... -> dead
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from agentos.store.planids import changing_hands, plan_id_taken
+
 if TYPE_CHECKING:
     from agentos.store.postgres import Connection, PostgresStore
 
@@ -29,6 +33,10 @@ STATES = ("pending", "running", "done", "stale", "failed", "dead", "aborted")
 # States a job ends in (``queue retry`` puts all but ``done`` back in the queue).
 FINAL = ("done", "stale", "failed", "dead", "aborted")
 RETRYABLE_BY_HAND = ("stale", "failed", "dead", "aborted")
+# States that hold a plan id: another checksum under it is refused while one of these stands.
+HOLDS_PLAN_ID = ("pending", "running", "done")
+# How often a submit or retry looks again when the job holding its plan id ended meanwhile.
+TRIES = 3
 DEFAULT_MAX_ATTEMPTS = 5
 MAX_ERROR_CHARS = 2000
 
@@ -187,34 +195,53 @@ def submit(
     submitted_by: str,
 ) -> tuple[Job, bool, int]:
     """Queue a plan, once per ``plan_id, checksum``: the job, whether it is new, and how many
-    of ``approvals`` were added to it (an approval file already there is not added again)."""
+    of ``approvals`` were added to it (an approval file already there is not added again).
+    ``PlanIdConflictError`` when another checksum holds the plan id (nothing queued)."""
     docs = [{"name": name, "data": data.decode("utf-8")} for name, data in approvals]
-    with store.session() as conn:
-        created = conn.execute(
-            "INSERT INTO jobs (plan_id, checksum, plan, approvals, branch, max_attempts,"
-            " submitted_by) VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s)"
-            " ON CONFLICT (plan_id, checksum) DO NOTHING RETURNING id",
-            (plan_id, checksum, plan, json.dumps(docs), branch, max_attempts, submitted_by),
-        ).fetchone()
-        added = len(docs) if created is not None else 0
-        if created is None:
-            held = conn.execute(
-                "SELECT approvals FROM jobs WHERE plan_id = %s AND checksum = %s FOR UPDATE",
-                (plan_id, checksum),
+    for _ in range(TRIES):
+        with store.session() as conn:
+            # No conflict target: a row of this plan and checksum, or the unique index on a
+            # plan id's live or done job, both make the insert do nothing.
+            created = conn.execute(
+                "INSERT INTO jobs (plan_id, checksum, plan, approvals, branch, max_attempts,"
+                " submitted_by) VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING id",
+                (plan_id, checksum, plan, json.dumps(docs), branch, max_attempts, submitted_by),
             ).fetchone()
-            have = {d["data"] for d in (held[0] if held else [])}
-            fresh = [d for d in docs if d["data"] not in have]
-            if fresh:
-                conn.execute(
-                    "UPDATE jobs SET approvals = approvals || %s::jsonb, updated_at = now()"
-                    " WHERE plan_id = %s AND checksum = %s",
-                    (json.dumps(fresh), plan_id, checksum),
-                )
-            added = len(fresh)
-        job = _one(conn, "plan_id = %s AND checksum = %s", (plan_id, checksum))
-    if job is None:  # pragma: no cover - the row was just written in this transaction
-        raise RuntimeError("queued job vanished")
-    return job, created is not None, added
+            added = len(docs) if created is not None else 0
+            if created is None:
+                held = conn.execute(
+                    "SELECT approvals FROM jobs WHERE plan_id = %s AND checksum = %s FOR UPDATE",
+                    (plan_id, checksum),
+                ).fetchone()
+                if held is None:
+                    other = _holder(conn, plan_id, checksum)
+                    if other is not None:
+                        raise plan_id_taken(other, checksum)
+                    continue  # the job that held the plan id ended meanwhile: insert again
+                have = {d["data"] for d in held[0]}
+                fresh = [d for d in docs if d["data"] not in have]
+                if fresh:
+                    conn.execute(
+                        "UPDATE jobs SET approvals = approvals || %s::jsonb, updated_at = now()"
+                        " WHERE plan_id = %s AND checksum = %s",
+                        (json.dumps(fresh), plan_id, checksum),
+                    )
+                added = len(fresh)
+            job = _one(conn, "plan_id = %s AND checksum = %s", (plan_id, checksum))
+        if job is None:  # pragma: no cover - the row was just written in this transaction
+            raise RuntimeError("queued job vanished")
+        return job, created is not None, added
+    raise changing_hands(f"plan {plan_id} was queued")
+
+
+def _holder(conn: Connection, plan_id: str, checksum: str) -> Job | None:
+    """The pending, running or done job of ``plan_id`` with another checksum (None: none)."""
+    return _one(
+        conn,
+        "plan_id = %s AND checksum <> %s AND status = ANY(%s) ORDER BY id LIMIT 1",
+        (plan_id, checksum, list(HOLDS_PLAN_ID)),
+    )
 
 
 def get(store: PostgresStore, job_id: int) -> Job | None:
@@ -236,16 +263,32 @@ def listed(store: PostgresStore, statuses: tuple[str, ...] = (), limit: int = 0)
 
 def requeue(store: PostgresStore, job_id: int) -> Job | None:
     """Put an ended job (not ``done``) back in the queue with its attempts reset; None when
-    it is not in such a state (the caller says why)."""
-    with store.session() as conn:
-        row = conn.execute(
-            "UPDATE jobs SET status = 'pending', attempts = 0, not_before = now(),"
-            " lease_owner = NULL, lease_expires_at = NULL, heartbeat_at = NULL,"
-            " abort_requested_at = NULL, abort_reason = NULL, finished_at = NULL,"
-            " updated_at = now() WHERE id = %s AND status = ANY(%s) RETURNING id",
-            (job_id, list(RETRYABLE_BY_HAND)),
-        ).fetchone()
-        return None if row is None else _one(conn, "id = %s", (job_id,))
+    it is not in such a state (the caller says why). ``PlanIdConflictError`` when another
+    checksum holds its plan id now (nothing changed)."""
+    import psycopg
+
+    from agentos.store.migrations import ONE_PER_PLAN_ID
+
+    for _ in range(TRIES):
+        try:
+            with store.session() as conn:
+                row = conn.execute(
+                    "UPDATE jobs SET status = 'pending', attempts = 0, not_before = now(),"
+                    " lease_owner = NULL, lease_expires_at = NULL, heartbeat_at = NULL,"
+                    " abort_requested_at = NULL, abort_reason = NULL, finished_at = NULL,"
+                    " updated_at = now() WHERE id = %s AND status = ANY(%s) RETURNING id",
+                    (job_id, list(RETRYABLE_BY_HAND)),
+                ).fetchone()
+                return None if row is None else _one(conn, "id = %s", (job_id,))
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name != ONE_PER_PLAN_ID:
+                raise
+        with store.session() as conn:
+            mine = _one(conn, "id = %s", (job_id,))
+            other = None if mine is None else _holder(conn, mine.plan_id, mine.checksum)
+        if mine is not None and other is not None:
+            raise plan_id_taken(other, mine.checksum, retried=job_id)
+    raise changing_hands(f"job {job_id} was retried")
 
 
 def request_abort(store: PostgresStore, job_id: int | None, reason: str) -> list[Job]:
