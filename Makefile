@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint format bench realdata realdata-large schemas clean bytecode
+.PHONY: run test test-postgres test-scale lint format bench realdata realdata-large schemas clean bytecode
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -30,6 +30,10 @@ test: $(STAMP) bytecode realdata
 ## test-postgres: the same suite with the PostgreSQL store selected (a scratch cluster; needs pg_ctl)
 test-postgres: $(STAMP) bytecode realdata
 	AGENTOS_TEST_STORE=postgresql $(BIN)/python -m pytest -q
+
+## test-scale: the long acceptance runs of the queue (200 plans, 4 workers; needs pg_ctl)
+test-scale: $(STAMP) bytecode
+	$(BIN)/python -m pytest -q -m scale tests/store/test_queue_accept.py
 
 ## lint: exactly what CI runs
 lint: $(STAMP)

@@ -86,7 +86,6 @@ def attempt(
     """Try ``job`` once; every failure becomes an outcome, never an exception (but a
     ``UsageError`` about the checkout itself, which stops the worker)."""
     from agentos.pipeline.runner import (
-        applied_otherwise,
         changed_paths,
         fetch,
         forget_unpushed,
@@ -116,15 +115,9 @@ def attempt(
         found = landed(repo, base, job.plan_id, job.checksum)
         if found is not None:
             return _landed(ctx, job, found, found=True)
-        other = applied_otherwise(repo, base, job.plan_id, job.checksum)
-        if other is not None:
-            return ended(
-                "stale",
-                f"plan {job.plan_id} is on {branch} already with other changes (commit "
-                f"{other[:12]} has its Agentos-Plan trailer, another checksum); a plan id "
-                "names one changeset: plan these changes under another id; not applied",
-                "plan_id_conflict",
-            )
+        conflict = _plan_id_taken(repo, base, job, branch)
+        if conflict is not None:
+            return conflict
         if job.attempts > job.max_attempts:
             return ended(
                 "dead",
@@ -151,9 +144,29 @@ def attempt(
         done = ended("retry" if failed.retryable else "failed", failed.message, failed.kind)
     if done.status == "done":
         forget_unpushed(repo, execution_id)
-    elif done.kind != "stale":
+    elif done.status != "stale":
         keep_unpushed(repo, execution_id, made)
     return done
+
+
+def _plan_id_taken(repo: GitRepo, ref: str, job: Job, branch: str) -> JobOutcome | None:
+    """``stale`` when ``ref`` holds a commit with this job's plan id and another checksum
+    (a plan id names one changeset); None otherwise."""
+    from agentos.pipeline.runner import applied_otherwise
+
+    other = applied_otherwise(repo, ref, job.plan_id, job.checksum)
+    if other is None:
+        return None
+    return JobOutcome(
+        job.id,
+        job.plan_id,
+        job.attempts,
+        "stale",
+        error=f"plan {job.plan_id} is on {branch} already with other changes (commit "
+        f"{other[:12]} has its Agentos-Plan trailer, another checksum); a plan id names one "
+        "changeset: plan these changes under another id; not applied",
+        kind="plan_id_conflict",
+    )
 
 
 def _repick(
@@ -323,6 +336,9 @@ def _push(
         found = landed(repo, new, job.plan_id, job.checksum)
         if found is not None:
             return _landed(ctx, job, found, found=True)
+        conflict = _plan_id_taken(repo, new, job, branch)
+        if conflict is not None:
+            return conflict
         if new == base:
             return ended("retry", f"git push: {rejected}", "push_failed")
         moved = drifted(repo, base, new, touched_paths(plan))
