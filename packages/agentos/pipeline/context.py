@@ -81,6 +81,22 @@ class Context:
         address, _ = selected_url(configured)
         return open_store(self.workspace.root, address)
 
+    def may_share(self) -> bool:
+        """Whether a shared store may be selected: ``AGENTOS_STORE`` is set, or the policy
+        file mentions ``store`` (only then is the policy parsed: ``status`` stays light
+        with the files)."""
+        from agentos.store import STORE_ENV
+
+        if os.environ.get(STORE_ENV, "").strip():
+            return True
+        if self.loaded_policy is not None:
+            return self.loaded_policy.policy.store.url is not None
+        path = self.policy_path or self.workspace.policy_path
+        try:
+            return b"store" in path.read_bytes()
+        except OSError:
+            return False
+
     def shared_records(self) -> SharedRecords | None:
         """The store, when it is shared (not the workspace's own files)."""
         store = self.store

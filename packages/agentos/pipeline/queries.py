@@ -57,11 +57,10 @@ def _breakers(ctx: Context) -> dict[str, Breaker]:
     """The breakers: the workspace's file, overridden by a shared store's (out of reach: the
     file alone; ``status`` warns of the store through its queue)."""
     from agentos.errors import AgentosError
-    from agentos.pipeline.queue import _may_name_a_store
     from agentos.verify.breaker import load_breakers
 
     breakers = load_breakers(ctx.workspace.state_dir)
-    if not _may_name_a_store(ctx):
+    if not ctx.may_share():
         return breakers  # the files (the policy is not parsed for that: status stays light)
     with contextlib.suppress(AgentosError):
         shared = ctx.shared_records()

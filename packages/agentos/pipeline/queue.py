@@ -200,7 +200,7 @@ def summary(ctx: Context) -> QueueSummary | None:
     from agentos.store import queue
     from agentos.store.postgres import PostgresStore
 
-    if not _may_name_a_store(ctx):
+    if not ctx.may_share():
         return None
     store = ctx.store
     if not isinstance(store, PostgresStore):
@@ -213,21 +213,3 @@ def summary(ctx: Context) -> QueueSummary | None:
         stuck=tuple(j for j in running if j.stuck)[:SHOWN],
         dead=tuple(dead[-SHOWN:]),
     )
-
-
-def _may_name_a_store(ctx: Context) -> bool:
-    """Whether a database may be selected: ``AGENTOS_STORE`` is set, or the policy file
-    mentions ``store`` (only then is the policy parsed: ``status`` stays light otherwise)."""
-    import os
-
-    from agentos.store import STORE_ENV
-
-    if os.environ.get(STORE_ENV, "").strip():
-        return True
-    if ctx.loaded_policy is not None:
-        return ctx.loaded_policy.policy.store.url is not None
-    path = ctx.policy_path or ctx.workspace.policy_path
-    try:
-        return b"store" in path.read_bytes()
-    except OSError:
-        return False
