@@ -58,6 +58,9 @@ def run(
     finally:
         cluster.drop_database(database)
     done = sum(1 for j in jobs.values() if j["status"] == "done")
+    for job in jobs.values():
+        if job["status"] != "done" and not mix:  # disjoint plans: each should land
+            print(f"#   {job['plan_id']}: {job['status']} ({job['error_kind']}: {job['last_error']})")
     return done, len(jobs) - done, seconds
 
 

@@ -5,7 +5,10 @@ the worker records it."""
 
 from __future__ import annotations
 
+import random
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,7 +24,12 @@ if TYPE_CHECKING:
     from agentos.pipeline.runner import Checkout
     from agentos.store.queue import Job, Payload
 
-PUSH_TRIES = 5
+# A push rejected because another runner's push landed first is the queue making progress,
+# not a failure: such races are tried again (after a short random wait that grows, so that
+# many runners do not retry in step) up to this many times in one attempt.
+PUSH_RACES = 30
+RACE_WAIT_BASE = 0.05
+RACE_WAIT_MAX = 2.0
 # An attempt's ``kind`` when it left the checkout changed (applied, not committed, and not
 # rolled back): the worker stops; its checkout needs a person.
 CHECKOUT_LEFT = "checkout_left"
@@ -81,7 +89,14 @@ REFUSED = {
 
 
 def attempt(
-    ctx: Context, checkout: Checkout, job: Job, payload: Payload, lease: Lease
+    ctx: Context,
+    checkout: Checkout,
+    job: Job,
+    payload: Payload,
+    lease: Lease,
+    *,
+    pause: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
 ) -> JobOutcome:
     """Try ``job`` once; every failure becomes an outcome, never an exception (but a
     ``UsageError`` about the checkout itself, which stops the worker)."""
@@ -139,7 +154,10 @@ def attempt(
     except RunnerGitError as failed:
         return ended("retry" if failed.retryable else "failed", failed.message, failed.kind)
     try:
-        done = _push(ctx, checkout, job, plan, branch=branch, base=base, lease=lease)
+        done = _push(
+            ctx, checkout, job, plan, branch=branch, base=base, lease=lease, pause=pause,
+            rng=rng or random.Random(),  # noqa: S311 - spreads retries; nothing secret
+        )  # fmt: skip
     except RunnerGitError as failed:
         done = ended("retry" if failed.retryable else "failed", failed.message, failed.kind)
     if done.status == "done":
@@ -311,6 +329,8 @@ def _push(
     branch: str,
     base: str,
     lease: Lease,
+    pause: Callable[[float], None],
+    rng: random.Random,
 ) -> JobOutcome:
     """Push the commit just made; on a rejection fetch, check drift, rebase, push again."""
     from agentos.pipeline.gitcommit import touched_paths
@@ -322,7 +342,9 @@ def _push(
         return JobOutcome(job.id, job.plan_id, job.attempts, status, error=error, kind=kind)
 
     said = ""
-    for _ in range(PUSH_TRIES):
+    for race in range(PUSH_RACES):
+        if race:
+            pause(race_wait(race, rng))
         if lease.lost:
             return ended("lost", "the lease was taken over before the push", "lease_lost")
         if lease.abort_reason is not None:
@@ -340,6 +362,7 @@ def _push(
         if conflict is not None:
             return conflict
         if new == base:
+            # Rejected while nobody else moved the branch: a hook, permissions, a full disk.
             return ended("retry", f"git push: {rejected}", "push_failed")
         moved = drifted(repo, base, new, touched_paths(plan))
         if moved:
@@ -351,7 +374,13 @@ def _push(
             )
         rebase_onto(repo, base, new)
         base = new
-    return ended("retry", f"git push lost the race {PUSH_TRIES} times: {said}", "push_rejected")
+    return ended("retry", f"git push lost the race {PUSH_RACES} times: {said}", "push_rejected")
+
+
+def race_wait(race: int, rng: random.Random) -> float:
+    """How long to wait before push ``race`` (1 and up) of one attempt: full jitter over a
+    window that doubles from ``RACE_WAIT_BASE`` up to ``RACE_WAIT_MAX`` seconds."""
+    return rng.uniform(0.0, min(RACE_WAIT_MAX, RACE_WAIT_BASE * 2 ** min(race - 1, 16)))
 
 
 def _landed(ctx: Context, job: Job, commit: str, *, found: bool) -> JobOutcome:

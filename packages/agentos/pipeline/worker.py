@@ -7,7 +7,8 @@ renew the lease from a heartbeat thread while working, and end the job once:
   it and stopped before recording it: the plan is never applied twice);
 - else the plan is applied through the pipeline with ``--commit`` semantics and pushed; a
   rejected push fetches again: a plan whose paths changed there is ``stale``, else its
-  commit is rebased onto the new head and pushed again (``PUSH_TRIES`` in all);
+  commit is rebased onto the new head and pushed again (``PUSH_RACES`` in all, after a
+  short random wait that grows);
 - a retryable failure (busy, a push race lost too often, git or the store out of reach)
   goes back to the queue after a delay of the retry strategy, ``dead`` after
   ``max_attempts``; a refusal no retry changes (stale 5, denied 3, needs approval 4,

@@ -153,7 +153,7 @@ def work(
         return _give_back(store, job, control, None, sleep=sleep, on_outage=on_outage)
     try:
         with Lease(store, job, settings.lease, on_abort) as lease, stop_token(control.token):
-            outcome = attempt(ctx, checkout, job, payload, lease)
+            outcome = attempt(ctx, checkout, job, payload, lease, pause=sleep, rng=rng)
     except UsageError:
         _settle(lambda: _release(store, job), sleep, on_outage)
         raise
