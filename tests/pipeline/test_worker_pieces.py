@@ -32,24 +32,39 @@ def test_race_waits_grow_and_differ_between_runners() -> None:
 
 def test_a_budget_is_shared_exactly_across_threads() -> None:
     budget = Budget(50)
-    taken: list[bool] = []
+    claimed: list[int] = []
     lock = threading.Lock()
 
-    def take() -> None:
-        for _ in range(40):
-            got = budget.take()
+    def claim() -> None:
+        while True:
+            ticket = budget.take()
+            if ticket is False:
+                return
+            if ticket is None:  # the rest is on loan to another thread
+                time.sleep(0.001)
+                continue
+            budget.spend()
             with lock:
-                taken.append(got)
+                claimed.append(1)
 
-    threads = [threading.Thread(target=take) for _ in range(4)]
+    threads = [threading.Thread(target=claim) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert taken.count(True) == 50
-    budget.give_back()
-    assert budget.take() and not budget.take()
+    assert len(claimed) == 50
+    assert budget.take() is False
     assert all(Budget(None).take() for _ in range(1000))
+
+
+def test_a_ticket_on_loan_makes_the_others_wait_not_stop() -> None:
+    budget = Budget(1)
+    assert budget.take() is True
+    assert budget.take() is None  # on loan: look again, do not give up
+    budget.give_back()  # nothing was claimed with it
+    assert budget.take() is True
+    budget.spend()
+    assert budget.take() is False
 
 
 def test_a_stop_cuts_a_wait_short_and_stops_the_token_once() -> None:

@@ -248,3 +248,140 @@ def test_when_the_rollback_fails_too_the_worker_stops_and_says_how_to_mend(
     queued = team.jobs()["p-left"]
     assert queued["status"] == "pending" and queued["error_kind"] == "checkout_left"
     assert team.landed("p-left") == []
+
+
+def test_sigterm_gives_back_the_job_of_every_slot(tmp_path: Path, pg_url: str) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    doc = yaml.safe_load(PERMISSIVE_POLICY.read_text())
+    # Each slot's check marks its own start (its checkout's name), then waits.
+    script = f'touch "{marks}/$(basename "$PWD")"; sleep 60'
+    doc["health_checks"] = [{"name": "slow", "command": ["sh", "-c", script], "timeout": 120}]
+    team = make_team(tmp_path, pg_url, policy_text=yaml.safe_dump(doc, sort_keys=False))
+    team.queue_plans({"s-0": {"f0.txt": "s0\n"}, "s-1": {"f1.txt": "s1\n"}})
+    checkout = team.clone("pool")
+    proc = team.start_worker(checkout, "--drain", "--concurrency", "2", *FAST)
+    end = time.monotonic() + 90
+    while len(list(marks.iterdir())) < 2:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "the two checks never both ran"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    run = finished(proc.returncode, out, err)
+    assert run.code == 0, (run.doc, run.err)
+    assert run.result["counts"] == {"released": 2}
+    assert {s["stopped"] for s in run.result["slots"]} == {"signal"}
+    for root in (checkout, checkout / ".agentos/workers/slot-1"):
+        assert git(root, "status", "--porcelain", "--untracked-files=no") == ""
+    jobs = team.jobs()
+    assert [(jobs[p]["status"], jobs[p]["attempts"]) for p in ("s-0", "s-1")] == [
+        ("pending", 0),
+        ("pending", 0),
+    ]
+
+
+def test_max_jobs_on_an_empty_queue_does_not_retire_slots(team: Team) -> None:
+    run = team.run(
+        "worker", "--drain", "--max-jobs", "1", "--concurrency", "3", *FAST,
+        cwd=team.clone("pool"),
+    )  # fmt: skip
+    assert run.code == 0, run.doc
+    assert run.result["stopped"] == "drained"
+    assert [s["stopped"] for s in run.result["slots"]] == ["drained"] * 3
+
+
+def test_each_slot_applies_under_the_policy_of_its_own_checkout(team: Team) -> None:
+    # Slots made while the policy allowed everything...
+    checkout = team.clone("pool")
+    made = team.run("worker", "--drain", "--concurrency", "2", *FAST, cwd=checkout)
+    assert made.code == 0, made.doc
+    team.queue_plans({"q-1": {"f1.txt": "q1\n"}, "q-2": {"f2.txt": "q2\n"}})
+    # ... then the branch's policy forbids the files the queued plans write.
+    editor = team.clone("editor")
+    policy = editor / "agent/policies/default.yaml"
+    doc = yaml.safe_load(policy.read_text())
+    doc["writegate"]["forbidden_paths"] = ["f1.txt", "f2.txt"]
+    policy.write_text(yaml.safe_dump(doc, sort_keys=False))
+    git(editor, "commit", "-qam", "forbid f1 and f2")
+    git(editor, "push", "-q", "origin", "main")
+    run = team.run("worker", "--drain", "--concurrency", "2", *FAST, cwd=checkout)
+    assert run.code == 0, run.doc
+    assert run.result["counts"] == {"failed": 2}, run.result["jobs"]
+    assert {j["error_kind"] for j in run.result["jobs"]} == {"denied"}
+    assert team.landed("q-1") == [] and team.landed("q-2") == []
+
+
+def test_slots_of_a_detached_checkout_take_no_branch_either(team: Team) -> None:
+    checkout = team.clone("pool")
+    git(checkout, "checkout", "-q", "--detach")
+    team.queue_plans({f"n-{n}": {f"f{n}.txt": f"n{n}\n"} for n in range(4)})
+    run = team.run("worker", "--drain", "--concurrency", "2", *FAST, cwd=checkout)
+    assert run.code == 0, run.doc
+    assert run.result["counts"] == {"failed": 4}
+    assert {j["error_kind"] for j in run.result["jobs"]} == {"no_branch"}
+    assert git(team.remote, "rev-list", "--count", "main") == "1"
+
+
+def test_slot_clones_reach_the_remote_as_the_worker_does(team: Team) -> None:
+    checkout = team.clone("pool")
+    # The worker's checkout pushes through another URL and signs as someone else.
+    git(checkout, "remote", "set-url", "--push", "origin", str(team.remote))
+    git(checkout, "config", "user.email", "runner@example.test")
+    git(checkout, "config", "url.file://.insteadOf", "local:")
+    made = team.run("worker", "--drain", "--concurrency", "2", *FAST, cwd=checkout)
+    assert made.code == 0, made.doc
+    slot = checkout / ".agentos/workers/slot-1"
+    assert git(slot, "config", "--get", "remote.origin.pushurl") == str(team.remote)
+    assert git(slot, "config", "--get", "user.email") == "runner@example.test"
+    assert git(slot, "config", "--get", "url.file://.insteadof") == "local:"
+
+
+def test_a_worker_killed_after_the_commit_point_mends_its_checkout_at_start(
+    team: Team,
+) -> None:
+    team.submit(team.plan("p-point", {"f4.txt": "point\n"}))
+    checkout = team.clone("w1")
+    # Killed between the execution's commit point and git's commit.
+    crashed = team.start_worker(checkout, "--once", *FAST, AGENTOS_FAULTS="commit.after=crash")
+    crashed.communicate(timeout=60)
+    assert crashed.returncode == 137
+    assert (checkout / "f4.txt").read_text() == "point\n"
+    assert git(checkout, "status", "--porcelain", "--untracked-files=no") != ""
+    # The next worker there rolls that execution back, then takes the job once its lease
+    # expired, and lands it.
+    run = team.run("worker", "--drain", *FAST, cwd=checkout)
+    assert run.code == 0, (run.doc, run.err)
+    assert [j["status"] for j in run.result["jobs"]] == ["done"]
+    assert len(team.landed("p-point")) == 1
+
+
+def test_a_corrected_plan_under_the_same_id_lands_where_the_first_went_stale(
+    team: Team, tmp_path: Path
+) -> None:
+    team.submit(team.plan("p-fix", {"f5.txt": "first try\n"}))
+    checkout = team.clone("w1")
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    proc = team.start_worker(
+        checkout, "--once", *FAST,
+        AGENTOS_FAULTS="worker.push.before=pause@1", AGENTOS_FAULTS_DIR=str(faults),
+    )  # fmt: skip
+    _wait_for(faults / "worker.push.before.paused", proc)
+    # Its commit is made here; meanwhile someone else changes f5.txt on the remote.
+    other = team.clone("other")
+    (other / "f5.txt").write_text("someone else\n")
+    git(other, "commit", "-qam", "f5 by hand")
+    git(other, "push", "-q", "origin", "main")
+    (faults / "worker.push.before.resume").write_text("")
+    out, err = proc.communicate(timeout=60)
+    first = finished(proc.returncode, out, err)
+    assert [j["status"] for j in first.result["jobs"]] == ["stale"], first.doc
+    # The plan is corrected on the new base, under the same id, and queued again.
+    git(team.planner, "pull", "-q")
+    team.submit(team.plan("p-fix", {"f5.txt": "second try\n"}))
+    run = team.run("worker", "--drain", *FAST, cwd=checkout)
+    assert run.code == 0, run.doc
+    assert [j["status"] for j in run.result["jobs"]] == ["done"], run.result["jobs"]
+    assert len(team.landed("p-fix")) == 1
+    assert git(team.remote, "show", "main:f5.txt") == "second try"

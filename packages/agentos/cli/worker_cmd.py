@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
@@ -128,10 +129,14 @@ def worker(
     control = WorkerControl()
 
     def stopping(reason: str) -> None:
-        print_warning(
-            f"{reason}: the worker claims no more jobs and gives the ones in flight back "
-            "(a second signal stops it at once)"
+        # Written straight to the descriptor: this runs in a signal handler, maybe while
+        # the main thread is in the middle of printing.
+        said = (
+            f"agentos: warning: {reason}: the worker claims no more jobs and gives the ones "
+            "in flight back (a second signal stops it at once)\n"
         )
+        with contextlib.suppress(OSError):
+            os.write(2, said.encode("utf-8", "replace"))
 
     with _stopped_by_signals(control, stopping):
         run = run_worker(

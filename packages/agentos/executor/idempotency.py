@@ -133,3 +133,17 @@ def attempts_so_far(record: IdempotencyRecord | None, checksum: str) -> int:
     if record is None or record.checksum != checksum:
         return 0
     return record.attempts
+
+
+def abandon(state_dir: Path, plan_id: str, checksum: str, *, at: str) -> bool:
+    """Mark the committed record of ``plan_id`` with ``checksum`` rolled back: its
+    execution's git commit was dropped without landing anywhere (a queue worker's job that
+    ended stale), and the checkout no longer holds it, so applying that plan id again — a
+    corrected plan included — is a new attempt. False when the record is not that one."""
+    from dataclasses import replace
+
+    record = read_record(state_dir, plan_id)
+    if record is None or record.status != "committed" or record.checksum != checksum:
+        return False
+    write_record(state_dir, replace(record, status="rolled_back", updated_at=at), durable=True)
+    return True

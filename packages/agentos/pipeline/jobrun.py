@@ -148,6 +148,8 @@ def attempt(
         outcome, execution_id = _apply(ctx, job, payload, plan)
         if outcome is not None and outcome.kind == "applied_here":
             outcome = _repick(repo, job, plan, execution_id, base)
+            if outcome is not None and outcome.status == "stale":
+                _abandon(ctx, repo, plan, execution_id, outcome.error or "stale")
         if outcome is not None:
             return outcome
         made = head(repo)
@@ -164,7 +166,29 @@ def attempt(
         forget_unpushed(repo, execution_id)
     elif done.status != "stale":
         keep_unpushed(repo, execution_id, made)
+    else:
+        _abandon(ctx, repo, plan, execution_id, done.error or "stale")
     return done
+
+
+def _abandon(ctx: Context, repo: GitRepo, plan: ChangePlan, execution_id: str, why: str) -> None:
+    """The commit made here for ``plan`` will never land (stale): forget it, and let this
+    workspace's record of the plan say so, so that a corrected plan under the same id (or
+    the same plan re-queued) can be applied here later; the audit trail says why."""
+    from agentos.clock import rfc3339
+    from agentos.executor.idempotency import abandon
+    from agentos.pipeline.runner import forget_unpushed
+
+    forget_unpushed(repo, execution_id)
+    state = ctx.workspace.state_dir
+    if abandon(state, plan.plan_id, plan.changeset.checksum, at=rfc3339(ctx.clock())):
+        ctx.audit.append(
+            "queue.commit_abandoned",
+            actor=ctx.actor,
+            plan_id=plan.plan_id,
+            execution_id=execution_id,
+            data={"reason": why},
+        )
 
 
 def _plan_id_taken(repo: GitRepo, ref: str, job: Job, branch: str) -> JobOutcome | None:
@@ -303,8 +327,13 @@ def _undo_uncommitted(ctx: Context, job: Job, execution_id: str, said: str) -> J
     def retry(kind: str, error: str) -> JobOutcome:
         return JobOutcome(job.id, job.plan_id, job.attempts, "retry", error=error, kind=kind)
 
+    from agentos.executor.abort import StopToken, stop_token
+
     try:
-        undone = rollback(ctx, execution_id).last
+        # Under a token of its own: a stop asked of the worker (which may be why git failed:
+        # Ctrl-C reaches git too) must not stop the rollback that cleans the checkout.
+        with stop_token(StopToken()):
+            undone = rollback(ctx, execution_id).last
         why = undone.message if undone.status != "committed" else None
     except AgentosError as exc:
         why = exc.message
@@ -349,6 +378,7 @@ def _push(
             return ended("lost", "the lease was taken over before the push", "lease_lost")
         if lease.abort_reason is not None:
             return ended("aborted", _aborted(job, lease) + " (before its push)", "aborted")
+        fault_point("worker.push.before")
         rejected = push(repo, branch)
         if rejected is None:
             fault_point("worker.push.after")

@@ -112,13 +112,52 @@ def slot_checkout(ctx: Context, index: int) -> Path:
             remove_tree(scratch)
             raise UsageError(
                 f"worker --concurrency: could not make slot {index}'s checkout at {target} "
-                f"(git clone: {done.reason()}); free the disk space or run fewer slots"
+                f"(git clone: {done.reason()}); mend that, or run fewer slots"
             )
         rename(scratch, target)
-    for key, value in (("remote.origin.url", url), *_identity(root)):
-        if value is not None and _config(target, key) != value:
-            run_git(["config", "--local", key, value], cwd=target)
+    _sync_config(root, target, url)
     return target
+
+
+# The settings of the worker's checkout a slot's clone takes over: who commits and signs,
+# and how the remote is reached (push URL, ssh command, URL rewrites, credentials, http).
+SYNCED_SECTIONS = ("user.", "url.", "credential.", "http.", "gpg.", "commit.", "push.")
+SYNCED_KEYS = ("remote.origin.pushurl", "core.sshcommand")
+
+
+def _sync_config(root: Path, target: Path, url: str) -> None:
+    """Give the slot's clone ``url`` as its origin and the worker's own settings that decide
+    how it commits and reaches the remote (its repository config; global config is shared)."""
+    from agentos.gitrun import run_git
+
+    wanted: dict[str, list[str]] = {"remote.origin.url": [url]}
+    for key, value in _local_config(root):
+        if key.startswith(SYNCED_SECTIONS) or key in SYNCED_KEYS:
+            wanted.setdefault(key, []).append(value)
+    held: dict[str, list[str]] = {}
+    for key, value in _local_config(target):
+        held.setdefault(key, []).append(value)
+    for key, values in wanted.items():
+        if held.get(key) == values:
+            continue
+        run_git(["config", "--local", "--unset-all", key], cwd=target)
+        for value in values:
+            run_git(["config", "--local", "--add", key, value], cwd=target)
+
+
+def _local_config(where: Path) -> list[tuple[str, str]]:
+    """The repository's own config entries (key lower-cased as git gives it, value)."""
+    from agentos.gitrun import run_git
+
+    done = run_git(["config", "--local", "--list", "-z"], cwd=where)
+    if done.returncode != 0:
+        return []
+    entries = []
+    for entry in done.stdout.decode("utf-8", "replace").split("\0"):
+        key, _, value = entry.partition("\n")
+        if key:
+            entries.append((key, value))
+    return entries
 
 
 def _config(where: Path, key: str) -> str | None:
@@ -126,11 +165,6 @@ def _config(where: Path, key: str) -> str | None:
 
     done = run_git(["config", "--get", key], cwd=where)
     return done.stdout.decode("utf-8", "replace").strip() or None if done.returncode == 0 else None
-
-
-def _identity(root: Path) -> tuple[tuple[str, str | None], ...]:
-    """The committer the worker's checkout names (its own config included)."""
-    return tuple((key, _config(root, key)) for key in ("user.name", "user.email"))
 
 
 def _absolute_url(root: Path, url: str | None) -> str:
@@ -160,9 +194,9 @@ def run_pool(
     """Run ``settings.concurrency`` slots until each stops; the first error of a slot is
     raised once all of them stopped (the others were stopped by it)."""
     first = open_slot(ctx, settings)
+    # ``--policy`` holds for every slot; else each slot reads the policy of its own checkout
+    # (the policy file is tracked: it is the one of the commit the slot applies on).
     policy = ctx.policy_path
-    if policy is None and ctx.workspace.policy_path.is_file():
-        policy = ctx.workspace.policy_path
     slots = [first]
     for index in range(1, settings.concurrency):
         root = slot_checkout(ctx, index)
@@ -170,7 +204,7 @@ def run_pool(
             root, policy=policy, actor=ctx.actor, clock=ctx.clock,
             approval_key=ctx.approval_key, on_wait=ctx.on_wait,
         )  # fmt: skip
-        slots.append(open_slot(each, settings, index=index, branch=first.checkout.branch))
+        slots.append(open_slot(each, settings, index=index, like=first.checkout))
     seeds = rng or random.Random()  # noqa: S311 - spreads retries; nothing secret
     budget = Budget(settings.max_jobs)
     outcomes: list[JobOutcome] = []

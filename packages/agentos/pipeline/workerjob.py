@@ -57,8 +57,8 @@ class WorkerSettings:
 
 class WorkerControl:
     """How a front-end stops a worker and the slots it runs: ``stop(reason)`` (safe in a
-    signal handler: it only sets attributes) — no job is claimed after it, and the execution
-    in flight is asked to stop through ``token``."""
+    signal handler: it sets attributes, takes no lock) — no job is claimed after it, and the
+    execution in flight is asked to stop through ``token``."""
 
     def __init__(self) -> None:
         from agentos.executor.abort import StopToken
@@ -158,7 +158,7 @@ def work(
         _settle(lambda: _release(store, job), sleep, on_outage)
         raise
     asked = job.abort_requested_at is not None or lease.abort_reason is not None
-    if control.stopping() and not asked and outcome.status not in ("done", "stale", "lost"):
+    if control.stopping() and not asked and _stopped_by_it(outcome):
         recorded = _give_back(store, job, control, outcome, sleep=sleep, on_outage=on_outage)
     else:
         recorded = _record(
@@ -169,6 +169,13 @@ def work(
 
         raise RecoveryFailedError(outcome.error or "the worker's checkout needs attention")
     return recorded
+
+
+def _stopped_by_it(outcome: JobOutcome) -> bool:
+    """Whether ``outcome`` may be the stop's doing — the execution aborted, a check or a git
+    command killed with the worker's process group, a retry — rather than the plan's own
+    end (done, stale, denied, needs approval, a plan that does not verify)."""
+    return outcome.status in ("aborted", "retry") or outcome.kind == "rolled_back"
 
 
 def _give_back(

@@ -7,6 +7,7 @@ waits with the retry strategy, and gives up after ``store_patience`` seconds in 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 # While the store cannot be reached, a worker waits between tries at least this long (also
 # with ``--retry-delay 0``) and at most the retry strategy's ``max_delay`` (or this floor).
 OUTAGE_FLOOR = 0.25
+# How long a slot waits for the other slots' tickets of ``--max-jobs`` (one may come back).
+BUDGET_WAIT = 0.05
 
 
 @dataclass(frozen=True)
@@ -57,25 +60,37 @@ class WorkerRun:
 
 
 class Budget:
-    """The jobs a worker may still take, across its slots (``max_jobs``; None: no end)."""
+    """The jobs a worker may still take, across its slots (``max_jobs``; None: no end). A
+    slot takes a ticket before it claims, then spends it (a job claimed) or gives it back."""
 
     def __init__(self, jobs: int | None) -> None:
         self._left = jobs
+        self._loaned = 0
         self._lock = threading.Lock()
 
-    def take(self) -> bool:
+    def take(self) -> bool | None:
+        """True: claim; False: every job was taken; None: the rest are on loan to other
+        slots now (look again soon: one may be given back)."""
         with self._lock:
             if self._left is None:
                 return True
-            if self._left <= 0:
+            if self._left == 0:
                 return False
-            self._left -= 1
+            if self._left - self._loaned <= 0:
+                return None
+            self._loaned += 1
             return True
+
+    def spend(self) -> None:
+        with self._lock:
+            if self._left is not None:
+                self._loaned -= 1
+                self._left -= 1
 
     def give_back(self) -> None:
         with self._lock:
             if self._left is not None:
-                self._left += 1
+                self._loaned -= 1
 
 
 @dataclass(frozen=True)
@@ -90,11 +105,11 @@ class Slot:
 
 
 def open_slot(
-    ctx: Context, settings: WorkerSettings, *, index: int = 0, branch: str | None = None
+    ctx: Context, settings: WorkerSettings, *, index: int = 0, like: Checkout | None = None
 ) -> Slot:
     """The slot working in ``ctx``'s checkout, which must be a clean clone with an
-    ``origin`` (a ``UsageError`` says why not); ``branch``: its default target branch
-    (None: the checkout's own)."""
+    ``origin`` (a ``UsageError`` says why not); ``like``: the checkout whose branch is this
+    slot's default target (None, detached, included), else its own."""
     from agentos.executor.shared import share_records
     from agentos.pipeline.runner import Checkout, changed_paths, open_checkout, refuse_changes
     from agentos.pipeline.store import postgres_store
@@ -109,9 +124,13 @@ def open_slot(
 
         recover(ctx)
         changed = changed_paths(checkout.repo)
+    if changed:
+        # ... or it was killed after its execution's commit point, before git committed it.
+        _undo_uncommitted(ctx, checkout, changed)
+        changed = changed_paths(checkout.repo)
     refuse_changes(changed, ctx.workspace.root)
-    if branch is not None:
-        checkout = Checkout(checkout.repo, branch)
+    if like is not None:
+        checkout = Checkout(checkout.repo, like.branch)
     # The queue decides across runners (one claimant, the trailer on the remote); the
     # shared idempotency record is written once the commit has landed.
     share_records(ctx.workspace.state_dir, None)
@@ -119,6 +138,32 @@ def open_slot(
     if settings.owner and index:
         owner = f"{settings.owner}#{index}"
     return Slot(index, ctx, store, checkout, owner)
+
+
+def _undo_uncommitted(ctx: Context, checkout: Checkout, changed: list[str]) -> None:
+    """Roll back this workspace's newest execution still standing when git never recorded
+    it (no commit with its ``Agentos-Execution`` trailer on HEAD) and the ``changed`` paths
+    are all its own: what a worker killed between the commit point and ``git commit``
+    leaves. Anything else is left as it is (and refused by the caller)."""
+    from agentos.errors import AgentosError
+    from agentos.executor.executions import read_execution
+    from agentos.gitrepo import find_commit
+    from agentos.pipeline.execution import rollback
+    from agentos.pipeline.gitcommit import EXECUTION_TRAILER
+    from agentos.pipeline.queries import last_undoable
+
+    try:
+        execution_id = last_undoable(ctx)
+    except AgentosError:
+        return
+    if find_commit(checkout.repo, EXECUTION_TRAILER, execution_id) is not None:
+        return
+    record = read_execution(ctx.workspace.state_dir, execution_id)
+    own = {p for f in record.files for p in (f.path, f.from_path) if p} if record else set()
+    if not set(changed) <= own:
+        return
+    with contextlib.suppress(AgentosError):
+        rollback(ctx, execution_id)
 
 
 def run_slot(
@@ -145,7 +190,11 @@ def run_slot(
     while True:
         if control.stopping():
             return "signal"
-        if not budget.take():
+        ticket = budget.take()
+        if ticket is None:  # other slots hold the jobs left: one of them may come back
+            pause(BUDGET_WAIT)
+            continue
+        if not ticket:
             return "max_jobs"
         try:
             fault_point("worker.claim.before")
@@ -172,10 +221,12 @@ def run_slot(
                 return "drained"
             pause(settings.poll)
             continue
+        budget.spend()
         fault_point("worker.claim.after")
+        # Recording an outcome, or a push race, waits for real also when a stop was asked.
         outcome = work(
             slot.ctx, slot.store, slot.checkout, claimed[0], claimed[1], settings=settings,
-            rng=rng, sleep=pause, on_outage=on_outage, control=control,
+            rng=rng, sleep=sleep or time.sleep, on_outage=on_outage, control=control,
         )  # fmt: skip
         outcomes.append(outcome)
         if on_outcome is not None:

@@ -152,7 +152,9 @@ SHOWN_CONFLICTS = 5
 
 def _refuse_plan_ids_taken_twice(conn: psycopg.Connection[tuple[Any, ...]], where: str) -> None:
     """``StoreSchemaError`` naming the jobs when a plan id has two live or done jobs (queued
-    before version 3): the index cannot be built until a person decides which one stands."""
+    before version 3): the index cannot be built until a person decides which one stands.
+    The table is locked against writes first, so that no job queued meanwhile slips past."""
+    conn.execute("LOCK TABLE jobs IN SHARE MODE")
     rows = conn.execute(
         "SELECT plan_id, array_agg(id ORDER BY id), array_agg(status ORDER BY id) FROM jobs"
         " WHERE status IN ('pending', 'running', 'done') GROUP BY plan_id"
