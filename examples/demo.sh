@@ -396,7 +396,54 @@ if command -v git >/dev/null 2>&1; then
   test "$(git rev-parse HEAD)" = "$before_ci"
 fi
 
-step "24. the audit trail: every step above, hash-chained, its head sealed and anchored"
+pg_bindir=""
+for candidate in "$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/x)")" /usr/lib/postgresql/*/bin; do
+  if [[ -x "$candidate/pg_ctl" && -x "$candidate/initdb" ]]; then pg_bindir="$candidate"; fi
+done
+if command -v git >/dev/null 2>&1 && [[ -n "$pg_bindir" ]] && python3 -c 'import psycopg' 2>/dev/null; then
+  step "24. many runners: a queue in PostgreSQL, workers that push to one remote"
+  say "A scratch PostgreSQL holds the shared state and the queue; git carries the changes: each"
+  say "worker applies in its own clone and pushes (docs/scale.md)."
+  pg="$(mktemp -d "${TMPDIR:-/tmp}/agentos-demo-pg.XXXXXX")"
+  as_pg() { if [[ "$(id -u)" = 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+  if [[ "$(id -u)" = 0 ]]; then chown postgres: "$pg"; fi
+  as_pg "$pg_bindir/initdb" -D "$pg/data" -A trust -U postgres >/dev/null
+  as_pg "$pg_bindir/pg_ctl" -D "$pg/data" -l "$pg/log" -w -s \
+    -o "-c listen_addresses='' -k $pg -c fsync=off" start
+  trap 'as_pg "$pg_bindir/pg_ctl" -D "$pg/data" -m immediate -s stop || true; rm -rf "$pg"' EXIT
+  export AGENTOS_STORE="postgresql://postgres@/postgres?host=$pg"
+  run agentos store migrate
+  git clone -q --bare . "$scratch/remote.git"
+  git clone -q "$scratch/remote.git" "$scratch/planner"
+  git clone -q "$scratch/remote.git" "$scratch/runner-1"
+  cd "$scratch/planner"
+  trunk="$(git symbolic-ref --short HEAD)"
+  git checkout -q -b notes && mkdir -p docs && printf '# Runners\n\nWorkers apply queued plans.\n' >docs/runners.md
+  git add docs/runners.md && git -c user.name=demo -c user.email=demo@example.invalid commit -qm "docs: runners"
+  git checkout -q -b readme-a "$trunk" && printf '\nOne remote, many runners.\n' >>README.md
+  git -c user.name=demo -c user.email=demo@example.invalid commit -qam "README: runners"
+  git checkout -q -b readme-b "$trunk" && printf '\nA second view of the README.\n' >>README.md
+  git -c user.name=demo -c user.email=demo@example.invalid commit -qam "README: another line"
+  git checkout -q "$trunk"
+  run agentos plan -q --git "$trunk..notes" --plan-id q-notes --intent "docs: runners"
+  run agentos plan -q --git "$trunk..readme-a" --plan-id q-readme-a --intent "README: runners"
+  run agentos plan -q --git "$trunk..readme-b" --plan-id q-readme-b --intent "README: another line"
+  say "Queued once each, whoever submits them and however often:"
+  for id in q-notes q-readme-a q-readme-b q-notes; do run agentos queue submit "$id" -q; done
+  say "One worker process with two slots (each in a checkout of its own) drains the queue;"
+  say "the two README plans change one file from one base, so one lands and one ends stale:"
+  run agentos -C "$scratch/runner-1" worker --drain --concurrency 2 --retry-delay 0 --poll 0.1
+  run agentos queue list
+  run git -C "$scratch/remote.git" log --format='%h %s  [%(trailers:key=Agentos-Plan,valueonly,separator=)]' -4
+  test "$(git -C "$scratch/remote.git" log --format=%H --grep='^Agentos-Plan: q-notes$' | wc -l)" = 1
+  run agentos audit verify --store -q
+  cd "$ws"
+  unset AGENTOS_STORE
+else
+  step "24. many runners (skipped: needs git, PostgreSQL's pg_ctl and psycopg; docs/scale.md)"
+fi
+
+step "25. the audit trail: every step above, hash-chained, its head sealed and anchored"
 run agentos audit show --limit 12
 say "CI keeps the head where the workspace cannot reach it, and checks it later:"
 run agentos audit anchor -o "$scratch/audit.anchor"

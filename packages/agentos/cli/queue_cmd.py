@@ -19,14 +19,16 @@ if TYPE_CHECKING:
 JobId = Annotated[int, typer.Argument(metavar="ID", min=1, help="The job's id.")]
 
 
-def _line(job: Job) -> str:
+def _line(job: Job, width: int = 0) -> str:
+    """One job on one line; ``width``: the plan id column's (the widest of a list)."""
     extra = f"  commit {job.commit[:12]}" if job.commit else ""
     if job.status == "running" and job.lease_owner:
         extra += f"  lease {job.lease_owner}" + ("  (expired)" if job.stuck else "")
     if job.last_error and job.status not in ("done", "running"):
         extra += f"  {job.error_kind or 'error'}: {job.last_error}"
     return (
-        f"{job.id:>6}  {job.status:<8} {job.plan_id}  attempts {job.attempts}/{job.max_attempts}"
+        f"{job.id:>6}  {job.status:<8} {job.plan_id:<{width}}  attempts "
+        f"{job.attempts}/{job.max_attempts}"
         f"{'  branch ' + job.branch if job.branch else ''}{extra}"
     )
 
@@ -35,8 +37,9 @@ def _jobs_outcome(jobs: list[Job], empty: str) -> Outcome:
     def human(out: Console) -> None:
         if not jobs:
             out.print(empty)
+        width = max((len(job.plan_id) for job in jobs), default=0)
         for job in jobs:
-            out.print(_line(job), highlight=False)
+            out.print(_line(job, width), highlight=False)
 
     return Outcome(result={"jobs": [j.row() for j in jobs]}, human=human)
 
