@@ -404,7 +404,11 @@ if command -v git >/dev/null 2>&1 && [[ -n "$pg_bindir" ]] && python3 -c 'import
   step "24. many runners: a queue in PostgreSQL, workers that push to one remote"
   say "A scratch PostgreSQL holds the shared state and the queue; git carries the changes: each"
   say "worker applies in its own clone and pushes (docs/scale.md)."
-  pg="$(mktemp -d "${TMPDIR:-/tmp}/agentos-demo-pg.XXXXXX")"
+  # As root the server runs as postgres, which must reach its directory: /tmp, not a
+  # private TMPDIR.
+  pg_parent="${TMPDIR:-/tmp}"
+  if [[ "$(id -u)" = 0 ]]; then pg_parent=/tmp; fi
+  pg="$(mktemp -d "$pg_parent/agentos-demo-pg.XXXXXX")"
   as_pg() { if [[ "$(id -u)" = 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
   if [[ "$(id -u)" = 0 ]]; then chown postgres: "$pg"; fi
   as_pg "$pg_bindir/initdb" -D "$pg/data" -A trust -U postgres >/dev/null
