@@ -415,6 +415,7 @@ if command -v git >/dev/null 2>&1 && [[ -n "$pg_bindir" ]] && python3 -c 'import
   as_pg "$pg_bindir/pg_ctl" -D "$pg/data" -l "$pg/log" -w -s \
     -o "-c listen_addresses='' -k $pg -c fsync=off" start
   trap 'as_pg "$pg_bindir/pg_ctl" -D "$pg/data" -m immediate -s stop || true; rm -rf "$pg"' EXIT
+  outer_store="${AGENTOS_STORE-}"
   export AGENTOS_STORE="postgresql://postgres@/postgres?host=$pg"
   run agentos store migrate
   git clone -q --bare . "$scratch/remote.git"
@@ -442,7 +443,7 @@ if command -v git >/dev/null 2>&1 && [[ -n "$pg_bindir" ]] && python3 -c 'import
   test "$(git -C "$scratch/remote.git" log --format=%H --grep='^Agentos-Plan: q-notes$' | wc -l)" = 1
   run agentos audit verify --store -q
   cd "$ws"
-  unset AGENTOS_STORE
+  if [[ -n "$outer_store" ]]; then export AGENTOS_STORE="$outer_store"; else unset AGENTOS_STORE; fi
 else
   step "24. many runners (skipped: needs git, PostgreSQL's pg_ctl and psycopg; docs/scale.md)"
 fi
