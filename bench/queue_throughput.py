@@ -60,7 +60,8 @@ def run(
     done = sum(1 for j in jobs.values() if j["status"] == "done")
     for job in jobs.values():
         if job["status"] != "done" and not mix:  # disjoint plans: each should land
-            print(f"#   {job['plan_id']}: {job['status']} ({job['error_kind']}: {job['last_error']})")
+            why = f"{job['error_kind']}: {job['last_error']}"
+            print(f"#   {job['plan_id']}: {job['status']} ({why})")
     return done, len(jobs) - done, seconds
 
 

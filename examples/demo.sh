@@ -397,8 +397,10 @@ if command -v git >/dev/null 2>&1; then
 fi
 
 pg_bindir=""
-for candidate in "$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/x)")" /usr/lib/postgresql/*/bin; do
-  if [[ -x "$candidate/pg_ctl" && -x "$candidate/initdb" ]]; then pg_bindir="$candidate"; fi
+# pg_ctl on PATH first, else Debian's newest.
+for candidate in "$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/x)")" \
+  $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5nr); do
+  if [[ -x "$candidate/pg_ctl" && -x "$candidate/initdb" ]]; then pg_bindir="$candidate" && break; fi
 done
 if command -v git >/dev/null 2>&1 && [[ -n "$pg_bindir" ]] && python3 -c 'import psycopg' 2>/dev/null; then
   step "24. many runners: a queue in PostgreSQL, workers that push to one remote"
@@ -411,10 +413,10 @@ if command -v git >/dev/null 2>&1 && [[ -n "$pg_bindir" ]] && python3 -c 'import
   pg="$(mktemp -d "$pg_parent/agentos-demo-pg.XXXXXX")"
   as_pg() { if [[ "$(id -u)" = 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
   if [[ "$(id -u)" = 0 ]]; then chown postgres: "$pg"; fi
+  trap 'as_pg "$pg_bindir/pg_ctl" -D "$pg/data" -m immediate -s stop 2>/dev/null || true; rm -rf "$pg"' EXIT
   as_pg "$pg_bindir/initdb" -D "$pg/data" -A trust -U postgres >/dev/null
   as_pg "$pg_bindir/pg_ctl" -D "$pg/data" -l "$pg/log" -w -s \
     -o "-c listen_addresses='' -k $pg -c fsync=off" start
-  trap 'as_pg "$pg_bindir/pg_ctl" -D "$pg/data" -m immediate -s stop || true; rm -rf "$pg"' EXIT
   outer_store="${AGENTOS_STORE-}"
   export AGENTOS_STORE="postgresql://postgres@/postgres?host=$pg"
   run agentos store migrate

@@ -28,7 +28,7 @@ JOB_KEYS = {
 OUTCOME_KEYS = {"job", "plan_id", "attempt", "status", "commit", "found", "error", "error_kind"}
 QUEUE_KEYS = {"counts", "backlog", "running", "stuck", "dead"}
 WORKER_KEYS = {"worker", "stopped", "jobs", "counts", "concurrency", "slots"}
-SLOT_KEYS = {"slot", "checkout", "worker", "stopped"}
+SLOT_KEYS = {"slot", "checkout", "worker", "stopped", "mended"}
 
 
 @pytest.fixture

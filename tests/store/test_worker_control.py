@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import PERMISSIVE_POLICY, finished, needs_git, run_here
+from helpers import PERMISSIVE_POLICY, agentos, finished, needs_git, run_here
 from queueteam import FAST, Team, git, make_team
 
 pytestmark = needs_git
@@ -335,25 +335,83 @@ def test_slot_clones_reach_the_remote_as_the_worker_does(team: Team) -> None:
     assert git(slot, "config", "--get", "remote.origin.pushurl") == str(team.remote)
     assert git(slot, "config", "--get", "user.email") == "runner@example.test"
     assert git(slot, "config", "--get", "url.file://.insteadof") == "local:"
+    # A boolean written without a value is true, in the slot too; a setting removed from
+    # the worker's checkout goes from the slot's.
+    with (checkout / ".git/config").open("a") as config:
+        config.write("[http]\n\tsslVerify\n")
+    git(checkout, "config", "--unset", "url.file://.insteadOf")
+    again = team.run("worker", "--drain", "--concurrency", "2", *FAST, cwd=checkout)
+    assert again.code == 0, again.doc
+    assert git(slot, "config", "--bool", "--get", "http.sslverify") == "true"
+    assert "url." not in git(slot, "config", "--local", "--list")
 
 
 def test_a_worker_killed_after_the_commit_point_mends_its_checkout_at_start(
     team: Team,
 ) -> None:
-    team.submit(team.plan("p-point", {"f4.txt": "point\n"}))
+    manifest = team.remote.parent / "point.json"
+    changes = [
+        {"op": "modify", "path": "f4.txt", "content": "point\n"},
+        {"op": "create", "path": "new/made.txt", "content": "made\n"},
+    ]
+    manifest.write_text(json.dumps({"changes": changes}))
+    planned = team.run("plan", manifest, "--plan-id", "p-point")
+    assert planned.code == 0, planned.doc
+    team.submit(Path(planned.result["plan_file"]))
     checkout = team.clone("w1")
     # Killed between the execution's commit point and git's commit.
     crashed = team.start_worker(checkout, "--once", *FAST, AGENTOS_FAULTS="commit.after=crash")
     crashed.communicate(timeout=60)
     assert crashed.returncode == 137
     assert (checkout / "f4.txt").read_text() == "point\n"
-    assert git(checkout, "status", "--porcelain", "--untracked-files=no") != ""
-    # The next worker there rolls that execution back, then takes the job once its lease
-    # expired, and lands it.
+    assert (checkout / "new/made.txt").read_text() == "made\n"
+    # The next worker there rolls that execution back (the file it created included), says
+    # so, then takes the job once its lease expired, and lands it.
     run = team.run("worker", "--drain", *FAST, cwd=checkout)
     assert run.code == 0, (run.doc, run.err)
+    [mended] = run.result["slots"][0]["mended"]
+    assert mended.startswith("exec-") and "rolled back execution" in run.err
     assert [j["status"] for j in run.result["jobs"]] == ["done"]
     assert len(team.landed("p-point")) == 1
+    assert git(team.remote, "show", "main:new/made.txt") == "made"
+    assert git(checkout, "for-each-ref", "refs/agentos/applying/") == ""
+
+
+def test_a_persons_apply_in_the_worker_checkout_is_refused_not_undone(team: Team) -> None:
+    checkout = team.clone("w1")
+    plan = team.plan("by-hand", {"f3.txt": "by hand\n"})
+    applied = agentos("apply", plan, cwd=checkout, AGENTOS_STORE="files")
+    assert applied.code == 0, applied.doc
+    run = team.run("worker", "--drain", *FAST, cwd=checkout)
+    assert run.code == 2
+    assert "f3.txt" in run.doc["error"]["message"]
+    assert (checkout / "f3.txt").read_text() == "by hand\n"
+
+
+def test_a_corrected_plan_lands_where_the_first_was_committed_then_aborted(
+    team: Team, tmp_path: Path
+) -> None:
+    first = team.submit(team.plan("p-again", {"f2.txt": "first\n"}))
+    checkout = team.clone("w1")
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    proc = team.start_worker(
+        checkout, "--once", *FAST,
+        AGENTOS_FAULTS="worker.push.before=pause@1", AGENTOS_FAULTS_DIR=str(faults),
+    )  # fmt: skip
+    _wait_for(faults / "worker.push.before.paused", proc)
+    aborted = team.run("queue", "abort", str(first["job"]["id"]))  # type: ignore[index]
+    assert aborted.code == 0, aborted.doc
+    time.sleep(3)  # the heartbeat (every third of the 5 s lease) sees the abort
+    (faults / "worker.push.before.resume").write_text("")
+    out, err = proc.communicate(timeout=60)
+    ended = finished(proc.returncode, out, err)
+    assert [j["status"] for j in ended.result["jobs"]] == ["aborted"], ended.doc
+    team.submit(team.plan("p-again", {"f2.txt": "second\n"}))
+    run = team.run("worker", "--drain", *FAST, cwd=checkout)
+    assert run.code == 0, run.doc
+    assert [j["status"] for j in run.result["jobs"]] == ["done"], run.result["jobs"]
+    assert git(team.remote, "show", "main:f2.txt") == "second"
 
 
 def test_a_corrected_plan_under_the_same_id_lands_where_the_first_went_stale(

@@ -154,12 +154,19 @@ def worker(
         "slots": [slot.row() for slot in run.slots],
     }
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no job"
+    warnings = [
+        f"slot {slot.slot} ({slot.checkout}): rolled back execution {execution_id}, which a "
+        "worker stopped in the middle of a job had left applied and not committed"
+        for slot in run.slots
+        for execution_id in slot.mended
+    ]
     # SIGTERM is how a service manager stops a worker (exit 0, as a daemon does); SIGINT is
     # a person's Ctrl-C (exit 130, as a shell expects).
     interrupted = run.stopped == "signal" and control.reason == "SIGINT"
     return Outcome(
         result=result,
         exit_code=130 if interrupted else 0,
+        warnings=warnings,
         human=lambda out: out.print(f"worker stopped ({run.stopped}): {summary}"),
     )
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from agentos.errors import AgentosError
 from agentos.faults import fault_point
 from agentos.pipeline.context import Context
+from agentos.pipeline.jobstate import CHECKOUT_LEFT
 from agentos.pipeline.runner import RunnerGitError
 
 if TYPE_CHECKING:
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 PUSH_RACES = 30
 RACE_WAIT_BASE = 0.05
 RACE_WAIT_MAX = 2.0
-# An attempt's ``kind`` when it left the checkout changed (applied, not committed, and not
-# rolled back): the worker stops; its checkout needs a person.
-CHECKOUT_LEFT = "checkout_left"
 # Exit codes (SPEC §3) a job is retried for: busy, or a store out of reach.
 RETRYABLE_EXITS = frozenset({75})
 
@@ -100,6 +98,7 @@ def attempt(
 ) -> JobOutcome:
     """Try ``job`` once; every failure becomes an outcome, never an exception (but a
     ``UsageError`` about the checkout itself, which stops the worker)."""
+    from agentos.pipeline.jobstate import abandon_commit, abandon_other_version
     from agentos.pipeline.runner import (
         changed_paths,
         fetch,
@@ -145,11 +144,16 @@ def attempt(
         plan = _plan(payload, job)
         if plan is None:
             return ended("failed", f"job {job.id}: the queued plan does not verify", "integrity")
-        outcome, execution_id = _apply(ctx, job, payload, plan)
+        # Another version of this plan id committed here that never landed (a job that
+        # ended without its push): this checkout no longer holds it.
+        abandon_other_version(ctx, repo, plan)
+        outcome, execution_id = _apply(ctx, repo, job, payload, plan)
         if outcome is not None and outcome.kind == "applied_here":
             outcome = _repick(repo, job, plan, execution_id, base)
             if outcome is not None and outcome.status == "stale":
-                _abandon(ctx, repo, plan, execution_id, outcome.error or "stale")
+                abandon_commit(
+                    ctx, repo, plan.plan_id, plan.changeset.checksum, outcome.error or "stale"
+                )
         if outcome is not None:
             return outcome
         made = head(repo)
@@ -167,28 +171,9 @@ def attempt(
     elif done.status != "stale":
         keep_unpushed(repo, execution_id, made)
     else:
-        _abandon(ctx, repo, plan, execution_id, done.error or "stale")
+        why = done.error or "stale"
+        abandon_commit(ctx, repo, plan.plan_id, plan.changeset.checksum, why)
     return done
-
-
-def _abandon(ctx: Context, repo: GitRepo, plan: ChangePlan, execution_id: str, why: str) -> None:
-    """The commit made here for ``plan`` will never land (stale): forget it, and let this
-    workspace's record of the plan say so, so that a corrected plan under the same id (or
-    the same plan re-queued) can be applied here later; the audit trail says why."""
-    from agentos.clock import rfc3339
-    from agentos.executor.idempotency import abandon
-    from agentos.pipeline.runner import forget_unpushed
-
-    forget_unpushed(repo, execution_id)
-    state = ctx.workspace.state_dir
-    if abandon(state, plan.plan_id, plan.changeset.checksum, at=rfc3339(ctx.clock())):
-        ctx.audit.append(
-            "queue.commit_abandoned",
-            actor=ctx.actor,
-            plan_id=plan.plan_id,
-            execution_id=execution_id,
-            data={"reason": why},
-        )
 
 
 def _plan_id_taken(repo: GitRepo, ref: str, job: Job, branch: str) -> JobOutcome | None:
@@ -261,14 +246,20 @@ def _plan(payload: Payload, job: Job) -> ChangePlan | None:
 
 
 def _apply(
-    ctx: Context, job: Job, payload: Payload, plan: ChangePlan
+    ctx: Context, repo: GitRepo, job: Job, payload: Payload, plan: ChangePlan
 ) -> tuple[JobOutcome | None, str]:
     """Apply ``plan`` with ``--commit``: no outcome when it committed (push next), else
     how it ended; and the execution's id."""
     from agentos.executor.executions import execution_id_for
+    from agentos.pipeline.runner import clear_applying, mark_applying
 
     execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
+    # Marked in git while it applies: a worker killed between the commit point and git's
+    # commit leaves the mark, and the next worker there rolls that execution back.
+    mark_applying(repo, execution_id)
     outcome = _applied(ctx, job, payload, plan)
+    if outcome is None or outcome.kind != CHECKOUT_LEFT:
+        clear_applying(repo, execution_id)
     return outcome, execution_id
 
 
@@ -294,7 +285,10 @@ def _applied(ctx: Context, job: Job, payload: Payload, plan: ChangePlan) -> JobO
     result = applied.last
     git = applied.git_of(0)
     if git is not None and git.error is not None:
-        return _undo_uncommitted(ctx, job, result.execution_id, git.error)
+        from agentos.pipeline.jobstate import undo_uncommitted
+
+        kind, error = undo_uncommitted(ctx, job.plan_id, result.execution_id, git.error)
+        return ended("retry", error, kind)
     if result.status == "committed" and git is not None and git.commit is not None:
         return None
     if result.status == "already_applied":
@@ -315,38 +309,6 @@ def _applied(ctx: Context, job: Job, payload: Payload, plan: ChangePlan) -> JobO
 
 
 RETRYABLE_STATUSES = ("busy",)
-
-
-def _undo_uncommitted(ctx: Context, job: Job, execution_id: str, said: str) -> JobOutcome:
-    """The plan was applied here but git could not commit it: roll its files back, so that
-    the checkout is clean for the next job, and try the job again later (``git_failed``).
-    When the rollback fails too the checkout is left changed (``checkout_left``): the
-    worker stops, and says how to put it right."""
-    from agentos.pipeline.execution import rollback
-
-    def retry(kind: str, error: str) -> JobOutcome:
-        return JobOutcome(job.id, job.plan_id, job.attempts, "retry", error=error, kind=kind)
-
-    from agentos.executor.abort import StopToken, stop_token
-
-    try:
-        # Under a token of its own: a stop asked of the worker (which may be why git failed:
-        # Ctrl-C reaches git too) must not stop the rollback that cleans the checkout.
-        with stop_token(StopToken()):
-            undone = rollback(ctx, execution_id).last
-        why = undone.message if undone.status != "committed" else None
-    except AgentosError as exc:
-        why = exc.message
-    if why is None:
-        return retry("git_failed", f"{said} (rolled back here: the job is tried again)")
-    root = ctx.workspace.root
-    return retry(
-        CHECKOUT_LEFT,
-        f"worker: the checkout at {root} holds plan {job.plan_id}'s files, applied (execution "
-        f"{execution_id}) but not committed, and rolling them back failed ({why}); the job is "
-        f"back in the queue — undo them with 'agentos -C {root} rollback {execution_id}' (or "
-        "discard them with git), then start the worker again",
-    )
 
 
 def _push(
@@ -374,11 +336,11 @@ def _push(
     for race in range(PUSH_RACES):
         if race:
             pause(race_wait(race, rng))
+        fault_point("worker.push.before")
         if lease.lost:
             return ended("lost", "the lease was taken over before the push", "lease_lost")
         if lease.abort_reason is not None:
             return ended("aborted", _aborted(job, lease) + " (before its push)", "aborted")
-        fault_point("worker.push.before")
         rejected = push(repo, branch)
         if rejected is None:
             fault_point("worker.push.after")

@@ -204,6 +204,26 @@ def unpushed(repo: GitRepo, execution_id: str) -> str | None:
     return done.stdout.decode("ascii").strip() or None if done.returncode == 0 else None
 
 
+APPLYING = "refs/agentos/applying/"
+
+
+def mark_applying(repo: GitRepo, execution_id: str) -> None:
+    """Note in git that ``execution_id`` is being applied here (cleared once git committed
+    it, or it was undone): what a worker killed in between leaves behind."""
+    repo.run("update-ref", f"{APPLYING}{execution_id}", "HEAD")
+
+
+def clear_applying(repo: GitRepo, execution_id: str) -> None:
+    repo.run("update-ref", "-d", f"{APPLYING}{execution_id}")
+
+
+def applying(repo: GitRepo) -> list[str]:
+    """The executions marked as being applied here."""
+    done = repo.run("for-each-ref", "--format=%(refname)", APPLYING)
+    names = done.stdout.decode("ascii", "replace").split() if done.returncode == 0 else []
+    return [name[len(APPLYING) :] for name in names]
+
+
 def forget_unpushed(repo: GitRepo, execution_id: str) -> None:
     repo.run("update-ref", "-d", unpushed_ref(execution_id))
 

@@ -81,7 +81,7 @@ def run_worker(
         slot, settings, control=control, budget=Budget(settings.max_jobs), outcomes=outcomes,
         sleep=sleep, rng=rng, on_outcome=on_outcome, on_outage=on_outage, clock=clock,
     )  # fmt: skip
-    ran = SlotRun(0, str(ctx.workspace.root), slot.owner, stopped)
+    ran = SlotRun(0, str(ctx.workspace.root), slot.owner, stopped, slot.mended)
     return WorkerRun(slot.owner, tuple(outcomes), stopped, (ran,))
 
 
@@ -130,13 +130,20 @@ def _sync_config(root: Path, target: Path, url: str) -> None:
     how it commits and reaches the remote (its repository config; global config is shared)."""
     from agentos.gitrun import run_git
 
+    def synced(key: str) -> bool:
+        return key.startswith(SYNCED_SECTIONS) or key in SYNCED_KEYS
+
     wanted: dict[str, list[str]] = {"remote.origin.url": [url]}
     for key, value in _local_config(root):
-        if key.startswith(SYNCED_SECTIONS) or key in SYNCED_KEYS:
-            wanted.setdefault(key, []).append(value)
+        if synced(key):
+            reached = _absolute_url(root, value) if key == "remote.origin.pushurl" else value
+            wanted.setdefault(key, []).append(reached)
     held: dict[str, list[str]] = {}
     for key, value in _local_config(target):
         held.setdefault(key, []).append(value)
+    for key in held:
+        if synced(key) and key not in wanted:  # gone from the worker's checkout
+            run_git(["config", "--local", "--unset-all", key], cwd=target)
     for key, values in wanted.items():
         if held.get(key) == values:
             continue
@@ -154,9 +161,10 @@ def _local_config(where: Path) -> list[tuple[str, str]]:
         return []
     entries = []
     for entry in done.stdout.decode("utf-8", "replace").split("\0"):
-        key, _, value = entry.partition("\n")
+        key, newline, value = entry.partition("\n")
         if key:
-            entries.append((key, value))
+            # A key with no "=" at all is a boolean that is true; an empty value is false.
+            entries.append((key, value if newline else "true"))
     return entries
 
 
@@ -197,6 +205,8 @@ def run_pool(
     # ``--policy`` holds for every slot; else each slot reads the policy of its own checkout
     # (the policy file is tracked: it is the one of the commit the slot applies on).
     policy = ctx.policy_path
+    if policy is None and ctx.workspace.policy_path.is_file() and not _tracked(ctx):
+        policy = ctx.workspace.policy_path  # not in git: the slots' clones do not have it
     slots = [first]
     for index in range(1, settings.concurrency):
         root = slot_checkout(ctx, index)
@@ -242,9 +252,19 @@ def run_pool(
     if errors:
         raise errors[0]
     ran = tuple(
-        SlotRun(s.index, str(s.ctx.workspace.root), s.owner, stopped[s.index]) for s in slots
+        SlotRun(s.index, str(s.ctx.workspace.root), s.owner, stopped[s.index], s.mended)
+        for s in slots
     )
     return WorkerRun(first.owner, tuple(outcomes), _why(stopped, control), ran)
+
+
+def _tracked(ctx: Context) -> bool:
+    """Whether git tracks the workspace's policy file (so each slot's clone has its own)."""
+    from agentos.gitrun import run_git
+
+    path = ctx.workspace.policy_path
+    done = run_git(["ls-files", "--error-unmatch", "--", path.name], cwd=path.parent)
+    return done.returncode == 0
 
 
 def _why(stopped: list[str], control: WorkerControl) -> str:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from agentos.errors import AgentosError, StoreUnavailableError, UsageError
 from agentos.faults import fault_point
 from agentos.pipeline.context import Context
-from agentos.pipeline.jobrun import CHECKOUT_LEFT, JobOutcome
+from agentos.pipeline.jobrun import JobOutcome
+from agentos.pipeline.jobstate import CHECKOUT_LEFT
 from agentos.verify.retry import RetryPolicy, next_delay
 
 if TYPE_CHECKING:

@@ -7,7 +7,6 @@ waits with the retry strategy, and gives up after ``store_patience`` seconds in 
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
@@ -42,10 +41,11 @@ class SlotRun:
     checkout: str
     owner: str
     stopped: str
+    mended: tuple[str, ...] = ()
 
     def row(self) -> dict[str, object]:
         return {"slot": self.slot, "checkout": self.checkout, "worker": self.owner,
-                "stopped": self.stopped}  # fmt: skip
+                "stopped": self.stopped, "mended": list(self.mended)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,8 @@ class Slot:
     store: PostgresStore
     checkout: Checkout
     owner: str
+    # Executions a worker killed mid-job left applied and uncommitted, rolled back at start.
+    mended: tuple[str, ...] = ()
 
 
 def open_slot(
@@ -111,24 +113,21 @@ def open_slot(
     ``origin`` (a ``UsageError`` says why not); ``like``: the checkout whose branch is this
     slot's default target (None, detached, included), else its own."""
     from agentos.executor.shared import share_records
+    from agentos.pipeline.jobstate import mend
     from agentos.pipeline.runner import Checkout, changed_paths, open_checkout, refuse_changes
     from agentos.pipeline.store import postgres_store
 
     store = postgres_store(ctx, "'agentos worker'")
     checkout = open_checkout(ctx.workspace.root)
-    changed = changed_paths(checkout.repo)
-    if changed:
+    if changed_paths(checkout.repo):
         # A worker killed in the middle of a job left its journal hot: roll that back first
         # (the files it wrote go back), then see whether anything else is changed.
         from agentos.pipeline.execution import recover
 
         recover(ctx)
-        changed = changed_paths(checkout.repo)
-    if changed:
-        # ... or it was killed after its execution's commit point, before git committed it.
-        _undo_uncommitted(ctx, checkout, changed)
-        changed = changed_paths(checkout.repo)
-    refuse_changes(changed, ctx.workspace.root)
+    # ... or it was killed after its execution's commit point, before git committed it.
+    mended = tuple(mend(ctx, checkout.repo))
+    refuse_changes(changed_paths(checkout.repo), ctx.workspace.root)
     if like is not None:
         checkout = Checkout(checkout.repo, like.branch)
     # The queue decides across runners (one claimant, the trailer on the remote); the
@@ -137,33 +136,7 @@ def open_slot(
     owner = settings.owner or _owner(ctx)
     if settings.owner and index:
         owner = f"{settings.owner}#{index}"
-    return Slot(index, ctx, store, checkout, owner)
-
-
-def _undo_uncommitted(ctx: Context, checkout: Checkout, changed: list[str]) -> None:
-    """Roll back this workspace's newest execution still standing when git never recorded
-    it (no commit with its ``Agentos-Execution`` trailer on HEAD) and the ``changed`` paths
-    are all its own: what a worker killed between the commit point and ``git commit``
-    leaves. Anything else is left as it is (and refused by the caller)."""
-    from agentos.errors import AgentosError
-    from agentos.executor.executions import read_execution
-    from agentos.gitrepo import find_commit
-    from agentos.pipeline.execution import rollback
-    from agentos.pipeline.gitcommit import EXECUTION_TRAILER
-    from agentos.pipeline.queries import last_undoable
-
-    try:
-        execution_id = last_undoable(ctx)
-    except AgentosError:
-        return
-    if find_commit(checkout.repo, EXECUTION_TRAILER, execution_id) is not None:
-        return
-    record = read_execution(ctx.workspace.state_dir, execution_id)
-    own = {p for f in record.files for p in (f.path, f.from_path) if p} if record else set()
-    if not set(changed) <= own:
-        return
-    with contextlib.suppress(AgentosError):
-        rollback(ctx, execution_id)
+    return Slot(index, ctx, store, checkout, owner, mended)
 
 
 def run_slot(
