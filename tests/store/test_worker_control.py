@@ -19,6 +19,7 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -388,11 +389,11 @@ def test_a_persons_apply_in_the_worker_checkout_is_refused_not_undone(team: Team
     assert (checkout / "f3.txt").read_text() == "by hand\n"
 
 
-def test_a_corrected_plan_lands_where_the_first_was_committed_then_aborted(
-    team: Team, tmp_path: Path
-) -> None:
-    first = team.submit(team.plan("p-again", {"f2.txt": "first\n"}))
-    checkout = team.clone("w1")
+def _paused_before_push(
+    team: Team, checkout: Path, tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], Callable[[], None]]:
+    """A worker taking one job, paused with its commit made, before its push; and what
+    lets it go on."""
     faults = tmp_path / "faults"
     faults.mkdir()
     proc = team.start_worker(
@@ -400,10 +401,23 @@ def test_a_corrected_plan_lands_where_the_first_was_committed_then_aborted(
         AGENTOS_FAULTS="worker.push.before=pause@1", AGENTOS_FAULTS_DIR=str(faults),
     )  # fmt: skip
     _wait_for(faults / "worker.push.before.paused", proc)
+
+    def resume() -> None:
+        (faults / "worker.push.before.resume").write_text("")
+
+    return proc, resume
+
+
+def test_a_corrected_plan_lands_where_the_first_was_committed_then_aborted(
+    team: Team, tmp_path: Path
+) -> None:
+    first = team.submit(team.plan("p-again", {"f2.txt": "first\n"}))
+    checkout = team.clone("w1")
+    proc, resume = _paused_before_push(team, checkout, tmp_path)
     aborted = team.run("queue", "abort", str(first["job"]["id"]))  # type: ignore[index]
     assert aborted.code == 0, aborted.doc
     time.sleep(3)  # the heartbeat (every third of the 5 s lease) sees the abort
-    (faults / "worker.push.before.resume").write_text("")
+    resume()
     out, err = proc.communicate(timeout=60)
     ended = finished(proc.returncode, out, err)
     assert [j["status"] for j in ended.result["jobs"]] == ["aborted"], ended.doc
@@ -419,19 +433,13 @@ def test_a_corrected_plan_under_the_same_id_lands_where_the_first_went_stale(
 ) -> None:
     team.submit(team.plan("p-fix", {"f5.txt": "first try\n"}))
     checkout = team.clone("w1")
-    faults = tmp_path / "faults"
-    faults.mkdir()
-    proc = team.start_worker(
-        checkout, "--once", *FAST,
-        AGENTOS_FAULTS="worker.push.before=pause@1", AGENTOS_FAULTS_DIR=str(faults),
-    )  # fmt: skip
-    _wait_for(faults / "worker.push.before.paused", proc)
+    proc, resume = _paused_before_push(team, checkout, tmp_path)
     # Its commit is made here; meanwhile someone else changes f5.txt on the remote.
     other = team.clone("other")
     (other / "f5.txt").write_text("someone else\n")
     git(other, "commit", "-qam", "f5 by hand")
     git(other, "push", "-q", "origin", "main")
-    (faults / "worker.push.before.resume").write_text("")
+    resume()
     out, err = proc.communicate(timeout=60)
     first = finished(proc.returncode, out, err)
     assert [j["status"] for j in first.result["jobs"]] == ["stale"], first.doc
