@@ -63,7 +63,7 @@ def run_worker(
     clock: Callable[[], float] = time.monotonic,
 ) -> WorkerRun:
     """Take and apply jobs as ``settings`` say, in the workspace's git checkout (and, with
-    ``concurrency`` above 1, in as many slots: ``agentos.pipeline.workerpool``).
+    ``concurrency`` above 1, in as many slots, each in a checkout of its own: ``run_pool``).
 
     While the store is out of reach (a server restart, a network cut) the worker waits with
     its retry strategy (``OUTAGE_FLOOR`` at least), telling ``on_outage`` the error, the

@@ -31,7 +31,7 @@ DEFAULT_RETRY = RetryPolicy(
     strategy="exponential", max_attempts=5, base_delay=1.0, max_delay=60.0, jitter="full"
 )
 
-# ... and gives up (exit 75) once it has been out of reach this many seconds in a row.
+# A worker gives up (exit 75) once the store has been out of reach this many seconds in a row.
 STORE_PATIENCE = 300.0
 
 
