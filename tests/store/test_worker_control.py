@@ -366,8 +366,10 @@ def test_a_worker_killed_after_the_commit_point_mends_its_checkout_at_start(
     assert crashed.returncode == 137
     assert (checkout / "f4.txt").read_text() == "point\n"
     assert (checkout / "new/made.txt").read_text() == "made\n"
-    # The next worker there rolls that execution back (the file it created included), says
-    # so, then takes the job once its lease expired, and lands it.
+    # As if it was killed after staging them, too.
+    git(checkout, "add", "f4.txt", "new/made.txt")
+    # The next worker there rolls that execution back (the file it created included, the
+    # index put back), says so, then takes the job once its lease expired, and lands it.
     run = team.run("worker", "--drain", *FAST, cwd=checkout)
     assert run.code == 0, (run.doc, run.err)
     [mended] = run.result["slots"][0]["mended"]
@@ -376,6 +378,49 @@ def test_a_worker_killed_after_the_commit_point_mends_its_checkout_at_start(
     assert len(team.landed("p-point")) == 1
     assert git(team.remote, "show", "main:new/made.txt") == "made"
     assert git(checkout, "for-each-ref", "refs/agentos/applying/") == ""
+
+
+def _crash_after_the_commit_point(team: Team, plan_id: str, path: str) -> tuple[Path, Path]:
+    """A job of ``plan_id`` changing ``path`` whose worker was killed between the commit
+    point and git's commit: the plan file and the worker's checkout."""
+    plan = team.plan(plan_id, {path: f"by {plan_id}\n"})
+    team.submit(plan)
+    checkout = team.clone("w1")
+    crashed = team.start_worker(
+        checkout, "--once", "--lease", "600", AGENTOS_FAULTS="commit.after=crash"
+    )
+    crashed.communicate(timeout=60)
+    assert crashed.returncode == 137
+    return plan, checkout
+
+
+def test_an_apply_a_person_made_again_since_is_not_mended_away(team: Team) -> None:
+    plan, checkout = _crash_after_the_commit_point(team, "p-person", "f3.txt")
+    # A person rolls the worker's execution back by hand, then applies the plan again
+    # themselves (not committed) before any worker starts there.
+    recovered = agentos("recover", cwd=checkout, AGENTOS_STORE=team.url)
+    assert recovered.code == 0, recovered.doc
+    undone = agentos("rollback", "--last", cwd=checkout, AGENTOS_STORE=team.url)
+    assert undone.code == 0, undone.doc
+    again = agentos("apply", plan, cwd=checkout, AGENTOS_STORE=team.url)
+    assert again.code == 0, again.doc
+    run = team.run("worker", "--drain", *FAST, cwd=checkout)
+    assert run.code == 2, run.doc
+    assert "f3.txt" in run.doc["error"]["message"]
+    assert (checkout / "f3.txt").read_text() == "by p-person\n"
+
+
+def test_a_version_a_person_committed_here_is_not_abandoned(team: Team) -> None:
+    checkout = team.clone("w1")
+    mine = team.plan("p-mine", {"f1.txt": "mine\n"})
+    committed = agentos("apply", mine, "--commit", cwd=checkout, AGENTOS_STORE="files")
+    assert committed.code == 0, committed.doc
+    team.submit(team.plan("p-mine", {"f1.txt": "theirs\n"}))
+    run = team.run("worker", "--drain", *FAST, cwd=checkout)
+    assert run.code == 0, run.doc
+    [job] = run.result["jobs"]
+    assert job["status"] == "stale" and "other content" in job["error"], job
+    assert team.landed("p-mine") == []
 
 
 def test_a_persons_apply_in_the_worker_checkout_is_refused_not_undone(team: Team) -> None:

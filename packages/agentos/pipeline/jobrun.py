@@ -251,15 +251,18 @@ def _apply(
     """Apply ``plan`` with ``--commit``: no outcome when it committed (push next), else
     how it ended; and the execution's id."""
     from agentos.executor.executions import execution_id_for
+    from agentos.pipeline.jobstate import next_attempt
     from agentos.pipeline.runner import clear_applying, mark_applying
 
     execution_id = execution_id_for(plan.plan_id, plan.changeset.checksum)
-    # Marked in git while it applies: a worker killed between the commit point and git's
-    # commit leaves the mark, and the next worker there rolls that execution back.
-    mark_applying(repo, execution_id)
+    # Marked in git while it applies (with the attempt it will be): a worker killed between
+    # the commit point and git's commit leaves the mark, and the next worker there rolls
+    # that very attempt back.
+    attempt = next_attempt(ctx, plan)
+    mark_applying(repo, execution_id, attempt)
     outcome = _applied(ctx, job, payload, plan)
     if outcome is None or outcome.kind != CHECKOUT_LEFT:
-        clear_applying(repo, execution_id)
+        clear_applying(repo, execution_id, attempt)
     return outcome, execution_id
 
 

@@ -57,27 +57,67 @@ def _rolled_back(ctx: Context, execution_id: str) -> str | None:
     return None if undone.status == "committed" else undone.message
 
 
-def mend(ctx: Context, repo: GitRepo) -> list[str]:
-    """Roll back each execution marked as being applied here whose commit git never made
+def mend(ctx: Context, repo: GitRepo) -> tuple[list[str], list[tuple[str, str]]]:
+    """Roll back each execution marked as being applied here that still stands (this
+    workspace's record of its plan is committed with it) and whose commit git never made
     (a worker killed between the commit point and ``git commit``: the plan's files are
-    written, created ones included, and not committed); the executions rolled back. Only
-    a job's own execution carries the mark: a person's ``agentos apply`` here is left as
-    it is (and refused as an uncommitted change)."""
-    from agentos.executor.executions import read_execution
+    written, created ones included, and maybe staged; both are put back). Only a job's own
+    execution carries the mark: a person's ``agentos apply`` here is left as it is (and
+    refused as an uncommitted change). The executions rolled back, and those that could
+    not be (with why: still marked, for the caller to name)."""
     from agentos.gitrepo import find_commit
     from agentos.pipeline.gitcommit import EXECUTION_TRAILER
     from agentos.pipeline.runner import applying, clear_applying
 
     mended: list[str] = []
-    for execution_id in applying(repo):
-        standing = read_execution(ctx.workspace.state_dir, execution_id) is not None
-        committed = find_commit(repo, EXECUTION_TRAILER, execution_id) is not None
-        if standing and not committed:
-            if _rolled_back(ctx, execution_id) is not None:
-                continue  # still marked: the caller refuses the changed checkout
+    stuck: list[tuple[str, str]] = []
+    for execution_id, attempt in applying(repo):
+        paths = _standing_paths(ctx, execution_id, attempt)
+        if paths is not None and find_commit(repo, EXECUTION_TRAILER, execution_id) is None:
+            why = _rolled_back(ctx, execution_id)
+            if why is not None:
+                stuck.append((execution_id, why))
+                continue
+            from agentos.gitrepo import unstage
+
+            unstage(repo, [repo.full(p) for p in paths])
             mended.append(execution_id)
-        clear_applying(repo, execution_id)
-    return mended
+        clear_applying(repo, execution_id, attempt)
+    return mended, stuck
+
+
+def _standing_paths(ctx: Context, execution_id: str, attempt: int) -> list[str] | None:
+    """The paths of ``execution_id`` when its ``attempt`` still stands here — the
+    workspace's record of its plan is committed with this very execution, and that attempt
+    is the one committed (not rolled back, not applied again since by someone else) —
+    else None."""
+    from agentos.executor.executions import read_execution
+    from agentos.executor.idempotency import read_record
+
+    state = ctx.workspace.state_dir
+    try:
+        execution = read_execution(state, execution_id)
+        record = None if execution is None else read_record(state, execution.plan_id)
+    except AgentosError:
+        return None
+    if execution is None or record is None:
+        return None
+    if record.status != "committed" or record.execution_id != execution_id:
+        return None
+    if execution.attempt != attempt:
+        return None
+    return sorted({p for f in execution.files for p in (f.path, f.from_path) if p})
+
+
+def next_attempt(ctx: Context, plan: ChangePlan) -> int:
+    """The attempt number the executor will give ``plan``'s next apply here."""
+    from agentos.executor.idempotency import attempts_so_far, read_record
+
+    try:
+        record = read_record(ctx.workspace.state_dir, plan.plan_id)
+    except AgentosError:
+        record = None
+    return attempts_so_far(record, plan.changeset.checksum) + 1
 
 
 def abandon_commit(ctx: Context, repo: GitRepo, plan_id: str, checksum: str, why: str) -> None:
@@ -109,7 +149,9 @@ def abandon_other_version(ctx: Context, repo: GitRepo, plan: ChangePlan) -> None
     """This workspace recorded another version of ``plan``'s id as applied, and its commit
     never landed (the caller checked the remote: no commit has this plan id): abandon it.
     The queue holds one live or landed job per plan id, so that version's job ended."""
+    from agentos.executor.executions import execution_id_for
     from agentos.executor.idempotency import read_record
+    from agentos.pipeline.runner import unpushed
 
     try:
         record = read_record(ctx.workspace.state_dir, plan.plan_id)
@@ -117,6 +159,11 @@ def abandon_other_version(ctx: Context, repo: GitRepo, plan: ChangePlan) -> None
         return
     if record is None or record.status != "committed":
         return
-    if record.checksum != plan.changeset.checksum:
-        why = f"plan {plan.plan_id} was queued again with other content ({plan.changeset.checksum})"
-        abandon_commit(ctx, repo, plan.plan_id, record.checksum, why)
+    if record.checksum == plan.changeset.checksum:
+        return
+    # Only a version a job committed here and kept unpushed: one a person applied here is
+    # theirs, and the plan id conflict stands (exit 5).
+    if unpushed(repo, execution_id_for(plan.plan_id, record.checksum)) is None:
+        return
+    why = f"plan {plan.plan_id} was queued again with other content ({plan.changeset.checksum})"
+    abandon_commit(ctx, repo, plan.plan_id, record.checksum, why)

@@ -207,21 +207,26 @@ def unpushed(repo: GitRepo, execution_id: str) -> str | None:
 APPLYING = "refs/agentos/applying/"
 
 
-def mark_applying(repo: GitRepo, execution_id: str) -> None:
-    """Note in git that ``execution_id`` is being applied here (cleared once git committed
-    it, or it was undone): what a worker killed in between leaves behind."""
-    repo.run("update-ref", f"{APPLYING}{execution_id}", "HEAD")
+def mark_applying(repo: GitRepo, execution_id: str, attempt: int) -> None:
+    """Note in git that ``attempt`` of ``execution_id`` is being applied here (cleared once
+    git committed it, or it was undone): what a worker killed in between leaves behind."""
+    repo.run("update-ref", f"{APPLYING}{execution_id}.{attempt}", "HEAD")
 
 
-def clear_applying(repo: GitRepo, execution_id: str) -> None:
-    repo.run("update-ref", "-d", f"{APPLYING}{execution_id}")
+def clear_applying(repo: GitRepo, execution_id: str, attempt: int) -> None:
+    repo.run("update-ref", "-d", f"{APPLYING}{execution_id}.{attempt}")
 
 
-def applying(repo: GitRepo) -> list[str]:
-    """The executions marked as being applied here."""
+def applying(repo: GitRepo) -> list[tuple[str, int]]:
+    """The attempts of executions marked as being applied here."""
     done = repo.run("for-each-ref", "--format=%(refname)", APPLYING)
     names = done.stdout.decode("ascii", "replace").split() if done.returncode == 0 else []
-    return [name[len(APPLYING) :] for name in names]
+    marks = []
+    for name in names:
+        execution_id, _, attempt = name[len(APPLYING) :].rpartition(".")
+        if execution_id and attempt.isdigit():
+            marks.append((execution_id, int(attempt)))
+    return marks
 
 
 def forget_unpushed(repo: GitRepo, execution_id: str) -> None:

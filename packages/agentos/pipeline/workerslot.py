@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agentos.errors import StoreUnavailableError
+from agentos.errors import StoreUnavailableError, UsageError
 from agentos.faults import fault_point
 from agentos.pipeline.context import Context
 from agentos.pipeline.jobrun import JobOutcome
@@ -119,6 +119,10 @@ def open_slot(
 
     store = postgres_store(ctx, "'agentos worker'")
     checkout = open_checkout(ctx.workspace.root)
+    # The queue decides across runners (one claimant, the trailer on the remote); the
+    # shared idempotency record is written once the commit has landed. So is what the
+    # start-up below rolls back: this checkout's own business.
+    share_records(ctx.workspace.state_dir, None)
     if changed_paths(checkout.repo):
         # A worker killed in the middle of a job left its journal hot: roll that back first
         # (the files it wrote go back), then see whether anything else is changed.
@@ -126,17 +130,31 @@ def open_slot(
 
         recover(ctx)
     # ... or it was killed after its execution's commit point, before git committed it.
-    mended = tuple(mend(ctx, checkout.repo))
-    refuse_changes(changed_paths(checkout.repo), ctx.workspace.root)
+    mended, stuck = mend(ctx, checkout.repo)
+    changed = changed_paths(checkout.repo)
+    if stuck and not changed:  # put back by hand meanwhile: nothing left to mend
+        from agentos.pipeline.runner import applying, clear_applying
+
+        for execution_id, attempt in applying(checkout.repo):
+            if any(execution_id == each for each, _ in stuck):
+                clear_applying(checkout.repo, execution_id, attempt)
+    if changed and stuck:
+        execution_id, why = stuck[0]
+        root = ctx.workspace.root
+        raise UsageError(
+            f"worker: the checkout at {root} holds the files of execution {execution_id}, "
+            f"applied by a worker that stopped before git committed them, and rolling them "
+            f"back failed ({why}); undo them with 'agentos -C {root} rollback {execution_id}', "
+            "then start the worker again",
+            details={"changed": changed, "execution_id": execution_id},
+        )
+    refuse_changes(changed, ctx.workspace.root)
     if like is not None:
         checkout = Checkout(checkout.repo, like.branch)
-    # The queue decides across runners (one claimant, the trailer on the remote); the
-    # shared idempotency record is written once the commit has landed.
-    share_records(ctx.workspace.state_dir, None)
     owner = settings.owner or _owner(ctx)
     if settings.owner and index:
         owner = f"{settings.owner}#{index}"
-    return Slot(index, ctx, store, checkout, owner, mended)
+    return Slot(index, ctx, store, checkout, owner, tuple(mended))
 
 
 def run_slot(
