@@ -105,7 +105,6 @@ def attempt(
         forget_unpushed,
         head,
         keep_unpushed,
-        landed,
         move_to,
         refuse_changes,
     )
@@ -126,12 +125,9 @@ def attempt(
     repo = checkout.repo
     try:
         base = fetch(repo, branch)
-        found = landed(repo, base, job.plan_id, job.checksum)
-        if found is not None:
-            return _landed(ctx, job, found, found=True)
-        conflict = _plan_id_taken(repo, base, job, branch)
-        if conflict is not None:
-            return conflict
+        there = _on_branch(ctx, repo, base, job, branch)
+        if there is not None:
+            return there
         if job.attempts > job.max_attempts:
             return ended(
                 "dead",
@@ -176,12 +172,16 @@ def attempt(
     return done
 
 
-def _plan_id_taken(repo: GitRepo, ref: str, job: Job, branch: str) -> JobOutcome | None:
-    """``stale`` when ``ref`` holds a commit with this job's plan id and another checksum
-    (a plan id names one changeset); None otherwise."""
-    from agentos.pipeline.runner import applied_otherwise
+def _on_branch(ctx: Context, repo: GitRepo, ref: str, job: Job, branch: str) -> JobOutcome | None:
+    """How the job ends when ``ref`` decides it already: ``done`` when its commit is there
+    (found by its trailers: a claimant that pushed and stopped before recording), ``stale``
+    when a commit has its plan id with another checksum (a plan id names one changeset);
+    None when the plan is not on the branch."""
+    from agentos.pipeline.runner import plan_commits
 
-    other = applied_otherwise(repo, ref, job.plan_id, job.checksum)
+    found, other = plan_commits(repo, ref, job.plan_id, job.checksum)
+    if found is not None:
+        return _landed(ctx, job, found, found=True)
     if other is None:
         return None
     return JobOutcome(
@@ -328,7 +328,7 @@ def _push(
 ) -> JobOutcome:
     """Push the commit just made; on a rejection fetch, check drift, rebase, push again."""
     from agentos.pipeline.gitcommit import touched_paths
-    from agentos.pipeline.runner import drifted, fetch, head, landed, push, rebase_onto
+    from agentos.pipeline.runner import drifted, fetch, head, push, rebase_onto
 
     repo = checkout.repo
 
@@ -350,12 +350,9 @@ def _push(
             return _landed(ctx, job, head(repo), found=False)
         said = rejected
         new = fetch(repo, branch)
-        found = landed(repo, new, job.plan_id, job.checksum)
-        if found is not None:
-            return _landed(ctx, job, found, found=True)
-        conflict = _plan_id_taken(repo, new, job, branch)
-        if conflict is not None:
-            return conflict
+        there = _on_branch(ctx, repo, new, job, branch)
+        if there is not None:
+            return there
         if new == base:
             # Rejected while nobody else moved the branch: a hook, permissions, a full disk.
             return ended("retry", f"git push: {rejected}", "push_failed")

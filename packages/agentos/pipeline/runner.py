@@ -80,21 +80,13 @@ def _rev(repo: GitRepo, ref: str) -> str:
     return done.stdout.decode("ascii").strip()
 
 
-def landed(repo: GitRepo, ref: str, plan_id: str, checksum: str) -> str | None:
-    """The commit reachable from ``ref`` with this plan's trailers (None: not there)."""
-    done = repo.run(
-        "log", "-n", "1", "--format=%H", "--all-match", "--extended-regexp",
-        f"--grep=^{PLAN_TRAILER}: {_literal(plan_id)}$",
-        f"--grep=^{CHECKSUM_TRAILER}: {_literal(checksum)}$", ref, "--",
-    )  # fmt: skip
-    found = done.stdout.decode("ascii", "replace").strip() if done.returncode == 0 else ""
-    return found or None
-
-
-def applied_otherwise(repo: GitRepo, ref: str, plan_id: str, checksum: str) -> str | None:
-    """The newest commit reachable from ``ref`` with this plan id's trailer but not this
-    checksum's (the plan id applied with other changes, e.g. by ``apply --commit`` outside
-    the queue); None when there is none."""
+def plan_commits(
+    repo: GitRepo, ref: str, plan_id: str, checksum: str
+) -> tuple[str | None, str | None]:
+    """What ``ref`` holds of plan ``plan_id``, from one ``git log``: the newest commit with
+    its trailers and this ``checksum`` (the plan landed), and the newest with its plan id
+    but another checksum (the plan id applied with other changes, e.g. by ``apply
+    --commit`` outside the queue); None for each that is not there."""
     done = repo.run(
         "log", "-z", "--format=%H%n%B", "--extended-regexp",
         f"--grep=^{PLAN_TRAILER}: {_literal(plan_id)}$", ref, "--",
@@ -102,12 +94,17 @@ def applied_otherwise(repo: GitRepo, ref: str, plan_id: str, checksum: str) -> s
     if done.returncode != 0:
         raise RunnerGitError(f"git log {ref}: {done.reason()}", kind="git", retryable=True)
     mine = f"{CHECKSUM_TRAILER}: {checksum}"
+    landed: str | None = None
+    other: str | None = None
     for entry in done.stdout.decode("utf-8", "replace").split("\0"):
         commit, *lines = entry.strip("\n").split("\n")
-        # The line ``landed`` looks for (its --grep): absent, so another changeset.
-        if commit and mine not in lines:
-            return commit
-    return None
+        if not commit:
+            continue
+        if mine in lines:
+            landed = landed or commit
+        else:
+            other = other or commit
+    return landed, other
 
 
 def _literal(text: str) -> str:

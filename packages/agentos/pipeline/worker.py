@@ -63,26 +63,70 @@ def run_worker(
     clock: Callable[[], float] = time.monotonic,
 ) -> WorkerRun:
     """Take and apply jobs as ``settings`` say, in the workspace's git checkout (and, with
-    ``concurrency`` above 1, in as many slots, each in a checkout of its own: ``run_pool``).
+    ``concurrency`` above 1, in as many slots, each in a checkout of its own); the first
+    error of a slot is raised once all of them stopped (the others were stopped by it).
 
     While the store is out of reach (a server restart, a network cut) the worker waits with
     its retry strategy (``OUTAGE_FLOOR`` at least), telling ``on_outage`` the error, the
     count of failed tries and the delay; it gives up (the error) once the store has been
     away ``settings.store_patience`` seconds in a row. ``control`` stops it from outside."""
     control = control or WorkerControl()
+    first = open_slot(ctx, settings)
+    slots = [first]
     if settings.concurrency > 1:
-        return run_pool(
-            ctx, settings, control=control, sleep=sleep, rng=rng, on_outcome=on_outcome,
-            on_outage=on_outage, clock=clock,
-        )  # fmt: skip
-    slot = open_slot(ctx, settings)
+        # ``--policy`` holds for every slot; else each slot reads the policy of its own
+        # checkout (a tracked file: the one of the commit the slot applies on).
+        policy = ctx.policy_path
+        if policy is None and ctx.workspace.policy_path.is_file() and not _tracked(ctx):
+            policy = ctx.workspace.policy_path  # not in git: the slots' clones lack it
+        for index in range(1, settings.concurrency):
+            each = open_context(
+                slot_checkout(ctx, index), policy=policy, actor=ctx.actor, clock=ctx.clock,
+                approval_key=ctx.approval_key, on_wait=ctx.on_wait,
+            )  # fmt: skip
+            slots.append(open_slot(each, settings, index=index, like=first.checkout))
+    seeds = rng or random.Random()  # noqa: S311 - spreads retries; nothing secret
+    budget = Budget(settings.max_jobs)
     outcomes: list[JobOutcome] = []
-    stopped = run_slot(
-        slot, settings, control=control, budget=Budget(settings.max_jobs), outcomes=outcomes,
-        sleep=sleep, rng=rng, on_outcome=on_outcome, on_outage=on_outage, clock=clock,
-    )  # fmt: skip
-    ran = SlotRun(0, str(ctx.workspace.root), slot.owner, stopped, slot.mended)
-    return WorkerRun(slot.owner, tuple(outcomes), stopped, (ran,))
+    stopped = [""] * len(slots)
+    errors: list[BaseException] = []
+    told = threading.Lock()
+
+    def tell(outcome: JobOutcome) -> None:
+        if on_outcome is not None:
+            with told:
+                on_outcome(outcome)
+
+    def run(slot: Slot, seed: float) -> None:
+        spread = random.Random(seed)  # noqa: S311 - spreads retries; nothing secret
+        try:
+            stopped[slot.index] = run_slot(
+                slot, settings, control=control, budget=budget, outcomes=outcomes,
+                sleep=sleep, rng=spread, on_outcome=tell, on_outage=on_outage,
+                clock=clock,
+            )  # fmt: skip
+        except BaseException as exc:  # raised again by the main thread once all stopped
+            errors.append(exc)
+            stopped[slot.index] = "error"
+            control.stop(f"slot {slot.index} failed")
+
+    # Every slot in a thread of its own: the main thread stays free for signal handlers.
+    threads = [
+        threading.Thread(target=run, args=(s, seeds.random()), name=f"worker-slot-{s.index}")
+        for s in slots
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(JOIN_SECONDS)
+    if errors:
+        raise errors[0]
+    ran = tuple(
+        SlotRun(s.index, str(s.ctx.workspace.root), s.owner, stopped[s.index], s.mended)
+        for s in slots
+    )
+    return WorkerRun(first.owner, tuple(outcomes), _why(stopped, control), ran)
 
 
 def slot_dir(ctx: Context, index: int) -> Path:
@@ -186,76 +230,6 @@ def _absolute_url(root: Path, url: str | None) -> str:
     if "://" in url or scp_like or Path(url).is_absolute():
         return url
     return str((root / url).resolve())
-
-
-def run_pool(
-    ctx: Context,
-    settings: WorkerSettings,
-    *,
-    control: WorkerControl,
-    sleep: Callable[[float], None] | None = None,
-    rng: random.Random | None = None,
-    on_outcome: Callable[[JobOutcome], None] | None = None,
-    on_outage: OnOutage | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> WorkerRun:
-    """Run ``settings.concurrency`` slots until each stops; the first error of a slot is
-    raised once all of them stopped (the others were stopped by it)."""
-    first = open_slot(ctx, settings)
-    # ``--policy`` holds for every slot; else each slot reads the policy of its own checkout
-    # (the policy file is tracked: it is the one of the commit the slot applies on).
-    policy = ctx.policy_path
-    if policy is None and ctx.workspace.policy_path.is_file() and not _tracked(ctx):
-        policy = ctx.workspace.policy_path  # not in git: the slots' clones do not have it
-    slots = [first]
-    for index in range(1, settings.concurrency):
-        root = slot_checkout(ctx, index)
-        each = open_context(
-            root, policy=policy, actor=ctx.actor, clock=ctx.clock,
-            approval_key=ctx.approval_key, on_wait=ctx.on_wait,
-        )  # fmt: skip
-        slots.append(open_slot(each, settings, index=index, like=first.checkout))
-    seeds = rng or random.Random()  # noqa: S311 - spreads retries; nothing secret
-    budget = Budget(settings.max_jobs)
-    outcomes: list[JobOutcome] = []
-    stopped = [""] * len(slots)
-    errors: list[BaseException] = []
-    told = threading.Lock()
-
-    def tell(outcome: JobOutcome) -> None:
-        if on_outcome is not None:
-            with told:
-                on_outcome(outcome)
-
-    def run(slot: Slot, seed: float) -> None:
-        spread = random.Random(seed)  # noqa: S311 - spreads retries; nothing secret
-        try:
-            stopped[slot.index] = run_slot(
-                slot, settings, control=control, budget=budget, outcomes=outcomes,
-                sleep=sleep, rng=spread, on_outcome=tell, on_outage=on_outage,
-                clock=clock,
-            )  # fmt: skip
-        except BaseException as exc:  # raised again by the main thread once all stopped
-            errors.append(exc)
-            stopped[slot.index] = "error"
-            control.stop(f"slot {slot.index} failed")
-
-    threads = [
-        threading.Thread(target=run, args=(s, seeds.random()), name=f"worker-slot-{s.index}")
-        for s in slots
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(JOIN_SECONDS)
-    if errors:
-        raise errors[0]
-    ran = tuple(
-        SlotRun(s.index, str(s.ctx.workspace.root), s.owner, stopped[s.index], s.mended)
-        for s in slots
-    )
-    return WorkerRun(first.owner, tuple(outcomes), _why(stopped, control), ran)
 
 
 def _tracked(ctx: Context) -> bool:
