@@ -7,7 +7,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
 
@@ -90,18 +90,17 @@ def worker(
     from agentos.errors import UsageError
     from agentos.pipeline.worker import run_worker
     from agentos.pipeline.workerjob import WorkerControl, WorkerSettings
-    from agentos.verify.retry import RetryPolicy
+    from agentos.verify.retry import JitterKind, RetryPolicy, Strategy
 
     if once and drain:
         raise UsageError("--once and --drain: pass one of them")
     if once and concurrency > 1:
         raise UsageError("--once takes one job: pass --max-jobs N to stop after N jobs instead")
-    if retry_strategy not in ("fixed", "linear", "exponential", "fibonacci"):
-        raise UsageError(
-            f"--retry-strategy {retry_strategy!r}: use fixed, linear, exponential or fibonacci"
-        )
-    if jitter not in ("none", "full", "equal", "decorrelated"):
-        raise UsageError(f"--jitter {jitter!r}: use none, full, equal or decorrelated")
+    strategies, kinds = get_args(Strategy), get_args(JitterKind)
+    if retry_strategy not in strategies:
+        raise UsageError(f"--retry-strategy {retry_strategy!r}: use {_either(strategies)}")
+    if jitter not in kinds:
+        raise UsageError(f"--jitter {jitter!r}: use {_either(kinds)}")
     policy = RetryPolicy(
         strategy=retry_strategy,  # type: ignore[arg-type]
         max_attempts=5,
@@ -198,3 +197,8 @@ def _stopped_by_signals(control: WorkerControl, told: Callable[[str], None]) -> 
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def _either(names: tuple[str, ...]) -> str:
+    """``a, b or c``."""
+    return f"{', '.join(names[:-1])} or {names[-1]}"

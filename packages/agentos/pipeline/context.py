@@ -81,10 +81,11 @@ class Context:
         address, _ = selected_url(configured)
         return open_store(self.workspace.root, address)
 
+    @cached_property
     def may_share(self) -> bool:
-        """Whether a shared store may be selected: ``AGENTOS_STORE`` is set, or the policy
-        file mentions ``store`` (only then is the policy parsed: ``status`` stays light
-        with the files)."""
+        """Whether a shared store may be selected (asked once per context):
+        ``AGENTOS_STORE`` is set, or the policy file mentions ``store`` (only then is the
+        policy parsed: ``status`` stays light with the files)."""
         from agentos.store import STORE_ENV
 
         if os.environ.get(STORE_ENV, "").strip():

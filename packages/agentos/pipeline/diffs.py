@@ -58,11 +58,14 @@ def _from_base_commit(ctx: Context, plan: ChangePlan, commit: str, kept: KeptIma
         if c.op != "create"
     ]
     broken: list[bool] = []
+    fetched: list[bool] = []
 
     def find(path: str, digest: str) -> Side | None:
         if not broken:
             try:
-                blobs.prefetch(old_paths)
+                if not fetched:  # every old side in one go, the first time one is asked
+                    blobs.prefetch(old_paths)
+                    fetched.append(True)
                 state = blobs.get(path)
             except (AgentosError, OSError):
                 broken.append(True)

@@ -60,7 +60,7 @@ def _breakers(ctx: Context) -> dict[str, Breaker]:
     from agentos.verify.breaker import load_breakers
 
     breakers = load_breakers(ctx.workspace.state_dir)
-    if not ctx.may_share():
+    if not ctx.may_share:
         return breakers  # the files (the policy is not parsed for that: status stays light)
     with contextlib.suppress(AgentosError):
         shared = ctx.shared_records()

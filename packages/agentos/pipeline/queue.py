@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentos.errors import UsageError
-from agentos.pipeline.context import Context
+from agentos.pipeline.context import Context, resolve_plan_file
 from agentos.pipeline.store import postgres_store
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def submit(
     from agentos.store import queue
 
     store = postgres_store(ctx, "'agentos queue submit'")
-    path = ctx_plan_file(ctx, plan_ref)
+    path = resolve_plan_file(ctx.workspace, plan_ref)
     raw = read_plan_bytes(path)
     from agentos.planner.planfile import parse_plan
 
@@ -122,13 +122,6 @@ def submit(
         data={"job": job.id, "created": created, "approvals_added": added, "branch": branch},
     )
     return Submitted(job, created, added)
-
-
-def ctx_plan_file(ctx: Context, ref: str) -> Path:
-    """The plan file ``ref`` names (a path, or a plan id stored in the workspace)."""
-    from agentos.pipeline.context import resolve_plan_file
-
-    return resolve_plan_file(ctx.workspace, ref)
 
 
 def _branch_name_ok(name: str) -> bool:
@@ -200,7 +193,7 @@ def summary(ctx: Context) -> QueueSummary | None:
     from agentos.store import queue
     from agentos.store.postgres import PostgresStore
 
-    if not ctx.may_share():
+    if not ctx.may_share:
         return None
     store = ctx.store
     if not isinstance(store, PostgresStore):

@@ -144,6 +144,7 @@ def work(
     from agentos.executor.abort import stop_token
     from agentos.pipeline.execution import abort as abort_local
     from agentos.pipeline.jobrun import attempt
+    from agentos.store.queue import release
 
     control = control or WorkerControl()
 
@@ -156,7 +157,7 @@ def work(
         with Lease(store, job, settings.lease, on_abort) as lease, stop_token(control.token):
             outcome = attempt(ctx, checkout, job, payload, lease, pause=sleep, rng=rng)
     except UsageError:
-        _settle(lambda: _release(store, job), sleep, on_outage)
+        _settle(lambda: release(store, job), sleep, on_outage)
         raise
     asked = job.abort_requested_at is not None or lease.abort_reason is not None
     if control.stopping() and not asked and _stopped_by_it(outcome):
@@ -191,20 +192,16 @@ def _give_back(
     """The worker is stopping: ``job`` goes back to the queue, its attempt not counted."""
     from dataclasses import replace
 
+    from agentos.store.queue import release
+
     said = f"the worker stopped ({control.reason}); the job is back in the queue untried"
     if outcome is None:
         outcome = JobOutcome(job.id, job.plan_id, job.attempts, "released")
     if outcome.error:
         said += f" (it had ended: {outcome.error})"
-    released = _settle(lambda: _release(store, job), sleep, on_outage)
+    released = _settle(lambda: release(store, job), sleep, on_outage)
     status = "released" if released else "lost"
     return replace(outcome, status=status, error=said, kind="worker_stopped", commit=None)
-
-
-def _release(store: PostgresStore, job: Job) -> bool:
-    from agentos.store.queue import release
-
-    return release(store, job)
 
 
 def _record(

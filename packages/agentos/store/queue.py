@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from agentos.store.postgres import Connection, PostgresStore
 
 STATES = ("pending", "running", "done", "stale", "failed", "dead", "aborted")
-# States a job ends in (``queue retry`` puts all but ``done`` back in the queue).
-FINAL = ("done", "stale", "failed", "dead", "aborted")
 RETRYABLE_BY_HAND = ("stale", "failed", "dead", "aborted")
 # States that hold a plan id: another checksum under it is refused while one of these stands.
 HOLDS_PLAN_ID = ("pending", "running", "done")
@@ -50,12 +48,10 @@ _COLUMNS = (
 
 
 def _stamp(value: datetime | None) -> str | None:
-    """A database time as RFC 3339 UTC (``2024-01-01T00:00:00.123456Z``)."""
-    if value is None:
-        return None
-    from datetime import UTC
+    """A database time as agentos writes times (``agentos.clock.rfc3339``)."""
+    from agentos.clock import rfc3339
 
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if value is None else rfc3339(value)
 
 
 @dataclass(frozen=True)
@@ -364,8 +360,9 @@ def finish(
     commit: str | None = None,
     result: dict[str, Any] | None = None,
 ) -> bool:
-    """End ``job`` in ``status`` (one of ``FINAL``); False when its lease is no longer this
-    worker's (another worker took it over: nothing changed)."""
+    """End ``job`` in ``status`` (``done``, ``stale``, ``failed``, ``dead`` or
+    ``aborted``); False when its lease is no longer this worker's (another worker took it
+    over: nothing changed)."""
     with store.session() as conn:
         row = conn.execute(
             "UPDATE jobs SET status = %s, last_error = coalesce(%s, last_error),"
